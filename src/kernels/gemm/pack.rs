@@ -1,0 +1,120 @@
+//! Packing: copying operands into the contiguous micro-panels the
+//! microkernels stream through. A is cut into panels of `mr` rows stored
+//! k-major (`mr` values per k); B into panels of `nr` columns stored k-major
+//! (`nr` values per k). Rows or columns past the matrix edge are zero.
+
+use super::MatRef;
+
+/// A buffer of f32 whose visible part starts on a 64-byte boundary, so
+/// that packed panels never straddle more cache lines than they must.
+/// It grows only when asked for more than it ever held.
+#[derive(Default)]
+pub(crate) struct AlignedBuf {
+    v: Vec<f32>,
+    off: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// Makes `len` values visible, reallocating only if the capacity is short.
+    pub(crate) fn resize(&mut self, len: usize) {
+        const ALIGN: usize = 16; // f32s in 64 bytes
+        if self.v.len() < len + ALIGN {
+            self.v = vec![0.0; len + ALIGN];
+        }
+        let addr = self.v.as_ptr() as usize;
+        self.off = ((64 - addr % 64) % 64) / 4;
+        self.len = len;
+    }
+
+    pub(crate) fn as_slice(&self) -> &[f32] {
+        &self.v[self.off..self.off + self.len]
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.v[self.off..self.off + self.len]
+    }
+}
+
+/// Packs rows `i0..i0+m` and columns `k0..k0+kc` of `a` into `dst` as
+/// `ceil(m/mr)` panels of `kc × mr` (k-major), zero-padding the last panel.
+pub(crate) fn pack_a(
+    dst: &mut [f32],
+    a: &MatRef<'_>,
+    i0: usize,
+    m: usize,
+    k0: usize,
+    kc: usize,
+    mr: usize,
+) {
+    let (rs, cs, src) = (a.rs, a.cs, a.data);
+    for (p, panel) in dst
+        .chunks_exact_mut(kc * mr)
+        .take(m.div_ceil(mr))
+        .enumerate()
+    {
+        let r0 = i0 + p * mr;
+        let rows = mr.min(i0 + m - r0);
+        if rs == 1 {
+            // Transposed storage: the mr values of one k are contiguous.
+            for (kk, d) in panel.chunks_exact_mut(mr).enumerate() {
+                let s = r0 + (k0 + kk) * cs;
+                d[..rows].copy_from_slice(&src[s..s + rows]);
+                d[rows..].fill(0.0);
+            }
+        } else {
+            for r in 0..mr {
+                if r < rows {
+                    let base = (r0 + r) * rs + k0 * cs;
+                    for kk in 0..kc {
+                        panel[kk * mr + r] = src[base + kk * cs];
+                    }
+                } else {
+                    for kk in 0..kc {
+                        panel[kk * mr + r] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs all of `b` (k × n) into `dst` as `ceil(n/nr)` panels of `k × nr`
+/// (k-major), zero-padding the last panel's missing columns.
+pub(crate) fn pack_b(dst: &mut [f32], b: &MatRef<'_>, nr: usize) {
+    let (k, n, rs, cs, src) = (b.rows, b.cols, b.rs, b.cs, b.data);
+    if k == 0 {
+        return;
+    }
+    for (p, panel) in dst
+        .chunks_exact_mut(k * nr)
+        .take(n.div_ceil(nr))
+        .enumerate()
+    {
+        let j0 = p * nr;
+        let cols = nr.min(n - j0);
+        if cs == 1 {
+            // Row-major: each k contributes a contiguous run of columns.
+            for (kk, d) in panel.chunks_exact_mut(nr).enumerate() {
+                let s = kk * rs + j0;
+                d[..cols].copy_from_slice(&src[s..s + cols]);
+                d[cols..].fill(0.0);
+            }
+        } else {
+            // Transposed (column j contiguous over k when rs == 1): read each
+            // source column once, scatter it down the panel.
+            for jj in 0..nr {
+                if jj < cols {
+                    let base = (j0 + jj) * cs;
+                    for kk in 0..k {
+                        panel[kk * nr + jj] = src[base + kk * rs];
+                    }
+                } else {
+                    for kk in 0..k {
+                        panel[kk * nr + jj] = 0.0;
+                    }
+                }
+            }
+        }
+    }
+}

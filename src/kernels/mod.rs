@@ -1,0 +1,308 @@
+//! Compute kernels: the GEMM ([`gemm`]) and the elementwise vector kernels
+//! ([`Kernels`]), each with a plain scalar twin.
+//!
+//! The instruction set is chosen once per process at run time, memchr
+//! style: AVX-512 if the CPU has it, else AVX2+FMA, else the `wide` path
+//! (whatever SIMD the crate was compiled for). The environment variable
+//! `BACKPROP_SIMD=avx512|avx2|wide|scalar` forces a path (one the CPU lacks
+//! falls back to the best it has); [`simd_path`] says which is active.
+
+pub mod gemm;
+mod generic;
+pub(crate) mod math;
+pub(crate) mod scalar;
+mod simd;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use crate::error::{Error, Result};
+use simd::Table;
+use std::sync::OnceLock;
+
+/// An instruction-set path for the kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SimdPath {
+    /// AVX-512F (16 f32 lanes), detected at run time.
+    Avx512,
+    /// AVX2 with FMA (8 f32 lanes), detected at run time.
+    Avx2,
+    /// `wide::f32x8`, instructions fixed at compile time (SSE2 in a default
+    /// x86-64 build).
+    Wide,
+    /// The plain scalar twins.
+    Scalar,
+}
+
+impl SimdPath {
+    /// Every path, fastest first.
+    pub const ALL: [SimdPath; 4] = [
+        SimdPath::Avx512,
+        SimdPath::Avx2,
+        SimdPath::Wide,
+        SimdPath::Scalar,
+    ];
+
+    /// The name used by `BACKPROP_SIMD` and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdPath::Avx512 => "avx512",
+            SimdPath::Avx2 => "avx2",
+            SimdPath::Wide => "wide",
+            SimdPath::Scalar => "scalar",
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            SimdPath::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && SimdPath::Avx2.is_supported()
+            }
+            #[cfg(target_arch = "x86_64")]
+            SimdPath::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            SimdPath::Avx512 | SimdPath::Avx2 => false,
+            SimdPath::Wide | SimdPath::Scalar => true,
+        }
+    }
+
+    /// The best path this CPU supports.
+    pub fn best() -> SimdPath {
+        SimdPath::ALL
+            .into_iter()
+            .find(|p| p.is_supported())
+            .unwrap_or(SimdPath::Scalar)
+    }
+
+    fn from_name(s: &str) -> Option<SimdPath> {
+        SimdPath::ALL
+            .into_iter()
+            .find(|p| p.name() == s.trim().to_ascii_lowercase())
+    }
+}
+
+impl std::fmt::Display for SimdPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The path the kernels use in this process: `BACKPROP_SIMD` when it names a
+/// supported path, else [`SimdPath::best`]. Chosen once, then cached.
+pub fn simd_path() -> SimdPath {
+    static PATH: OnceLock<SimdPath> = OnceLock::new();
+    *PATH.get_or_init(|| {
+        std::env::var("BACKPROP_SIMD")
+            .ok()
+            .and_then(|v| SimdPath::from_name(&v))
+            .filter(|p| p.is_supported())
+            .unwrap_or_else(SimdPath::best)
+    })
+}
+
+/// The elementwise kernels of one [`SimdPath`]. Matrices are row-major
+/// slices; a bias of length `c` means rows of `c` columns. Every method
+/// checks its lengths and returns [`ErrorKind::ShapeMismatch`] rather than
+/// reading or writing out of bounds.
+///
+/// [`ErrorKind::ShapeMismatch`]: crate::ErrorKind::ShapeMismatch
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    path: SimdPath,
+    table: &'static Table,
+}
+
+impl std::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kernels({})", self.path)
+    }
+}
+
+fn check_rows(what: &str, len: usize, cols: usize) -> Result<()> {
+    if cols == 0 || len % cols != 0 {
+        return Err(Error::shape(
+            what,
+            format!("a multiple of {cols} (> 0) values"),
+            len,
+        ));
+    }
+    Ok(())
+}
+
+fn check_len(what: &str, len: usize, expected: usize) -> Result<()> {
+    if len != expected {
+        return Err(Error::shape(what, expected, len));
+    }
+    Ok(())
+}
+
+impl Kernels {
+    /// The kernels of the active path ([`simd_path`]).
+    pub fn active() -> Kernels {
+        Kernels::for_path(simd_path()).unwrap_or(Kernels {
+            path: SimdPath::Scalar,
+            table: &simd::SCALAR,
+        })
+    }
+
+    /// The kernels of `path`, or `None` when this CPU cannot run it.
+    pub fn for_path(path: SimdPath) -> Option<Kernels> {
+        if !path.is_supported() {
+            return None;
+        }
+        let table: &'static Table = match path {
+            #[cfg(target_arch = "x86_64")]
+            SimdPath::Avx512 => &simd::AVX512,
+            #[cfg(target_arch = "x86_64")]
+            SimdPath::Avx2 => &simd::AVX2,
+            SimdPath::Wide => &simd::WIDE,
+            _ => &simd::SCALAR,
+        };
+        Some(Kernels { path, table })
+    }
+
+    /// Which path these are.
+    pub fn path(&self) -> SimdPath {
+        self.path
+    }
+
+    /// `x[r][c] ← x[r][c] + b[c]`.
+    pub fn bias_identity(&self, x: &mut [f32], b: &[f32]) -> Result<()> {
+        check_rows("bias_identity x", x.len(), b.len())?;
+        (self.table.bias_identity)(x, b);
+        Ok(())
+    }
+
+    /// `x[r][c] ← σ(x[r][c] + b[c])`, σ(s) = 1/(1+e^-s), within 1e-6
+    /// relative of the exact value (or of the f32 subnormal spacing).
+    pub fn bias_sigmoid(&self, x: &mut [f32], b: &[f32]) -> Result<()> {
+        check_rows("bias_sigmoid x", x.len(), b.len())?;
+        (self.table.bias_sigmoid)(x, b);
+        Ok(())
+    }
+
+    /// `x[r][c] ← tanh(x[r][c] + b[c])`.
+    pub fn bias_tanh(&self, x: &mut [f32], b: &[f32]) -> Result<()> {
+        check_rows("bias_tanh x", x.len(), b.len())?;
+        (self.table.bias_tanh)(x, b);
+        Ok(())
+    }
+
+    /// `x[r][c] ← max(x[r][c] + b[c], 0)` (NaN stays NaN).
+    pub fn bias_relu(&self, x: &mut [f32], b: &[f32]) -> Result<()> {
+        check_rows("bias_relu x", x.len(), b.len())?;
+        (self.table.bias_relu)(x, b);
+        Ok(())
+    }
+
+    /// `d ← d ⊙ h(1-h)`, the sigmoid's derivative taken from its output h.
+    pub fn sigmoid_backward(&self, d: &mut [f32], h: &[f32]) -> Result<()> {
+        check_len("sigmoid_backward h", h.len(), d.len())?;
+        (self.table.sigmoid_backward)(d, h);
+        Ok(())
+    }
+
+    /// `d ← d ⊙ (1-h²)`, tanh's derivative taken from its output h.
+    pub fn tanh_backward(&self, d: &mut [f32], h: &[f32]) -> Result<()> {
+        check_len("tanh_backward h", h.len(), d.len())?;
+        (self.table.tanh_backward)(d, h);
+        Ok(())
+    }
+
+    /// `d ← d ⊙ [h > 0]`, ReLU's derivative taken from its output h.
+    pub fn relu_backward(&self, d: &mut [f32], h: &[f32]) -> Result<()> {
+        check_len("relu_backward h", h.len(), d.len())?;
+        (self.table.relu_backward)(d, h);
+        Ok(())
+    }
+
+    /// `x ← softplus(x) = ln(1+e^x)`, computed as `max(x,0) + ln(1+e^-|x|)`
+    /// so that ±1000 give exact results.
+    pub fn softplus(&self, x: &mut [f32]) {
+        (self.table.softplus)(x);
+    }
+
+    /// `y ← softmax(y + b)` per row, the row maximum subtracted first.
+    pub fn softmax_rows(&self, y: &mut [f32], b: &[f32]) -> Result<()> {
+        check_rows("softmax_rows y", y.len(), b.len())?;
+        (self.table.softmax_rows)(y, b);
+        Ok(())
+    }
+
+    fn check_head(s: &[f32], b: &[f32], t: &[f32], delta: &[f32], loss: &[f32]) -> Result<()> {
+        check_rows("head logits", s.len(), b.len())?;
+        check_len("head targets", t.len(), s.len())?;
+        check_len("head delta", delta.len(), s.len())?;
+        check_len("head loss rows", loss.len(), s.len() / b.len())
+    }
+
+    /// Softmax head, fused: logits `s` (bias `b` not yet added) become
+    /// `y = softmax(s+b)`; `loss[r] = -Σ t·(s - logsumexp s)`;
+    /// `delta = (y - t)·scale`.
+    pub fn softmax_loss(
+        &self,
+        s: &mut [f32],
+        b: &[f32],
+        t: &[f32],
+        delta: &mut [f32],
+        loss: &mut [f32],
+        scale: f32,
+    ) -> Result<()> {
+        Self::check_head(s, b, t, delta, loss)?;
+        (self.table.softmax_loss)(s, b, t, delta, loss, scale);
+        Ok(())
+    }
+
+    /// Logistic head, fused: `y = σ(s+b)`; `loss[r] = Σ softplus(s) - t·s`
+    /// (the binary cross-entropy); `delta = (y - t)·scale`.
+    pub fn logistic_loss(
+        &self,
+        s: &mut [f32],
+        b: &[f32],
+        t: &[f32],
+        delta: &mut [f32],
+        loss: &mut [f32],
+        scale: f32,
+    ) -> Result<()> {
+        Self::check_head(s, b, t, delta, loss)?;
+        (self.table.logistic_loss)(s, b, t, delta, loss, scale);
+        Ok(())
+    }
+
+    /// Linear head, fused: `y = s+b`; `loss[r] = ½ Σ (y - t)²`;
+    /// `delta = (y - t)·scale`.
+    pub fn linear_loss(
+        &self,
+        s: &mut [f32],
+        b: &[f32],
+        t: &[f32],
+        delta: &mut [f32],
+        loss: &mut [f32],
+        scale: f32,
+    ) -> Result<()> {
+        Self::check_head(s, b, t, delta, loss)?;
+        (self.table.linear_loss)(s, b, t, delta, loss, scale);
+        Ok(())
+    }
+
+    /// `out[c] ← Σ_r m[r][c]`, rows added in order (bias gradients).
+    pub fn col_sums(&self, out: &mut [f32], m: &[f32]) -> Result<()> {
+        check_rows("col_sums m", m.len(), out.len())?;
+        (self.table.col_sums)(out, m);
+        Ok(())
+    }
+
+    /// `y ← y + a·x`, a multiply then an add (the SGD step with `a = -lr`).
+    pub fn axpy(&self, y: &mut [f32], a: f32, x: &[f32]) -> Result<()> {
+        check_len("axpy x", x.len(), y.len())?;
+        (self.table.axpy)(y, a, x);
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! Plain scalar twins of the vector kernels: written straight from the
+//! equations with the standard library's `exp`, `ln` and `tanh`. They are the
+//! fallback where no vector path applies (`BACKPROP_SIMD=scalar` forces them)
+//! and the oracle every vector kernel is tested against.
+
+/// `σ(x)` with `e^-|x|`, so that no branch overflows.
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    let z = (-x.abs()).exp();
+    if x < 0.0 {
+        z / (1.0 + z)
+    } else {
+        1.0 / (1.0 + z)
+    }
+}
+
+/// `softplus(x) = max(x, 0) + ln(1 + e^-|x|)`.
+pub(crate) fn softplus1(x: f32) -> f32 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+fn map_bias(x: &mut [f32], b: &[f32], f: impl Fn(f32) -> f32) {
+    for row in x.chunks_exact_mut(b.len()) {
+        for (v, &w) in row.iter_mut().zip(b) {
+            *v = f(*v + w);
+        }
+    }
+}
+
+/// `x[r][c] += b[c]`.
+pub(crate) fn bias_identity(x: &mut [f32], b: &[f32]) {
+    map_bias(x, b, |v| v);
+}
+
+/// `x[r][c] = σ(x[r][c] + b[c])`.
+pub(crate) fn bias_sigmoid(x: &mut [f32], b: &[f32]) {
+    map_bias(x, b, sigmoid);
+}
+
+/// `x[r][c] = tanh(x[r][c] + b[c])`.
+pub(crate) fn bias_tanh(x: &mut [f32], b: &[f32]) {
+    map_bias(x, b, f32::tanh);
+}
+
+/// `x[r][c] = max(x[r][c] + b[c], 0)`.
+pub(crate) fn bias_relu(x: &mut [f32], b: &[f32]) {
+    map_bias(x, b, |v| if v < 0.0 { 0.0 } else { v });
+}
+
+/// `d ← d ⊙ h(1-h)`.
+pub(crate) fn sigmoid_backward(d: &mut [f32], h: &[f32]) {
+    for (d, &h) in d.iter_mut().zip(h) {
+        *d *= h - h * h;
+    }
+}
+
+/// `d ← d ⊙ (1-h²)`.
+pub(crate) fn tanh_backward(d: &mut [f32], h: &[f32]) {
+    for (d, &h) in d.iter_mut().zip(h) {
+        *d *= 1.0 - h * h;
+    }
+}
+
+/// `d ← d ⊙ [h > 0]`.
+pub(crate) fn relu_backward(d: &mut [f32], h: &[f32]) {
+    for (d, &h) in d.iter_mut().zip(h) {
+        if h <= 0.0 || h.is_nan() {
+            *d = 0.0;
+        }
+    }
+}
+
+/// `x ← softplus(x)`.
+pub(crate) fn softplus(x: &mut [f32]) {
+    for v in x.iter_mut() {
+        *v = softplus1(*v);
+    }
+}
+
+/// `row ← e^(row + b - max)`; returns `(Σ e, Σ t·(s - max))`.
+fn softmax_exp_row(row: &mut [f32], b: &[f32], t: Option<&[f32]>) -> (f32, f32) {
+    for (v, &w) in row.iter_mut().zip(b) {
+        *v += w;
+    }
+    let m = row
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let ts = t.map_or(0.0, |t| row.iter().zip(t).map(|(&s, &t)| t * (s - m)).sum());
+    let mut sum = 0.0;
+    for v in row.iter_mut() {
+        *v = (*v - m).exp();
+        sum += *v;
+    }
+    (sum, ts)
+}
+
+/// `y ← softmax(y + b)` row by row.
+pub(crate) fn softmax_rows(y: &mut [f32], b: &[f32]) {
+    for row in y.chunks_exact_mut(b.len()) {
+        let (sum, _) = softmax_exp_row(row, b, None);
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+    }
+}
+
+fn delta_row(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
+    for ((d, &y), &t) in delta.iter_mut().zip(y).zip(t) {
+        *d = (y - t) * scale;
+    }
+}
+
+/// Softmax head: `y = softmax(s + b)`, `loss = -Σ t (s - lse)`, `δ = (y-t)·scale`.
+pub(crate) fn softmax_loss(
+    s: &mut [f32],
+    b: &[f32],
+    t: &[f32],
+    delta: &mut [f32],
+    loss: &mut [f32],
+    scale: f32,
+) {
+    let c = b.len();
+    let rows = s
+        .chunks_exact_mut(c)
+        .zip(t.chunks_exact(c))
+        .zip(delta.chunks_exact_mut(c));
+    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+        let (sum, ts) = softmax_exp_row(row, b, Some(trow));
+        let tsum: f32 = trow.iter().sum();
+        *e = tsum * sum.ln() - ts;
+        for v in row.iter_mut() {
+            *v /= sum;
+        }
+        delta_row(drow, row, trow, scale);
+    }
+}
+
+/// Logistic head: `y = σ(s + b)`, `loss = Σ softplus(s) - t·s`, `δ = (y-t)·scale`.
+pub(crate) fn logistic_loss(
+    s: &mut [f32],
+    b: &[f32],
+    t: &[f32],
+    delta: &mut [f32],
+    loss: &mut [f32],
+    scale: f32,
+) {
+    let c = b.len();
+    let rows = s
+        .chunks_exact_mut(c)
+        .zip(t.chunks_exact(c))
+        .zip(delta.chunks_exact_mut(c));
+    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+        *e = 0.0;
+        for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
+            let s = *v + w;
+            *e += softplus1(s) - t * s;
+            *v = sigmoid(s);
+        }
+        delta_row(drow, row, trow, scale);
+    }
+}
+
+/// Linear head: `y = s + b`, `loss = ½ Σ (y - t)²`, `δ = (y-t)·scale`.
+pub(crate) fn linear_loss(
+    s: &mut [f32],
+    b: &[f32],
+    t: &[f32],
+    delta: &mut [f32],
+    loss: &mut [f32],
+    scale: f32,
+) {
+    let c = b.len();
+    let rows = s
+        .chunks_exact_mut(c)
+        .zip(t.chunks_exact(c))
+        .zip(delta.chunks_exact_mut(c));
+    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+        *e = 0.0;
+        for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
+            *v += w;
+            *e += (*v - t) * (*v - t);
+        }
+        *e *= 0.5;
+        delta_row(drow, row, trow, scale);
+    }
+}
+
+/// `out[c] = Σ_r m[r][c]`, rows added in order.
+pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
+    out.fill(0.0);
+    for row in m.chunks_exact(out.len()) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+/// `y ← y + a·x`.
+pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y += a * x;
+    }
+}
