@@ -67,11 +67,7 @@ impl Error {
     }
 
     /// A [`ErrorKind::ShapeMismatch`].
-    pub fn shape(
-        what: impl Into<String>,
-        expected: impl fmt::Display,
-        got: impl fmt::Display,
-    ) -> Self {
+    pub fn shape(what: impl Into<String>, expected: impl fmt::Display, got: impl fmt::Display) -> Self {
         ErrorKind::ShapeMismatch {
             what: what.into(),
             expected: expected.to_string(),
@@ -104,11 +100,7 @@ impl Error {
     }
 
     /// An [`ErrorKind::Format`] for `path`, at `location` when known.
-    pub fn format(
-        path: impl Into<PathBuf>,
-        location: Option<String>,
-        msg: impl Into<String>,
-    ) -> Self {
+    pub fn format(path: impl Into<PathBuf>, location: Option<String>, msg: impl Into<String>) -> Self {
         ErrorKind::Format {
             path: path.into(),
             location,
@@ -133,19 +125,12 @@ impl From<std::io::Error> for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.0 {
-            ErrorKind::ShapeMismatch {
-                what,
-                expected,
-                got,
-            } => {
+            ErrorKind::ShapeMismatch { what, expected, got } => {
                 write!(f, "{what}: expected {expected}, got {got}")
             }
             ErrorKind::InvalidConfig { what, msg } => write!(f, "{what}: {msg}"),
             ErrorKind::NonFinite { what } => write!(f, "non-finite value in {what}"),
-            ErrorKind::Io {
-                path: Some(p),
-                source,
-            } => write!(f, "{}: {source}", p.display()),
+            ErrorKind::Io { path: Some(p), source } => write!(f, "{}: {source}", p.display()),
             ErrorKind::Io { path: None, source } => write!(f, "{source}"),
             ErrorKind::Format {
                 path,

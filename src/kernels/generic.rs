@@ -54,24 +54,14 @@ unary!(Identity, |v, k| v);
 unary!(Sigmoid, |v, k| math::sigmoid(v));
 unary!(Tanh, |v, k| math::tanh(v));
 // `v < 0 ? 0 : v` keeps NaN, as PyTorch's ReLU does.
-unary!(Relu, |v, k| V::select_lt(
-    v,
-    V::splat(0.0),
-    V::splat(0.0),
-    v
-));
+unary!(Relu, |v, k| V::select_lt(v, V::splat(0.0), V::splat(0.0), v));
 unary!(Softplus, |v, k| math::softplus(v));
 unary!(ExpShift, |v, k| math::exp(v - k));
 unary!(DivBy, |v, k| v / k);
 
 binary!(SigmoidBwd, |d, h, k| d * (h - h * h));
 binary!(TanhBwd, |d, h, k| d * (V::splat(1.0) - h * h));
-binary!(ReluBwd, |d, h, k| V::select_gt(
-    h,
-    V::splat(0.0),
-    d,
-    V::splat(0.0)
-));
+binary!(ReluBwd, |d, h, k| V::select_gt(h, V::splat(0.0), d, V::splat(0.0)));
 binary!(Plus, |a, b, k| a + b);
 binary!(Axpy, |y, x, k| y + k * x);
 binary!(SubScale, |y, t, k| (y - t) * k);
@@ -316,10 +306,9 @@ pub(crate) fn linear_loss<V: Lane>(
     }
 }
 
-/// `out[c] = Σ_r m[r][c]`, rows added in order.
+/// `out[c] += Σ_r m[r][c]`, rows added in order.
 #[inline(always)]
 pub(crate) fn col_sums<V: Lane>(out: &mut [f32], m: &[f32]) {
-    out.fill(0.0);
     for row in m.chunks_exact(out.len()) {
         zip_map::<V, Plus>(out, row, 0.0);
     }

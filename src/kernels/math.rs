@@ -11,12 +11,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 /// The operations the math below needs from one SIMD width.
 pub(crate) trait Lane:
-    Copy
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
+    Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> + Div<Output = Self> + Neg<Output = Self>
 {
     /// Number of f32 lanes.
     const N: usize;
@@ -88,9 +83,7 @@ impl Lane for wide::f32x8 {
     fn mant_exp(x: Self) -> (Self, Self) {
         let b = x.to_bits();
         let e = ((b >> 23u32) & wide::u32x8::splat(0xff)).cast_signed() - wide::i32x8::splat(127);
-        let m = wide::f32x8::from_bits(
-            (b & wide::u32x8::splat(0x007f_ffff)) | wide::u32x8::splat(0x3f80_0000),
-        );
+        let m = wide::f32x8::from_bits((b & wide::u32x8::splat(0x007f_ffff)) | wide::u32x8::splat(0x3f80_0000));
         (m, wide::f32x8::from_i32x8(e))
     }
     #[inline(always)]

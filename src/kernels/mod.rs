@@ -35,12 +35,7 @@ pub enum SimdPath {
 
 impl SimdPath {
     /// Every path, fastest first.
-    pub const ALL: [SimdPath; 4] = [
-        SimdPath::Avx512,
-        SimdPath::Avx2,
-        SimdPath::Wide,
-        SimdPath::Scalar,
-    ];
+    pub const ALL: [SimdPath; 4] = [SimdPath::Avx512, SimdPath::Avx2, SimdPath::Wide, SimdPath::Scalar];
 
     /// The name used by `BACKPROP_SIMD` and in reports.
     pub fn name(self) -> &'static str {
@@ -63,10 +58,7 @@ impl SimdPath {
                     && SimdPath::Avx2.is_supported()
             }
             #[cfg(target_arch = "x86_64")]
-            SimdPath::Avx2 => {
-                std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-            }
+            SimdPath::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
             #[cfg(not(target_arch = "x86_64"))]
             SimdPath::Avx512 | SimdPath::Avx2 => false,
             SimdPath::Wide | SimdPath::Scalar => true,
@@ -127,11 +119,7 @@ impl std::fmt::Debug for Kernels {
 
 fn check_rows(what: &str, len: usize, cols: usize) -> Result<()> {
     if cols == 0 || len % cols != 0 {
-        return Err(Error::shape(
-            what,
-            format!("a multiple of {cols} (> 0) values"),
-            len,
-        ));
+        return Err(Error::shape(what, format!("a multiple of {cols} (> 0) values"), len));
     }
     Ok(())
 }
@@ -292,7 +280,8 @@ impl Kernels {
         Ok(())
     }
 
-    /// `out[c] ← Σ_r m[r][c]`, rows added in order (bias gradients).
+    /// `out[c] ← out[c] + Σ_r m[r][c]`, rows added in order (bias
+    /// gradients, accumulated shard after shard).
     pub fn col_sums(&self, out: &mut [f32], m: &[f32]) -> Result<()> {
         check_rows("col_sums m", m.len(), out.len())?;
         (self.table.col_sums)(out, m);

@@ -81,9 +81,7 @@ fn softmax_exp_row(row: &mut [f32], b: &[f32], t: Option<&[f32]>) -> (f32, f32) 
     for (v, &w) in row.iter_mut().zip(b) {
         *v += w;
     }
-    let m = row
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
     let ts = t.map_or(0.0, |t| row.iter().zip(t).map(|(&s, &t)| t * (s - m)).sum());
     let mut sum = 0.0;
     for v in row.iter_mut() {
@@ -110,14 +108,7 @@ fn delta_row(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
 }
 
 /// Softmax head: `y = softmax(s + b)`, `loss = -Σ t (s - lse)`, `δ = (y-t)·scale`.
-pub(crate) fn softmax_loss(
-    s: &mut [f32],
-    b: &[f32],
-    t: &[f32],
-    delta: &mut [f32],
-    loss: &mut [f32],
-    scale: f32,
-) {
+pub(crate) fn softmax_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
     let c = b.len();
     let rows = s
         .chunks_exact_mut(c)
@@ -135,14 +126,7 @@ pub(crate) fn softmax_loss(
 }
 
 /// Logistic head: `y = σ(s + b)`, `loss = Σ softplus(s) - t·s`, `δ = (y-t)·scale`.
-pub(crate) fn logistic_loss(
-    s: &mut [f32],
-    b: &[f32],
-    t: &[f32],
-    delta: &mut [f32],
-    loss: &mut [f32],
-    scale: f32,
-) {
+pub(crate) fn logistic_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
     let c = b.len();
     let rows = s
         .chunks_exact_mut(c)
@@ -160,14 +144,7 @@ pub(crate) fn logistic_loss(
 }
 
 /// Linear head: `y = s + b`, `loss = ½ Σ (y - t)²`, `δ = (y-t)·scale`.
-pub(crate) fn linear_loss(
-    s: &mut [f32],
-    b: &[f32],
-    t: &[f32],
-    delta: &mut [f32],
-    loss: &mut [f32],
-    scale: f32,
-) {
+pub(crate) fn linear_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
     let c = b.len();
     let rows = s
         .chunks_exact_mut(c)
@@ -184,9 +161,8 @@ pub(crate) fn linear_loss(
     }
 }
 
-/// `out[c] = Σ_r m[r][c]`, rows added in order.
+/// `out[c] += Σ_r m[r][c]`, rows added in order.
 pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
-    out.fill(0.0);
     for row in m.chunks_exact(out.len()) {
         for (o, &v) in out.iter_mut().zip(row) {
             *o += v;

@@ -190,12 +190,8 @@ impl Lane for Avx512 {
             let n2 = _mm512_sub_epi32(n, n1);
             let bias = _mm512_set1_epi32(127);
             (
-                Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(
-                    _mm512_add_epi32(n1, bias),
-                ))),
-                Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(
-                    _mm512_add_epi32(n2, bias),
-                ))),
+                Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n1, bias)))),
+                Avx512(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)))),
             )
         }
     }
@@ -212,10 +208,7 @@ impl Lane for Avx512 {
                 _mm512_and_si512(b, _mm512_set1_epi32(0x007f_ffff)),
                 _mm512_set1_epi32(0x3f80_0000),
             );
-            (
-                Avx512(_mm512_castsi512_ps(m)),
-                Avx512(_mm512_cvtepi32_ps(e)),
-            )
+            (Avx512(_mm512_castsi512_ps(m)), Avx512(_mm512_cvtepi32_ps(e)))
         }
     }
     #[inline(always)]
@@ -286,24 +279,12 @@ impl Lane for Avx2 {
     #[inline(always)]
     fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {
         // SAFETY: see the module documentation.
-        unsafe {
-            Avx2(_mm256_blendv_ps(
-                f.0,
-                t.0,
-                _mm256_cmp_ps::<_CMP_LT_OQ>(a.0, b.0),
-            ))
-        }
+        unsafe { Avx2(_mm256_blendv_ps(f.0, t.0, _mm256_cmp_ps::<_CMP_LT_OQ>(a.0, b.0))) }
     }
     #[inline(always)]
     fn select_gt(a: Self, b: Self, t: Self, f: Self) -> Self {
         // SAFETY: see the module documentation.
-        unsafe {
-            Avx2(_mm256_blendv_ps(
-                f.0,
-                t.0,
-                _mm256_cmp_ps::<_CMP_GT_OQ>(a.0, b.0),
-            ))
-        }
+        unsafe { Avx2(_mm256_blendv_ps(f.0, t.0, _mm256_cmp_ps::<_CMP_GT_OQ>(a.0, b.0))) }
     }
     #[inline(always)]
     fn pow2_split(t: Self) -> (Self, Self) {
@@ -314,12 +295,8 @@ impl Lane for Avx2 {
             let n2 = _mm256_sub_epi32(n, n1);
             let bias = _mm256_set1_epi32(127);
             (
-                Avx2(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(
-                    _mm256_add_epi32(n1, bias),
-                ))),
-                Avx2(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(
-                    _mm256_add_epi32(n2, bias),
-                ))),
+                Avx2(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)))),
+                Avx2(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)))),
             )
         }
     }
@@ -362,10 +339,7 @@ impl Lane for Avx2 {
     fn reduce_add(self) -> f32 {
         // SAFETY: see the module documentation.
         unsafe {
-            let q = _mm_add_ps(
-                _mm256_castps256_ps128(self.0),
-                _mm256_extractf128_ps::<1>(self.0),
-            );
+            let q = _mm_add_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
             let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
             _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<1>(d, d)))
         }

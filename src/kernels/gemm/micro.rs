@@ -15,16 +15,8 @@
 /// `a` holds `k·MR` and `b` holds `k·NR` readable f32; `c` is valid for
 /// reads and writes of `m` rows of `n` values at row stride `ldc`;
 /// `m ≤ MR`, `n ≤ NR`; the CPU has the kernel's target features.
-pub(crate) type KernelFn = unsafe fn(
-    k: usize,
-    a: *const f32,
-    b: *const f32,
-    c: *mut f32,
-    ldc: usize,
-    m: usize,
-    n: usize,
-    acc: bool,
-);
+pub(crate) type KernelFn =
+    unsafe fn(k: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool);
 
 /// AVX-512: a 12 × 32 tile in 24 zmm accumulators.
 #[cfg(target_arch = "x86_64")]

@@ -79,13 +79,7 @@ impl<'a> MatRef<'a> {
 
     /// A view with explicit row and column strides; `data` must hold every
     /// element the strides reach.
-    pub fn with_strides(
-        data: &'a [f32],
-        rows: usize,
-        cols: usize,
-        rs: usize,
-        cs: usize,
-    ) -> Result<Self> {
+    pub fn with_strides(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Result<Self> {
         match extent(rows, cols, rs, cs) {
             Some(e) if e <= data.len() => Ok(MatRef {
                 data,
@@ -164,19 +158,9 @@ impl<'a> MatMut<'a> {
     }
 
     /// A view whose rows start `rs ≥ cols` values apart.
-    pub fn with_row_stride(
-        data: &'a mut [f32],
-        rows: usize,
-        cols: usize,
-        rs: usize,
-    ) -> Result<Self> {
+    pub fn with_row_stride(data: &'a mut [f32], rows: usize, cols: usize, rs: usize) -> Result<Self> {
         match extent(rows, cols, rs, 1) {
-            Some(e) if rs >= cols && e <= data.len() => Ok(MatMut {
-                data,
-                rows,
-                cols,
-                rs,
-            }),
+            Some(e) if rs >= cols && e <= data.len() => Ok(MatMut { data, rows, cols, rs }),
             _ => Err(Error::shape(
                 "output matrix data",
                 format!("{rows}×{cols} with row stride {rs} ≥ {cols}"),
@@ -243,11 +227,7 @@ impl GemmPath {
             #[cfg(target_arch = "x86_64")]
             GemmPath::Avx2 => Some((micro::avx2::kernel, micro::avx2::MR, micro::avx2::NR)),
             GemmPath::MatrixMultiply => None,
-            _ => Some((
-                micro::portable::kernel,
-                micro::portable::MR,
-                micro::portable::NR,
-            )),
+            _ => Some((micro::portable::kernel, micro::portable::MR, micro::portable::NR)),
         }
     }
 }
@@ -265,9 +245,7 @@ pub fn gemm_path() -> GemmPath {
     *PATH.get_or_init(|| {
         let forced = std::env::var("BACKPROP_GEMM").ok().and_then(|v| {
             let v = v.trim().to_ascii_lowercase();
-            GemmPath::ALL
-                .into_iter()
-                .find(|p| p.name() == v && p.is_supported())
+            GemmPath::ALL.into_iter().find(|p| p.name() == v && p.is_supported())
         });
         forced.unwrap_or(match super::simd_path() {
             SimdPath::Avx512 => GemmPath::Avx512,
@@ -345,13 +323,7 @@ impl GemmScratch {
 ///
 /// Each element of C is one sum over k in order, the same whichever tile,
 /// shard or thread computes it. Errors when the dimensions disagree.
-pub fn gemm(
-    a: MatRef<'_>,
-    b: &PackedB,
-    c: MatMut<'_>,
-    accumulate: bool,
-    scratch: &mut GemmScratch,
-) -> Result<()> {
+pub fn gemm(a: MatRef<'_>, b: &PackedB, c: MatMut<'_>, accumulate: bool, scratch: &mut GemmScratch) -> Result<()> {
     if a.cols != b.k || c.rows != a.rows || c.cols != b.n {
         return Err(Error::shape(
             "gemm operands",

@@ -38,21 +38,9 @@ impl AlignedBuf {
 
 /// Packs rows `i0..i0+m` and columns `k0..k0+kc` of `a` into `dst` as
 /// `ceil(m/mr)` panels of `kc × mr` (k-major), zero-padding the last panel.
-pub(crate) fn pack_a(
-    dst: &mut [f32],
-    a: &MatRef<'_>,
-    i0: usize,
-    m: usize,
-    k0: usize,
-    kc: usize,
-    mr: usize,
-) {
+pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: usize, kc: usize, mr: usize) {
     let (rs, cs, src) = (a.rs, a.cs, a.data);
-    for (p, panel) in dst
-        .chunks_exact_mut(kc * mr)
-        .take(m.div_ceil(mr))
-        .enumerate()
-    {
+    for (p, panel) in dst.chunks_exact_mut(kc * mr).take(m.div_ceil(mr)).enumerate() {
         let r0 = i0 + p * mr;
         let rows = mr.min(i0 + m - r0);
         if rs == 1 {
@@ -86,11 +74,7 @@ pub(crate) fn pack_b(dst: &mut [f32], b: &MatRef<'_>, nr: usize) {
     if k == 0 {
         return;
     }
-    for (p, panel) in dst
-        .chunks_exact_mut(k * nr)
-        .take(n.div_ceil(nr))
-        .enumerate()
-    {
+    for (p, panel) in dst.chunks_exact_mut(k * nr).take(n.div_ceil(nr)).enumerate() {
         let j0 = p * nr;
         let cols = nr.min(n - j0);
         if cs == 1 {

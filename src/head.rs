@@ -1,0 +1,88 @@
+//! The output heads. Each computes, from the logits `s = h·W + b` of a row,
+//! the outputs `y`, the error `E` and its gradient in one fused pass:
+//!
+//! | head | y | E per row | ∂E/∂s |
+//! |---|---|---|---|
+//! | `Softmax` | `e^s / Σ e^s` | `-Σ t (s - logsumexp s)` | `y - t` |
+//! | `Logistic` | `1/(1+e^-s)` | `Σ softplus(s) - t·s` | `y - t` |
+//! | `Linear` | `s` | `½ Σ (s - t)²` | `y - t` |
+//!
+//! The logistic error is the binary cross-entropy `-Σ t ln y + (1-t) ln(1-y)`
+//! rewritten so that it is finite and exact for any finite `s`; the softmax
+//! error subtracts the row maximum first, so a constant added to a row
+//! changes nothing. The minibatch objective is the mean of E over the B rows,
+//! so the head writes `δ = (y - t)/B`.
+
+use crate::error::Result;
+use crate::kernels::Kernels;
+
+/// The output layer's function and error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Head {
+    /// Softmax over the outputs with cross-entropy against one-hot (or
+    /// probability) targets. The default.
+    #[default]
+    Softmax,
+    /// Independent sigmoid outputs with summed binary cross-entropy.
+    Logistic,
+    /// Identity outputs with half the summed squared error.
+    Linear,
+}
+
+impl Head {
+    /// Every head.
+    pub const ALL: [Head; 3] = [Head::Softmax, Head::Logistic, Head::Linear];
+
+    /// The lower-case name used on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Head::Softmax => "softmax",
+            Head::Logistic => "logistic",
+            Head::Linear => "linear",
+        }
+    }
+
+    /// Parses [`Head::name`].
+    pub fn from_name(s: &str) -> Option<Head> {
+        Head::ALL.into_iter().find(|h| h.name() == s)
+    }
+
+    /// Whether the head classifies (softmax, logistic) rather than regresses.
+    pub fn is_classifier(self) -> bool {
+        !matches!(self, Head::Linear)
+    }
+
+    /// `y ← head(y + b)` row by row: the outputs for prediction.
+    pub fn forward(self, k: &Kernels, y: &mut [f32], b: &[f32]) -> Result<()> {
+        match self {
+            Head::Softmax => k.softmax_rows(y, b),
+            Head::Logistic => k.bias_sigmoid(y, b),
+            Head::Linear => k.bias_identity(y, b),
+        }
+    }
+
+    /// The fused head for training: logits `s` (bias `b` not yet added)
+    /// become `y`, `loss[r]` gets row r's error and `delta = (y - t)·scale`.
+    pub fn forward_loss(
+        self,
+        k: &Kernels,
+        s: &mut [f32],
+        b: &[f32],
+        t: &[f32],
+        delta: &mut [f32],
+        loss: &mut [f32],
+        scale: f32,
+    ) -> Result<()> {
+        match self {
+            Head::Softmax => k.softmax_loss(s, b, t, delta, loss, scale),
+            Head::Logistic => k.logistic_loss(s, b, t, delta, loss, scale),
+            Head::Linear => k.linear_loss(s, b, t, delta, loss, scale),
+        }
+    }
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

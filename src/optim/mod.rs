@@ -1,0 +1,35 @@
+//! Optimizers: how a step turns gradients into new parameters.
+//!
+//! An [`Optimizer`] updates parameters elementwise: parameter `i` changes
+//! only from gradient `i` and its own state slots `i`. That contract lets the
+//! trainer cut the flat buffers into chunks and update them on every thread
+//! in one pass, and keeps the result independent of how they are cut.
+
+mod sgd;
+
+pub use sgd::Sgd;
+
+/// The optimizer state of one chunk of parameters: up to two slots per
+/// parameter (momentum, or Adam's first and second moments). A slot the
+/// optimizer does not use is empty.
+#[derive(Debug)]
+pub struct Slots<'a> {
+    /// First slot, as long as the parameters, or empty.
+    pub m: &'a mut [f32],
+    /// Second slot, as long as the parameters, or empty.
+    pub v: &'a mut [f32],
+}
+
+/// An update rule over flat parameter buffers.
+pub trait Optimizer: Send + Sync {
+    /// A short name for reports.
+    fn name(&self) -> &'static str;
+
+    /// State slots per parameter (0 for plain SGD, at most 2).
+    fn slots(&self) -> usize;
+
+    /// Updates `params` from `grads` (same length) and `slots` at learning
+    /// rate `lr`; `step` counts updates from 1. Must be elementwise (see the
+    /// module documentation). Errors only when the lengths disagree.
+    fn update(&self, params: &mut [f32], grads: &[f32], slots: Slots<'_>, lr: f32, step: u64) -> crate::Result<()>;
+}

@@ -1,0 +1,88 @@
+//! Training settings and how a batch is cut into shards.
+
+use crate::error::{Error, Result};
+
+/// Settings of a [`Trainer`](super::Trainer). `Default` gives the values the
+/// command line uses when no flag is given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Rows per minibatch (the most a step accepts). Default 64.
+    pub batch_size: usize,
+    /// Rows per shard: each shard runs forward and backward on its own
+    /// workspace, in parallel. `0` (the default) chooses from the batch size
+    /// alone ([`auto_shard_rows`]); never from the thread count, so results do
+    /// not depend on it.
+    pub shard_rows: usize,
+    /// Threads of the trainer's own pool; `0` (the default) means every core.
+    pub threads: usize,
+    /// Learning rate. Default 0.5.
+    pub lr: f32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            batch_size: 64,
+            shard_rows: 0,
+            threads: 0,
+            lr: 0.5,
+        }
+    }
+}
+
+/// The shard size chosen for a batch of `batch` rows: a quarter of the batch
+/// rounded up to a multiple of 8, but at least 32 rows (or the whole batch
+/// when it is smaller), so that each shard's GEMMs stay efficient and a
+/// batch has at most four shards of more than 32 rows.
+pub fn auto_shard_rows(batch: usize) -> usize {
+    (batch.div_ceil(4).div_ceil(8) * 8).max(32).min(batch.max(1))
+}
+
+impl TrainConfig {
+    /// Checks every setting, naming the first that is out of its domain.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::config("batch size", "must be at least 1"));
+        }
+        if !self.lr.is_finite() || self.lr < 0.0 {
+            return Err(Error::config(
+                "learning rate",
+                format!("must be finite and ≥ 0, got {}", self.lr),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The shard size in effect: `shard_rows`, or [`auto_shard_rows`] when 0,
+    /// never more than the batch.
+    pub fn effective_shard_rows(&self) -> usize {
+        match self.shard_rows {
+            0 => auto_shard_rows(self.batch_size),
+            s => s.min(self.batch_size),
+        }
+    }
+
+    /// The thread count in effect: `threads`, or the number of cores when 0.
+    pub fn effective_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            t => t,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_shards_depend_on_the_batch_only() {
+        assert_eq!(auto_shard_rows(1), 1);
+        assert_eq!(auto_shard_rows(20), 20);
+        assert_eq!(auto_shard_rows(64), 32);
+        assert_eq!(auto_shard_rows(128), 32);
+        assert_eq!(auto_shard_rows(256), 64);
+        assert_eq!(auto_shard_rows(512), 128);
+        assert_eq!(auto_shard_rows(100), 32);
+    }
+}

@@ -1,0 +1,158 @@
+//! The trainer's own rayon thread pool, entered without allocating.
+//!
+//! `ThreadPool::install` from a thread outside the pool pushes a job into
+//! rayon's global injector queue, which allocates a new block every 63
+//! pushes: a step would allocate now and then. Instead, one long-lived driver
+//! job runs inside the pool for the trainer's lifetime. [`Pool::run`] hands it
+//! a closure through a mutex-guarded slot and waits for it to finish; the
+//! closure runs on a pool thread, so its `par_iter`s split work across the
+//! pool through rayon's per-thread deques, which allocate nothing once warm.
+//! With one thread there is no pool at all: closures run on the caller.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+
+/// A closure to run, its lifetime erased (see the SAFETY notes in `run`).
+struct JobPtr(*mut (dyn FnMut() + Send + 'static));
+
+// SAFETY: the pointee is `Send`, so it may be called on the driver's thread;
+// `run` keeps it alive, and does not touch it, until the driver reports done.
+unsafe impl Send for JobPtr {}
+
+enum Slot {
+    Idle,
+    Job(JobPtr),
+    Running,
+    Done(Option<Box<dyn Any + Send>>),
+    Exit,
+}
+
+struct Shared {
+    slot: Mutex<Slot>,
+    cv: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // The slot holds plain data; a panic while it was held (there is no
+        // code that can panic there) would leave it consistent.
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A rayon pool of `threads` threads with a resident driver job, or no pool
+/// at all for one thread.
+pub(crate) struct Pool {
+    threads: usize,
+    inner: Option<(rayon::ThreadPool, Arc<Shared>)>,
+}
+
+impl Pool {
+    /// A pool of `threads` ≥ 1 threads.
+    pub(crate) fn new(threads: usize) -> Result<Pool> {
+        if threads <= 1 {
+            return Ok(Pool {
+                threads: 1,
+                inner: None,
+            });
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("backprop-{i}"))
+            .build()
+            .map_err(|e| Error::config("threads", format!("cannot start {threads} threads: {e}")))?;
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::Idle),
+            cv: Condvar::new(),
+        });
+        let driver = Arc::clone(&shared);
+        pool.spawn(move || drive(&driver));
+        Ok(Pool {
+            threads,
+            inner: Some((pool, shared)),
+        })
+    }
+
+    /// Number of threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `f` inside the pool (or on this thread when there is none) and
+    /// returns its result once it has finished; a panic in `f` resumes here.
+    pub(crate) fn run<R: Send, F: FnOnce() -> R + Send>(&self, f: F) -> R {
+        let Some((_, shared)) = &self.inner else {
+            return f();
+        };
+        let mut f = Some(f);
+        let mut out = None;
+        let mut call = || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+        };
+        let job: &mut (dyn FnMut() + Send + '_) = &mut call;
+        // SAFETY: only the lifetime is changed. The driver calls the pointer
+        // only between taking it from `Slot::Job` and storing `Slot::Done`,
+        // and this function neither returns nor unwinds (nothing below can
+        // panic) before it has seen `Slot::Done`, so `call` and everything it
+        // borrows outlive every use, and nothing else touches them meanwhile.
+        let ptr = JobPtr(unsafe {
+            std::mem::transmute::<*mut (dyn FnMut() + Send + '_), *mut (dyn FnMut() + Send + 'static)>(job)
+        });
+        let mut slot = shared.lock();
+        *slot = Slot::Job(ptr);
+        shared.cv.notify_all();
+        let payload = loop {
+            if let Slot::Done(p) = &mut *slot {
+                let p = p.take();
+                *slot = Slot::Idle;
+                break p;
+            }
+            slot = shared.cv.wait(slot).unwrap_or_else(|e| e.into_inner());
+        };
+        drop(slot);
+        if let Some(p) = payload {
+            panic::resume_unwind(p);
+        }
+        out.expect("the driver ran the job to completion")
+    }
+}
+
+/// The driver: waits for jobs and runs them on its pool thread until told to
+/// exit.
+fn drive(shared: &Shared) {
+    let mut slot = shared.lock();
+    loop {
+        match std::mem::replace(&mut *slot, Slot::Running) {
+            Slot::Job(JobPtr(f)) => {
+                drop(slot);
+                // SAFETY: `run` keeps the closure alive, and leaves it to
+                // this thread alone, until it sees Done.
+                let r = panic::catch_unwind(AssertUnwindSafe(|| unsafe { (*f)() }));
+                slot = shared.lock();
+                *slot = Slot::Done(r.err());
+                shared.cv.notify_all();
+            }
+            Slot::Exit => return,
+            other => {
+                *slot = other;
+                slot = shared.cv.wait(slot).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Some((_, shared)) = &self.inner {
+            *shared.lock() = Slot::Exit;
+            shared.cv.notify_all();
+        }
+        // Dropping the rayon pool lets its threads exit once the driver has
+        // returned.
+    }
+}

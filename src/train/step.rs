@@ -1,0 +1,285 @@
+//! The trainer and its step: pack → shards → reduce → update.
+
+use super::config::TrainConfig;
+use super::pool::Pool;
+use super::reduce::{reduce_gradients, tiles_needed};
+use super::shard::{shard_pass, StepInputs};
+use super::workspace::{assign_rows, zeros, PackedWeights, Shard};
+use crate::error::{Error, Result};
+use crate::kernels::gemm::{gemm_path, GemmScratch, MatRef};
+use crate::kernels::Kernels;
+use crate::model::{LayerRef, Mlp};
+use crate::optim::{Optimizer, Sgd, Slots};
+use rayon::iter::Either;
+use rayon::prelude::*;
+
+/// Parameters per chunk of the parallel update.
+const UPDATE_CHUNK: usize = 1 << 15;
+
+/// Trains an [`Mlp`] by minibatch backpropagation on its own thread pool.
+///
+/// A step cuts the batch into shards of `shard_rows` rows; every shard runs
+/// forward, head and backward on its own preallocated workspace in parallel;
+/// the shards' gradients are summed in shard order into one gradient buffer;
+/// then the optimizer updates the parameters. The result does not depend on
+/// the thread count, and after the first step at a given batch size a step
+/// allocates nothing.
+pub struct Trainer {
+    mlp: Mlp,
+    config: TrainConfig,
+    shard_rows: usize,
+    optimizer: Box<dyn Optimizer>,
+    grads: Vec<f32>,
+    slots: [Vec<f32>; 2],
+    step: u64,
+    shards: Vec<Shard>,
+    used: usize,
+    packed: PackedWeights,
+    tile_scratch: Vec<GemmScratch>,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("sizes", &self.mlp.sizes())
+            .field("config", &self.config)
+            .field("optimizer", &self.optimizer.name())
+            .field("threads", &self.pool.threads())
+            .finish()
+    }
+}
+
+impl Trainer {
+    /// A trainer with plain SGD at `config.lr`.
+    pub fn new(mlp: Mlp, config: TrainConfig) -> Result<Trainer> {
+        Trainer::with_optimizer(mlp, config, Box::new(Sgd))
+    }
+
+    /// A trainer with the given optimizer.
+    pub fn with_optimizer(mlp: Mlp, config: TrainConfig, optimizer: Box<dyn Optimizer>) -> Result<Trainer> {
+        config.validate()?;
+        let shard_rows = config.effective_shard_rows();
+        let nshards = config.batch_size.div_ceil(shard_rows);
+        let n = mlp.params().len();
+        let slot = |i: usize| {
+            if optimizer.slots() > i {
+                zeros(n, "optimizer state")
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let slots = [slot(0)?, slot(1)?];
+        let shards = (0..nshards)
+            .map(|_| Shard::new(mlp.sizes(), shard_rows))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Trainer {
+            grads: zeros(n, "gradients")?,
+            slots,
+            step: 0,
+            shards,
+            used: 0,
+            packed: PackedWeights::new(mlp.num_layers()),
+            tile_scratch: (0..tiles_needed(mlp.sizes())).map(|_| GemmScratch::new()).collect(),
+            pool: Pool::new(config.effective_threads())?,
+            shard_rows,
+            optimizer,
+            config,
+            mlp,
+        })
+    }
+
+    /// The network being trained.
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+
+    /// The network, mutable (for example to load new weights between steps).
+    pub fn mlp_mut(&mut self) -> &mut Mlp {
+        &mut self.mlp
+    }
+
+    /// Ends training, returning the network.
+    pub fn into_mlp(self) -> Mlp {
+        self.mlp
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Rows per shard in effect.
+    pub fn shard_rows(&self) -> usize {
+        self.shard_rows
+    }
+
+    /// Threads in the trainer's pool.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// Updates applied so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The learning rate of the next steps.
+    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+        TrainConfig {
+            lr,
+            ..self.config.clone()
+        }
+        .validate()?;
+        self.config.lr = lr;
+        Ok(())
+    }
+
+    /// One step on `rows` rows: `x` is rows × inputs, `t` rows × outputs
+    /// (one-hot rows for softmax). Returns the batch's mean error before the
+    /// update. A non-finite error leaves the parameters untouched.
+    pub fn step(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
+        let loss = self.compute_gradients(x, t, rows)?;
+        self.apply_gradients()?;
+        Ok(loss)
+    }
+
+    /// The forward and backward passes without the update: afterwards
+    /// [`gradient`](Self::gradient) holds `∂(mean E)/∂θ` for this batch.
+    /// Returns the batch's mean error.
+    pub fn compute_gradients(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
+        self.check_batch(x, t, rows)?;
+        self.used = assign_rows(&mut self.shards, rows, self.shard_rows);
+        let kernels = Kernels::active();
+        let (mlp, packed, used) = (&self.mlp, &mut self.packed, self.used);
+        let (shards, grads, tile_scratch) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_scratch);
+        let sum = self.pool.run(|| -> Result<f64> {
+            pack_weights(mlp, packed)?;
+            let inputs = StepInputs {
+                mlp,
+                packed,
+                x,
+                t,
+                scale: 1.0 / rows as f32,
+                kernels,
+            };
+            shards.par_iter_mut().try_for_each(|sh| shard_pass(sh, &inputs))?;
+            // Row errors summed in batch order, whatever the threads did.
+            let sum: f64 = shards
+                .iter()
+                .flat_map(|sh| &sh.loss[..sh.rows.len()])
+                .map(|&v| v as f64)
+                .sum();
+            if sum.is_finite() {
+                reduce_gradients(grads, shards, x, mlp, tile_scratch, &kernels)?;
+            }
+            Ok(sum)
+        })?;
+        let loss = (sum / rows as f64) as f32;
+        if !loss.is_finite() {
+            return Err(Error::non_finite(format!("loss (step {})", self.step + 1)));
+        }
+        Ok(loss)
+    }
+
+    fn check_batch(&self, x: &[f32], t: &[f32], rows: usize) -> Result<()> {
+        if rows == 0 || rows > self.config.batch_size {
+            return Err(Error::shape(
+                "batch rows",
+                format!("1..={}", self.config.batch_size),
+                rows,
+            ));
+        }
+        let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
+        if x.len() != rows * i {
+            return Err(Error::shape(
+                "inputs",
+                format!("{rows} rows × {i} = {} values", rows * i),
+                x.len(),
+            ));
+        }
+        if t.len() != rows * o {
+            return Err(Error::shape(
+                "targets",
+                format!("{rows} rows × {o} = {} values", rows * o),
+                t.len(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the optimizer to the gradients of the last
+    /// [`compute_gradients`](Self::compute_gradients).
+    pub fn apply_gradients(&mut self) -> Result<()> {
+        self.step += 1;
+        let (opt, lr, step) = (&*self.optimizer, self.config.lr, self.step);
+        let (params, grads) = (self.mlp.params_mut(), &self.grads);
+        let [m, v] = &mut self.slots;
+        self.pool.run(|| {
+            let n = params.len().div_ceil(UPDATE_CHUNK);
+            let chunks = params.par_chunks_mut(UPDATE_CHUNK).zip(grads.par_chunks(UPDATE_CHUNK));
+            let chunks = chunks.zip(slot_chunks(m, n)).zip(slot_chunks(v, n));
+            chunks.try_for_each(|(((p, g), m), v)| opt.update(p, g, Slots { m, v }, lr, step))
+        })
+    }
+
+    /// Gradient of layer `l` from the last
+    /// [`compute_gradients`](Self::compute_gradients) (or step), laid out
+    /// like the layer's parameters.
+    pub fn gradient(&self, l: usize) -> Option<LayerRef<'_>> {
+        let layer = self.mlp.layer(l)?;
+        let (w, b) = crate::model::layer_ranges(self.mlp.sizes(), l);
+        Some(LayerRef {
+            weight: &self.grads[w],
+            bias: &self.grads[b],
+            ..layer
+        })
+    }
+
+    /// All gradients of the last step, laid out like [`Mlp::params`].
+    pub fn gradients(&self) -> &[f32] {
+        &self.grads
+    }
+
+    /// The head's outputs `y` of the last step, row by row in batch order.
+    pub fn last_outputs(&self) -> impl Iterator<Item = &[f32]> + '_ {
+        let o = self.mlp.outputs();
+        let last = self.mlp.num_layers() - 1;
+        self.shards[..self.used]
+            .iter()
+            .flat_map(move |sh| sh.h[last][..sh.rows.len() * o].chunks_exact(o))
+    }
+}
+
+/// Packs every layer's `W` (forward) and `Wᵀ` (input gradient), layers in
+/// parallel.
+fn pack_weights(mlp: &Mlp, packed: &mut PackedWeights) -> Result<()> {
+    let path = gemm_path();
+    let PackedWeights { w, wt } = packed;
+    w.par_iter_mut()
+        .zip(wt.par_iter_mut())
+        .enumerate()
+        .try_for_each(|(l, (pw, pwt))| -> Result<()> {
+            let layer = mlp.layer(l).expect("one packed slot per layer");
+            let m = MatRef::new(layer.weight, layer.inputs, layer.outputs)?;
+            rayon::join(
+                || pw.pack(m, path),
+                || {
+                    if l > 0 {
+                        pwt.pack(m.t(), path)
+                    }
+                },
+            );
+            Ok(())
+        })
+}
+
+/// The update chunks of one optimizer slot: `n` empty slices when the
+/// optimizer does not use it, else chunks matching the parameters'.
+fn slot_chunks(slot: &mut [f32], n: usize) -> impl IndexedParallelIterator<Item = &mut [f32]> {
+    if slot.is_empty() {
+        Either::Left(rayon::iter::repeat_n((), n).map(|()| -> &mut [f32] { &mut [] }))
+    } else {
+        Either::Right(slot.par_chunks_mut(UPDATE_CHUNK))
+    }
+}

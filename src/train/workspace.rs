@@ -1,0 +1,91 @@
+//! Buffers allocated once per trainer: each shard's activations, deltas and
+//! packing space; the packed weights every shard reads; the gradient and
+//! optimizer-state buffers. Nothing here grows after the first step at a
+//! given batch size.
+
+use crate::error::{Error, Result};
+use crate::kernels::gemm::{GemmScratch, PackedB};
+use std::ops::Range;
+
+/// A zeroed buffer of `n` values, or an error (not an abort) when the memory
+/// cannot be had.
+pub(crate) fn zeros(n: usize, what: &str) -> Result<Vec<f32>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::config(
+            what,
+            format!("cannot allocate {n} values ({} bytes)", n.saturating_mul(4)),
+        )
+    })?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
+/// One shard's workspace: rows `rows` of the current batch.
+pub(crate) struct Shard {
+    /// The batch rows this shard holds in the current step.
+    pub rows: Range<usize>,
+    /// `h[l]`: output of layer `l`, rows × sizes[l+1]; the last holds the
+    /// logits, then the head's outputs y.
+    pub h: Vec<Vec<f32>>,
+    /// `delta[l]`: ∂E/∂s of layer `l`'s pre-activations, rows × sizes[l+1].
+    pub delta: Vec<Vec<f32>>,
+    /// `delta[l]` packed as the right-hand operand of the weight gradient.
+    pub packed_delta: Vec<PackedB>,
+    /// Error of each row.
+    pub loss: Vec<f32>,
+    /// Packing space for the left-hand operands of this shard's GEMMs.
+    pub scratch: GemmScratch,
+}
+
+impl Shard {
+    /// A workspace for up to `cap` rows of a network with these sizes.
+    pub(crate) fn new(sizes: &[usize], cap: usize) -> Result<Shard> {
+        let layers = sizes.len() - 1;
+        let mut h = Vec::with_capacity(layers);
+        let mut delta = Vec::with_capacity(layers);
+        for &w in &sizes[1..] {
+            let n = cap
+                .checked_mul(w)
+                .ok_or_else(|| Error::config("shard", "rows × width overflows"))?;
+            h.push(zeros(n, "activations")?);
+            delta.push(zeros(n, "deltas")?);
+        }
+        Ok(Shard {
+            rows: 0..0,
+            h,
+            delta,
+            packed_delta: (0..layers).map(|_| PackedB::new()).collect(),
+            loss: zeros(cap, "losses")?,
+            scratch: GemmScratch::new(),
+        })
+    }
+}
+
+/// The weights of a step packed for the GEMM: `w[l]` (in × out) for the
+/// forward pass, `wt[l]` = `W_lᵀ` (out × in) for the input gradient (layer 0
+/// has none: there is no delta for the inputs).
+pub(crate) struct PackedWeights {
+    pub w: Vec<PackedB>,
+    pub wt: Vec<PackedB>,
+}
+
+impl PackedWeights {
+    pub(crate) fn new(layers: usize) -> Self {
+        PackedWeights {
+            w: (0..layers).map(|_| PackedB::new()).collect(),
+            wt: (0..layers).map(|_| PackedB::new()).collect(),
+        }
+    }
+}
+
+/// Cuts `rows` batch rows into shards of `shard_rows`: shard `s` gets rows
+/// `s·shard_rows ..`, the last possibly fewer. Returns how many are used.
+pub(crate) fn assign_rows(shards: &mut [Shard], rows: usize, shard_rows: usize) -> usize {
+    let used = rows.div_ceil(shard_rows);
+    for (s, sh) in shards.iter_mut().enumerate() {
+        let start = (s * shard_rows).min(rows);
+        sh.rows = start..((s + 1) * shard_rows).min(rows);
+    }
+    used
+}

@@ -1,0 +1,194 @@
+//! The GEMM wrapper on every path this CPU runs, against a naive f64 triple
+//! loop: all four layouts (transposes by strides), accumulate or not, sizes
+//! 0..=40 around the tile widths and sizes past every blocking constant.
+//! Inputs are small integers, so every sum is exact and results must be
+//! equal; outputs start as NaN, and the gap between rows of C must stay NaN.
+
+use backprop::kernels::gemm::{gemm, gemm_strided, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
+use backprop::rng::Rng;
+
+fn paths() -> Vec<GemmPath> {
+    GemmPath::ALL.into_iter().filter(|p| p.is_supported()).collect()
+}
+
+fn ints(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.below(9) as f32 - 4.0).collect()
+}
+
+/// Stores a `rows × cols` matrix row-major, or column-major when `trans`,
+/// and returns the view of it.
+fn layout(m: &[f32], rows: usize, cols: usize, trans: bool) -> Vec<f32> {
+    if !trans {
+        return m.to_vec();
+    }
+    let mut t = vec![0.0; m.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = m[i * cols + j];
+        }
+    }
+    t
+}
+
+fn view(data: &[f32], rows: usize, cols: usize, trans: bool) -> MatRef<'_> {
+    if trans {
+        MatRef::new(data, cols, rows).unwrap().t()
+    } else {
+        MatRef::new(data, rows, cols).unwrap()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, rng: &mut Rng) {
+    let a = ints(rng, m * k);
+    let b = ints(rng, k * n);
+    let c0 = ints(rng, m * n);
+    let ldc = n + 3;
+    let mut want = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = if accumulate { c0[i * n + j] as f64 } else { 0.0 };
+            for p in 0..k {
+                s += a[i * k + p] as f64 * b[p * n + j] as f64;
+            }
+            want[i * n + j] = s;
+        }
+    }
+    let (ad, bd) = (layout(&a, m, k, ta), layout(&b, k, n, tb));
+    let mut c = vec![f32::NAN; m * ldc];
+    if accumulate {
+        for i in 0..m {
+            c[i * ldc..i * ldc + n].copy_from_slice(&c0[i * n..i * n + n]);
+        }
+    }
+    let mut packed = PackedB::new();
+    packed.pack(view(&bd, k, n, tb), path);
+    let cm = MatMut::with_row_stride(&mut c, m, n, ldc).unwrap();
+    gemm(view(&ad, m, k, ta), &packed, cm, accumulate, &mut GemmScratch::new()).unwrap();
+    for i in 0..m {
+        for j in 0..ldc {
+            let got = c[i * ldc + j];
+            if j < n {
+                assert_eq!(
+                    got as f64,
+                    want[i * n + j],
+                    "{path} {m}×{k}×{n} ta={ta} tb={tb} acc={accumulate} at ({i},{j})"
+                );
+            } else {
+                assert!(got.is_nan(), "{path}: wrote past the end of row {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn small_sizes_all_layouts_exact() {
+    let mut rng = Rng::new(21);
+    for path in paths() {
+        for m in 0..=40 {
+            for &(k, n) in &[(1, 1), (7, 33), (16, 16), (33, 10), (40, 40), (0, 5)] {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    check(path, m, k, n, ta, tb, m % 2 == 1, &mut rng);
+                }
+            }
+        }
+        for n in 0..=40 {
+            check(path, 13, 9, n, false, false, false, &mut rng);
+            check(path, 13, 9, n, true, true, true, &mut rng);
+        }
+    }
+}
+
+#[test]
+fn large_sizes_cross_every_block_boundary() {
+    let mut rng = Rng::new(22);
+    for path in paths() {
+        // k > KC (256), m > MC (96), n > NC (1024), none a tile multiple.
+        check(path, 101, 300, 1050, false, false, false, &mut rng);
+        check(path, 97, 517, 45, true, false, true, &mut rng);
+        check(path, 130, 260, 70, false, true, false, &mut rng);
+    }
+}
+
+/// A value of C does not depend on how C is cut: computing a block of rows
+/// or of columns alone gives the same bits as the whole product. This is
+/// what makes results independent of shards and threads.
+#[test]
+fn results_do_not_depend_on_tiling() {
+    let mut rng = Rng::new(23);
+    let (m, k, n) = (70, 600, 90);
+    let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    for path in paths() {
+        let mut scratch = GemmScratch::new();
+        let mut packed = PackedB::new();
+        let mut full = vec![0.0; m * n];
+        let am = MatRef::new(&a, m, k).unwrap();
+        let bm = MatRef::new(&b, k, n).unwrap();
+        gemm_strided(
+            am,
+            bm,
+            MatMut::new(&mut full, m, n).unwrap(),
+            false,
+            &mut packed,
+            &mut scratch,
+        )
+        .unwrap();
+        packed.pack(bm, path);
+        gemm(am, &packed, MatMut::new(&mut full, m, n).unwrap(), false, &mut scratch).unwrap();
+        // Rows 17..53 alone.
+        let rows = MatRef::new(&a[17 * k..53 * k], 36, k).unwrap();
+        let mut part = vec![0.0; 36 * n];
+        gemm(
+            rows,
+            &packed,
+            MatMut::new(&mut part, 36, n).unwrap(),
+            false,
+            &mut scratch,
+        )
+        .unwrap();
+        assert_eq!(&part[..], &full[17 * n..53 * n], "{path}: row block differs");
+        // Columns 5..50 alone.
+        let cols = MatRef::with_strides(&b[5..], k, 45, n, 1).unwrap();
+        let mut pb = PackedB::new();
+        pb.pack(cols, path);
+        let mut part = vec![0.0; m * 45];
+        gemm(am, &pb, MatMut::new(&mut part, m, 45).unwrap(), false, &mut scratch).unwrap();
+        for i in 0..m {
+            assert_eq!(
+                &part[i * 45..i * 45 + 45],
+                &full[i * n + 5..i * n + 50],
+                "{path}: column block differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn wrong_shapes_are_errors_not_panics() {
+    let a = vec![0.0; 12];
+    assert!(MatRef::new(&a, 3, 5).is_err());
+    assert!(MatRef::with_strides(&a, 3, 4, 5, 1).is_err());
+    assert!(MatRef::with_strides(&a, usize::MAX, 2, usize::MAX, 1).is_err());
+    let mut c = vec![0.0; 12];
+    assert!(MatMut::with_row_stride(&mut c, 3, 4, 3).is_err());
+    let am = MatRef::new(&a, 3, 4).unwrap();
+    let mut packed = PackedB::new();
+    let mut scratch = GemmScratch::new();
+    // Never packed.
+    assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), false, &mut scratch).is_err());
+    // Inner dimensions disagree (A is 3×4, B 3×4).
+    packed.pack(MatRef::new(&a, 3, 4).unwrap(), GemmPath::Portable);
+    assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), false, &mut scratch).is_err());
+    // C has the wrong shape.
+    packed.pack(MatRef::new(&a, 4, 3).unwrap(), GemmPath::Portable);
+    assert!(gemm(am, &packed, MatMut::new(&mut c, 4, 3).unwrap(), false, &mut scratch).is_err());
+    assert!(gemm(
+        am,
+        &packed,
+        MatMut::new(&mut c[..9], 3, 3).unwrap(),
+        false,
+        &mut scratch
+    )
+    .is_ok());
+}
