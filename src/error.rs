@@ -68,21 +68,12 @@ impl Error {
 
     /// A [`ErrorKind::ShapeMismatch`].
     pub fn shape(what: impl Into<String>, expected: impl fmt::Display, got: impl fmt::Display) -> Self {
-        ErrorKind::ShapeMismatch {
-            what: what.into(),
-            expected: expected.to_string(),
-            got: got.to_string(),
-        }
-        .into()
+        ErrorKind::ShapeMismatch { what: what.into(), expected: expected.to_string(), got: got.to_string() }.into()
     }
 
     /// An [`ErrorKind::InvalidConfig`].
     pub fn config(what: impl Into<String>, msg: impl Into<String>) -> Self {
-        ErrorKind::InvalidConfig {
-            what: what.into(),
-            msg: msg.into(),
-        }
-        .into()
+        ErrorKind::InvalidConfig { what: what.into(), msg: msg.into() }.into()
     }
 
     /// An [`ErrorKind::NonFinite`].
@@ -92,21 +83,12 @@ impl Error {
 
     /// An [`ErrorKind::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ErrorKind::Io {
-            path: Some(path.into()),
-            source,
-        }
-        .into()
+        ErrorKind::Io { path: Some(path.into()), source }.into()
     }
 
     /// An [`ErrorKind::Format`] for `path`, at `location` when known.
     pub fn format(path: impl Into<PathBuf>, location: Option<String>, msg: impl Into<String>) -> Self {
-        ErrorKind::Format {
-            path: path.into(),
-            location,
-            msg: msg.into(),
-        }
-        .into()
+        ErrorKind::Format { path: path.into(), location, msg: msg.into() }.into()
     }
 }
 
@@ -132,18 +114,10 @@ impl fmt::Display for Error {
             ErrorKind::NonFinite { what } => write!(f, "non-finite value in {what}"),
             ErrorKind::Io { path: Some(p), source } => write!(f, "{}: {source}", p.display()),
             ErrorKind::Io { path: None, source } => write!(f, "{source}"),
-            ErrorKind::Format {
-                path,
-                location: Some(loc),
-                msg,
-            } => {
+            ErrorKind::Format { path, location: Some(loc), msg } => {
                 write!(f, "{}: {loc}: {msg}", path.display())
             }
-            ErrorKind::Format {
-                path,
-                location: None,
-                msg,
-            } => write!(f, "{}: {msg}", path.display()),
+            ErrorKind::Format { path, location: None, msg } => write!(f, "{}: {msg}", path.display()),
         }
     }
 }

@@ -63,6 +63,7 @@ impl Head {
 
     /// The fused head for training: logits `s` (bias `b` not yet added)
     /// become `y`, `loss[r]` gets row r's error and `delta = (y - t)·scale`.
+    #[allow(clippy::too_many_arguments)]
     pub fn forward_loss(
         self,
         k: &Kernels,

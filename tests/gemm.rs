@@ -125,28 +125,13 @@ fn results_do_not_depend_on_tiling() {
         let mut full = vec![0.0; m * n];
         let am = MatRef::new(&a, m, k).unwrap();
         let bm = MatRef::new(&b, k, n).unwrap();
-        gemm_strided(
-            am,
-            bm,
-            MatMut::new(&mut full, m, n).unwrap(),
-            false,
-            &mut packed,
-            &mut scratch,
-        )
-        .unwrap();
+        gemm_strided(am, bm, MatMut::new(&mut full, m, n).unwrap(), false, &mut packed, &mut scratch).unwrap();
         packed.pack(bm, path);
         gemm(am, &packed, MatMut::new(&mut full, m, n).unwrap(), false, &mut scratch).unwrap();
         // Rows 17..53 alone.
         let rows = MatRef::new(&a[17 * k..53 * k], 36, k).unwrap();
         let mut part = vec![0.0; 36 * n];
-        gemm(
-            rows,
-            &packed,
-            MatMut::new(&mut part, 36, n).unwrap(),
-            false,
-            &mut scratch,
-        )
-        .unwrap();
+        gemm(rows, &packed, MatMut::new(&mut part, 36, n).unwrap(), false, &mut scratch).unwrap();
         assert_eq!(&part[..], &full[17 * n..53 * n], "{path}: row block differs");
         // Columns 5..50 alone.
         let cols = MatRef::with_strides(&b[5..], k, 45, n, 1).unwrap();
@@ -155,11 +140,7 @@ fn results_do_not_depend_on_tiling() {
         let mut part = vec![0.0; m * 45];
         gemm(am, &pb, MatMut::new(&mut part, m, 45).unwrap(), false, &mut scratch).unwrap();
         for i in 0..m {
-            assert_eq!(
-                &part[i * 45..i * 45 + 45],
-                &full[i * n + 5..i * n + 50],
-                "{path}: column block differs"
-            );
+            assert_eq!(&part[i * 45..i * 45 + 45], &full[i * n + 5..i * n + 50], "{path}: column block differs");
         }
     }
 }
@@ -183,12 +164,5 @@ fn wrong_shapes_are_errors_not_panics() {
     // C has the wrong shape.
     packed.pack(MatRef::new(&a, 4, 3).unwrap(), GemmPath::Portable);
     assert!(gemm(am, &packed, MatMut::new(&mut c, 4, 3).unwrap(), false, &mut scratch).is_err());
-    assert!(gemm(
-        am,
-        &packed,
-        MatMut::new(&mut c[..9], 3, 3).unwrap(),
-        false,
-        &mut scratch
-    )
-    .is_ok());
+    assert!(gemm(am, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_ok());
 }

@@ -40,10 +40,7 @@ impl Guarded {
     }
     fn assert_guards(&self, what: &str) {
         let (head, tail) = (&self.0[..GUARD], &self.0[GUARD + self.1..]);
-        assert!(
-            head.iter().chain(tail).all(|v| v.is_nan()),
-            "{what}: wrote outside its slice"
-        );
+        assert!(head.iter().chain(tail).all(|v| v.is_nan()), "{what}: wrote outside its slice");
     }
 }
 
@@ -131,13 +128,7 @@ fn softplus_col_sums_and_axpy_match_their_twins() {
             let mut got = Guarded::from(&x);
             k.softplus(got.body_mut());
             got.assert_guards("softplus");
-            assert_close(
-                &format!("softplus {:?} n={n}", k.path()),
-                got.body(),
-                &want,
-                4e-7,
-                1e-37,
-            );
+            assert_close(&format!("softplus {:?} n={n}", k.path()), got.body(), &want, 4e-7, 1e-37);
 
             let y = random(&mut rng, n, -1.0, 1.0);
             let mut want = y.clone();
@@ -155,13 +146,7 @@ fn softplus_col_sums_and_axpy_match_their_twins() {
             let mut got = Guarded::from(&start);
             k.col_sums(got.body_mut(), &m).unwrap();
             got.assert_guards("col_sums");
-            assert_close(
-                &format!("col_sums {:?} {rows}×{cols}", k.path()),
-                got.body(),
-                &want,
-                0.0,
-                0.0,
-            );
+            assert_close(&format!("col_sums {:?} {rows}×{cols}", k.path()), got.body(), &want, 0.0, 0.0);
         }
     }
 }
@@ -267,13 +252,7 @@ fn kernels_refuse_wrong_lengths() {
     let mut d = vec![0.0; 6];
     let mut l = vec![0.0; 2];
     let mut s = vec![0.0; 6];
-    assert!(k
-        .softmax_loss(&mut s, &[0.0; 3], &[0.0; 6], &mut d, &mut l[..1], 1.0)
-        .is_err());
-    assert!(k
-        .softmax_loss(&mut s, &[0.0; 3], &[0.0; 5], &mut d, &mut l, 1.0)
-        .is_err());
-    assert!(k
-        .softmax_loss(&mut s, &[0.0; 3], &[0.0; 6], &mut d, &mut l, 1.0)
-        .is_ok());
+    assert!(k.softmax_loss(&mut s, &[0.0; 3], &[0.0; 6], &mut d, &mut l[..1], 1.0).is_err());
+    assert!(k.softmax_loss(&mut s, &[0.0; 3], &[0.0; 5], &mut d, &mut l, 1.0).is_err());
+    assert!(k.softmax_loss(&mut s, &[0.0; 3], &[0.0; 6], &mut d, &mut l, 1.0).is_ok());
 }

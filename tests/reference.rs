@@ -49,11 +49,8 @@ fn oracle_matches_central_finite_differences() {
                     for i in 0..n {
                         let mut p = r.clone();
                         let mut q = r.clone();
-                        let (pp, qq) = if is_w {
-                            (&mut p.w[l][i], &mut q.w[l][i])
-                        } else {
-                            (&mut p.b[l][i], &mut q.b[l][i])
-                        };
+                        let (pp, qq) =
+                            if is_w { (&mut p.w[l][i], &mut q.w[l][i]) } else { (&mut p.b[l][i], &mut q.b[l][i]) };
                         *pp += eps;
                         *qq -= eps;
                         let numeric = (p.loss(&x, &t, 9) - q.loss(&x, &t, 9)) / (2.0 * eps);
@@ -90,21 +87,13 @@ fn engine_gradients_match_the_oracle() {
             jitter_biases(&mut m, 8);
             let r = RefMlp::from_mlp(&m);
             for (rows, shard_rows, threads) in [(1, 8, 1), (5, 8, 2), (37, 8, 3), (37, 0, 1), (64, 13, 2)] {
-                let config = TrainConfig {
-                    batch_size: 64,
-                    shard_rows,
-                    threads,
-                    lr: 0.1,
-                };
+                let config = TrainConfig { batch_size: 64, shard_rows, threads, lr: 0.1 };
                 let mut tr = Trainer::new(m.clone(), config).unwrap();
                 let (x, t) = batch(head, rows, sizes[0], sizes[3], rows as u64);
                 let loss = tr.compute_gradients(&x, &t, rows).unwrap();
                 let (want, gw, gb) = r.grad(&to_f64(&x), &to_f64(&t), rows);
                 let what = format!("{head} {act} rows={rows} shard={shard_rows}");
-                assert!(
-                    ((loss as f64) - want).abs() <= 1e-4 * want.abs().max(1e-6),
-                    "{what}: loss {loss} vs {want}"
-                );
+                assert!(((loss as f64) - want).abs() <= 1e-4 * want.abs().max(1e-6), "{what}: loss {loss} vs {want}");
                 for l in 0..3 {
                     let g = tr.gradient(l).unwrap();
                     assert_rel(&format!("{what} dW{l}"), g.weight, &gw[l]);
@@ -127,12 +116,7 @@ fn a_step_applies_minus_lr_times_the_gradient() {
     let sizes = [6, 9, 3];
     let m = mlp(&sizes, Activation::Sigmoid, Head::Softmax, 9);
     let (x, t) = batch(Head::Softmax, 20, 6, 3, 10);
-    let config = TrainConfig {
-        batch_size: 20,
-        shard_rows: 7,
-        threads: 2,
-        lr: 0.3,
-    };
+    let config = TrainConfig { batch_size: 20, shard_rows: 7, threads: 2, lr: 0.3 };
     let mut tr = Trainer::new(m.clone(), config).unwrap();
     let before = tr.compute_gradients(&x, &t, 20).unwrap();
     let g = tr.gradients().to_vec();

@@ -246,10 +246,7 @@ pub(crate) fn softmax_loss<V: Lane>(
     scale: f32,
 ) {
     let c = b.len();
-    let rows = s
-        .chunks_exact_mut(c)
-        .zip(t.chunks_exact(c))
-        .zip(delta.chunks_exact_mut(c));
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
         let (sum, ts) = softmax_exp_row::<V>(row, b, Some(trow));
         let tsum = zip_sum::<V, First>(trow, trow, 0.0);
@@ -271,10 +268,7 @@ pub(crate) fn logistic_loss<V: Lane>(
     scale: f32,
 ) {
     let c = b.len();
-    let rows = s
-        .chunks_exact_mut(c)
-        .zip(t.chunks_exact(c))
-        .zip(delta.chunks_exact_mut(c));
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
         zip_map::<V, Plus>(row, b, 0.0);
         *e = zip_sum::<V, SoftplusMinusTs>(row, trow, 0.0);
@@ -295,10 +289,7 @@ pub(crate) fn linear_loss<V: Lane>(
     scale: f32,
 ) {
     let c = b.len();
-    let rows = s
-        .chunks_exact_mut(c)
-        .zip(t.chunks_exact(c))
-        .zip(delta.chunks_exact_mut(c));
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
         zip_map::<V, Plus>(row, b, 0.0);
         *e = 0.5 * zip_sum::<V, SqDiff>(row, trow, 0.0);

@@ -112,9 +112,7 @@ impl Lane for wide::f32x8 {
     }
     #[inline(always)]
     fn reduce_max(self) -> f32 {
-        self.as_array()
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+        self.as_array().iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {
@@ -145,7 +143,7 @@ pub(crate) fn exp<V: Lane>(x: V) -> V {
         .mul_add(r, s(8.333_452e-3))
         .mul_add(r, s(4.166_579_6e-2))
         .mul_add(r, s(1.666_666_5e-1))
-        .mul_add(r, s(5.000_000_1e-1));
+        .mul_add(r, s(0.5));
     let p = p.mul_add(r * r, r) + s(1.0);
     let (s1, s2) = V::pow2_split(t);
     let y = p * s1 * s2;
@@ -171,7 +169,7 @@ pub(crate) fn ln<V: Lane>(x: V) -> V {
         .mul_add(f, s(-1.666_805_8e-1))
         .mul_add(f, s(2.000_071_4e-1))
         .mul_add(f, s(-2.499_999_4e-1))
-        .mul_add(f, s(3.333_333_1e-1));
+        .mul_add(f, s(3.333_333e-1));
     let y = y * f * z;
     let y = e.mul_add(s(-2.121_944_4e-4), y);
     let y = z.mul_add(s(-0.5), y);
@@ -207,10 +205,10 @@ pub(crate) fn tanh<V: Lane>(x: V) -> V {
     let a = x.abs();
     let a2 = a * a;
     let p = s(-5.704_988_7e-3)
-        .mul_add(a2, s(2.063_908_9e-2))
+        .mul_add(a2, s(2.063_909e-2))
         .mul_add(a2, s(-5.373_971_6e-2))
         .mul_add(a2, s(1.333_144_2e-1))
-        .mul_add(a2, s(-3.333_328_2e-1));
+        .mul_add(a2, s(-3.333_328e-1));
     let small = (p * a2).mul_add(a, a);
     let z = exp(s(-2.0) * a);
     let large = (s(1.0) - z) / (s(1.0) + z);

@@ -67,16 +67,11 @@ impl SimdPath {
 
     /// The best path this CPU supports.
     pub fn best() -> SimdPath {
-        SimdPath::ALL
-            .into_iter()
-            .find(|p| p.is_supported())
-            .unwrap_or(SimdPath::Scalar)
+        SimdPath::ALL.into_iter().find(|p| p.is_supported()).unwrap_or(SimdPath::Scalar)
     }
 
     fn from_name(s: &str) -> Option<SimdPath> {
-        SimdPath::ALL
-            .into_iter()
-            .find(|p| p.name() == s.trim().to_ascii_lowercase())
+        SimdPath::ALL.into_iter().find(|p| p.name() == s.trim().to_ascii_lowercase())
     }
 }
 
@@ -118,7 +113,7 @@ impl std::fmt::Debug for Kernels {
 }
 
 fn check_rows(what: &str, len: usize, cols: usize) -> Result<()> {
-    if cols == 0 || len % cols != 0 {
+    if cols == 0 || !len.is_multiple_of(cols) {
         return Err(Error::shape(what, format!("a multiple of {cols} (> 0) values"), len));
     }
     Ok(())
@@ -134,10 +129,7 @@ fn check_len(what: &str, len: usize, expected: usize) -> Result<()> {
 impl Kernels {
     /// The kernels of the active path ([`simd_path`]).
     pub fn active() -> Kernels {
-        Kernels::for_path(simd_path()).unwrap_or(Kernels {
-            path: SimdPath::Scalar,
-            table: &simd::SCALAR,
-        })
+        Kernels::for_path(simd_path()).unwrap_or(Kernels { path: SimdPath::Scalar, table: &simd::SCALAR })
     }
 
     /// The kernels of `path`, or `None` when this CPU cannot run it.

@@ -110,10 +110,7 @@ fn delta_row(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
 /// Softmax head: `y = softmax(s + b)`, `loss = -Σ t (s - lse)`, `δ = (y-t)·scale`.
 pub(crate) fn softmax_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
     let c = b.len();
-    let rows = s
-        .chunks_exact_mut(c)
-        .zip(t.chunks_exact(c))
-        .zip(delta.chunks_exact_mut(c));
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
         let (sum, ts) = softmax_exp_row(row, b, Some(trow));
         let tsum: f32 = trow.iter().sum();
@@ -128,10 +125,7 @@ pub(crate) fn softmax_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32
 /// Logistic head: `y = σ(s + b)`, `loss = Σ softplus(s) - t·s`, `δ = (y-t)·scale`.
 pub(crate) fn logistic_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
     let c = b.len();
-    let rows = s
-        .chunks_exact_mut(c)
-        .zip(t.chunks_exact(c))
-        .zip(delta.chunks_exact_mut(c));
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
         *e = 0.0;
         for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
@@ -146,10 +140,7 @@ pub(crate) fn logistic_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f3
 /// Linear head: `y = s + b`, `loss = ½ Σ (y - t)²`, `δ = (y-t)·scale`.
 pub(crate) fn linear_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
     let c = b.len();
-    let rows = s
-        .chunks_exact_mut(c)
-        .zip(t.chunks_exact(c))
-        .zip(delta.chunks_exact_mut(c));
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
         *e = 0.0;
         for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {

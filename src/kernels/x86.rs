@@ -162,24 +162,12 @@ impl Lane for Avx512 {
     #[inline(always)]
     fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {
         // SAFETY: see the module documentation.
-        unsafe {
-            Avx512(_mm512_mask_blend_ps(
-                _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a.0, b.0),
-                f.0,
-                t.0,
-            ))
-        }
+        unsafe { Avx512(_mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_LT_OQ>(a.0, b.0), f.0, t.0)) }
     }
     #[inline(always)]
     fn select_gt(a: Self, b: Self, t: Self, f: Self) -> Self {
         // SAFETY: see the module documentation.
-        unsafe {
-            Avx512(_mm512_mask_blend_ps(
-                _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a.0, b.0),
-                f.0,
-                t.0,
-            ))
-        }
+        unsafe { Avx512(_mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_GT_OQ>(a.0, b.0), f.0, t.0)) }
     }
     #[inline(always)]
     fn pow2_split(t: Self) -> (Self, Self) {
@@ -204,10 +192,8 @@ impl Lane for Avx512 {
                 _mm512_and_si512(_mm512_srli_epi32::<23>(b), _mm512_set1_epi32(0xff)),
                 _mm512_set1_epi32(127),
             );
-            let m = _mm512_or_si512(
-                _mm512_and_si512(b, _mm512_set1_epi32(0x007f_ffff)),
-                _mm512_set1_epi32(0x3f80_0000),
-            );
+            let m =
+                _mm512_or_si512(_mm512_and_si512(b, _mm512_set1_epi32(0x007f_ffff)), _mm512_set1_epi32(0x3f80_0000));
             (Avx512(_mm512_castsi512_ps(m)), Avx512(_mm512_cvtepi32_ps(e)))
         }
     }
@@ -241,9 +227,7 @@ impl Lane for Avx512 {
     }
     #[inline(always)]
     fn reduce_max(self) -> f32 {
-        self.to_array()
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+        self.to_array().iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {
@@ -254,12 +238,7 @@ impl Lane for Avx512 {
 #[inline(always)]
 fn mask8(n: usize) -> __m256i {
     // SAFETY: see the module documentation.
-    unsafe {
-        _mm256_cmpgt_epi32(
-            _mm256_set1_epi32(n.min(8) as i32),
-            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-        )
-    }
+    unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
 }
 
 impl Lane for Avx2 {
@@ -309,10 +288,8 @@ impl Lane for Avx2 {
                 _mm256_and_si256(_mm256_srli_epi32::<23>(b), _mm256_set1_epi32(0xff)),
                 _mm256_set1_epi32(127),
             );
-            let m = _mm256_or_si256(
-                _mm256_and_si256(b, _mm256_set1_epi32(0x007f_ffff)),
-                _mm256_set1_epi32(0x3f80_0000),
-            );
+            let m =
+                _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x007f_ffff)), _mm256_set1_epi32(0x3f80_0000));
             (Avx2(_mm256_castsi256_ps(m)), Avx2(_mm256_cvtepi32_ps(e)))
         }
     }
@@ -346,9 +323,7 @@ impl Lane for Avx2 {
     }
     #[inline(always)]
     fn reduce_max(self) -> f32 {
-        self.to_array()
-            .iter()
-            .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+        self.to_array().iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {

@@ -54,9 +54,7 @@ pub(crate) fn layer_ranges(sizes: &[usize], l: usize) -> (Range<usize>, Range<us
 
 /// Number of parameters of a network with these sizes, or `None` on overflow.
 fn count_params(sizes: &[usize]) -> Option<usize> {
-    sizes.windows(2).try_fold(0usize, |acc, w| {
-        acc.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?)
-    })
+    sizes.windows(2).try_fold(0usize, |acc, w| acc.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?))
 }
 
 impl Mlp {
@@ -77,12 +75,7 @@ impl Mlp {
         if let Some(i) = params.iter().position(|v| !v.is_finite()) {
             return Err(Error::non_finite(format!("parameter {i}")));
         }
-        Ok(Mlp {
-            sizes,
-            activation,
-            head,
-            params,
-        })
+        Ok(Mlp { sizes, activation, head, params })
     }
 
     /// Layer sizes: inputs, each hidden width, outputs.
@@ -146,12 +139,7 @@ impl Mlp {
         let (w, b) = layer_ranges(&self.sizes, l);
         let (inputs, outputs) = (self.sizes[l], self.sizes[l + 1]);
         let (head, tail) = self.params.split_at_mut(b.start);
-        Some(LayerMut {
-            weight: &mut head[w],
-            bias: &mut tail[..outputs],
-            inputs,
-            outputs,
-        })
+        Some(LayerMut { weight: &mut head[w], bias: &mut tail[..outputs], inputs, outputs })
     }
 
     /// Writes the head's outputs for `rows` rows of `x` (rows × inputs) into
@@ -165,10 +153,7 @@ impl Mlp {
 
 fn validate_sizes(sizes: &[usize]) -> Result<()> {
     if sizes.len() < 2 {
-        return Err(Error::config(
-            "layers",
-            "a network needs an input size and an output size",
-        ));
+        return Err(Error::config("layers", "a network needs an input size and an output size"));
     }
     if let Some(i) = sizes.iter().position(|&s| s == 0) {
         let what = match i {
@@ -232,12 +217,8 @@ impl MlpBuilder {
 
     /// Checks the sizes and draws the initial weights.
     pub fn build(self) -> Result<Mlp> {
-        let input = self
-            .input
-            .ok_or_else(|| Error::config("input size", "not set (call .input(n))"))?;
-        let (head, outputs) = self
-            .head
-            .ok_or_else(|| Error::config("head", "not set (call .head(head, outputs))"))?;
+        let input = self.input.ok_or_else(|| Error::config("input size", "not set (call .input(n))"))?;
+        let (head, outputs) = self.head.ok_or_else(|| Error::config("head", "not set (call .head(head, outputs))"))?;
         let mut sizes = vec![input];
         sizes.extend_from_slice(&self.hidden);
         sizes.push(outputs);
@@ -245,11 +226,6 @@ impl MlpBuilder {
         let n = count_params(&sizes).ok_or_else(|| Error::config("layers", "too many parameters"))?;
         let mut params = vec![0.0; n];
         init::init_params(&sizes, self.activation, self.seed, &mut params);
-        Ok(Mlp {
-            sizes,
-            activation: self.activation,
-            head,
-            params,
-        })
+        Ok(Mlp { sizes, activation: self.activation, head, params })
     }
 }

@@ -48,18 +48,10 @@ impl<'m> Predictor<'m> {
     fn check(&self, x: &[f32], rows: usize, out: &[f32]) -> Result<()> {
         let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
         if rows.checked_mul(i) != Some(x.len()) {
-            return Err(Error::shape(
-                "inputs",
-                format!("{rows} rows × {i} features"),
-                format!("{} values", x.len()),
-            ));
+            return Err(Error::shape("inputs", format!("{rows} rows × {i} features"), format!("{} values", x.len())));
         }
         if rows.checked_mul(o) != Some(out.len()) {
-            return Err(Error::shape(
-                "outputs",
-                format!("{rows} rows × {o} outputs"),
-                format!("{} values", out.len()),
-            ));
+            return Err(Error::shape("outputs", format!("{rows} rows × {o} outputs"), format!("{} values", out.len())));
         }
         Ok(())
     }
@@ -82,15 +74,7 @@ impl<'m> Predictor<'m> {
             } else {
                 let dst = &mut next[..rows * layer.outputs];
                 let act = Some(mlp.activation());
-                dense_forward(
-                    dst,
-                    inp,
-                    &self.packed[l],
-                    layer.bias,
-                    act,
-                    &self.kernels,
-                    &mut self.scratch,
-                )?;
+                dense_forward(dst, inp, &self.packed[l], layer.bias, act, &self.kernels, &mut self.scratch)?;
                 src = 1 - src;
             }
         }
@@ -102,11 +86,7 @@ impl<'m> Predictor<'m> {
     pub fn predict(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
         self.check(x, rows, out)?;
         let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
-        let bias = self
-            .mlp
-            .layer(self.mlp.num_layers() - 1)
-            .expect("at least one layer")
-            .bias;
+        let bias = self.mlp.layer(self.mlp.num_layers() - 1).expect("at least one layer").bias;
         for (xc, yc) in x.chunks(CHUNK * i).zip(out.chunks_mut(CHUNK * o)) {
             let r = xc.len() / i;
             self.logits(xc, r, yc)?;
@@ -133,23 +113,14 @@ impl<'m> Predictor<'m> {
             return Err(Error::shape("loss rows", rows, loss.len()));
         }
         let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
-        let bias = self
-            .mlp
-            .layer(self.mlp.num_layers() - 1)
-            .expect("at least one layer")
-            .bias;
+        let bias = self.mlp.layer(self.mlp.num_layers() - 1).expect("at least one layer").bias;
         self.delta.resize(CHUNK * o, 0.0);
-        let chunks = x
-            .chunks(CHUNK * i)
-            .zip(out.chunks_mut(CHUNK * o))
-            .zip(t.chunks(CHUNK * o));
+        let chunks = x.chunks(CHUNK * i).zip(out.chunks_mut(CHUNK * o)).zip(t.chunks(CHUNK * o));
         for (((xc, yc), tc), lc) in chunks.zip(loss.chunks_mut(CHUNK)) {
             let r = xc.len() / i;
             self.logits(xc, r, yc)?;
             let delta = &mut self.delta[..r * o];
-            self.mlp
-                .head()
-                .forward_loss(&self.kernels, yc, bias, tc, delta, lc, 1.0)?;
+            self.mlp.head().forward_loss(&self.kernels, yc, bias, tc, delta, lc, 1.0)?;
         }
         Ok(())
     }

@@ -21,12 +21,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig {
-            batch_size: 64,
-            shard_rows: 0,
-            threads: 0,
-            lr: 0.5,
-        }
+        TrainConfig { batch_size: 64, shard_rows: 0, threads: 0, lr: 0.5 }
     }
 }
 
@@ -45,10 +40,7 @@ impl TrainConfig {
             return Err(Error::config("batch size", "must be at least 1"));
         }
         if !self.lr.is_finite() || self.lr < 0.0 {
-            return Err(Error::config(
-                "learning rate",
-                format!("must be finite and ≥ 0, got {}", self.lr),
-            ));
+            return Err(Error::config("learning rate", format!("must be finite and ≥ 0, got {}", self.lr)));
         }
         Ok(())
     }

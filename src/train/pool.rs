@@ -7,7 +7,10 @@
 //! a closure through a mutex-guarded slot and waits for it to finish; the
 //! closure runs on a pool thread, so its `par_iter`s split work across the
 //! pool through rayon's per-thread deques, which allocate nothing once warm.
-//! With one thread there is no pool at all: closures run on the caller.
+//! With one thread there is no pool at all: closures run on the caller, and
+//! the code inside them must then use plain iterators, not `par_iter`
+//! (which would reach for rayon's global pool): [`Pool::parallel`] says
+//! which.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -54,31 +57,29 @@ impl Pool {
     /// A pool of `threads` ≥ 1 threads.
     pub(crate) fn new(threads: usize) -> Result<Pool> {
         if threads <= 1 {
-            return Ok(Pool {
-                threads: 1,
-                inner: None,
-            });
+            return Ok(Pool { threads: 1, inner: None });
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("backprop-{i}"))
             .build()
             .map_err(|e| Error::config("threads", format!("cannot start {threads} threads: {e}")))?;
-        let shared = Arc::new(Shared {
-            slot: Mutex::new(Slot::Idle),
-            cv: Condvar::new(),
-        });
+        let shared = Arc::new(Shared { slot: Mutex::new(Slot::Idle), cv: Condvar::new() });
         let driver = Arc::clone(&shared);
         pool.spawn(move || drive(&driver));
-        Ok(Pool {
-            threads,
-            inner: Some((pool, shared)),
-        })
+        Ok(Pool { threads, inner: Some((pool, shared)) })
     }
 
     /// Number of threads.
     pub(crate) fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// Whether closures given to [`run`](Self::run) execute on a pool thread,
+    /// where `par_iter` spreads work across the pool; when false they run on
+    /// the caller and must iterate sequentially.
+    pub(crate) fn parallel(&self) -> bool {
+        self.inner.is_some()
     }
 
     /// Runs `f` inside the pool (or on this thread when there is none) and

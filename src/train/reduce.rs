@@ -25,11 +25,7 @@ pub(crate) const TILE_ROWS: usize = 96;
 /// Tile tasks needed for the widest layer input of `sizes`: how many
 /// [`GemmScratch`] buffers [`reduce_gradients`] needs.
 pub(crate) fn tiles_needed(sizes: &[usize]) -> usize {
-    sizes[..sizes.len() - 1]
-        .iter()
-        .map(|s| s.div_ceil(TILE_ROWS))
-        .max()
-        .unwrap_or(1)
+    sizes[..sizes.len() - 1].iter().map(|s| s.div_ceil(TILE_ROWS)).max().unwrap_or(1)
 }
 
 /// Writes the gradient of the batch objective into `grads` (laid out like
@@ -41,6 +37,7 @@ pub(crate) fn reduce_gradients(
     mlp: &Mlp,
     scratches: &mut [GemmScratch],
     k: &Kernels,
+    par: bool,
 ) -> Result<()> {
     let sizes = mlp.sizes();
     for l in 0..mlp.num_layers() {
@@ -48,24 +45,22 @@ pub(crate) fn reduce_gradients(
         let (inn, out) = (sizes[l], sizes[l + 1]);
         let (gw, gb) = grads[wr.start..br.end].split_at_mut(wr.len());
         debug_assert!(scratches.len() >= inn.div_ceil(TILE_ROWS));
-        gw.par_chunks_mut(TILE_ROWS * out)
-            .zip(scratches.par_iter_mut())
-            .enumerate()
-            .try_for_each(|(i, (tile, scratch))| -> Result<()> {
-                let (r0, tr) = (i * TILE_ROWS, tile.len() / out);
-                for (s, sh) in shards.iter().enumerate() {
-                    let n = sh.rows.len();
-                    let src = if l == 0 {
-                        &x[sh.rows.start * inn..sh.rows.end * inn]
-                    } else {
-                        &sh.h[l - 1][..n * inn]
-                    };
-                    // Rows r0..r0+tr of srcᵀ, by strides.
-                    let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
-                    dense_grad(tile, a, &sh.packed_delta[l], s > 0, scratch)?;
-                }
-                Ok(())
-            })?;
+        let tile_task = |(i, (tile, scratch)): (usize, (&mut [f32], &mut GemmScratch))| -> Result<()> {
+            let (r0, tr) = (i * TILE_ROWS, tile.len() / out);
+            for (s, sh) in shards.iter().enumerate() {
+                let n = sh.rows.len();
+                let src = if l == 0 { &x[sh.rows.start * inn..sh.rows.end * inn] } else { &sh.h[l - 1][..n * inn] };
+                // Rows r0..r0+tr of srcᵀ, by strides.
+                let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
+                dense_grad(tile, a, &sh.packed_delta[l], s > 0, scratch)?;
+            }
+            Ok(())
+        };
+        if par {
+            gw.par_chunks_mut(TILE_ROWS * out).zip(scratches.par_iter_mut()).enumerate().try_for_each(tile_task)?;
+        } else {
+            gw.chunks_mut(TILE_ROWS * out).zip(scratches.iter_mut()).enumerate().try_for_each(tile_task)?;
+        }
         gb.fill(0.0);
         for sh in shards {
             k.col_sums(gb, &sh.delta[l][..sh.rows.len() * out])?;

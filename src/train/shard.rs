@@ -47,23 +47,9 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
         let out = &mut rest[0][..n * sizes[l + 1]];
         if l < last {
             let bias = mlp.layer(l).expect("layer exists").bias;
-            dense_forward(
-                out,
-                src,
-                &inp.packed.w[l],
-                bias,
-                Some(mlp.activation()),
-                k,
-                &mut sh.scratch,
-            )?;
+            dense_forward(out, src, &inp.packed.w[l], bias, Some(mlp.activation()), k, &mut sh.scratch)?;
         } else {
-            gemm(
-                src,
-                &inp.packed.w[l],
-                MatMut::new(out, n, sizes[l + 1])?,
-                false,
-                &mut sh.scratch,
-            )?;
+            gemm(src, &inp.packed.w[l], MatMut::new(out, n, sizes[l + 1])?, false, &mut sh.scratch)?;
         }
     }
 
@@ -71,8 +57,7 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
     let out_bias = mlp.layer(last).expect("layer exists").bias;
     let y = &mut sh.h[last][..n * sizes[last + 1]];
     let d = &mut sh.delta[last][..n * sizes[last + 1]];
-    mlp.head()
-        .forward_loss(k, y, out_bias, t, d, &mut sh.loss[..n], inp.scale)?;
+    mlp.head().forward_loss(k, y, out_bias, t, d, &mut sh.loss[..n], inp.scale)?;
 
     // Backward: δ_{l-1} = (δ_l·W_lᵀ) ⊙ f'(h_{l-1}), each δ packed as soon as
     // it is complete, while it is still in cache.

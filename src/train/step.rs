@@ -6,12 +6,15 @@ use super::reduce::{reduce_gradients, tiles_needed};
 use super::shard::{shard_pass, StepInputs};
 use super::workspace::{assign_rows, zeros, PackedWeights, Shard};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{gemm_path, GemmScratch, MatRef};
+use crate::kernels::gemm::{gemm_path, GemmScratch, MatRef, PackedB};
 use crate::kernels::Kernels;
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd, Slots};
 use rayon::iter::Either;
 use rayon::prelude::*;
+
+/// One chunk of the update: ((params, grads), slot m), slot v.
+type UpdateChunk<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
 
 /// Parameters per chunk of the parallel update.
 const UPDATE_CHUNK: usize = 1 << 15;
@@ -70,9 +73,7 @@ impl Trainer {
             }
         };
         let slots = [slot(0)?, slot(1)?];
-        let shards = (0..nshards)
-            .map(|_| Shard::new(mlp.sizes(), shard_rows))
-            .collect::<Result<Vec<_>>>()?;
+        let shards = (0..nshards).map(|_| Shard::new(mlp.sizes(), shard_rows)).collect::<Result<Vec<_>>>()?;
         Ok(Trainer {
             grads: zeros(n, "gradients")?,
             slots,
@@ -126,11 +127,7 @@ impl Trainer {
 
     /// The learning rate of the next steps.
     pub fn set_lr(&mut self, lr: f32) -> Result<()> {
-        TrainConfig {
-            lr,
-            ..self.config.clone()
-        }
-        .validate()?;
+        TrainConfig { lr, ..self.config.clone() }.validate()?;
         self.config.lr = lr;
         Ok(())
     }
@@ -153,25 +150,20 @@ impl Trainer {
         let kernels = Kernels::active();
         let (mlp, packed, used) = (&self.mlp, &mut self.packed, self.used);
         let (shards, grads, tile_scratch) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_scratch);
+        let par = self.pool.parallel();
         let sum = self.pool.run(|| -> Result<f64> {
-            pack_weights(mlp, packed)?;
-            let inputs = StepInputs {
-                mlp,
-                packed,
-                x,
-                t,
-                scale: 1.0 / rows as f32,
-                kernels,
-            };
-            shards.par_iter_mut().try_for_each(|sh| shard_pass(sh, &inputs))?;
+            pack_weights(mlp, packed, par)?;
+            let inputs = StepInputs { mlp, packed, x, t, scale: 1.0 / rows as f32, kernels };
+            let pass = |sh: &mut Shard| shard_pass(sh, &inputs);
+            if par {
+                shards.par_iter_mut().try_for_each(pass)?;
+            } else {
+                shards.iter_mut().try_for_each(pass)?;
+            }
             // Row errors summed in batch order, whatever the threads did.
-            let sum: f64 = shards
-                .iter()
-                .flat_map(|sh| &sh.loss[..sh.rows.len()])
-                .map(|&v| v as f64)
-                .sum();
+            let sum: f64 = shards.iter().flat_map(|sh| &sh.loss[..sh.rows.len()]).map(|&v| v as f64).sum();
             if sum.is_finite() {
-                reduce_gradients(grads, shards, x, mlp, tile_scratch, &kernels)?;
+                reduce_gradients(grads, shards, x, mlp, tile_scratch, &kernels, par)?;
             }
             Ok(sum)
         })?;
@@ -184,26 +176,14 @@ impl Trainer {
 
     fn check_batch(&self, x: &[f32], t: &[f32], rows: usize) -> Result<()> {
         if rows == 0 || rows > self.config.batch_size {
-            return Err(Error::shape(
-                "batch rows",
-                format!("1..={}", self.config.batch_size),
-                rows,
-            ));
+            return Err(Error::shape("batch rows", format!("1..={}", self.config.batch_size), rows));
         }
         let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
         if x.len() != rows * i {
-            return Err(Error::shape(
-                "inputs",
-                format!("{rows} rows × {i} = {} values", rows * i),
-                x.len(),
-            ));
+            return Err(Error::shape("inputs", format!("{rows} rows × {i} = {} values", rows * i), x.len()));
         }
         if t.len() != rows * o {
-            return Err(Error::shape(
-                "targets",
-                format!("{rows} rows × {o} = {} values", rows * o),
-                t.len(),
-            ));
+            return Err(Error::shape("targets", format!("{rows} rows × {o} = {} values", rows * o), t.len()));
         }
         Ok(())
     }
@@ -215,11 +195,16 @@ impl Trainer {
         let (opt, lr, step) = (&*self.optimizer, self.config.lr, self.step);
         let (params, grads) = (self.mlp.params_mut(), &self.grads);
         let [m, v] = &mut self.slots;
+        let update = |(((p, g), m), v): UpdateChunk<'_>| opt.update(p, g, Slots { m, v }, lr, step);
+        if !self.pool.parallel() {
+            let n = params.len().div_ceil(UPDATE_CHUNK);
+            let chunks = params.chunks_mut(UPDATE_CHUNK).zip(grads.chunks(UPDATE_CHUNK));
+            return chunks.zip(slot_chunks_seq(m, n)).zip(slot_chunks_seq(v, n)).try_for_each(update);
+        }
         self.pool.run(|| {
             let n = params.len().div_ceil(UPDATE_CHUNK);
             let chunks = params.par_chunks_mut(UPDATE_CHUNK).zip(grads.par_chunks(UPDATE_CHUNK));
-            let chunks = chunks.zip(slot_chunks(m, n)).zip(slot_chunks(v, n));
-            chunks.try_for_each(|(((p, g), m), v)| opt.update(p, g, Slots { m, v }, lr, step))
+            chunks.zip(slot_chunks(m, n)).zip(slot_chunks(v, n)).try_for_each(update)
         })
     }
 
@@ -229,11 +214,7 @@ impl Trainer {
     pub fn gradient(&self, l: usize) -> Option<LayerRef<'_>> {
         let layer = self.mlp.layer(l)?;
         let (w, b) = crate::model::layer_ranges(self.mlp.sizes(), l);
-        Some(LayerRef {
-            weight: &self.grads[w],
-            bias: &self.grads[b],
-            ..layer
-        })
+        Some(LayerRef { weight: &self.grads[w], bias: &self.grads[b], ..layer })
     }
 
     /// All gradients of the last step, laid out like [`Mlp::params`].
@@ -245,33 +226,36 @@ impl Trainer {
     pub fn last_outputs(&self) -> impl Iterator<Item = &[f32]> + '_ {
         let o = self.mlp.outputs();
         let last = self.mlp.num_layers() - 1;
-        self.shards[..self.used]
-            .iter()
-            .flat_map(move |sh| sh.h[last][..sh.rows.len() * o].chunks_exact(o))
+        self.shards[..self.used].iter().flat_map(move |sh| sh.h[last][..sh.rows.len() * o].chunks_exact(o))
     }
 }
 
-/// Packs every layer's `W` (forward) and `Wᵀ` (input gradient), layers in
-/// parallel.
-fn pack_weights(mlp: &Mlp, packed: &mut PackedWeights) -> Result<()> {
+/// Packs every layer's `W` (forward) and `Wᵀ` (input gradient), in
+/// parallel when `par`.
+fn pack_weights(mlp: &Mlp, packed: &mut PackedWeights, par: bool) -> Result<()> {
     let path = gemm_path();
     let PackedWeights { w, wt } = packed;
-    w.par_iter_mut()
-        .zip(wt.par_iter_mut())
-        .enumerate()
-        .try_for_each(|(l, (pw, pwt))| -> Result<()> {
-            let layer = mlp.layer(l).expect("one packed slot per layer");
-            let m = MatRef::new(layer.weight, layer.inputs, layer.outputs)?;
-            rayon::join(
-                || pw.pack(m, path),
-                || {
-                    if l > 0 {
-                        pwt.pack(m.t(), path)
-                    }
-                },
-            );
-            Ok(())
-        })
+    let pack = |(l, (pw, pwt)): (usize, (&mut PackedB, &mut PackedB))| -> Result<()> {
+        let layer = mlp.layer(l).expect("one packed slot per layer");
+        let m = MatRef::new(layer.weight, layer.inputs, layer.outputs)?;
+        let mut packt = || {
+            if l > 0 {
+                pwt.pack(m.t(), path)
+            }
+        };
+        if par {
+            rayon::join(|| pw.pack(m, path), packt);
+        } else {
+            pw.pack(m, path);
+            packt();
+        }
+        Ok(())
+    };
+    if par {
+        w.par_iter_mut().zip(wt.par_iter_mut()).enumerate().try_for_each(pack)
+    } else {
+        w.iter_mut().zip(wt.iter_mut()).enumerate().try_for_each(pack)
+    }
 }
 
 /// The update chunks of one optimizer slot: `n` empty slices when the
@@ -281,5 +265,14 @@ fn slot_chunks(slot: &mut [f32], n: usize) -> impl IndexedParallelIterator<Item 
         Either::Left(rayon::iter::repeat_n((), n).map(|()| -> &mut [f32] { &mut [] }))
     } else {
         Either::Right(slot.par_chunks_mut(UPDATE_CHUNK))
+    }
+}
+
+/// [`slot_chunks`] for the sequential path.
+fn slot_chunks_seq(slot: &mut [f32], n: usize) -> impl Iterator<Item = &mut [f32]> {
+    if slot.is_empty() {
+        Either::Left(std::iter::repeat_n((), n).map(|()| -> &mut [f32] { &mut [] }))
+    } else {
+        Either::Right(slot.chunks_mut(UPDATE_CHUNK))
     }
 }

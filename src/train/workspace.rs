@@ -11,12 +11,8 @@ use std::ops::Range;
 /// cannot be had.
 pub(crate) fn zeros(n: usize, what: &str) -> Result<Vec<f32>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| {
-        Error::config(
-            what,
-            format!("cannot allocate {n} values ({} bytes)", n.saturating_mul(4)),
-        )
-    })?;
+    v.try_reserve_exact(n)
+        .map_err(|_| Error::config(what, format!("cannot allocate {n} values ({} bytes)", n.saturating_mul(4))))?;
     v.resize(n, 0.0);
     Ok(v)
 }
@@ -45,9 +41,7 @@ impl Shard {
         let mut h = Vec::with_capacity(layers);
         let mut delta = Vec::with_capacity(layers);
         for &w in &sizes[1..] {
-            let n = cap
-                .checked_mul(w)
-                .ok_or_else(|| Error::config("shard", "rows × width overflows"))?;
+            let n = cap.checked_mul(w).ok_or_else(|| Error::config("shard", "rows × width overflows"))?;
             h.push(zeros(n, "activations")?);
             delta.push(zeros(n, "deltas")?);
         }

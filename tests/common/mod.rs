@@ -44,13 +44,7 @@ impl RefMlp {
             w.push(layer.weight.iter().map(|&v| v as f64).collect());
             b.push(layer.bias.iter().map(|&v| v as f64).collect());
         }
-        RefMlp {
-            sizes: m.sizes().to_vec(),
-            act: m.activation(),
-            head: m.head(),
-            w,
-            b,
-        }
+        RefMlp { sizes: m.sizes().to_vec(), act: m.activation(), head: m.head(), w, b }
     }
 
     /// Activations of every layer; the last entry holds the logits.
@@ -165,12 +159,8 @@ pub fn batch(head: Head, rows: usize, inputs: usize, outputs: usize, seed: u64) 
     for r in 0..rows {
         match head {
             Head::Softmax => t[r * outputs + rng.below(outputs as u64) as usize] = 1.0,
-            Head::Logistic => t[r * outputs..(r + 1) * outputs]
-                .iter_mut()
-                .for_each(|v| *v = rng.next_f32()),
-            Head::Linear => t[r * outputs..(r + 1) * outputs]
-                .iter_mut()
-                .for_each(|v| *v = rng.uniform(-2.0, 2.0)),
+            Head::Logistic => t[r * outputs..(r + 1) * outputs].iter_mut().for_each(|v| *v = rng.next_f32()),
+            Head::Linear => t[r * outputs..(r + 1) * outputs].iter_mut().for_each(|v| *v = rng.uniform(-2.0, 2.0)),
         }
     }
     (x, t)

@@ -41,6 +41,7 @@ pub(crate) mod avx512 {
     /// # Safety
     /// As [`super::KernelFn`], with AVX-512F present.
     #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn kernel(
         k: usize,
         a: *const f32,
@@ -110,6 +111,7 @@ pub(crate) mod avx2 {
     /// # Safety
     /// As [`super::KernelFn`], with AVX2 and FMA present.
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn kernel(
         k: usize,
         a: *const f32,
@@ -171,6 +173,7 @@ pub(crate) mod portable {
     ///
     /// # Safety
     /// As [`super::KernelFn`].
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn kernel(
         k: usize,
         a: *const f32,
@@ -183,12 +186,7 @@ pub(crate) mod portable {
     ) {
         debug_assert!(m <= MR && n <= NR);
         // SAFETY: the caller guarantees k·MR values at `a` and k·NR at `b`.
-        let (a, b) = unsafe {
-            (
-                std::slice::from_raw_parts(a, k * MR),
-                std::slice::from_raw_parts(b, k * NR),
-            )
-        };
+        let (a, b) = unsafe { (std::slice::from_raw_parts(a, k * MR), std::slice::from_raw_parts(b, k * NR)) };
         let mut t = [[0.0f32; NR]; MR];
         for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
             for (row, &ai) in t.iter_mut().zip(ak) {

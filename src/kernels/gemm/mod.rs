@@ -48,46 +48,26 @@ fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
     if rows == 0 || cols == 0 {
         return Some(0);
     }
-    (rows - 1)
-        .checked_mul(rs)?
-        .checked_add((cols - 1).checked_mul(cs)?)?
-        .checked_add(1)
+    (rows - 1).checked_mul(rs)?.checked_add((cols - 1).checked_mul(cs)?)?.checked_add(1)
 }
 
 impl<'a> MatRef<'a> {
     /// A row-major `rows × cols` view of `data` (which must hold exactly
     /// `rows·cols` values).
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
-        let n = rows
-            .checked_mul(cols)
-            .ok_or_else(|| Error::shape("matrix", "rows·cols to fit in usize", "overflow"))?;
+        let n =
+            rows.checked_mul(cols).ok_or_else(|| Error::shape("matrix", "rows·cols to fit in usize", "overflow"))?;
         if data.len() != n {
-            return Err(Error::shape(
-                "matrix data",
-                format!("{rows}×{cols} = {n} values"),
-                data.len(),
-            ));
+            return Err(Error::shape("matrix data", format!("{rows}×{cols} = {n} values"), data.len()));
         }
-        Ok(MatRef {
-            data,
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        })
+        Ok(MatRef { data, rows, cols, rs: cols, cs: 1 })
     }
 
     /// A view with explicit row and column strides; `data` must hold every
     /// element the strides reach.
     pub fn with_strides(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Result<Self> {
         match extent(rows, cols, rs, cs) {
-            Some(e) if e <= data.len() => Ok(MatRef {
-                data,
-                rows,
-                cols,
-                rs,
-                cs,
-            }),
+            Some(e) if e <= data.len() => Ok(MatRef { data, rows, cols, rs, cs }),
             _ => Err(Error::shape(
                 "strided matrix data",
                 format!(
@@ -101,13 +81,7 @@ impl<'a> MatRef<'a> {
 
     /// The transpose, by swapping strides.
     pub fn t(self) -> MatRef<'a> {
-        MatRef {
-            data: self.data,
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-        }
+        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
     }
 
     /// Number of rows.
@@ -139,22 +113,12 @@ pub struct MatMut<'a> {
 impl<'a> MatMut<'a> {
     /// A row-major `rows × cols` view of `data` (exactly `rows·cols` values).
     pub fn new(data: &'a mut [f32], rows: usize, cols: usize) -> Result<Self> {
-        let n = rows
-            .checked_mul(cols)
-            .ok_or_else(|| Error::shape("matrix", "rows·cols to fit in usize", "overflow"))?;
+        let n =
+            rows.checked_mul(cols).ok_or_else(|| Error::shape("matrix", "rows·cols to fit in usize", "overflow"))?;
         if data.len() != n {
-            return Err(Error::shape(
-                "output matrix data",
-                format!("{rows}×{cols} = {n} values"),
-                data.len(),
-            ));
+            return Err(Error::shape("output matrix data", format!("{rows}×{cols} = {n} values"), data.len()));
         }
-        Ok(MatMut {
-            data,
-            rows,
-            cols,
-            rs: cols,
-        })
+        Ok(MatMut { data, rows, cols, rs: cols })
     }
 
     /// A view whose rows start `rs ≥ cols` values apart.
@@ -185,12 +149,7 @@ pub enum GemmPath {
 
 impl GemmPath {
     /// Every path.
-    pub const ALL: [GemmPath; 4] = [
-        GemmPath::Avx512,
-        GemmPath::Avx2,
-        GemmPath::Portable,
-        GemmPath::MatrixMultiply,
-    ];
+    pub const ALL: [GemmPath; 4] = [GemmPath::Avx512, GemmPath::Avx2, GemmPath::Portable, GemmPath::MatrixMultiply];
 
     /// The name used by `BACKPROP_GEMM` and in reports.
     pub fn name(self) -> &'static str {
@@ -275,11 +234,7 @@ impl PackedB {
     /// Packs `b` for `path`.
     pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) {
         let (_, nr) = path.tile();
-        let len = if path == GemmPath::MatrixMultiply {
-            b.rows * b.cols
-        } else {
-            b.rows * b.cols.div_ceil(nr) * nr
-        };
+        let len = if path == GemmPath::MatrixMultiply { b.rows * b.cols } else { b.rows * b.cols.div_ceil(nr) * nr };
         self.buf.resize(len);
         if path == GemmPath::MatrixMultiply {
             let dst = self.buf.as_mut_slice();
@@ -335,10 +290,7 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: MatMut<'_>, accumulate: bool, scratch
         return Err(Error::config("gemm", "B was never packed"));
     };
     if !path.is_supported() {
-        return Err(Error::config(
-            "gemm",
-            format!("B was packed for {path}, which this CPU cannot run"),
-        ));
+        return Err(Error::config("gemm", format!("B was packed for {path}, which this CPU cannot run")));
     }
     let (m, k, n) = (a.rows, a.cols, b.n);
     if m == 0 || n == 0 {

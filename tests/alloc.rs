@@ -1,0 +1,61 @@
+//! A training step allocates nothing on the heap after the first step at a
+//! given batch size: every buffer is sized once. A counting global allocator
+//! sees every allocation of every thread, the pool's included.
+
+use backprop::{Head, Mlp, TrainConfig, Trainer};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn data(rows: usize, inputs: usize, outputs: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = (0..rows * inputs).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+    let mut t = vec![0.0; rows * outputs];
+    for r in 0..rows {
+        t[r * outputs + r % outputs] = 1.0;
+    }
+    (x, t)
+}
+
+/// One test function, so that no other test allocates while this one counts.
+#[test]
+fn steps_after_the_first_allocate_nothing() {
+    for threads in [1, 2, 4] {
+        let mlp = Mlp::builder().input(300).hidden(130).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
+        let config = TrainConfig { batch_size: 96, shard_rows: 0, threads, lr: 0.1 };
+        let mut tr = Trainer::new(mlp, config).unwrap();
+        for rows in [96, 41] {
+            let (x, t) = data(rows, 300, 10);
+            tr.step(&x, &t, rows).unwrap();
+            let before = ALLOCS.load(Ordering::SeqCst);
+            for _ in 0..200 {
+                tr.step(&x, &t, rows).unwrap();
+            }
+            let n = ALLOCS.load(Ordering::SeqCst) - before;
+            assert_eq!(n, 0, "{threads} threads, {rows} rows: {n} allocations in 200 steps");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Extreme logits (±1000, ±88, 0, mixed rows) give finite errors equal to
+//! the closed forms, on every kernel path, and δ = y - t exactly.
+
+use backprop::kernels::{Kernels, SimdPath};
+use backprop::Head;
+
+fn softplus(s: f64) -> f64 {
+    s.max(0.0) + (-s.abs()).exp().ln_1p()
+}
+
+/// The closed form of a row's error, in f64.
+fn closed_form(head: Head, s: &[f32], t: &[f32]) -> f64 {
+    let s: Vec<f64> = s.iter().map(|&v| v as f64).collect();
+    let t: Vec<f64> = t.iter().map(|&v| v as f64).collect();
+    match head {
+        Head::Softmax => {
+            let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + s.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+            s.iter().zip(&t).map(|(s, t)| -t * (s - lse)).sum()
+        }
+        Head::Logistic => s.iter().zip(&t).map(|(&s, &t)| softplus(s) - t * s).sum(),
+        Head::Linear => s.iter().zip(&t).map(|(s, t)| 0.5 * (s - t) * (s - t)).sum(),
+    }
+}
+
+fn run(k: &Kernels, head: Head, s: &[f32], t: &[f32]) -> (Vec<f32>, Vec<f32>, f32) {
+    let (mut y, mut d, mut l) = (s.to_vec(), vec![f32::NAN; s.len()], [f32::NAN]);
+    let b = vec![0.0; s.len()];
+    head.forward_loss(k, &mut y, &b, t, &mut d, &mut l, 1.0).unwrap();
+    (y, d, l[0])
+}
+
+#[test]
+fn extreme_logits_give_the_closed_forms() {
+    let softmax_rows: &[(&[f32], &[f32])] = &[
+        (&[1000.0, -1000.0, 0.0], &[0.0, 1.0, 0.0]),
+        (&[1000.0, -1000.0, 0.0], &[1.0, 0.0, 0.0]),
+        (&[88.0, -88.0, 0.0, 88.0], &[1.0, 0.0, 0.0, 0.0]),
+        (&[-88.0, -88.0, -1000.0], &[0.0, 0.0, 1.0]),
+        (&[0.0, 0.0, 0.0], &[0.0, 1.0, 0.0]),
+        (&[-1000.0, -1000.0], &[0.5, 0.5]),
+        (
+            &[1000.0, 999.5, -1000.0, 88.0, -88.0, 0.0, 3.0, -3.0, 1000.0],
+            &[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ),
+    ];
+    let logistic_rows: &[(&[f32], &[f32])] = &[
+        (&[1000.0, -1000.0, 88.0, -88.0, 0.0], &[0.0, 1.0, 1.0, 0.0, 0.5]),
+        (&[1000.0, -1000.0, 88.0, -88.0, 0.0], &[1.0, 0.0, 0.0, 1.0, 1.0]),
+        (&[-1000.0; 17], &[1.0; 17]),
+    ];
+    let linear_rows: &[(&[f32], &[f32])] =
+        &[(&[1000.0, -1000.0, 88.0, 0.0], &[0.0, 0.0, 88.0, -1.0]), (&[-88.0, 1e3], &[88.0, -1e3])];
+    for k in SimdPath::ALL.into_iter().filter_map(Kernels::for_path) {
+        for (head, rows) in
+            [(Head::Softmax, softmax_rows), (Head::Logistic, logistic_rows), (Head::Linear, linear_rows)]
+        {
+            for &(s, t) in rows {
+                let (y, d, e) = run(&k, head, s, t);
+                let want = closed_form(head, s, t);
+                let what = format!("{:?} {head} s={s:?}", k.path());
+                assert!(e.is_finite(), "{what}: error {e}");
+                assert!(
+                    ((e as f64) - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{what}: error {e}, closed form {want}"
+                );
+                for ((&y, &t), &d) in y.iter().zip(t).zip(&d) {
+                    assert!(y.is_finite(), "{what}: y {y}");
+                    assert_eq!(d.to_bits(), (y - t).to_bits(), "{what}: δ {d} ≠ y - t = {}", y - t);
+                }
+                if head == Head::Softmax {
+                    let sum: f64 = y.iter().map(|&v| v as f64).sum();
+                    assert!((sum - 1.0).abs() <= 1e-6, "{what}: Σy = {sum}");
+                }
+            }
+        }
+    }
+}
+
+/// Adding a constant to a row of logits changes neither the softmax error
+/// nor δ.
+#[test]
+fn softmax_is_shift_invariant() {
+    let s: Vec<f32> = vec![0.5, -1.25, 2.0, 0.0, 3.5];
+    let t = [0.0, 0.0, 1.0, 0.0, 0.0];
+    for k in SimdPath::ALL.into_iter().filter_map(Kernels::for_path) {
+        let (y0, d0, e0) = run(&k, Head::Softmax, &s, &t);
+        for c in [64.0f32, -512.0, 900.0] {
+            let shifted: Vec<f32> = s.iter().map(|v| v + c).collect();
+            let (y1, d1, e1) = run(&k, Head::Softmax, &shifted, &t);
+            assert!((e0 - e1).abs() <= 1e-5, "{:?} shift {c}: error {e0} vs {e1}", k.path());
+            for ((a, b), (p, q)) in y0.iter().zip(&y1).zip(d0.iter().zip(&d1)) {
+                assert!((a - b).abs() <= 1e-6 && (p - q).abs() <= 1e-6, "{:?} shift {c}", k.path());
+            }
+        }
+    }
+}
