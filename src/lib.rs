@@ -38,10 +38,12 @@
 //! ```
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
+pub mod data;
 mod error;
 pub mod head;
 pub mod kernels;
 pub mod layers;
+pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod rng;

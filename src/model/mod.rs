@@ -1,11 +1,13 @@
 //! The model: layer sizes, activation, head and parameters ([`Mlp`]), its
-//! initial weights, and inference ([`Predictor`]).
+//! initial weights, its files (safetensors), and inference ([`Predictor`]).
 
 mod init;
+mod io;
 mod mlp;
 mod predict;
 
 pub use init::init_limit;
+pub use io::{write_atomic, FORMAT, VERSION};
 pub(crate) use mlp::layer_ranges;
 pub use mlp::{LayerMut, LayerRef, Mlp, MlpBuilder};
 pub use predict::Predictor;

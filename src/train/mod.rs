@@ -17,3 +17,12 @@ mod workspace;
 
 pub use config::{auto_shard_rows, TrainConfig};
 pub use step::Trainer;
+
+/// Floating-point operations of one training step of a network with these
+/// layer sizes on `batch` rows: `2·B·Σ in·out` forward, as much again for the
+/// weight gradients, and `2·B·Σ in·out` over every layer but the first for
+/// the input gradients (the count DEVELOPERS.md and the peers use).
+pub fn flops_per_step(sizes: &[usize], batch: usize) -> f64 {
+    let b = batch as f64;
+    sizes.windows(2).enumerate().map(|(l, w)| (if l == 0 { 4.0 } else { 6.0 }) * b * (w[0] * w[1]) as f64).sum()
+}

@@ -222,6 +222,11 @@ impl Trainer {
         &self.grads
     }
 
+    /// The error of each row of the last step, in batch order.
+    pub fn last_losses(&self) -> impl Iterator<Item = f32> + '_ {
+        self.shards[..self.used].iter().flat_map(|sh| sh.loss[..sh.rows.len()].iter().copied())
+    }
+
     /// The head's outputs `y` of the last step, row by row in batch order.
     pub fn last_outputs(&self) -> impl Iterator<Item = &[f32]> + '_ {
         let o = self.mlp.outputs();

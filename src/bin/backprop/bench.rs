@@ -1,0 +1,139 @@
+//! `backprop bench`: training-step throughput on synthetic data in memory
+//! (sigmoid hidden layers, softmax head, SGD), after a warm-up.
+
+use crate::common::{self, Sizes};
+use crate::Failure;
+use backprop::kernels::gemm::gemm_path;
+use backprop::rng::Rng;
+use backprop::train::flops_per_step;
+use backprop::{simd_path, Activation, Head, Mlp, TrainConfig, Trainer};
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Layer sizes: inputs, hidden widths, outputs
+    #[arg(long, value_name = "N,N,...", default_value = "784,1024,1024,10", value_parser = common::sizes)]
+    layers: Sizes,
+    /// Rows per step
+    #[arg(long, value_name = "B", default_value_t = 256, value_parser = common::positive)]
+    batch_size: usize,
+    /// Thread counts to measure, comma-separated [default: all cores]
+    #[arg(long, value_name = "T,T,...", value_parser = common::sizes)]
+    threads: Option<Sizes>,
+    /// Seconds of timed steps per thread count (after the warm-up)
+    #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds)]
+    seconds: f64,
+    /// Rows per shard [default: chosen from the batch size]
+    #[arg(long, value_name = "R", value_parser = common::positive)]
+    shard_rows: Option<usize>,
+    /// Print a JSON array, one object per thread count
+    #[arg(long)]
+    json: bool,
+}
+
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a positive number of seconds, got {s:?}")),
+    }
+}
+
+/// One thread count's result.
+struct Run {
+    threads: usize,
+    shard_rows: usize,
+    steps: usize,
+    median: f64,
+    best: f64,
+}
+
+/// Times training steps on `threads` threads.
+fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
+    let l = &a.layers.0;
+    let (b, (inputs, outputs)) = (a.batch_size, (l[0], l[l.len() - 1]));
+    let mlp = Mlp::builder().input(inputs).hidden_layers(&l[1..l.len() - 1]).activation(Activation::Sigmoid);
+    let mlp = mlp.head(Head::Softmax, outputs).seed(0).build()?;
+    let config = TrainConfig { batch_size: b, shard_rows: a.shard_rows.unwrap_or(0), threads, lr: 0.01 };
+    let mut tr = Trainer::new(mlp, config)?;
+    let mut rng = Rng::new(1);
+    let x: Vec<f32> = (0..b * inputs).map(|_| rng.next_f32()).collect();
+    let mut t = vec![0.0; b * outputs];
+    for r in 0..b {
+        t[r * outputs + rng.below(outputs as u64) as usize] = 1.0;
+    }
+    // Warm-up: buffers sized, caches and the pool's threads awake.
+    let warm = Instant::now();
+    for i in 0.. {
+        tr.step(&x, &t, b)?;
+        if i >= 2 && warm.elapsed().as_secs_f64() > 0.2 * a.seconds.min(2.0) {
+            break;
+        }
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || start.elapsed().as_secs_f64() < a.seconds {
+        let t0 = Instant::now();
+        tr.step(&x, &t, b)?;
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Run {
+        threads: tr.threads(),
+        shard_rows: tr.shard_rows(),
+        steps: times.len(),
+        median: times[times.len() / 2],
+        best: times[0],
+    })
+}
+
+/// The process's peak resident memory in MiB (Linux), if known.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+pub fn run(a: BenchArgs) -> Result<(), Failure> {
+    if a.layers.0.len() < 2 {
+        return Err(Failure::usage("--layers needs at least an input size and an output size"));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = a.threads.clone().map_or(vec![cores], |t| t.0);
+    let flops = flops_per_step(&a.layers.0, a.batch_size);
+    let sizes = a.layers.0.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut objects = Vec::new();
+    for &t in &threads {
+        let r = measure(&a, t)?;
+        let (rate, gflops) = (a.batch_size as f64 / r.median, flops / r.median / 1e9);
+        if a.json {
+            let mut f = vec![
+                format!("\"layers\":[{}]", sizes.join(",")),
+                format!("\"batch_size\":{}", a.batch_size),
+                format!("\"threads\":{}", r.threads),
+                format!("\"samples_per_sec\":{}", common::json_num(rate)),
+                format!("\"gflops\":{}", common::json_num(gflops)),
+                format!("\"step_ms_median\":{}", common::json_num(r.median * 1e3)),
+                format!("\"step_ms_best\":{}", common::json_num(r.best * 1e3)),
+                format!("\"steps\":{}", r.steps),
+                format!("\"shard_rows\":{}", r.shard_rows),
+                format!("\"simd_path\":{}", common::json_str(simd_path().name())),
+                format!("\"gemm_path\":{}", common::json_str(gemm_path().name())),
+            ];
+            if let Some(m) = peak_rss_mib() {
+                f.push(format!("\"peak_rss_mib\":{}", common::json_num(m)));
+            }
+            objects.push(format!("{{{}}}", f.join(",")));
+        } else {
+            println!(
+                "{} batch {} threads {}: {:.0} samples/s, {:.1} GFLOP/s (median of {} steps, {:.3} ms/step; best {:.3} ms) simd {} gemm {} shard_rows {}",
+                sizes.join("-"), a.batch_size, r.threads, rate, gflops, r.steps, r.median * 1e3, r.best * 1e3,
+                simd_path(), gemm_path(), r.shard_rows
+            );
+        }
+    }
+    if a.json {
+        println!("[{}]", objects.join(","));
+    }
+    Ok(())
+}

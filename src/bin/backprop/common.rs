@@ -1,0 +1,198 @@
+//! What the subcommands share: value parsers, the bundled data, scoring a
+//! model on a dataset, and JSON output.
+
+use backprop::data::Dataset;
+use backprop::metrics::{Metrics, Scores};
+use backprop::{Activation, Head, Mlp, Predictor};
+use std::path::{Path, PathBuf};
+
+/// A whole number ≥ 1.
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a whole number ≥ 1, got {s:?}")),
+    }
+}
+
+/// A comma-separated list of whole numbers ≥ 1 (hidden widths, layer sizes,
+/// thread counts).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sizes(pub Vec<usize>);
+
+pub fn sizes(s: &str) -> Result<Sizes, String> {
+    s.split(',').map(|p| positive(p).map_err(|e| format!("{e} (in {s:?})"))).collect::<Result<_, _>>().map(Sizes)
+}
+
+/// A learning rate: finite and ≥ 0.
+pub fn learning_rate(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a finite number ≥ 0, got {v}")),
+        Err(_) => Err(format!("expected a number, got {s:?}")),
+    }
+}
+
+/// A fraction strictly between 0 and 1.
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!("expected a fraction between 0 and 1, got {s:?}")),
+    }
+}
+
+/// A class count ≥ 2.
+pub fn classes(s: &str) -> Result<usize, String> {
+    match positive(s)? {
+        1 => Err("a softmax needs at least 2 classes".into()),
+        n => Ok(n),
+    }
+}
+
+/// Hidden activation, as the command line spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActivationArg {
+    Sigmoid,
+    Tanh,
+    Relu,
+}
+
+impl From<ActivationArg> for Activation {
+    fn from(a: ActivationArg) -> Self {
+        match a {
+            ActivationArg::Sigmoid => Activation::Sigmoid,
+            ActivationArg::Tanh => Activation::Tanh,
+            ActivationArg::Relu => Activation::Relu,
+        }
+    }
+}
+
+/// Output head, as the command line spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeadArg {
+    Softmax,
+    Logistic,
+    Linear,
+}
+
+impl From<HeadArg> for Head {
+    fn from(h: HeadArg) -> Self {
+        match h {
+            HeadArg::Softmax => Head::Softmax,
+            HeadArg::Logistic => Head::Logistic,
+            HeadArg::Linear => Head::Linear,
+        }
+    }
+}
+
+/// The bundled MNIST digits: `data/mnist10k/{train,test}-images-idx3-ubyte.gz`
+/// under the current folder, else under the crate's own folder.
+pub fn bundled(split: &str) -> PathBuf {
+    let rel = PathBuf::from(format!("data/mnist10k/{split}-images-idx3-ubyte.gz"));
+    if rel.is_file() {
+        return rel;
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel);
+    if built.is_file() {
+        built
+    } else {
+        rel
+    }
+}
+
+/// The target columns a data file has for a model whose head is `head` with
+/// `outputs` outputs, when the user did not say: one class column for
+/// softmax, one column per output otherwise.
+pub fn default_targets(head: Head, outputs: usize) -> usize {
+    if head == Head::Softmax {
+        1
+    } else {
+        outputs
+    }
+}
+
+/// Scores `mlp` on inputs `x` and encoded targets `t` (rows × outputs).
+pub fn score(mlp: &Mlp, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<Scores> {
+    let o = mlp.outputs();
+    let (mut y, mut loss) = (vec![0.0; rows * o], vec![0.0; rows]);
+    Predictor::new(mlp).predict_with_loss(x, t, rows, &mut y, &mut loss)?;
+    let mut m = Metrics::new(mlp.head(), o);
+    m.add_batch(&y, t, &loss);
+    Ok(m.scores())
+}
+
+/// Checks that a dataset's features match the model's inputs.
+pub fn check_features(ds: &Dataset, mlp: &Mlp, model: &Path) -> Result<(), backprop::Error> {
+    if ds.features != mlp.inputs() {
+        return Err(backprop::Error::format(
+            &ds.path,
+            None,
+            format!(
+                "{} features per row, but the model {} takes {} inputs",
+                ds.features,
+                model.display(),
+                mlp.inputs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A JSON number (`null` for a non-finite value, which JSON cannot hold).
+pub fn json_num(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "null".into()
+    }
+}
+
+/// The JSON fields of a set of scores: `"rows":…,"loss":…` then accuracy or
+/// rmse and r2, with `prefix` before each name.
+pub fn json_scores(s: &Scores, prefix: &str) -> String {
+    let mut f = vec![format!("\"{prefix}rows\":{}", s.rows), format!("\"{prefix}loss\":{}", json_num(s.loss))];
+    if let Some(a) = s.accuracy {
+        f.push(format!("\"{prefix}accuracy\":{}", json_num(a)));
+    }
+    if let Some(r) = s.rmse {
+        f.push(format!("\"{prefix}rmse\":{}", json_num(r)));
+    }
+    if let Some(r) = s.r2 {
+        f.push(format!("\"{prefix}r2\":{}", json_num(r)));
+    }
+    f.join(",")
+}
+
+/// Scores as text: `loss 0.2345  accuracy 93.25%` or `loss …  rmse …  r2 …`.
+pub fn text_scores(s: &Scores, prefix: &str) -> String {
+    let mut t = format!("{prefix}loss {:.4}", s.loss);
+    if let Some(a) = s.accuracy {
+        t += &format!("  {prefix}accuracy {:.2}%", 100.0 * a);
+    }
+    if let Some(r) = s.rmse {
+        t += &format!("  {prefix}rmse {r:.4}");
+    }
+    if let Some(r) = s.r2 {
+        t += &format!("  {prefix}r2 {r:.4}");
+    }
+    t
+}

@@ -1,0 +1,44 @@
+//! `backprop eval`: score a saved model on labelled data.
+
+use crate::common;
+use crate::Failure;
+use backprop::data;
+use backprop::{Head, Mlp};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// The model (safetensors, as `backprop train` saves it)
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Labelled data: CSV, or an MNIST *-images-idx3-ubyte[.gz] file with its labels beside it
+    #[arg(long, value_name = "PATH")]
+    data: PathBuf,
+    /// CSV: the last K columns are targets [default: 1 for softmax, else the model's outputs]
+    #[arg(long, value_name = "K", value_parser = common::positive)]
+    targets: Option<usize>,
+    /// Print one JSON object: rows, loss, and accuracy or rmse and r2
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: EvalArgs) -> Result<(), Failure> {
+    let mlp = Mlp::load(&a.model)?;
+    let k = a.targets.unwrap_or_else(|| common::default_targets(mlp.head(), mlp.outputs()));
+    let ds = data::load(&a.data, k)?;
+    common::check_features(&ds, &mlp, &a.model)?;
+    let classes = (mlp.head() == Head::Softmax).then_some(mlp.outputs());
+    let (t, outputs) = data::encode_targets(&ds, mlp.head(), classes)?;
+    if outputs != mlp.outputs() {
+        let msg =
+            format!("{outputs} target columns, but the model {} has {} outputs", a.model.display(), mlp.outputs());
+        return Err(backprop::Error::format(&a.data, None, msg).into());
+    }
+    let s = common::score(&mlp, &ds.x, &t, ds.rows)?;
+    if a.json {
+        println!("{{{}}}", common::json_scores(&s, ""));
+    } else {
+        println!("rows {}  {}", s.rows, common::text_scores(&s, ""));
+    }
+    Ok(())
+}

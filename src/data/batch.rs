@@ -1,0 +1,39 @@
+//! Minibatches: rows gathered by index into buffers allocated once.
+
+use crate::error::{Error, Result};
+
+/// Gathers rows of an `x` (rows × features) and `t` (rows × outputs) pair
+/// into contiguous batch buffers of at most `capacity` rows.
+#[derive(Debug)]
+pub struct Batcher {
+    features: usize,
+    outputs: usize,
+    x: Vec<f32>,
+    t: Vec<f32>,
+}
+
+impl Batcher {
+    /// Buffers for batches of up to `capacity` rows.
+    pub fn new(capacity: usize, features: usize, outputs: usize) -> Self {
+        Batcher { features, outputs, x: vec![0.0; capacity * features], t: vec![0.0; capacity * outputs] }
+    }
+
+    /// Copies rows `idx` (at most `capacity` of them) of `x` and `t` into the
+    /// batch buffers and returns them.
+    pub fn gather(&mut self, x: &[f32], t: &[f32], idx: &[usize]) -> Result<(&[f32], &[f32])> {
+        let (f, o) = (self.features, self.outputs);
+        let cap = self.x.len() / f.max(1);
+        if idx.len() > cap {
+            return Err(Error::shape("batch rows", format!("at most {cap}"), idx.len()));
+        }
+        let rows = (x.len() / f.max(1)).min(t.len() / o.max(1));
+        if let Some(&r) = idx.iter().find(|&&r| r >= rows) {
+            return Err(Error::shape("batch row index", format!("below {rows}"), r));
+        }
+        for (i, &r) in idx.iter().enumerate() {
+            self.x[i * f..(i + 1) * f].copy_from_slice(&x[r * f..(r + 1) * f]);
+            self.t[i * o..(i + 1) * o].copy_from_slice(&t[r * o..(r + 1) * o]);
+        }
+        Ok((&self.x[..idx.len() * f], &self.t[..idx.len() * o]))
+    }
+}

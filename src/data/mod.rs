@@ -1,0 +1,178 @@
+//! Data: loading a table of examples from CSV or MNIST IDX files (gzipped or
+//! not, detected from the content), turning its target columns into what a
+//! head trains on, and gathering rows into minibatches.
+
+mod batch;
+mod csv;
+mod idx;
+
+pub use batch::Batcher;
+
+use crate::error::{Error, Result};
+use crate::head::Head;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// A table of examples: `rows × features` inputs and `rows × targets` raw
+/// target values, as read from the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Number of examples.
+    pub rows: usize,
+    /// Inputs per example.
+    pub features: usize,
+    /// Target columns per example (0 for data without targets).
+    pub targets: usize,
+    /// Inputs, row-major.
+    pub x: Vec<f32>,
+    /// Raw targets, row-major (class indices for softmax data).
+    pub y: Vec<f32>,
+}
+
+/// The file formats [`load`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated numbers; a non-numeric first line is a header.
+    Csv,
+    /// An MNIST `*-images-idx3-ubyte` file with its `*-labels-idx1-ubyte`
+    /// beside it; pixels scaled to [0, 1], the label the one target.
+    Idx,
+}
+
+/// An open data file: its (decompressed) bytes, size on disk, and whether it
+/// is gzipped.
+pub(crate) struct Source {
+    pub reader: Box<dyn Read>,
+    pub size: u64,
+    pub gz: bool,
+}
+
+/// Opens `path`, decompressing on the fly when it starts with the gzip magic.
+pub(crate) fn open(path: &Path) -> Result<Source> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut r = BufReader::new(file);
+    let mut magic = [0u8; 2];
+    let n = read_full(&mut r, &mut magic).map_err(|e| Error::io(path, e))?;
+    let head = std::io::Cursor::new(magic[..n].to_vec()).chain(r);
+    if n == 2 && magic == [0x1f, 0x8b] {
+        Ok(Source { reader: Box::new(flate2::read::MultiGzDecoder::new(head)), size, gz: true })
+    } else {
+        Ok(Source { reader: Box::new(head), size, gz: false })
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// A read error, worded for a gzip stream when it is one.
+pub(crate) fn read_error(path: &Path, gz: bool, e: std::io::Error) -> Error {
+    if gz {
+        Error::format(path, None, format!("corrupt gzip stream: {e}"))
+    } else {
+        Error::io(path, e)
+    }
+}
+
+/// The format of `path`, from its first bytes (after decompression).
+pub fn detect(path: &Path) -> Result<Format> {
+    let mut src = open(path)?;
+    let mut head = [0u8; 4];
+    let n = read_full(&mut src.reader, &mut head).map_err(|e| read_error(path, src.gz, e))?;
+    if src.size == 0 || n == 0 {
+        return Err(Error::format(path, None, "empty file (expected CSV rows or an IDX images file)"));
+    }
+    match head {
+        [0, 0, 8, 3] => Ok(Format::Idx),
+        [0, 0, 8, 1] => Err(Error::format(path, None, "this is an IDX labels file; pass the images file beside it")),
+        _ => Ok(Format::Csv),
+    }
+}
+
+/// Loads `path` in whichever format it holds. For CSV the last `targets`
+/// columns are targets; IDX data always has one target, the label.
+pub fn load(path: &Path, targets: usize) -> Result<Dataset> {
+    match detect(path)? {
+        Format::Csv => csv::load(path, targets),
+        Format::Idx => idx::load(path),
+    }
+}
+
+/// Number of columns (features + targets) of a data file, for choosing a
+/// default target count: the first data row's for CSV, pixels + 1 for IDX.
+pub fn columns(path: &Path) -> Result<usize> {
+    match detect(path)? {
+        Format::Csv => csv::columns(path),
+        Format::Idx => idx::columns(path),
+    }
+}
+
+/// The training targets for `head` from a dataset's raw target columns, and
+/// the number of outputs they imply.
+///
+/// - softmax: one column of class indices 0..C-1 (whole numbers), one-hot
+///   encoded; C is `classes` or the largest label + 1;
+/// - logistic: K columns in [0, 1];
+/// - linear: K real columns.
+pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Result<(Vec<f32>, usize)> {
+    let row_err = |r: usize, c: usize, msg: String| {
+        Error::format(&ds.path, Some(format!("row {}, target column {}", r + 1, c + 1)), msg)
+    };
+    match head {
+        Head::Softmax => {
+            if ds.targets != 1 {
+                return Err(Error::format(
+                    &ds.path,
+                    None,
+                    format!("softmax needs exactly one target column of class indices, found {}", ds.targets),
+                ));
+            }
+            let mut max = 0usize;
+            for (r, &v) in ds.y.iter().enumerate() {
+                if v < 0.0 || v.fract() != 0.0 || v > u32::MAX as f32 {
+                    return Err(row_err(r, 0, format!("expected a class index (a whole number ≥ 0), got {v}")));
+                }
+                max = max.max(v as usize);
+            }
+            let c = classes.unwrap_or(max + 1);
+            if c < 2 && classes.is_none() {
+                return Err(Error::format(
+                    &ds.path,
+                    None,
+                    "softmax needs at least two classes; every label is 0 (set --classes)",
+                ));
+            }
+            let mut t = vec![0.0; ds.rows * c];
+            for (r, &v) in ds.y.iter().enumerate() {
+                let k = v as usize;
+                if k >= c {
+                    return Err(row_err(r, 0, format!("class {k} is not below the class count {c}")));
+                }
+                t[r * c + k] = 1.0;
+            }
+            Ok((t, c))
+        }
+        Head::Logistic => {
+            if let Some(i) = ds.y.iter().position(|v| !(0.0..=1.0).contains(v)) {
+                let (r, c) = (i / ds.targets, i % ds.targets);
+                return Err(row_err(r, c, format!("logistic targets must lie in [0, 1], got {}", ds.y[i])));
+            }
+            Ok((ds.y.clone(), ds.targets))
+        }
+        Head::Linear => Ok((ds.y.clone(), ds.targets)),
+    }
+}

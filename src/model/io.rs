@@ -1,0 +1,180 @@
+//! Model files: safetensors in PyTorch's `nn.Linear` layout.
+//!
+//! Tensors `layers.{i}.weight` (f32, shape `[out, in]`) and `layers.{i}.bias`
+//! (f32, `[out]`), so `safetensors.torch.load_file` gives a state dict that a
+//! `torch.nn.Sequential` of `Linear` layers loads unchanged (and such a state
+//! dict saved with this metadata loads here). Metadata: `format` =
+//! `backprop-mlp`, `version` = `1`, `activation`, `head`, `layers` (every
+//! size, comma-separated). Loading checks all of it and names what is wrong.
+
+use super::Mlp;
+use crate::error::{Error, Result};
+use crate::head::Head;
+use crate::layers::Activation;
+use safetensors::{Dtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+/// The `format` metadata value of a model file.
+pub const FORMAT: &str = "backprop-mlp";
+/// The `version` metadata value this build writes and reads.
+pub const VERSION: &str = "1";
+
+/// An f32 tensor to serialize, little-endian.
+struct F32Tensor {
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &F32Tensor {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
+/// written and synced, then renamed over `path`, then the folder synced. A
+/// crash leaves either the old file or the new one, never a mixture.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable (not supported everywhere: ignored
+        // where the folder cannot be opened as a file).
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    result.map_err(|e: std::io::Error| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+impl Mlp {
+    /// The model as safetensors bytes (see the module documentation).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let mut tensors = Vec::new();
+        for l in 0..self.num_layers() {
+            let layer = self.layer(l).expect("layer below num_layers");
+            let (i, o) = (layer.inputs, layer.outputs);
+            // W is in × out; the file holds Wᵀ, out × in, like nn.Linear.
+            let mut w = Vec::with_capacity(i * o * 4);
+            for r in 0..o {
+                for c in 0..i {
+                    w.extend_from_slice(&layer.weight[c * o + r].to_le_bytes());
+                }
+            }
+            let b = layer.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.push((format!("layers.{l}.weight"), F32Tensor { shape: vec![o, i], bytes: w }));
+            tensors.push((format!("layers.{l}.bias"), F32Tensor { shape: vec![o], bytes: b }));
+        }
+        let sizes: Vec<String> = self.sizes().iter().map(|s| s.to_string()).collect();
+        let meta = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("version".to_string(), VERSION.to_string()),
+            ("activation".to_string(), self.activation().name().to_string()),
+            ("head".to_string(), self.head().name().to_string()),
+            ("layers".to_string(), sizes.join(",")),
+        ]);
+        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
+            .map_err(|e| Error::config("model", format!("cannot serialize: {e}")))
+    }
+
+    /// Saves the model to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_safetensors()?)
+    }
+
+    /// Loads a model saved by [`Mlp::save`] (or by PyTorch with the same
+    /// names and metadata), checking format, version, every tensor's
+    /// presence, dtype and shape, and that every value is finite.
+    pub fn load(path: &Path) -> Result<Mlp> {
+        let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+        Mlp::from_safetensors(&bytes, path)
+    }
+
+    /// Parses safetensors bytes; `path` names the source in errors.
+    pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<Mlp> {
+        let bad = |msg: String| Error::format(path, None, msg);
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let field = |k: &str| meta.get(k).map(String::as_str).ok_or_else(|| bad(format!("metadata has no \"{k}\"")));
+        if field("format")? != FORMAT {
+            return Err(bad(format!("metadata format is {:?}, expected {FORMAT:?}", field("format")?)));
+        }
+        if field("version")? != VERSION {
+            return Err(bad(format!("model file version {:?}; this build reads version {VERSION}", field("version")?)));
+        }
+        let act = field("activation")?;
+        let activation = Activation::from_name(act).ok_or_else(|| bad(format!("unknown activation {act:?}")))?;
+        let head = field("head")?;
+        let head = Head::from_name(head).ok_or_else(|| bad(format!("unknown head {head:?}")))?;
+        let layers = field("layers")?;
+        let sizes: Vec<usize> = layers
+            .split(',')
+            .map(|s| s.trim().parse().ok().filter(|&n: &usize| n > 0))
+            .collect::<Option<_>>()
+            .filter(|v: &Vec<usize>| v.len() >= 2)
+            .ok_or_else(|| bad(format!("metadata layers {layers:?} is not a list of at least two sizes ≥ 1")))?;
+        let expected: usize = 2 * (sizes.len() - 1);
+        if st.len() != expected {
+            let names = st.names().join(", ");
+            return Err(bad(format!("{} tensors ({names}), expected {expected} for layers {layers}", st.len())));
+        }
+        let mut params = Vec::new();
+        for l in 0..sizes.len() - 1 {
+            let (i, o) = (sizes[l], sizes[l + 1]);
+            let w = tensor(&st, path, &format!("layers.{l}.weight"), &[o, i])?;
+            // Back from out × in (file) to in × out (memory).
+            let start = params.len();
+            params.resize(start + i * o, 0.0);
+            for r in 0..o {
+                for c in 0..i {
+                    params[start + c * o + r] = w[r * i + c];
+                }
+            }
+            params.extend(tensor(&st, path, &format!("layers.{l}.bias"), &[o])?);
+        }
+        Mlp::from_parts(sizes, activation, head, params)
+    }
+}
+
+/// The values of tensor `name`, checked to be finite f32 of `shape`.
+fn tensor(st: &SafeTensors<'_>, path: &Path, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    let t = st.tensor(name).map_err(|_| Error::format(path, None, format!("missing tensor {name}")))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(Error::format(path, None, format!("tensor {name} is {:?}, expected F32", t.dtype())));
+    }
+    if t.shape() != shape {
+        return Err(Error::format(path, None, format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape())));
+    }
+    let v: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::format(path, None, format!("tensor {name} holds a non-finite value at index {i}")));
+    }
+    Ok(v)
+}
