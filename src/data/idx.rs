@@ -38,15 +38,14 @@ fn header(path: &Path, magic: u32, dims: usize) -> Result<(Vec<usize>, Source)> 
 /// file cannot hold them, and naming a truncation.
 fn body(path: &Path, src: Source, header: u64, declared: u64) -> Result<Vec<u8>> {
     let Source { mut reader, size, gz } = src;
-    let room = if gz { size.saturating_mul(MAX_GZIP_RATIO) } else { size.saturating_sub(header) };
-    if declared > room {
-        return Err(Error::format(
-            path,
-            None,
-            format!(
-                "header declares {declared} data bytes, more than a {size}-byte file can hold (truncated or corrupt)"
-            ),
-        ));
+    if gz && declared > size.saturating_mul(MAX_GZIP_RATIO) {
+        let msg = format!("header declares {declared} data bytes, more than a {size}-byte gzip file can hold");
+        return Err(Error::format(path, None, msg));
+    }
+    if !gz && declared > size.saturating_sub(header) {
+        let msg =
+            format!("truncated: header declares {declared} data bytes, the file holds {}", size.saturating_sub(header));
+        return Err(Error::format(path, None, msg));
     }
     let mut data = Vec::new();
     (&mut reader).take(declared + 1).read_to_end(&mut data).map_err(|e| read_error(path, gz, e))?;

@@ -96,9 +96,12 @@ pub fn detect(path: &Path) -> Result<Format> {
     if src.size == 0 || n == 0 {
         return Err(Error::format(path, None, "empty file (expected CSV rows or an IDX images file)"));
     }
+    // Text never starts with two NUL bytes; an IDX header always does (its
+    // magic is 0x0000TTDD), so anything else binary-looking is an IDX file
+    // whose magic number the loader will name.
     match head {
-        [0, 0, 8, 3] => Ok(Format::Idx),
         [0, 0, 8, 1] => Err(Error::format(path, None, "this is an IDX labels file; pass the images file beside it")),
+        [0, 0, ..] => Ok(Format::Idx),
         _ => Ok(Format::Csv),
     }
 }

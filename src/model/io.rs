@@ -6,14 +6,14 @@
 //! dict saved with this metadata loads here). Metadata: `format` =
 //! `backprop-mlp`, `version` = `1`, `activation`, `head`, `layers` (every
 //! size, comma-separated). Loading checks all of it and names what is wrong.
+//! Writing is done here rather than by the `safetensors` crate, whose header
+//! comes out in hash-map order: a model must always give the same bytes.
 
 use super::Mlp;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
-use safetensors::{Dtype, SafeTensors, View};
-use std::borrow::Cow;
-use std::collections::HashMap;
+use safetensors::{Dtype, SafeTensors};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -22,27 +22,6 @@ use std::path::Path;
 pub const FORMAT: &str = "backprop-mlp";
 /// The `version` metadata value this build writes and reads.
 pub const VERSION: &str = "1";
-
-/// An f32 tensor to serialize, little-endian.
-struct F32Tensor {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl View for &F32Tensor {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder,
 /// written and synced, then renamed over `path`, then the folder synced. A
@@ -73,33 +52,47 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Mlp {
-    /// The model as safetensors bytes (see the module documentation).
+    /// The model as safetensors bytes (see the module documentation). The
+    /// header is written with its keys in a fixed order, so the same model
+    /// always gives the same bytes.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
-        let mut tensors = Vec::new();
+        let sizes: Vec<String> = self.sizes().iter().map(|s| s.to_string()).collect();
+        let meta = [
+            ("activation", self.activation().name().to_string()),
+            ("format", FORMAT.to_string()),
+            ("head", self.head().name().to_string()),
+            ("layers", sizes.join(",")),
+            ("version", VERSION.to_string()),
+        ];
+        let meta: Vec<String> = meta.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect();
+        let mut entries = vec![format!("\"__metadata__\":{{{}}}", meta.join(","))];
+        let mut data = Vec::with_capacity(self.params().len() * 4);
         for l in 0..self.num_layers() {
             let layer = self.layer(l).expect("layer below num_layers");
             let (i, o) = (layer.inputs, layer.outputs);
             // W is in × out; the file holds Wᵀ, out × in, like nn.Linear.
-            let mut w = Vec::with_capacity(i * o * 4);
+            let start = data.len();
             for r in 0..o {
                 for c in 0..i {
-                    w.extend_from_slice(&layer.weight[c * o + r].to_le_bytes());
+                    data.extend_from_slice(&layer.weight[c * o + r].to_le_bytes());
                 }
             }
-            let b = layer.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
-            tensors.push((format!("layers.{l}.weight"), F32Tensor { shape: vec![o, i], bytes: w }));
-            tensors.push((format!("layers.{l}.bias"), F32Tensor { shape: vec![o], bytes: b }));
+            let mid = data.len();
+            data.extend(layer.bias.iter().flat_map(|v| v.to_le_bytes()));
+            let entry = |name: &str, shape: String, a: usize, b: usize| {
+                format!("\"layers.{l}.{name}\":{{\"dtype\":\"F32\",\"shape\":[{shape}],\"data_offsets\":[{a},{b}]}}")
+            };
+            entries.push(entry("weight", format!("{o},{i}"), start, mid));
+            entries.push(entry("bias", format!("{o}"), mid, data.len()));
         }
-        let sizes: Vec<String> = self.sizes().iter().map(|s| s.to_string()).collect();
-        let meta = HashMap::from([
-            ("format".to_string(), FORMAT.to_string()),
-            ("version".to_string(), VERSION.to_string()),
-            ("activation".to_string(), self.activation().name().to_string()),
-            ("head".to_string(), self.head().name().to_string()),
-            ("layers".to_string(), sizes.join(",")),
-        ]);
-        safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
-            .map_err(|e| Error::config("model", format!("cannot serialize: {e}")))
+        let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
+        // The data must start 8-byte aligned: pad the header with spaces.
+        header.resize(header.len().div_ceil(8) * 8, b' ');
+        let mut bytes = Vec::with_capacity(8 + header.len() + data.len());
+        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&data);
+        Ok(bytes)
     }
 
     /// Saves the model to `path` atomically.

@@ -53,7 +53,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "sgd")]
     optimizer: OptimizerArg,
     /// Learning rate
-    #[arg(long, value_name = "F", default_value_t = TrainConfig::default().lr, value_parser = common::learning_rate)]
+    #[arg(long, value_name = "F", default_value_t = TrainConfig::default().lr, value_parser = common::learning_rate, allow_negative_numbers = true)]
     lr: f32,
     /// Seed of the initial weights, the row order and the validation split
     #[arg(long, value_name = "S", default_value_t = 0)]

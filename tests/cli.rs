@@ -1,0 +1,279 @@
+//! The `backprop` binary end to end: the README's first command, every head
+//! from CSV, eval and predict output, model files in PyTorch's layout,
+//! --init, --val-split, --log, and bench.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_backprop"))
+}
+
+/// A fresh empty folder under the system's temporary folder.
+fn scratch() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d =
+        std::env::temp_dir().join(format!("backprop-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// The number after `"key":` in a flat JSON object.
+fn json_field(json: &str, key: &str) -> Option<f64> {
+    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &json[at..];
+    let end = rest.find([',', '}', ']']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+/// A CSV of `rows` rows: 4 features in [-1, 1], then the targets `f` gives.
+fn write_csv(path: &Path, rows: usize, header: bool, f: impl Fn(&[f32]) -> Vec<f32>) {
+    let mut rng = backprop::rng::Rng::new(rows as u64);
+    let mut s = String::new();
+    if header {
+        s += "a,b,c,d,target\n";
+    }
+    for _ in 0..rows {
+        let x: Vec<f32> = (0..4).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let cells: Vec<String> = x.iter().chain(f(&x).iter()).map(|v| v.to_string()).collect();
+        s += &cells.join(",");
+        s += "\n";
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+/// `cargo run --release -- train` with every default: the bundled digits,
+/// 784-128-10, and at least 93% on the bundled test set.
+#[test]
+fn the_default_run_reaches_93_percent_on_the_bundled_digits() {
+    let dir = scratch();
+    let out =
+        run(bin().current_dir(env!("CARGO_MANIFEST_DIR")).args(["train", "--out"]).arg(dir.join("m.safetensors")));
+    let text = stdout(&out);
+    let last = text.lines().find(|l| l.starts_with("epoch 10/10")).expect("ten epochs");
+    let acc: f64 = last.split("test accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
+    assert!(acc >= 93.0, "test accuracy {acc}% in: {last}");
+    assert!(last.contains("samples/s"), "{last}");
+    let json = stdout(&run(bin()
+        .args(["eval", "--json", "--model"])
+        .arg(dir.join("m.safetensors"))
+        .arg("--data")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/test-images-idx3-ubyte.gz"))));
+    assert_eq!(json_field(&json, "rows"), Some(2000.0));
+    assert!((json_field(&json, "accuracy").unwrap() * 100.0 - acc).abs() < 1e-9, "{json}");
+}
+
+#[test]
+fn softmax_logistic_and_linear_from_csv() {
+    let dir = scratch();
+    type Targets = fn(&[f32]) -> Vec<f32>;
+    let cases: [(&str, usize, Targets); 3] = [
+        ("softmax", 1, |x| vec![(x[0] > 0.0) as u8 as f32 + (x[1] > 0.0) as u8 as f32]),
+        ("logistic", 2, |x| vec![(x[0] > x[1]) as u8 as f32, (x[2] > 0.0) as u8 as f32]),
+        ("linear", 2, |x| vec![x[0] + 2.0 * x[1], x[2] - x[3]]),
+    ];
+    for (head, k, f) in cases {
+        let data = dir.join(format!("{head}.csv"));
+        write_csv(&data, 400, true, f);
+        let model = dir.join(format!("{head}.safetensors"));
+        let k = k.to_string();
+        let lr = if head == "linear" { "0.1" } else { "1.0" };
+        let args = [
+            "train",
+            "--head",
+            head,
+            "--targets",
+            &k,
+            "--hidden",
+            "16",
+            "--epochs",
+            "60",
+            "--batch-size",
+            "16",
+            "--lr",
+            lr,
+            "--quiet",
+        ];
+        let out = run(bin().args(args).arg("--data").arg(&data).arg("--out").arg(&model));
+        assert!(out.stdout.is_empty(), "--quiet printed {:?}", stdout(&out));
+        let json = stdout(&run(bin()
+            .args(["eval", "--json", "--targets", &k, "--model"])
+            .arg(&model)
+            .arg("--data")
+            .arg(&data)));
+        assert_eq!(json_field(&json, "rows"), Some(400.0), "{json}");
+        match head {
+            "linear" => {
+                assert!(json_field(&json, "r2").unwrap() > 0.9, "{head}: {json}");
+                assert!(json_field(&json, "rmse").unwrap() < 0.5, "{head}: {json}");
+                assert!(json_field(&json, "accuracy").is_none());
+            }
+            _ => assert!(json_field(&json, "accuracy").unwrap() > 0.9, "{head}: {json}"),
+        }
+        let pred =
+            stdout(&run(bin().args(["predict", "--targets", &k, "--model"]).arg(&model).arg("--data").arg(&data)));
+        let lines: Vec<&str> = pred.lines().collect();
+        assert_eq!(lines.len(), 401, "{head}: a header and one line per row");
+        let cols = if head == "softmax" { 1 + 3 } else { 2 };
+        assert!(lines[1..].iter().all(|l| l.split(',').count() == cols), "{head}: {}", lines[1]);
+        if head == "softmax" {
+            // The first column is the argmax of the probabilities, which sum to 1.
+            for l in &lines[1..] {
+                let v: Vec<f32> = l.split(',').map(|c| c.parse().unwrap()).collect();
+                let best = (1..4).fold(1, |b, i| if v[i] > v[b] { i } else { b });
+                assert_eq!(v[0] as usize, best - 1, "{l}");
+                assert!((v[1..].iter().sum::<f32>() - 1.0).abs() < 1e-5, "{l}");
+            }
+        }
+    }
+}
+
+#[test]
+fn model_files_use_pytorch_linear_layout_and_metadata() {
+    let dir = scratch();
+    let data = dir.join("d.csv");
+    write_csv(&data, 50, false, |x| vec![(x[0] > 0.0) as u8 as f32]);
+    let model = dir.join("m.safetensors");
+    run(bin()
+        .args(["train", "--hidden", "7,5", "--activation", "tanh", "--epochs", "1", "--quiet", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&model));
+    let bytes = std::fs::read(&model).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = meta.metadata().clone().unwrap();
+    assert_eq!(meta["format"], "backprop-mlp");
+    assert_eq!(meta["version"], "1");
+    assert_eq!(meta["activation"], "tanh");
+    assert_eq!(meta["head"], "softmax");
+    assert_eq!(meta["layers"], "4,7,5,2");
+    for (i, (o, n)) in [(7, 4), (5, 7), (2, 5)].into_iter().enumerate() {
+        let w = st.tensor(&format!("layers.{i}.weight")).unwrap();
+        assert_eq!((w.dtype(), w.shape()), (safetensors::Dtype::F32, &[o, n][..]));
+        assert_eq!(st.tensor(&format!("layers.{i}.bias")).unwrap().shape(), &[o]);
+    }
+    // W[in][out] in memory is weight[out][in] in the file.
+    let m = backprop::Mlp::load(&model).unwrap();
+    let w = st.tensor("layers.1.weight").unwrap();
+    let file_w: Vec<f32> = w.data().chunks(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+    let mem = m.layer(1).unwrap().weight;
+    for r in 0..5 {
+        for c in 0..7 {
+            assert_eq!(file_w[r * 7 + c], mem[c * 5 + r]);
+        }
+    }
+}
+
+#[test]
+fn init_continues_training_and_refuses_conflicting_architecture() {
+    let dir = scratch();
+    let data = dir.join("d.csv");
+    write_csv(&data, 80, true, |x| vec![(x[0] + x[1] > 0.0) as u8 as f32]);
+    let first = dir.join("a.safetensors");
+    let log = dir.join("log.jsonl");
+    run(bin()
+        .args(["train", "--hidden", "6", "--epochs", "3", "--quiet", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&first)
+        .arg("--log")
+        .arg(&log));
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines.lines().count(), 3, "one JSON object per epoch");
+    assert!(lines.lines().all(|l| l.starts_with("{\"epoch\":") && json_field(l, "train_loss").is_some()), "{lines}");
+    let second = dir.join("b.safetensors");
+    let out = run(bin()
+        .args(["train", "--epochs", "2", "--data"])
+        .arg(&data)
+        .arg("--init")
+        .arg(&first)
+        .arg("--out")
+        .arg(&second));
+    assert!(stdout(&out).contains("epoch 2/2"));
+    let (a, b) = (backprop::Mlp::load(&first).unwrap(), backprop::Mlp::load(&second).unwrap());
+    assert_eq!(a.sizes(), b.sizes());
+    assert_ne!(a.params(), b.params());
+    let clash = bin()
+        .args(["train", "--hidden", "9", "--data"])
+        .arg(&data)
+        .arg("--init")
+        .arg(&first)
+        .arg("--out")
+        .arg(&second)
+        .output()
+        .unwrap();
+    assert_eq!(clash.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&clash.stderr);
+    assert!(err.starts_with("error: --hidden 9 conflicts") && err.contains("hidden 6"), "{err}");
+}
+
+#[test]
+fn val_split_no_shuffle_and_same_seed_same_model() {
+    let dir = scratch();
+    let data = dir.join("d.csv");
+    write_csv(&data, 101, false, |x| vec![(x[3] > 0.0) as u8 as f32]);
+    let train = |out: &Path, extra: &[&str]| {
+        let o = run(bin()
+            .args(["train", "--epochs", "2", "--batch-size", "16", "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(out)
+            .args(extra));
+        stdout(&o)
+    };
+    let text = train(&dir.join("v.safetensors"), &["--val-split", "0.2", "--threads", "2"]);
+    assert!(text.contains("val loss") && text.contains("val accuracy"), "{text}");
+    train(&dir.join("a.safetensors"), &["--no-shuffle", "--threads", "1"]);
+    train(&dir.join("b.safetensors"), &["--no-shuffle", "--threads", "2"]);
+    train(&dir.join("c.safetensors"), &["--threads", "2"]);
+    let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
+    assert!(read("a.safetensors") == read("b.safetensors"), "the same run on 1 and 2 threads gave different files");
+    assert!(read("a.safetensors") != read("c.safetensors"), "shuffled and unshuffled runs gave the same file");
+}
+
+#[test]
+fn bench_reports_json() {
+    let out = run(bin().args([
+        "bench",
+        "--layers",
+        "20,16,4",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1,2",
+        "--seconds",
+        "0.05",
+        "--json",
+    ]));
+    let text = stdout(&out);
+    assert!(text.trim_start().starts_with('[') && text.trim_end().ends_with(']'), "{text}");
+    for t in [1.0, 2.0] {
+        let obj = text
+            .split('{')
+            .find(|o| json_field(&format!("{{{o}"), "threads") == Some(t))
+            .expect("one object per thread count");
+        let obj = format!("{{{obj}");
+        assert!(obj.contains("\"layers\":[20,16,4]"), "{obj}");
+        assert_eq!(json_field(&obj, "batch_size"), Some(8.0));
+        assert!(json_field(&obj, "samples_per_sec").unwrap() > 0.0);
+        assert!(json_field(&obj, "gflops").unwrap() > 0.0);
+    }
+}
