@@ -1,0 +1,80 @@
+//! Every vector kernel on every path this CPU runs, on a 256 × 1024 block
+//! (a hidden layer of config L): elements per second.
+
+use backprop::kernels::{Kernels, SimdPath};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+const ROWS: usize = 256;
+const COLS: usize = 1024;
+
+fn bench(c: &mut Criterion) {
+    let n = ROWS * COLS;
+    let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 2000) as f32 / 100.0 - 10.0).collect();
+    let h: Vec<f32> = x.iter().map(|v| 1.0 / (1.0 + (-v).exp())).collect();
+    let b = vec![0.1f32; COLS];
+    let mut t = vec![0.0f32; n];
+    for r in 0..ROWS {
+        t[r * COLS + r % COLS] = 1.0;
+    }
+    let mut g = c.benchmark_group("kernels");
+    g.throughput(Throughput::Elements(n as u64));
+    for k in SimdPath::ALL.into_iter().filter_map(Kernels::for_path) {
+        let p = k.path().name();
+        let mut y = x.clone();
+        let mut d = vec![0.0f32; n];
+        let mut loss = vec![0.0f32; ROWS];
+        type RowK = fn(&Kernels, &mut [f32], &[f32]) -> backprop::Result<()>;
+        let rows: [(&str, RowK); 5] = [
+            ("bias_identity", Kernels::bias_identity),
+            ("bias_sigmoid", Kernels::bias_sigmoid),
+            ("bias_tanh", Kernels::bias_tanh),
+            ("bias_relu", Kernels::bias_relu),
+            ("softmax_rows", Kernels::softmax_rows),
+        ];
+        for (name, f) in rows {
+            g.bench_function(BenchmarkId::new(name, p), |bch| {
+                bch.iter(|| {
+                    y.copy_from_slice(&x);
+                    f(&k, &mut y, &b).unwrap()
+                })
+            });
+        }
+        let backs: [(&str, RowK); 3] = [
+            ("sigmoid_backward", Kernels::sigmoid_backward),
+            ("tanh_backward", Kernels::tanh_backward),
+            ("relu_backward", Kernels::relu_backward),
+        ];
+        for (name, f) in backs {
+            g.bench_function(BenchmarkId::new(name, p), |bch| bch.iter(|| f(&k, &mut d, &h).unwrap()));
+        }
+        type HeadK = fn(&Kernels, &mut [f32], &[f32], &[f32], &mut [f32], &mut [f32], f32) -> backprop::Result<()>;
+        let heads: [(&str, HeadK); 3] = [
+            ("softmax_loss", Kernels::softmax_loss),
+            ("logistic_loss", Kernels::logistic_loss),
+            ("linear_loss", Kernels::linear_loss),
+        ];
+        for (name, f) in heads {
+            g.bench_function(BenchmarkId::new(name, p), |bch| {
+                bch.iter(|| {
+                    y.copy_from_slice(&x);
+                    f(&k, &mut y, &b, &t, &mut d, &mut loss, 1.0 / ROWS as f32).unwrap()
+                })
+            });
+        }
+        g.bench_function(BenchmarkId::new("softplus", p), |bch| {
+            bch.iter(|| {
+                y.copy_from_slice(&x);
+                k.softplus(&mut y)
+            })
+        });
+        let mut sums = vec![0.0f32; COLS];
+        g.bench_function(BenchmarkId::new("col_sums", p), |bch| bch.iter(|| k.col_sums(&mut sums, &x).unwrap()));
+        g.bench_function(BenchmarkId::new("axpy (sgd update)", p), |bch| {
+            bch.iter(|| k.axpy(&mut y, -1e-3, &h).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,46 @@
+//! The command line's default run, written against the library: load the
+//! bundled digits, train 784-128-10 for ten epochs, score the test set.
+//!
+//! `cargo run --release --example mnist`
+
+use backprop::data::{self, Batcher};
+use backprop::metrics::Metrics;
+use backprop::rng::Rng;
+use backprop::{Head, Mlp, Predictor, TrainConfig, Trainer};
+use std::path::Path;
+
+fn main() -> backprop::Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k");
+    let train = data::load(&dir.join("train-images-idx3-ubyte.gz"), 1)?;
+    let test = data::load(&dir.join("test-images-idx3-ubyte.gz"), 1)?;
+    let (t_train, classes) = data::encode_targets(&train, Head::Softmax, None)?;
+    let (t_test, _) = data::encode_targets(&test, Head::Softmax, Some(classes))?;
+
+    let mlp = Mlp::builder().input(train.features).hidden(128).head(Head::Softmax, classes).build()?;
+    let config = TrainConfig::default();
+    let mut trainer = Trainer::new(mlp, config.clone())?;
+    let mut order: Vec<usize> = (0..train.rows).collect();
+    let mut rng = Rng::new(0);
+    let mut batcher = Batcher::new(config.batch_size, train.features, classes);
+    for epoch in 1..=10 {
+        rng.shuffle(&mut order);
+        let mut loss = 0.0;
+        for idx in order.chunks(config.batch_size) {
+            let (x, t) = batcher.gather(&train.x, &t_train, idx)?;
+            loss += trainer.step(x, t, idx.len())? as f64 * idx.len() as f64;
+        }
+        let mut y = vec![0.0; test.rows * classes];
+        let mut row_loss = vec![0.0; test.rows];
+        Predictor::new(trainer.mlp()).predict_with_loss(&test.x, &t_test, test.rows, &mut y, &mut row_loss)?;
+        let mut m = Metrics::new(Head::Softmax, classes);
+        m.add_batch(&y, &t_test, &row_loss);
+        let s = m.scores();
+        let acc = 100.0 * s.accuracy.unwrap_or(0.0);
+        println!(
+            "epoch {epoch:2}  train loss {:.4}  test loss {:.4}  test accuracy {acc:.2}%",
+            loss / train.rows as f64,
+            s.loss
+        );
+    }
+    Ok(())
+}
