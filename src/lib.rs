@@ -41,6 +41,7 @@
 pub mod data;
 mod error;
 pub mod head;
+pub mod json;
 pub mod kernels;
 pub mod layers;
 pub mod metrics;

@@ -75,6 +75,42 @@ impl Metrics {
         self.rows
     }
 
+    /// The running sums as text (for checkpoints): every number written so
+    /// that it parses back exactly.
+    pub fn encode(&self) -> String {
+        let list = |v: &[f64]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(",");
+        format!(
+            "{};{:?};{};{};{};{}",
+            self.rows,
+            self.loss,
+            self.hits,
+            list(&self.sq_err),
+            list(&self.t_sum),
+            list(&self.t_sq)
+        )
+    }
+
+    /// Sums from [`encode`](Self::encode), for a head with `outputs` outputs.
+    pub fn decode(head: Head, outputs: usize, s: &str) -> Option<Metrics> {
+        let parts: Vec<&str> = s.split(';').collect();
+        let [rows, loss, hits, sq, ts, tq] = parts[..] else { return None };
+        let list = |p: &str| -> Option<Vec<f64>> {
+            let v: Vec<f64> =
+                if p.is_empty() { vec![] } else { p.split(',').map(|x| x.parse().ok()).collect::<Option<_>>()? };
+            (v.len() == if head == Head::Linear { outputs } else { 0 }).then_some(v)
+        };
+        Some(Metrics {
+            head,
+            outputs,
+            rows: rows.parse().ok()?,
+            loss: loss.parse().ok()?,
+            hits: hits.parse().ok()?,
+            sq_err: list(sq)?,
+            t_sum: list(ts)?,
+            t_sq: list(tq)?,
+        })
+    }
+
     /// The scores so far.
     pub fn scores(&self) -> Scores {
         let n = self.rows.max(1) as f64;
@@ -125,5 +161,8 @@ mod tests {
         let s = m.scores();
         assert_eq!(s.rmse, Some(1.0));
         assert!((s.r2.unwrap() - 0.8).abs() < 1e-12);
+        let back = Metrics::decode(Head::Linear, 1, &m.encode()).unwrap();
+        assert_eq!(back.scores(), s);
+        assert!(Metrics::decode(Head::Linear, 2, &m.encode()).is_none());
     }
 }

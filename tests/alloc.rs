@@ -2,6 +2,7 @@
 //! given batch size: every buffer is sized once. A counting global allocator
 //! sees every allocation of every thread, the pool's included.
 
+use backprop::optim::{Adam, Optimizer, Schedule, ScheduleKind, Sgd};
 use backprop::{Head, Mlp, TrainConfig, Trainer};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,10 +44,20 @@ fn data(rows: usize, inputs: usize, outputs: usize) -> (Vec<f32>, Vec<f32>) {
 /// One test function, so that no other test allocates while this one counts.
 #[test]
 fn steps_after_the_first_allocate_nothing() {
-    for threads in [1, 2, 4] {
+    let optimizers = || -> [Box<dyn Optimizer>; 3] {
+        [
+            Box::new(Sgd::default()),
+            Box::new(Sgd { momentum: 0.9, nesterov: true, weight_decay: 1e-4 }),
+            Box::new(Adam::default()),
+        ]
+    };
+    for (threads, opt) in [1, 2, 4].into_iter().flat_map(|t| optimizers().into_iter().map(move |o| (t, o))) {
         let mlp = Mlp::builder().input(300).hidden(130).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
-        let config = TrainConfig { batch_size: 96, shard_rows: 0, threads, lr: 0.1 };
-        let mut tr = Trainer::new(mlp, config).unwrap();
+        let schedule = Schedule { kind: ScheduleKind::Cosine { total_steps: 1000 }, warmup_steps: 10 };
+        let config =
+            TrainConfig { batch_size: 96, threads, lr: 0.1, schedule, clip_norm: Some(0.5), ..TrainConfig::default() };
+        let name = opt.name();
+        let mut tr = Trainer::with_optimizer(mlp, config, opt).unwrap();
         for rows in [96, 41] {
             let (x, t) = data(rows, 300, 10);
             tr.step(&x, &t, rows).unwrap();
@@ -55,7 +66,7 @@ fn steps_after_the_first_allocate_nothing() {
                 tr.step(&x, &t, rows).unwrap();
             }
             let n = ALLOCS.load(Ordering::SeqCst) - before;
-            assert_eq!(n, 0, "{threads} threads, {rows} rows: {n} allocations in 200 steps");
+            assert_eq!(n, 0, "{name}, {threads} threads, {rows} rows: {n} allocations in 200 steps");
         }
     }
 }

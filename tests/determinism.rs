@@ -4,9 +4,10 @@
 
 mod common;
 
+use backprop::optim::{Adam, AdamW, Optimizer, Sgd};
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
 
-fn train(threads: usize, shard_rows: usize, act: Activation, head: Head) -> Vec<f32> {
+fn train(threads: usize, shard_rows: usize, act: Activation, head: Head, opt: Box<dyn Optimizer>) -> Vec<f32> {
     let sizes = [23usize, 40, 17, 6];
     let mlp = Mlp::builder()
         .input(sizes[0])
@@ -17,8 +18,9 @@ fn train(threads: usize, shard_rows: usize, act: Activation, head: Head) -> Vec<
         .seed(5)
         .build()
         .unwrap();
-    let config = TrainConfig { batch_size: 50, shard_rows, threads, lr: 0.2 };
-    let mut tr = Trainer::new(mlp, config).unwrap();
+    let clip_norm = (opt.name() != "sgd").then_some(0.3);
+    let config = TrainConfig { batch_size: 50, shard_rows, threads, lr: 0.02, clip_norm, ..TrainConfig::default() };
+    let mut tr = Trainer::with_optimizer(mlp, config, opt).unwrap();
     for step in 0..20u64 {
         // The last batch of every fifth step is short, as at an epoch's end.
         let rows = if step % 5 == 4 { 31 } else { 50 };
@@ -34,13 +36,22 @@ fn bits(v: &[f32]) -> Vec<u32> {
 
 #[test]
 fn weights_are_bit_identical_on_1_2_3_and_8_threads() {
-    for (act, head) in
-        [(Activation::Sigmoid, Head::Softmax), (Activation::Relu, Head::Linear), (Activation::Tanh, Head::Logistic)]
-    {
+    // Each case with its own optimizer (SGD with momentum, Adam, AdamW; the
+    // Adam family clipped too).
+    let opt = |i: usize| -> Box<dyn Optimizer> {
+        match i {
+            0 => Box::new(Sgd { momentum: 0.9, ..Sgd::default() }),
+            1 => Box::new(Adam::default()),
+            _ => Box::new(AdamW::default()),
+        }
+    };
+    let cases =
+        [(Activation::Sigmoid, Head::Softmax), (Activation::Relu, Head::Linear), (Activation::Tanh, Head::Logistic)];
+    for (i, (act, head)) in cases.into_iter().enumerate() {
         for shard_rows in [0, 7] {
-            let one = bits(&train(1, shard_rows, act, head));
+            let one = bits(&train(1, shard_rows, act, head, opt(i)));
             for threads in [2, 3, 8] {
-                let other = bits(&train(threads, shard_rows, act, head));
+                let other = bits(&train(threads, shard_rows, act, head, opt(i)));
                 assert!(one == other, "{act} {head} shard_rows={shard_rows}: 1 and {threads} threads differ");
             }
         }

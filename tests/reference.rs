@@ -87,7 +87,7 @@ fn engine_gradients_match_the_oracle() {
             jitter_biases(&mut m, 8);
             let r = RefMlp::from_mlp(&m);
             for (rows, shard_rows, threads) in [(1, 8, 1), (5, 8, 2), (37, 8, 3), (37, 0, 1), (64, 13, 2)] {
-                let config = TrainConfig { batch_size: 64, shard_rows, threads, lr: 0.1 };
+                let config = TrainConfig { batch_size: 64, shard_rows, threads, lr: 0.1, ..TrainConfig::default() };
                 let mut tr = Trainer::new(m.clone(), config).unwrap();
                 let (x, t) = batch(head, rows, sizes[0], sizes[3], rows as u64);
                 let loss = tr.compute_gradients(&x, &t, rows).unwrap();
@@ -116,7 +116,7 @@ fn a_step_applies_minus_lr_times_the_gradient() {
     let sizes = [6, 9, 3];
     let m = mlp(&sizes, Activation::Sigmoid, Head::Softmax, 9);
     let (x, t) = batch(Head::Softmax, 20, 6, 3, 10);
-    let config = TrainConfig { batch_size: 20, shard_rows: 7, threads: 2, lr: 0.3 };
+    let config = TrainConfig { batch_size: 20, shard_rows: 7, threads: 2, lr: 0.3, ..TrainConfig::default() };
     let mut tr = Trainer::new(m.clone(), config).unwrap();
     let before = tr.compute_gradients(&x, &t, 20).unwrap();
     let g = tr.gradients().to_vec();

@@ -21,6 +21,8 @@ pub(crate) trait Lane:
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// `|self|`.
     fn abs(self) -> Self;
+    /// Square root, correctly rounded.
+    fn sqrt(self) -> Self;
     /// Per lane: `if a < b { t } else { f }`.
     fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self;
     /// Per lane: `if a > b { t } else { f }`.
@@ -59,6 +61,10 @@ impl Lane for wide::f32x8 {
     #[inline(always)]
     fn abs(self) -> Self {
         wide::f32x8::abs(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        wide::f32x8::sqrt(self)
     }
     #[inline(always)]
     fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {

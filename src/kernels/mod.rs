@@ -12,12 +12,14 @@ mod generic;
 pub(crate) mod math;
 pub(crate) mod scalar;
 mod simd;
+mod update;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 use crate::error::{Error, Result};
 use simd::Table;
 use std::sync::OnceLock;
+pub use update::{AdamStep, SgdStep};
 
 /// An instruction-set path for the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -284,6 +286,31 @@ impl Kernels {
     pub fn axpy(&self, y: &mut [f32], a: f32, x: &[f32]) -> Result<()> {
         check_len("axpy x", x.len(), y.len())?;
         (self.table.axpy)(y, a, x);
+        Ok(())
+    }
+
+    /// `Σ x²` in f32 (the squared norm; lane order, not left to right).
+    pub fn sum_squares(&self, x: &[f32]) -> f32 {
+        (self.table.sum_squares)(x)
+    }
+
+    /// One SGD step over parameters `w`, gradients `g` and, with momentum,
+    /// the buffer `buf` (else empty), in one pass: PyTorch's `SGD` rule,
+    /// see [`SgdStep`].
+    pub fn sgd_update(&self, w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) -> Result<()> {
+        check_len("sgd gradients", g.len(), w.len())?;
+        check_len("sgd momentum buffer", buf.len(), if p.momentum != 0.0 { w.len() } else { 0 })?;
+        (self.table.sgd_update)(w, g, buf, p);
+        Ok(())
+    }
+
+    /// One Adam or AdamW step over parameters `w`, gradients `g` and the
+    /// moments `m`, `v`, in one pass: PyTorch's rule, see [`AdamStep`].
+    pub fn adam_update(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) -> Result<()> {
+        check_len("adam gradients", g.len(), w.len())?;
+        check_len("adam first moments", m.len(), w.len())?;
+        check_len("adam second moments", v.len(), w.len())?;
+        (self.table.adam_update)(w, g, m, v, p);
         Ok(())
     }
 }

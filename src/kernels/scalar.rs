@@ -3,6 +3,8 @@
 //! fallback where no vector path applies (`BACKPROP_SIMD=scalar` forces them)
 //! and the oracle every vector kernel is tested against.
 
+use super::update::{AdamStep, SgdStep};
+
 /// `σ(x)` with `e^-|x|`, so that no branch overflows.
 pub(crate) fn sigmoid(x: f32) -> f32 {
     let z = (-x.abs()).exp();
@@ -165,5 +167,43 @@ pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
 pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (y, &x) in y.iter_mut().zip(x) {
         *y += a * x;
+    }
+}
+
+/// `Σ x²`.
+pub(crate) fn sum_squares(x: &[f32]) -> f32 {
+    x.iter().map(|v| v * v).sum()
+}
+
+/// One SGD step (see `kernels::update::sgd_update`).
+pub(crate) fn sgd_update(w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) {
+    for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+        let mut g = g * p.grad_scale;
+        if p.weight_decay != 0.0 {
+            g += p.weight_decay * *w;
+        }
+        if p.momentum != 0.0 {
+            let b = if p.first { g } else { buf[i] * p.momentum + g };
+            buf[i] = b;
+            g = if p.nesterov { g + p.momentum * b } else { b };
+        }
+        *w += -p.lr * g;
+    }
+}
+
+/// One Adam/AdamW step (see `kernels::update::adam_update`).
+pub(crate) fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) {
+    for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+        let mut g = g * p.grad_scale;
+        if p.l2 != 0.0 {
+            g += p.l2 * *w;
+        }
+        if p.decay != 1.0 {
+            *w *= p.decay;
+        }
+        m[i] += p.one_minus_beta1 * (g - m[i]);
+        v[i] = v[i] * p.beta2 + p.one_minus_beta2 * g * g;
+        let denom = v[i].sqrt() / p.bc2_sqrt + p.eps;
+        *w += -p.step_size * m[i] / denom;
     }
 }

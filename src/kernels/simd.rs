@@ -5,12 +5,15 @@
 //! compiled (SSE2 in a default x86-64 build, NEON on aarch64); the scalar
 //! table holds the twins.
 
+use super::update::{self, AdamStep, SgdStep};
 #[cfg(target_arch = "x86_64")]
 use super::x86::{Avx2, Avx512};
 use super::{generic, scalar};
 
 /// `fn(x, bias)` over whole rows.
 type RowsFn = fn(&mut [f32], &[f32]);
+/// `fn(w, g, m, v, step)`: a fused Adam update.
+type AdamFn = fn(&mut [f32], &[f32], &mut [f32], &mut [f32], AdamStep);
 /// `fn(s, bias, t, delta, loss, scale)`: a fused loss head.
 type HeadFn = fn(&mut [f32], &[f32], &[f32], &mut [f32], &mut [f32], f32);
 
@@ -31,16 +34,22 @@ pub(crate) struct Table {
     pub linear_loss: HeadFn,
     pub col_sums: RowsFn,
     pub axpy: fn(&mut [f32], f32, &[f32]),
+    pub sum_squares: fn(&[f32]) -> f32,
+    pub sgd_update: fn(&mut [f32], &[f32], &mut [f32], SgdStep),
+    pub adam_update: AdamFn,
 }
 
 /// One table entry: the generic kernel monomorphised for `$V` inside a
 /// function compiled with `$feat`, wrapped in a safe function pointer.
 macro_rules! entry {
-    ($V:ty, [$($feat:literal)?], $name:ident ( $($a:ident : $t:ty),* )) => {{
+    ($V:ty, [$($feat:literal)?], $name:ident ( $($a:ident : $t:ty),* )) => {
+        entry!($V, [$($feat)?], generic::$name ( $($a : $t),* ) -> ())
+    };
+    ($V:ty, [$($feat:literal)?], $m:ident::$name:ident ( $($a:ident : $t:ty),* ) -> $r:ty) => {{
         #[allow(clippy::missing_safety_doc)]
         $(#[target_feature(enable = $feat)])?
-        unsafe fn k($($a: $t),*) {
-            generic::$name::<$V>($($a),*)
+        unsafe fn k($($a: $t),*) -> $r {
+            $m::$name::<$V>($($a),*)
         }
         #[allow(unused_unsafe)]
         |$($a: $t),*| {
@@ -71,6 +80,10 @@ macro_rules! table {
                 s: &mut [f32], b: &[f32], t: &[f32], d: &mut [f32], l: &mut [f32], k: f32)),
             col_sums: entry!($V, [$($feat)?], col_sums(o: &mut [f32], m: &[f32])),
             axpy: entry!($V, [$($feat)?], axpy(y: &mut [f32], a: f32, x: &[f32])),
+            sum_squares: entry!($V, [$($feat)?], update::sum_squares(x: &[f32]) -> f32),
+            sgd_update: entry!($V, [$($feat)?], update::sgd_update(w: &mut [f32], g: &[f32], b: &mut [f32], p: SgdStep) -> ()),
+            adam_update: entry!($V, [$($feat)?], update::adam_update(
+                w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) -> ()),
         }
     };
 }
@@ -102,4 +115,7 @@ pub(crate) const SCALAR: Table = Table {
     linear_loss: scalar::linear_loss,
     col_sums: scalar::col_sums,
     axpy: scalar::axpy,
+    sum_squares: scalar::sum_squares,
+    sgd_update: scalar::sgd_update,
+    adam_update: scalar::adam_update,
 };

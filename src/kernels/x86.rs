@@ -14,7 +14,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 macro_rules! lane_x86 {
     ($T:ident, $raw:ty, $n:literal, $set1:ident, $add:ident, $sub:ident, $mul:ident, $div:ident,
-     $fmadd:ident, $xor:ident, $andnot:ident, $loadu:ident, $storeu:ident, $max:ident) => {
+     $fmadd:ident, $xor:ident, $andnot:ident, $loadu:ident, $storeu:ident, $max:ident, $sqrt:ident) => {
         /// One vector register of f32 lanes.
         #[derive(Clone, Copy)]
         pub(crate) struct $T(pub $raw);
@@ -72,6 +72,11 @@ macro_rules! lane_x86 {
                 $T(unsafe { $andnot($set1(-0.0), self.0) })
             }
             #[inline(always)]
+            fn sqrt_(self) -> Self {
+                // SAFETY: see the module documentation.
+                $T(unsafe { $sqrt(self.0) })
+            }
+            #[inline(always)]
             fn fma_(self, a: Self, b: Self) -> Self {
                 // SAFETY: see the module documentation.
                 $T(unsafe { $fmadd(self.0, a.0, b.0) })
@@ -117,7 +122,8 @@ lane_x86!(
     _mm512_andnot_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
-    _mm512_max_ps
+    _mm512_max_ps,
+    _mm512_sqrt_ps
 );
 lane_x86!(
     Avx2,
@@ -133,7 +139,8 @@ lane_x86!(
     _mm256_andnot_ps,
     _mm256_loadu_ps,
     _mm256_storeu_ps,
-    _mm256_max_ps
+    _mm256_max_ps,
+    _mm256_sqrt_ps
 );
 
 #[inline(always)]
@@ -158,6 +165,10 @@ impl Lane for Avx512 {
     #[inline(always)]
     fn abs(self) -> Self {
         self.abs_()
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        self.sqrt_()
     }
     #[inline(always)]
     fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {
@@ -254,6 +265,10 @@ impl Lane for Avx2 {
     #[inline(always)]
     fn abs(self) -> Self {
         self.abs_()
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        self.sqrt_()
     }
     #[inline(always)]
     fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {

@@ -12,8 +12,10 @@
 use super::Mlp;
 use crate::error::{Error, Result};
 use crate::head::Head;
+use crate::json;
 use crate::layers::Activation;
 use safetensors::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -22,6 +24,45 @@ use std::path::Path;
 pub const FORMAT: &str = "backprop-mlp";
 /// The `version` metadata value this build writes and reads.
 pub const VERSION: &str = "1";
+
+/// A tensor to write: its name, safetensors dtype name, shape and
+/// little-endian bytes.
+pub(crate) struct RawTensor {
+    pub name: String,
+    pub dtype: &'static str,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+/// safetensors bytes for `meta` and `tensors`, the header's keys in a fixed
+/// order (metadata first, sorted; tensors in the order given), so that equal
+/// contents always give equal bytes.
+pub(crate) fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &[RawTensor]) -> Vec<u8> {
+    let meta: Vec<String> = meta.iter().map(|(k, v)| format!("{}:{}", json::string(k), json::string(v))).collect();
+    let mut entries = vec![format!("\"__metadata__\":{{{}}}", meta.join(","))];
+    let mut offset = 0;
+    for t in tensors {
+        let shape: Vec<String> = t.shape.iter().map(|s| s.to_string()).collect();
+        let end = offset + t.bytes.len();
+        entries.push(format!(
+            "{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
+            json::string(&t.name),
+            t.dtype,
+            shape.join(",")
+        ));
+        offset = end;
+    }
+    let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
+    // The data must start 8-byte aligned: pad the header with spaces.
+    header.resize(header.len().div_ceil(8) * 8, b' ');
+    let mut bytes = Vec::with_capacity(8 + header.len() + offset);
+    bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    for t in tensors {
+        bytes.extend_from_slice(&t.bytes);
+    }
+    bytes
+}
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder,
 /// written and synced, then renamed over `path`, then the folder synced. A
@@ -57,42 +98,29 @@ impl Mlp {
     /// always gives the same bytes.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let sizes: Vec<String> = self.sizes().iter().map(|s| s.to_string()).collect();
-        let meta = [
-            ("activation", self.activation().name().to_string()),
-            ("format", FORMAT.to_string()),
-            ("head", self.head().name().to_string()),
-            ("layers", sizes.join(",")),
-            ("version", VERSION.to_string()),
-        ];
-        let meta: Vec<String> = meta.iter().map(|(k, v)| format!("\"{k}\":\"{v}\"")).collect();
-        let mut entries = vec![format!("\"__metadata__\":{{{}}}", meta.join(","))];
-        let mut data = Vec::with_capacity(self.params().len() * 4);
+        let meta = BTreeMap::from([
+            ("activation".to_string(), self.activation().name().to_string()),
+            ("format".to_string(), FORMAT.to_string()),
+            ("head".to_string(), self.head().name().to_string()),
+            ("layers".to_string(), sizes.join(",")),
+            ("version".to_string(), VERSION.to_string()),
+        ]);
+        let mut tensors = Vec::new();
         for l in 0..self.num_layers() {
             let layer = self.layer(l).expect("layer below num_layers");
             let (i, o) = (layer.inputs, layer.outputs);
             // W is in × out; the file holds Wᵀ, out × in, like nn.Linear.
-            let start = data.len();
+            let mut w = Vec::with_capacity(i * o * 4);
             for r in 0..o {
                 for c in 0..i {
-                    data.extend_from_slice(&layer.weight[c * o + r].to_le_bytes());
+                    w.extend_from_slice(&layer.weight[c * o + r].to_le_bytes());
                 }
             }
-            let mid = data.len();
-            data.extend(layer.bias.iter().flat_map(|v| v.to_le_bytes()));
-            let entry = |name: &str, shape: String, a: usize, b: usize| {
-                format!("\"layers.{l}.{name}\":{{\"dtype\":\"F32\",\"shape\":[{shape}],\"data_offsets\":[{a},{b}]}}")
-            };
-            entries.push(entry("weight", format!("{o},{i}"), start, mid));
-            entries.push(entry("bias", format!("{o}"), mid, data.len()));
+            tensors.push(RawTensor { name: format!("layers.{l}.weight"), dtype: "F32", shape: vec![o, i], bytes: w });
+            let b = layer.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+            tensors.push(RawTensor { name: format!("layers.{l}.bias"), dtype: "F32", shape: vec![o], bytes: b });
         }
-        let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
-        // The data must start 8-byte aligned: pad the header with spaces.
-        header.resize(header.len().div_ceil(8) * 8, b' ');
-        let mut bytes = Vec::with_capacity(8 + header.len() + data.len());
-        bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&header);
-        bytes.extend_from_slice(&data);
-        Ok(bytes)
+        Ok(write_safetensors(&meta, &tensors))
     }
 
     /// Saves the model to `path` atomically.

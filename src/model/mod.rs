@@ -8,6 +8,7 @@ mod predict;
 
 pub use init::init_limit;
 pub use io::{write_atomic, FORMAT, VERSION};
+pub(crate) use io::{write_safetensors, RawTensor};
 pub(crate) use mlp::layer_ranges;
 pub use mlp::{LayerMut, LayerRef, Mlp, MlpBuilder};
 pub use predict::Predictor;

@@ -5,9 +5,15 @@
 //! trainer cut the flat buffers into chunks and update them on every thread
 //! in one pass, and keeps the result independent of how they are cut.
 
+mod adam;
+mod schedule;
 mod sgd;
 
+pub use adam::{Adam, AdamW};
+pub use schedule::{Schedule, ScheduleKind};
 pub use sgd::Sgd;
+
+use crate::error::{Error, Result};
 
 /// The optimizer state of one chunk of parameters: up to two slots per
 /// parameter (momentum, or Adam's first and second moments). A slot the
@@ -28,8 +34,29 @@ pub trait Optimizer: Send + Sync {
     /// State slots per parameter (0 for plain SGD, at most 2).
     fn slots(&self) -> usize;
 
+    /// Checks the hyperparameters, naming the first out of its domain.
+    fn validate(&self) -> Result<()>;
+
     /// Updates `params` from `grads` (same length) and `slots` at learning
-    /// rate `lr`; `step` counts updates from 1. Must be elementwise (see the
-    /// module documentation). Errors only when the lengths disagree.
-    fn update(&self, params: &mut [f32], grads: &[f32], slots: Slots<'_>, lr: f32, step: u64) -> crate::Result<()>;
+    /// rate `lr`; `step` counts updates from 1; the gradients are first
+    /// multiplied by `grad_scale` (global-norm clipping, 1 for none). Must be
+    /// elementwise (see the module documentation). Errors only when the
+    /// lengths disagree.
+    fn update(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        slots: Slots<'_>,
+        lr: f64,
+        step: u64,
+        grad_scale: f32,
+    ) -> Result<()>;
+}
+
+/// A weight decay must be finite and ≥ 0.
+fn check_decay(weight_decay: f64) -> Result<()> {
+    if !weight_decay.is_finite() || weight_decay < 0.0 {
+        return Err(Error::config("weight decay", format!("must be finite and ≥ 0, got {weight_decay}")));
+    }
+    Ok(())
 }

@@ -1,11 +1,22 @@
-//! Plain stochastic gradient descent.
+//! Stochastic gradient descent with momentum, Nesterov momentum and weight
+//! decay: PyTorch's `torch.optim.SGD` (dampening 0).
 
 use super::{Optimizer, Slots};
-use crate::kernels::Kernels;
+use crate::error::{Error, Result};
+use crate::kernels::{Kernels, SgdStep};
 
-/// `w ← w - lr·g`, one fused vector pass (`axpy` with `a = -lr`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Sgd;
+/// `g ← g + λ·w`; with momentum μ, `b ← g` on the first step and
+/// `b ← μ·b + g` after, then `g ← g + μ·b` (Nesterov) or `g ← b`;
+/// `w ← w - lr·g`. `Default` is PyTorch's: no momentum, no decay.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sgd {
+    /// Momentum μ ∈ [0, 1) (0: none).
+    pub momentum: f64,
+    /// Nesterov momentum (needs μ > 0).
+    pub nesterov: bool,
+    /// L2 penalty λ ≥ 0, added to the gradient.
+    pub weight_decay: f64,
+}
 
 impl Optimizer for Sgd {
     fn name(&self) -> &'static str {
@@ -13,10 +24,36 @@ impl Optimizer for Sgd {
     }
 
     fn slots(&self) -> usize {
-        0
+        (self.momentum != 0.0) as usize
     }
 
-    fn update(&self, params: &mut [f32], grads: &[f32], _slots: Slots<'_>, lr: f32, _step: u64) -> crate::Result<()> {
-        Kernels::active().axpy(params, -lr, grads)
+    fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(Error::config("momentum", format!("must be in [0, 1), got {}", self.momentum)));
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            return Err(Error::config("nesterov", "needs a momentum above 0"));
+        }
+        super::check_decay(self.weight_decay)
+    }
+
+    fn update(
+        &self,
+        params: &mut [f32],
+        grads: &[f32],
+        slots: Slots<'_>,
+        lr: f64,
+        step: u64,
+        grad_scale: f32,
+    ) -> Result<()> {
+        let p = SgdStep {
+            lr: lr as f32,
+            momentum: self.momentum as f32,
+            weight_decay: self.weight_decay as f32,
+            nesterov: self.nesterov,
+            first: step <= 1,
+            grad_scale,
+        };
+        Kernels::active().sgd_update(params, grads, slots.m, p)
     }
 }

@@ -1,6 +1,7 @@
 //! Training settings and how a batch is cut into shards.
 
 use crate::error::{Error, Result};
+use crate::optim::Schedule;
 
 /// Settings of a [`Trainer`](super::Trainer). `Default` gives the values the
 /// command line uses when no flag is given.
@@ -15,14 +16,28 @@ pub struct TrainConfig {
     pub shard_rows: usize,
     /// Threads of the trainer's own pool; `0` (the default) means every core.
     pub threads: usize,
-    /// Learning rate. Default 1.0, which takes the default 784-128-10
-    /// sigmoid network to about 94% on the bundled digits in 10 epochs.
-    pub lr: f32,
+    /// Base learning rate. Default 1.0 (for plain SGD), which takes the
+    /// default 784-128-10 sigmoid network to about 94% on the bundled digits
+    /// in 10 epochs.
+    pub lr: f64,
+    /// How the rate moves over the steps (default constant).
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this (PyTorch's
+    /// `clip_grad_norm_`: the gradients are scaled by
+    /// `clip / (‖g‖ + 1e-6)` when that is below 1). Default none.
+    pub clip_norm: Option<f64>,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { batch_size: 64, shard_rows: 0, threads: 0, lr: 1.0 }
+        TrainConfig {
+            batch_size: 64,
+            shard_rows: 0,
+            threads: 0,
+            lr: 1.0,
+            schedule: Schedule::default(),
+            clip_norm: None,
+        }
     }
 }
 
@@ -43,7 +58,10 @@ impl TrainConfig {
         if !self.lr.is_finite() || self.lr < 0.0 {
             return Err(Error::config("learning rate", format!("must be finite and ≥ 0, got {}", self.lr)));
         }
-        Ok(())
+        if let Some(c) = self.clip_norm.filter(|c| !c.is_finite() || *c <= 0.0) {
+            return Err(Error::config("clip norm", format!("must be finite and > 0, got {c}")));
+        }
+        self.schedule.validate()
     }
 
     /// The shard size in effect: `shard_rows`, or [`auto_shard_rows`] when 0,

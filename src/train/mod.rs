@@ -4,10 +4,12 @@
 //! pack W, Wᵀ ─▶ shards in parallel: forward ─▶ head (y, E, δ) ─▶ backward δ
 //!            ─▶ reduce: ∂E/∂W = Σ_shards hᵀ·δ, tile by tile in parallel
 //!            ─▶ update: the optimizer over the flat parameters, in chunks
+//!            ─▶ checkpoint (between steps, when the caller asks)
 //! ```
 //!
 //! all inside the trainer's own thread pool ([`Trainer`]).
 
+mod checkpoint;
 mod config;
 mod pool;
 mod reduce;
@@ -15,6 +17,7 @@ mod shard;
 mod step;
 mod workspace;
 
+pub use checkpoint::{file_fingerprint, Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION};
 pub use config::{auto_shard_rows, TrainConfig};
 pub use step::Trainer;
 

@@ -22,49 +22,65 @@ use rayon::prelude::*;
 /// Rows of `∂E/∂W` per tile task.
 pub(crate) const TILE_ROWS: usize = 96;
 
+/// One tile task's workspace: packing space, and the squared norm of the
+/// tile it last computed (the squared norms of the tiles add up, in tile
+/// order, to the global one, which clipping and the divergence check use).
+#[derive(Default)]
+pub(crate) struct TileWork {
+    scratch: GemmScratch,
+    sq: f64,
+}
+
 /// Tile tasks needed for the widest layer input of `sizes`: how many
-/// [`GemmScratch`] buffers [`reduce_gradients`] needs.
+/// [`TileWork`]s [`reduce_gradients`] needs.
 pub(crate) fn tiles_needed(sizes: &[usize]) -> usize {
     sizes[..sizes.len() - 1].iter().map(|s| s.div_ceil(TILE_ROWS)).max().unwrap_or(1)
 }
 
 /// Writes the gradient of the batch objective into `grads` (laid out like
-/// the parameters) from the first `used` shards; `x` is the batch's inputs.
+/// the parameters) from the shards; `x` is the batch's inputs. Returns the
+/// squared global norm `Σ g²` (NaN or infinite when a gradient is).
 pub(crate) fn reduce_gradients(
     grads: &mut [f32],
     shards: &[Shard],
     x: &[f32],
     mlp: &Mlp,
-    scratches: &mut [GemmScratch],
+    work: &mut [TileWork],
     k: &Kernels,
     par: bool,
-) -> Result<()> {
+) -> Result<f64> {
     let sizes = mlp.sizes();
+    let mut sq = 0.0f64;
     for l in 0..mlp.num_layers() {
         let (wr, br) = layer_ranges(sizes, l);
         let (inn, out) = (sizes[l], sizes[l + 1]);
         let (gw, gb) = grads[wr.start..br.end].split_at_mut(wr.len());
-        debug_assert!(scratches.len() >= inn.div_ceil(TILE_ROWS));
-        let tile_task = |(i, (tile, scratch)): (usize, (&mut [f32], &mut GemmScratch))| -> Result<()> {
+        debug_assert!(work.len() >= inn.div_ceil(TILE_ROWS));
+        let tiles = inn.div_ceil(TILE_ROWS);
+        let tile_task = |(i, (tile, w)): (usize, (&mut [f32], &mut TileWork))| -> Result<()> {
             let (r0, tr) = (i * TILE_ROWS, tile.len() / out);
             for (s, sh) in shards.iter().enumerate() {
                 let n = sh.rows.len();
                 let src = if l == 0 { &x[sh.rows.start * inn..sh.rows.end * inn] } else { &sh.h[l - 1][..n * inn] };
                 // Rows r0..r0+tr of srcᵀ, by strides.
                 let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
-                dense_grad(tile, a, &sh.packed_delta[l], s > 0, scratch)?;
+                dense_grad(tile, a, &sh.packed_delta[l], s > 0, &mut w.scratch)?;
             }
+            // While the tile is in cache.
+            w.sq = k.sum_squares(tile) as f64;
             Ok(())
         };
         if par {
-            gw.par_chunks_mut(TILE_ROWS * out).zip(scratches.par_iter_mut()).enumerate().try_for_each(tile_task)?;
+            gw.par_chunks_mut(TILE_ROWS * out).zip(work.par_iter_mut()).enumerate().try_for_each(tile_task)?;
         } else {
-            gw.chunks_mut(TILE_ROWS * out).zip(scratches.iter_mut()).enumerate().try_for_each(tile_task)?;
+            gw.chunks_mut(TILE_ROWS * out).zip(work.iter_mut()).enumerate().try_for_each(tile_task)?;
         }
+        sq += work[..tiles].iter().map(|w| w.sq).sum::<f64>();
         gb.fill(0.0);
         for sh in shards {
             k.col_sums(gb, &sh.delta[l][..sh.rows.len() * out])?;
         }
+        sq += k.sum_squares(gb) as f64;
     }
-    Ok(())
+    Ok(sq)
 }

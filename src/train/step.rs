@@ -2,11 +2,11 @@
 
 use super::config::TrainConfig;
 use super::pool::Pool;
-use super::reduce::{reduce_gradients, tiles_needed};
+use super::reduce::{reduce_gradients, tiles_needed, TileWork};
 use super::shard::{shard_pass, StepInputs};
 use super::workspace::{assign_rows, zeros, PackedWeights, Shard};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{gemm_path, GemmScratch, MatRef, PackedB};
+use crate::kernels::gemm::{gemm_path, MatRef, PackedB};
 use crate::kernels::Kernels;
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd, Slots};
@@ -38,7 +38,9 @@ pub struct Trainer {
     shards: Vec<Shard>,
     used: usize,
     packed: PackedWeights,
-    tile_scratch: Vec<GemmScratch>,
+    tile_work: Vec<TileWork>,
+    /// `Σ g²` of the last computed gradients.
+    grad_sq: f64,
     pool: Pool,
 }
 
@@ -56,12 +58,13 @@ impl std::fmt::Debug for Trainer {
 impl Trainer {
     /// A trainer with plain SGD at `config.lr`.
     pub fn new(mlp: Mlp, config: TrainConfig) -> Result<Trainer> {
-        Trainer::with_optimizer(mlp, config, Box::new(Sgd))
+        Trainer::with_optimizer(mlp, config, Box::new(Sgd::default()))
     }
 
     /// A trainer with the given optimizer.
     pub fn with_optimizer(mlp: Mlp, config: TrainConfig, optimizer: Box<dyn Optimizer>) -> Result<Trainer> {
         config.validate()?;
+        optimizer.validate()?;
         let shard_rows = config.effective_shard_rows();
         let nshards = config.batch_size.div_ceil(shard_rows);
         let n = mlp.params().len();
@@ -81,7 +84,8 @@ impl Trainer {
             shards,
             used: 0,
             packed: PackedWeights::new(mlp.num_layers()),
-            tile_scratch: (0..tiles_needed(mlp.sizes())).map(|_| GemmScratch::new()).collect(),
+            tile_work: (0..tiles_needed(mlp.sizes())).map(|_| TileWork::default()).collect(),
+            grad_sq: 0.0,
             pool: Pool::new(config.effective_threads())?,
             shard_rows,
             optimizer,
@@ -125,10 +129,58 @@ impl Trainer {
         self.step
     }
 
-    /// The learning rate of the next steps.
-    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+    /// Sets the base learning rate of the next steps (the schedule still
+    /// applies to it).
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
         TrainConfig { lr, ..self.config.clone() }.validate()?;
         self.config.lr = lr;
+        Ok(())
+    }
+
+    /// The learning rate the next step will use: the schedule at step
+    /// [`steps`](Self::steps) + 1.
+    pub fn current_lr(&self) -> f64 {
+        self.config.schedule.lr(self.config.lr, self.step + 1)
+    }
+
+    /// The global norm `‖g‖₂` of the last computed gradients (before
+    /// clipping).
+    pub fn grad_norm(&self) -> f64 {
+        self.grad_sq.sqrt()
+    }
+
+    /// The optimizer's name.
+    pub fn optimizer_name(&self) -> &'static str {
+        self.optimizer.name()
+    }
+
+    /// The optimizer's state: its slots (empty where unused), each laid out
+    /// like [`Mlp::params`].
+    pub fn optimizer_state(&self) -> [&[f32]; 2] {
+        [&self.slots[0], &self.slots[1]]
+    }
+
+    /// Restores a saved state (for resuming): parameters, optimizer slots (as
+    /// [`optimizer_state`](Self::optimizer_state) gave them) and the number
+    /// of steps taken. Lengths must match this trainer's.
+    pub fn restore(&mut self, params: &[f32], slots: [&[f32]; 2], steps: u64) -> Result<()> {
+        let n = self.mlp.params().len();
+        if params.len() != n {
+            return Err(Error::shape("restored parameters", n, params.len()));
+        }
+        for (i, (mine, theirs)) in self.slots.iter().zip(slots).enumerate() {
+            if mine.len() != theirs.len() {
+                return Err(Error::shape(format!("restored optimizer slot {i}"), mine.len(), theirs.len()));
+            }
+        }
+        if let Some(i) = params.iter().chain(slots[0]).chain(slots[1]).position(|v| !v.is_finite()) {
+            return Err(Error::non_finite(format!("restored state, value {i}")));
+        }
+        self.mlp.params_mut().copy_from_slice(params);
+        for (mine, theirs) in self.slots.iter_mut().zip(slots) {
+            mine.copy_from_slice(theirs);
+        }
+        self.step = steps;
         Ok(())
     }
 
@@ -149,9 +201,9 @@ impl Trainer {
         self.used = assign_rows(&mut self.shards, rows, self.shard_rows);
         let kernels = Kernels::active();
         let (mlp, packed, used) = (&self.mlp, &mut self.packed, self.used);
-        let (shards, grads, tile_scratch) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_scratch);
+        let (shards, grads, tile_work) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_work);
         let par = self.pool.parallel();
-        let sum = self.pool.run(|| -> Result<f64> {
+        let (sum, grad_sq) = self.pool.run(|| -> Result<(f64, f64)> {
             pack_weights(mlp, packed, par)?;
             let inputs = StepInputs { mlp, packed, x, t, scale: 1.0 / rows as f32, kernels };
             let pass = |sh: &mut Shard| shard_pass(sh, &inputs);
@@ -162,14 +214,15 @@ impl Trainer {
             }
             // Row errors summed in batch order, whatever the threads did.
             let sum: f64 = shards.iter().flat_map(|sh| &sh.loss[..sh.rows.len()]).map(|&v| v as f64).sum();
-            if sum.is_finite() {
-                reduce_gradients(grads, shards, x, mlp, tile_scratch, &kernels, par)?;
+            if !sum.is_finite() {
+                return Ok((sum, f64::NAN));
             }
-            Ok(sum)
+            Ok((sum, reduce_gradients(grads, shards, x, mlp, tile_work, &kernels, par)?))
         })?;
+        self.grad_sq = grad_sq;
         let loss = (sum / rows as f64) as f32;
         if !loss.is_finite() {
-            return Err(Error::non_finite(format!("loss (step {})", self.step + 1)));
+            return Err(Error::non_finite(format!("the loss (step {})", self.step + 1)));
         }
         Ok(loss)
     }
@@ -189,13 +242,22 @@ impl Trainer {
     }
 
     /// Applies the optimizer to the gradients of the last
-    /// [`compute_gradients`](Self::compute_gradients).
+    /// [`compute_gradients`](Self::compute_gradients), at the scheduled rate,
+    /// clipped when the config says so. A non-finite gradient is an error and
+    /// leaves the parameters untouched.
     pub fn apply_gradients(&mut self) -> Result<()> {
+        if !self.grad_sq.is_finite() {
+            return Err(Error::non_finite(format!("the gradients (step {})", self.step + 1)));
+        }
+        let norm = self.grad_sq.sqrt();
+        // PyTorch's clip_grad_norm_: scale by max/(norm + 1e-6), never above 1.
+        let scale = self.config.clip_norm.map_or(1.0, |c| (c / (norm + 1e-6)).min(1.0)) as f32;
+        let lr = self.current_lr();
         self.step += 1;
-        let (opt, lr, step) = (&*self.optimizer, self.config.lr, self.step);
+        let (opt, step) = (&*self.optimizer, self.step);
         let (params, grads) = (self.mlp.params_mut(), &self.grads);
         let [m, v] = &mut self.slots;
-        let update = |(((p, g), m), v): UpdateChunk<'_>| opt.update(p, g, Slots { m, v }, lr, step);
+        let update = |(((p, g), m), v): UpdateChunk<'_>| opt.update(p, g, Slots { m, v }, lr, step, scale);
         if !self.pool.parallel() {
             let n = params.len().div_ceil(UPDATE_CHUNK);
             let chunks = params.chunks_mut(UPDATE_CHUNK).zip(grads.chunks(UPDATE_CHUNK));

@@ -6,7 +6,7 @@ use crate::Failure;
 use backprop::kernels::gemm::gemm_path;
 use backprop::rng::Rng;
 use backprop::train::flops_per_step;
-use backprop::{simd_path, Activation, Head, Mlp, TrainConfig, Trainer};
+use backprop::{json, simd_path, Activation, Head, Mlp, TrainConfig, Trainer};
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
@@ -53,7 +53,13 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
     let (b, (inputs, outputs)) = (a.batch_size, (l[0], l[l.len() - 1]));
     let mlp = Mlp::builder().input(inputs).hidden_layers(&l[1..l.len() - 1]).activation(Activation::Sigmoid);
     let mlp = mlp.head(Head::Softmax, outputs).seed(0).build()?;
-    let config = TrainConfig { batch_size: b, shard_rows: a.shard_rows.unwrap_or(0), threads, lr: 0.01 };
+    let config = TrainConfig {
+        batch_size: b,
+        shard_rows: a.shard_rows.unwrap_or(0),
+        threads,
+        lr: 0.01,
+        ..TrainConfig::default()
+    };
     let mut tr = Trainer::new(mlp, config)?;
     let mut rng = Rng::new(1);
     let x: Vec<f32> = (0..b * inputs).map(|_| rng.next_f32()).collect();
@@ -111,17 +117,17 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
                 format!("\"layers\":[{}]", sizes.join(",")),
                 format!("\"batch_size\":{}", a.batch_size),
                 format!("\"threads\":{}", r.threads),
-                format!("\"samples_per_sec\":{}", common::json_num(rate)),
-                format!("\"gflops\":{}", common::json_num(gflops)),
-                format!("\"step_ms_median\":{}", common::json_num(r.median * 1e3)),
-                format!("\"step_ms_best\":{}", common::json_num(r.best * 1e3)),
+                format!("\"samples_per_sec\":{}", json::number(rate)),
+                format!("\"gflops\":{}", json::number(gflops)),
+                format!("\"step_ms_median\":{}", json::number(r.median * 1e3)),
+                format!("\"step_ms_best\":{}", json::number(r.best * 1e3)),
                 format!("\"steps\":{}", r.steps),
                 format!("\"shard_rows\":{}", r.shard_rows),
-                format!("\"simd_path\":{}", common::json_str(simd_path().name())),
-                format!("\"gemm_path\":{}", common::json_str(gemm_path().name())),
+                format!("\"simd_path\":{}", json::string(simd_path().name())),
+                format!("\"gemm_path\":{}", json::string(gemm_path().name())),
             ];
             if let Some(m) = peak_rss_mib() {
-                f.push(format!("\"peak_rss_mib\":{}", common::json_num(m)));
+                f.push(format!("\"peak_rss_mib\":{}", json::number(m)));
             }
             objects.push(format!("{{{}}}", f.join(",")));
         } else {

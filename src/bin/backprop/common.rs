@@ -2,6 +2,7 @@
 //! model on a dataset, and JSON output.
 
 use backprop::data::Dataset;
+use backprop::json;
 use backprop::metrics::{Metrics, Scores};
 use backprop::{Activation, Head, Mlp, Predictor};
 use std::path::{Path, PathBuf};
@@ -24,12 +25,40 @@ pub fn sizes(s: &str) -> Result<Sizes, String> {
     s.split(',').map(|p| positive(p).map_err(|e| format!("{e} (in {s:?})"))).collect::<Result<_, _>>().map(Sizes)
 }
 
-/// A learning rate: finite and ≥ 0.
-pub fn learning_rate(s: &str) -> Result<f32, String> {
-    match s.trim().parse::<f32>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(v) => Err(format!("must be a finite number ≥ 0, got {v}")),
-        Err(_) => Err(format!("expected a number, got {s:?}")),
+fn number(s: &str) -> Result<f64, String> {
+    s.trim().parse::<f64>().map_err(|_| format!("expected a number, got {s:?}"))
+}
+
+/// A finite number ≥ 0 (learning rate, weight decay, ε).
+pub fn non_negative(s: &str) -> Result<f64, String> {
+    match number(s)? {
+        v if v.is_finite() && v >= 0.0 => Ok(v),
+        v => Err(format!("must be a finite number ≥ 0, got {v}")),
+    }
+}
+
+/// A finite number > 0 (clip norm, γ).
+pub fn positive_f64(s: &str) -> Result<f64, String> {
+    match number(s)? {
+        v if v.is_finite() && v > 0.0 => Ok(v),
+        v => Err(format!("must be a finite number > 0, got {v}")),
+    }
+}
+
+/// A number in [0, 1) (momentum, β).
+pub fn unit_interval(s: &str) -> Result<f64, String> {
+    match number(s)? {
+        v if (0.0..1.0).contains(&v) => Ok(v),
+        v => Err(format!("must be in [0, 1), got {v}")),
+    }
+}
+
+/// A whole number ≥ 1, 64-bit (step counts).
+pub fn positive_u64(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("expected a whole number ≥ 1, got {s:?}")),
     }
 }
 
@@ -138,46 +167,18 @@ pub fn check_features(ds: &Dataset, mlp: &Mlp, model: &Path) -> Result<(), backp
     Ok(())
 }
 
-/// A JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A JSON number (`null` for a non-finite value, which JSON cannot hold).
-pub fn json_num(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
-    }
-}
-
 /// The JSON fields of a set of scores: `"rows":…,"loss":…` then accuracy or
 /// rmse and r2, with `prefix` before each name.
 pub fn json_scores(s: &Scores, prefix: &str) -> String {
-    let mut f = vec![format!("\"{prefix}rows\":{}", s.rows), format!("\"{prefix}loss\":{}", json_num(s.loss))];
+    let mut f = vec![format!("\"{prefix}rows\":{}", s.rows), format!("\"{prefix}loss\":{}", json::number(s.loss))];
     if let Some(a) = s.accuracy {
-        f.push(format!("\"{prefix}accuracy\":{}", json_num(a)));
+        f.push(format!("\"{prefix}accuracy\":{}", json::number(a)));
     }
     if let Some(r) = s.rmse {
-        f.push(format!("\"{prefix}rmse\":{}", json_num(r)));
+        f.push(format!("\"{prefix}rmse\":{}", json::number(r)));
     }
     if let Some(r) = s.r2 {
-        f.push(format!("\"{prefix}r2\":{}", json_num(r)));
+        f.push(format!("\"{prefix}r2\":{}", json::number(r)));
     }
     f.join(",")
 }

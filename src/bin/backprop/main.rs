@@ -10,7 +10,7 @@ mod eval;
 mod predict;
 mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Multilayer perceptrons trained by backpropagation on CPUs.
@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model on CSV or MNIST IDX data and save it as safetensors.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Score a saved model on labelled data: mean loss, then accuracy or RMSE and R².
     Eval(eval::EvalArgs),
     /// Write a saved model's outputs for each row of a data file as CSV.
@@ -65,8 +65,9 @@ fn one_line(s: &str) -> String {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let (cli, matches) = match parsed {
+        Ok(p) => p,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
             let _ = e.print();
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a, matches.subcommand_matches("train").unwrap_or(&matches)),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),

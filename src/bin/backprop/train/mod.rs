@@ -1,0 +1,143 @@
+//! `backprop train`: load data, build (or load) a model, run epochs of
+//! minibatch training, score held-out data after each, save atomically,
+//! checkpoint, and resume from a checkpoint.
+
+mod config;
+mod data;
+mod session;
+
+use crate::common::{self, ActivationArg, HeadArg, Sizes};
+use crate::Failure;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: CSV, or an MNIST *-images-idx3-ubyte[.gz] file with its labels beside it
+    /// [default: the bundled data/mnist10k/train-images-idx3-ubyte.gz]
+    #[arg(long, value_name = "PATH")]
+    pub data: Option<PathBuf>,
+    /// Held-out data scored after every epoch [default: the bundled test set when the default data is used]
+    #[arg(long, value_name = "PATH", conflicts_with = "val_split")]
+    pub test: Option<PathBuf>,
+    /// Hold out this seeded fraction of the training data instead
+    #[arg(long, value_name = "F", value_parser = common::fraction)]
+    pub val_split: Option<f64>,
+    /// CSV: the last K columns are targets [default: 1, or with --init one per output unless softmax]
+    #[arg(long, value_name = "K", value_parser = common::positive)]
+    pub targets: Option<usize>,
+    /// Softmax: number of classes [default: the largest label + 1]
+    #[arg(long, value_name = "C", value_parser = common::classes)]
+    pub classes: Option<usize>,
+    /// Hidden layer widths, comma-separated [default: 128]
+    #[arg(long, value_name = "W,W,...", value_parser = common::sizes)]
+    pub hidden: Option<Sizes>,
+    /// Hidden activation [default: sigmoid]
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationArg>,
+    /// Output head [default: softmax]
+    #[arg(long, value_enum)]
+    pub head: Option<HeadArg>,
+    /// Passes over the training data
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = common::positive)]
+    pub epochs: usize,
+    /// Rows per minibatch
+    #[arg(long, value_name = "B", default_value_t = backprop::TrainConfig::default().batch_size, value_parser = common::positive)]
+    pub batch_size: usize,
+    /// Update rule (PyTorch's SGD, Adam, AdamW)
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: OptimizerArg,
+    /// Learning rate [default: 1.0 for sgd, 0.001 for adam and adamw]
+    #[arg(long, value_name = "F", value_parser = common::non_negative, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// SGD momentum [default: 0]
+    #[arg(long, value_name = "M", value_parser = common::unit_interval, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
+    /// SGD: Nesterov momentum (needs --momentum)
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay: L2 added to the gradient (sgd, adam) or decoupled (adamw) [default: 0, adamw 0.01]
+    #[arg(long, value_name = "W", value_parser = common::non_negative, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    /// Adam/AdamW β1 [default: 0.9]
+    #[arg(long, value_name = "B", value_parser = common::unit_interval, allow_negative_numbers = true)]
+    pub beta1: Option<f64>,
+    /// Adam/AdamW β2 [default: 0.999]
+    #[arg(long, value_name = "B", value_parser = common::unit_interval, allow_negative_numbers = true)]
+    pub beta2: Option<f64>,
+    /// Adam/AdamW ε [default: 1e-8]
+    #[arg(long, value_name = "E", value_parser = common::non_negative, allow_negative_numbers = true)]
+    pub eps: Option<f64>,
+    /// Learning-rate schedule over the optimizer steps
+    #[arg(long, value_enum, default_value = "constant")]
+    pub lr_schedule: ScheduleArg,
+    /// Steps of linear warm-up before the schedule
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub warmup_steps: u64,
+    /// Step schedule: steps between decays
+    #[arg(long, value_name = "N", value_parser = common::positive_u64)]
+    pub step_size: Option<u64>,
+    /// Step schedule: factor per decay [default: 0.1]
+    #[arg(long, value_name = "G", value_parser = common::positive_f64)]
+    pub gamma: Option<f64>,
+    /// Clip the global gradient norm to C
+    #[arg(long, value_name = "C", value_parser = common::positive_f64)]
+    pub clip_norm: Option<f64>,
+    /// Stop when the held-out loss has not improved for N epochs, keeping the best model in --out
+    #[arg(long, value_name = "N", value_parser = common::positive)]
+    pub patience: Option<usize>,
+    /// Seed of the initial weights, the row order and the validation split
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads [default: all cores]
+    #[arg(long, value_name = "T", value_parser = common::positive)]
+    pub threads: Option<usize>,
+    /// Rows per shard [default: chosen from the batch size]
+    #[arg(long, value_name = "R", value_parser = common::positive)]
+    pub shard_rows: Option<usize>,
+    /// Keep the file's row order (the last batch may be smaller) instead of shuffling every epoch
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Start from a saved model; its architecture comes from the file
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<PathBuf>,
+    /// Where to save the model, after every epoch (atomically)
+    #[arg(long, value_name = "FILE", default_value = "model.safetensors")]
+    pub out: PathBuf,
+    /// Append one JSON object per epoch to this file
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Where to write checkpoints [default: <out>.ckpt]
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Write a checkpoint every N optimizer steps as well as after every epoch
+    #[arg(long, value_name = "N", value_parser = common::positive_u64)]
+    pub checkpoint_every: Option<u64>,
+    /// Continue the run saved in this checkpoint (its data and settings come from the file)
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+    /// Print nothing but errors
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerArg {
+    Sgd,
+    Adam,
+    Adamw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleArg {
+    Constant,
+    Step,
+    Cosine,
+}
+
+/// Runs `backprop train`; `matches` tells which flags were given.
+pub fn run(args: TrainArgs, matches: &clap::ArgMatches) -> Result<(), Failure> {
+    match &args.resume {
+        Some(path) => session::resume(&args, path, matches),
+        None => session::start(&args),
+    }
+}

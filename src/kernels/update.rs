@@ -1,0 +1,148 @@
+//! The optimizer updates, one fused pass over parameters, gradients and
+//! state, written once over a [`Lane`] (see `kernels::generic`) with plain
+//! scalar twins in `kernels::scalar`. The operation order follows
+//! PyTorch's `torch.optim` kernels, so that the two round alike where they
+//! can; the twins use the same order, so every path gives the same bits.
+
+use super::math::Lane;
+
+/// The scalars of one SGD step (PyTorch's `torch.optim.SGD`, dampening 0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdStep {
+    /// Learning rate of this step.
+    pub lr: f32,
+    /// Momentum μ (0: plain SGD, no buffer).
+    pub momentum: f32,
+    /// L2 penalty λ, added to the gradient: `g ← g + λ·w`.
+    pub weight_decay: f32,
+    /// Nesterov momentum: step along `g + μ·b` instead of `b`.
+    pub nesterov: bool,
+    /// The first step: the momentum buffer becomes the gradient itself.
+    pub first: bool,
+    /// Factor applied to the gradient first (global-norm clipping; 1 = none).
+    pub grad_scale: f32,
+}
+
+/// The scalars of one Adam or AdamW step (PyTorch's `torch.optim.Adam` and
+/// `AdamW`, without amsgrad), with the bias corrections folded in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    /// `lr / (1 - β1^t)`.
+    pub step_size: f32,
+    /// `1 - β1`.
+    pub one_minus_beta1: f32,
+    /// β2.
+    pub beta2: f32,
+    /// `1 - β2`.
+    pub one_minus_beta2: f32,
+    /// `√(1 - β2^t)`.
+    pub bc2_sqrt: f32,
+    /// ε, added to the denominator.
+    pub eps: f32,
+    /// Adam: the L2 penalty added to the gradient (`g ← g + λ·w`); 0 for AdamW.
+    pub l2: f32,
+    /// AdamW: the decoupled decay `w ← w·(1 - lr·λ)` (1 for Adam).
+    pub decay: f32,
+    /// Factor applied to the gradient first (global-norm clipping; 1 = none).
+    pub grad_scale: f32,
+}
+
+/// `Σ x²`, lanes accumulated then summed.
+#[inline(always)]
+pub(crate) fn sum_squares<V: Lane>(x: &[f32]) -> f32 {
+    let mut acc = V::splat(0.0);
+    let mut it = x.chunks_exact(V::N);
+    for c in &mut it {
+        let v = V::load(c);
+        acc = acc + v * v;
+    }
+    acc.reduce_add() + it.remainder().iter().map(|v| v * v).sum::<f32>()
+}
+
+/// Runs `f` over aligned chunks of up to four slices (`b`, `c`, `d` may be
+/// empty when unused), the tail zero-padded through partial loads.
+macro_rules! for_lanes {
+    ($V:ty, $n:expr, |$i:ident, $len:ident| $body:block) => {{
+        let n = $n;
+        let mut $i = 0;
+        while $i < n {
+            let $len = (n - $i).min(<$V>::N);
+            $body
+            $i += <$V>::N;
+        }
+    }};
+}
+
+#[inline(always)]
+fn ld<V: Lane>(s: &[f32], i: usize, len: usize) -> V {
+    if len == V::N {
+        V::load(&s[i..])
+    } else {
+        V::load_partial(&s[i..i + len])
+    }
+}
+
+#[inline(always)]
+fn st<V: Lane>(v: V, s: &mut [f32], i: usize, len: usize) {
+    if len == V::N {
+        v.store(&mut s[i..])
+    } else {
+        v.store_partial(&mut s[i..i + len])
+    }
+}
+
+/// One SGD step over `w`, `g` and (with momentum) the buffer `buf`:
+///
+/// ```text
+/// g ← g·s + λ·w;  b ← first ? g : μ·b + g;  d ← nesterov ? g + μ·b : b;  w ← w - lr·d
+/// ```
+#[inline(always)]
+pub(crate) fn sgd_update<V: Lane>(w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) {
+    let s = V::splat;
+    let (neg_lr, mu, wd, scale) = (s(-p.lr), s(p.momentum), s(p.weight_decay), s(p.grad_scale));
+    let momentum = p.momentum != 0.0;
+    for_lanes!(V, w.len(), |i, len| {
+        let wv: V = ld(w, i, len);
+        let mut gv = ld::<V>(g, i, len) * scale;
+        if p.weight_decay != 0.0 {
+            gv = gv + wd * wv;
+        }
+        if momentum {
+            let b = if p.first { gv } else { ld::<V>(buf, i, len) * mu + gv };
+            st(b, buf, i, len);
+            gv = if p.nesterov { gv + mu * b } else { b };
+        }
+        st(wv + neg_lr * gv, w, i, len);
+    });
+}
+
+/// One Adam/AdamW step over `w`, `g` and the moments `m`, `v`:
+///
+/// ```text
+/// g ← g·s + λ_L2·w;  w ← w·decay;  m ← m + (1-β1)(g - m);  v ← v·β2 + (1-β2)·g·g
+/// w ← w - step_size·m / (√v / √(1-β2^t) + ε)
+/// ```
+#[inline(always)]
+pub(crate) fn adam_update<V: Lane>(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) {
+    let s = V::splat;
+    let (omb1, b2, omb2) = (s(p.one_minus_beta1), s(p.beta2), s(p.one_minus_beta2));
+    let (neg_step, bc2, eps, l2, decay, scale) =
+        (s(-p.step_size), s(p.bc2_sqrt), s(p.eps), s(p.l2), s(p.decay), s(p.grad_scale));
+    for_lanes!(V, w.len(), |i, len| {
+        let mut wv: V = ld(w, i, len);
+        let mut gv = ld::<V>(g, i, len) * scale;
+        if p.l2 != 0.0 {
+            gv = gv + l2 * wv;
+        }
+        if p.decay != 1.0 {
+            wv = wv * decay;
+        }
+        let mv = ld::<V>(m, i, len);
+        let mv = mv + omb1 * (gv - mv);
+        let vv = ld::<V>(v, i, len) * b2 + omb2 * gv * gv;
+        st(mv, m, i, len);
+        st(vv, v, i, len);
+        let denom = vv.sqrt() / bc2 + eps;
+        st(wv + neg_step * mv / denom, w, i, len);
+    });
+}
