@@ -127,3 +127,31 @@ fn a_step_applies_minus_lr_times_the_gradient() {
     let after = tr.compute_gradients(&x, &t, 20).unwrap();
     assert!(after < before, "loss went from {before} to {after}");
 }
+
+/// The trainer applies the schedule's rate and the clipping factor:
+/// `w ← w - lr_t·min(1, c/(‖g‖+1e-6))·g` with plain SGD.
+#[test]
+fn steps_use_the_scheduled_rate_and_clip_the_global_norm() {
+    use backprop::optim::{Schedule, ScheduleKind};
+    let m = mlp(&[6, 9, 3], Activation::Tanh, Head::Softmax, 11);
+    let (x, t) = batch(Head::Softmax, 20, 6, 3, 12);
+    let schedule = Schedule { kind: ScheduleKind::Step { step_size: 1, gamma: 0.5 }, warmup_steps: 2 };
+    let config =
+        TrainConfig { batch_size: 20, threads: 2, lr: 0.8, schedule, clip_norm: Some(0.05), ..TrainConfig::default() };
+    let mut tr = Trainer::new(m, config).unwrap();
+    // Warm-up 0.4, 0.8, then 0.8·0.5^j.
+    for want_lr in [0.4, 0.8, 0.8, 0.4, 0.2] {
+        assert_eq!(tr.current_lr(), want_lr);
+        let before = tr.mlp().params().to_vec();
+        tr.compute_gradients(&x, &t, 20).unwrap();
+        let g = tr.gradients().to_vec();
+        let norm = g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+        assert!((tr.grad_norm() - norm).abs() <= 1e-5 * norm, "norm {} vs {norm}", tr.grad_norm());
+        assert!(norm > 0.05, "the test needs gradients that get clipped");
+        let scale = (0.05 / (tr.grad_norm() + 1e-6)).min(1.0) as f32;
+        tr.apply_gradients().unwrap();
+        for ((&p1, &p0), &g) in tr.mlp().params().iter().zip(&before).zip(&g) {
+            assert_eq!(p1, p0 + -(want_lr as f32) * (g * scale));
+        }
+    }
+}

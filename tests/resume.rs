@@ -1,0 +1,276 @@
+//! Crash safety: a real `backprop train` killed with SIGKILL at random
+//! moments (some while a checkpoint is being written) and resumed ends with
+//! a model file byte-identical to the uninterrupted run's. Also: checkpoints
+//! that are truncated, of another version or for other data are refused;
+//! early stopping keeps the best epoch; divergence leaves the files as they
+//! were.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn scratch() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "backprop-resume-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn bin(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_backprop"));
+    c.current_dir(dir).stdout(Stdio::null()).stderr(Stdio::piped());
+    c
+}
+
+fn output(c: &mut Command) -> Output {
+    c.output().unwrap()
+}
+
+fn ok(c: &mut Command) {
+    let o = output(c);
+    assert!(o.status.success(), "{c:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A CSV of 400 rows, 30 features, 4 classes that a small network learns.
+fn write_data(dir: &Path) {
+    let mut rng = backprop::rng::Rng::new(42);
+    let mut s = String::new();
+    for _ in 0..400 {
+        let x: Vec<f32> = (0..30).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let class = (x[0] > 0.0) as u8 + 2 * (x[1] + x[2] > 0.0) as u8;
+        let cells: Vec<String> = x.iter().map(|v| v.to_string()).collect();
+        s += &format!("{},{class}\n", cells.join(","));
+    }
+    std::fs::write(dir.join("d.csv"), s).unwrap();
+}
+
+/// The flags of the run under test: Adam with a warm-up and cosine schedule,
+/// clipping, a validation split, early stopping on (but never triggered),
+/// a log, and a checkpoint every 3 steps.
+fn run_args(out: &str, epochs: usize) -> Vec<String> {
+    let a = "train --data d.csv --hidden 256,256 --batch-size 16 --optimizer adam --lr 0.003 \
+             --lr-schedule cosine --warmup-steps 5 --clip-norm 1 --val-split 0.2 --patience 10 --checkpoint-every 3 --quiet";
+    let mut v: Vec<String> = a.split_whitespace().map(String::from).collect();
+    v.extend(["--epochs".into(), epochs.to_string(), "--out".into(), out.into(), "--log".into(), format!("{out}.log")]);
+    v
+}
+
+/// The log without its timing fields, which differ from run to run.
+fn log_without_timing(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            l.split(',')
+                .filter(|f| !f.contains("samples_per_sec") && !f.contains("elapsed_sec"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
+fn has_temp(dir: &Path, name: &str) -> bool {
+    let prefix = format!(".{name}.tmp-");
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+}
+
+/// Waits until a temporary checkpoint file exists, then kills the child;
+/// returns whether it was caught mid-write (false if it finished first).
+fn kill_during_write(child: &mut Child, dir: &Path, ckpt: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if has_temp(dir, ckpt) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            return true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+    panic!("the run took over a minute");
+}
+
+#[test]
+fn killed_runs_resume_to_the_same_model_file() {
+    let dir = scratch();
+    write_data(&dir);
+    let t0 = Instant::now();
+    ok(bin(&dir).args(run_args("ref.safetensors", 4)).arg("--threads").arg("2"));
+    let full = t0.elapsed();
+    let reference = std::fs::read(dir.join("ref.safetensors")).unwrap();
+    let ref_log = log_without_timing(&dir.join("ref.safetensors.log"));
+    assert_eq!(ref_log.len(), 4, "one log line per epoch");
+
+    let mut rng = backprop::rng::Rng::new(7);
+    let mut caught_mid_write = 0;
+    for trial in 0..8 {
+        let out = format!("t{trial}.safetensors");
+        let ckpt = format!("{out}.ckpt");
+        let mut kills = 0;
+        loop {
+            let resume = dir.join(&ckpt).exists();
+            let mut cmd = bin(&dir);
+            if resume {
+                cmd.args(["train", "--resume", &ckpt, "--quiet", "--threads", if kills % 2 == 0 { "1" } else { "3" }]);
+            } else {
+                cmd.args(run_args(&out, 4)).args(["--threads", "2"]);
+            }
+            let mut child = cmd.spawn().unwrap();
+            if kills < 3 {
+                kills += 1;
+                // Half the trials wait for a checkpoint write and kill in it;
+                // the rest kill after a random fraction of a full run's time.
+                let killed = if trial % 2 == 0 {
+                    let k = kill_during_write(&mut child, &dir, &ckpt);
+                    caught_mid_write += k as usize;
+                    k
+                } else {
+                    std::thread::sleep(full.mul_f64(rng.next_f64()));
+                    let done = child.try_wait().unwrap().is_some();
+                    let _ = child.kill();
+                    child.wait().unwrap();
+                    !done
+                };
+                if killed {
+                    continue;
+                }
+            }
+            let status = child.wait().unwrap();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut err);
+            }
+            assert!(status.success() || err.is_empty(), "trial {trial}: {err}");
+            if status.success() {
+                break;
+            }
+        }
+        let got = std::fs::read(dir.join(&out)).unwrap();
+        assert!(got == reference, "trial {trial} ({kills} kills): the model differs from the uninterrupted run's");
+        assert_eq!(log_without_timing(&dir.join(format!("{out}.log"))), ref_log, "trial {trial}: log");
+    }
+    assert!(caught_mid_write >= 2, "only {caught_mid_write} kills landed inside a checkpoint write");
+}
+
+#[test]
+fn bad_checkpoints_are_refused() {
+    let dir = scratch();
+    write_data(&dir);
+    ok(bin(&dir).args(run_args("m.safetensors", 1)));
+    let ckpt = std::fs::read(dir.join("m.safetensors.ckpt")).unwrap();
+    let refuse = |bytes: &[u8], needles: &[&str]| {
+        std::fs::write(dir.join("bad.ckpt"), bytes).unwrap();
+        let o = output(bin(&dir).args(["train", "--resume", "bad.ckpt"]));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+        for n in needles {
+            assert!(err.contains(n), "{err:?} lacks {n:?}");
+        }
+    };
+    refuse(&ckpt[..ckpt.len() / 2], &["bad.ckpt", "truncated"]);
+    let mut other = ckpt.clone();
+    let at = other.windows(13).position(|w| w == b"\"version\":\"1\"").unwrap();
+    other[at + 11] = b'2';
+    refuse(&other, &["bad.ckpt", "version \"2\""]);
+    // Other data under the same name.
+    std::fs::write(dir.join("bad.ckpt"), &ckpt).unwrap();
+    let data = std::fs::read_to_string(dir.join("d.csv")).unwrap();
+    std::fs::write(dir.join("d.csv"), data.replacen("1", "0", 1)).unwrap();
+    let o = output(bin(&dir).args(["train", "--resume", "bad.ckpt"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(1) && err.contains("other data") && err.contains("d.csv"), "{err}");
+    // A flag that would change the run.
+    std::fs::write(dir.join("d.csv"), data).unwrap();
+    let o = output(bin(&dir).args(["train", "--resume", "bad.ckpt", "--lr", "0.1"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && err.contains("--lr"), "{err}");
+    // The same value, and --threads, are fine.
+    ok(bin(&dir).args(["train", "--resume", "bad.ckpt", "--lr", "0.003", "--threads", "1"]));
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    let dir = scratch();
+    // 60 training rows with noisy labels: a wide network overfits fast and
+    // the held-out loss turns up.
+    let mut rng = backprop::rng::Rng::new(3);
+    let mut s = String::new();
+    for _ in 0..120 {
+        let x: Vec<f32> = (0..10).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let class = if rng.next_f32() < 0.3 { rng.below(2) as u8 } else { (x[0] > 0.0) as u8 };
+        s += &format!("{},{class}\n", x.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+    }
+    let lines: Vec<&str> = s.lines().collect();
+    std::fs::write(dir.join("train.csv"), lines[..60].join("\n")).unwrap();
+    std::fs::write(dir.join("test.csv"), lines[60..].join("\n")).unwrap();
+    let args =
+        "train --data train.csv --test test.csv --hidden 256 --optimizer adam --lr 0.01 --epochs 200 --batch-size 8 \
+                --patience 3 --log log.jsonl --out m.safetensors --quiet";
+    ok(bin(&dir).args(args.split_whitespace()));
+    let log = std::fs::read_to_string(dir.join("log.jsonl")).unwrap();
+    let losses: Vec<f64> = log
+        .lines()
+        .map(|l| l.split("\"test_loss\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(losses.len() < 200, "never stopped");
+    let best = losses.iter().cloned().fold(f64::INFINITY, f64::min);
+    let best_epoch = losses.iter().position(|&l| l == best).unwrap();
+    assert_eq!(losses.len(), best_epoch + 1 + 3, "stops 3 epochs after the best: {losses:?}");
+    let o = Command::new(env!("CARGO_BIN_EXE_backprop"))
+        .current_dir(&dir)
+        .args(["eval", "--json", "--model", "m.safetensors", "--data", "test.csv"])
+        .output()
+        .unwrap();
+    let json = String::from_utf8(o.stdout).unwrap();
+    let saved: f64 = json.split("\"loss\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+    assert_eq!(saved, best, "the saved model is the best epoch's");
+}
+
+#[test]
+fn divergence_stops_and_leaves_the_files_as_they_were() {
+    let dir = scratch();
+    write_data(&dir);
+    ok(bin(&dir).args([
+        "train",
+        "--data",
+        "d.csv",
+        "--head",
+        "linear",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        "m.safetensors",
+    ]));
+    let (model, ckpt) =
+        (std::fs::read(dir.join("m.safetensors")).unwrap(), std::fs::read(dir.join("m.safetensors.ckpt")).unwrap());
+    let o = output(bin(&dir).args([
+        "train",
+        "--data",
+        "d.csv",
+        "--init",
+        "m.safetensors",
+        "--lr",
+        "1e30",
+        "--out",
+        "m.safetensors",
+        "--checkpoint-every",
+        "5",
+    ]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error: ") && err.contains("epoch 1, step 2") && err.contains("non-finite"), "{err}");
+    assert!(std::fs::read(dir.join("m.safetensors")).unwrap() == model, "the model file changed");
+    assert!(std::fs::read(dir.join("m.safetensors.ckpt")).unwrap() == ckpt, "the checkpoint changed");
+}
