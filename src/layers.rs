@@ -9,9 +9,14 @@
 //! `W` is `in × out` row-major, so a row of activations times `W` is the
 //! next row. Forward keeps only `h = f(s)`: every derivative used here is a
 //! function of `h` (σ' = h(1-h), tanh' = 1-h², ReLU' = [h > 0]).
+//!
+//! The forward and backward passes work on a block of output columns at a
+//! time (the whole layer, or a share of it for one thread): the GEMM writes
+//! the block, then the activation pass runs over it while it is in cache.
+//! A value does not depend on the block it was computed in.
 
 use crate::error::Result;
-use crate::kernels::gemm::{gemm, GemmScratch, MatMut, MatRef, PackedB};
+use crate::kernels::gemm::{gemm, GemmScratch, MatMut, MatRef, PackedB, PackedRef};
 use crate::kernels::Kernels;
 
 /// The activation of the hidden units.
@@ -69,47 +74,52 @@ impl std::fmt::Display for Activation {
     }
 }
 
-/// `out ← f(inp·W + b)` for `rows` rows: the GEMM writes the pre-activations,
-/// then one pass adds the bias and applies `f`. With `act = None` the bias is
-/// added and nothing else (the logits of the output layer; the head applies
-/// its own function).
+/// `out ← f(inp·W + b)` for one block of output columns: the GEMM writes the
+/// pre-activations, then one pass per row adds the bias and applies `f`.
+/// With `act = None` nothing follows the GEMM (the output layer's logits;
+/// the head adds the bias and applies its own function).
 ///
-/// Shapes: `inp` rows × in (any strides), `w` packed in × out, `out`
-/// rows × out row-major.
+/// Shapes: `out` rows × c (a view, any row stride), `inp` rows × in, `w` the
+/// block's columns of the packed `W` (in × c), `b` the block's biases (c).
 pub fn dense_forward(
-    out: &mut [f32],
+    mut out: MatMut<'_>,
     inp: MatRef<'_>,
-    w: &PackedB,
+    w: PackedRef<'_>,
     b: &[f32],
     act: Option<Activation>,
     k: &Kernels,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    let rows = inp.rows();
-    gemm(inp, w, MatMut::new(out, rows, w.cols())?, false, scratch)?;
-    match act {
-        Some(a) => a.forward(k, out, b),
-        None => k.bias_identity(out, b),
+    gemm(inp, w, out.reborrow(), false, scratch)?;
+    if let Some(a) = act {
+        for i in 0..out.rows() {
+            a.forward(k, out.row_mut(i).expect("row below rows"), b)?;
+        }
     }
+    Ok(())
 }
 
-/// `dinp ← (dout·Wᵀ) ⊙ f'(inp)`: the delta of the layer below, `act` being
-/// the activation that produced `inp`.
+/// `dinp ← (dout·Wᵀ) ⊙ f'(inp)` for one block of columns of the delta
+/// below, `act` being the activation that produced `inp`.
 ///
-/// Shapes: `dinp` rows × in, `dout` rows × out, `wt` = Wᵀ packed out × in,
-/// `inp` rows × in (the activations `h` that forward kept).
+/// Shapes: `dinp` rows × c (a view), `dout` rows × out, `wt` the block's
+/// columns of the packed `Wᵀ` (out × c), `inp` the block's columns of the
+/// activations `h` that forward kept (rows × c, contiguous rows).
 pub fn dense_backward(
-    dinp: &mut [f32],
+    mut dinp: MatMut<'_>,
     dout: MatRef<'_>,
-    wt: &PackedB,
-    inp: &[f32],
+    wt: PackedRef<'_>,
+    inp: MatRef<'_>,
     act: Activation,
     k: &Kernels,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    let rows = dout.rows();
-    gemm(dout, wt, MatMut::new(dinp, rows, wt.cols())?, false, scratch)?;
-    act.backward(k, dinp, inp)
+    gemm(dout, wt, dinp.reborrow(), false, scratch)?;
+    for i in 0..dinp.rows() {
+        let h = inp.row(i).ok_or_else(|| crate::Error::shape("activations", "contiguous rows", "a strided view"))?;
+        act.backward(k, dinp.row_mut(i).expect("row below rows"), h)?;
+    }
+    Ok(())
 }
 
 /// `dW[r0..r0+tile] (+)= inp[:, r0..r0+tile]ᵀ·dout` for one block of rows of

@@ -72,9 +72,10 @@ impl<'m> Predictor<'m> {
                 let c = MatMut::new(&mut *out, rows, layer.outputs)?;
                 gemm(inp, &self.packed[l], c, false, &mut self.scratch)?;
             } else {
-                let dst = &mut next[..rows * layer.outputs];
+                let dst = MatMut::new(&mut next[..rows * layer.outputs], rows, layer.outputs)?;
+                let w = self.packed[l].view().ok_or_else(|| Error::config("predict", "weights not packed"))?;
                 let act = Some(mlp.activation());
-                dense_forward(dst, inp, &self.packed[l], layer.bias, act, &self.kernels, &mut self.scratch)?;
+                dense_forward(dst, inp, w, layer.bias, act, &self.kernels, &mut self.scratch)?;
                 src = 1 - src;
             }
         }

@@ -2,13 +2,19 @@
 //! deltas backward down to the first hidden layer. Everything a shard writes
 //! lives in its own [`Shard`] workspace; the weights it reads are packed
 //! once per step and shared.
+//!
+//! Inside a shard each layer is cut into blocks of output columns, run in
+//! parallel on the pool when there is one: shards give coarse parallelism,
+//! column blocks let a few large shards (whose GEMMs are efficient) still
+//! use every thread. Neither cut changes a single value.
 
-use super::workspace::{PackedWeights, Shard};
-use crate::error::Result;
-use crate::kernels::gemm::{gemm, gemm_path, MatMut, MatRef};
+use super::workspace::{PackedWeights, ScratchPool, Shard};
+use crate::error::{Error, Result};
+use crate::kernels::gemm::{gemm_path, MatMut, MatRef, PackedB, PackedRef};
 use crate::kernels::Kernels;
 use crate::layers::{dense_backward, dense_forward};
 use crate::model::Mlp;
+use rayon::prelude::*;
 
 /// What every shard of a step shares.
 pub(crate) struct StepInputs<'a> {
@@ -21,6 +27,44 @@ pub(crate) struct StepInputs<'a> {
     /// `1/B`: the objective is the mean error over the batch.
     pub scale: f32,
     pub kernels: Kernels,
+    /// GEMM packing space, one per thread.
+    pub scratch: &'a ScratchPool,
+    /// Threads in the pool (1: run everything on the caller).
+    pub threads: usize,
+}
+
+/// Columns per parallel block: about two blocks per thread, whole panels of
+/// the GEMM, and never fewer than four panels (so a block is worth a task).
+fn block_width(n: usize, threads: usize) -> usize {
+    let (_, nr) = gemm_path().tile();
+    if threads <= 1 {
+        return n.max(1);
+    }
+    n.div_ceil(2 * threads).div_ceil(nr).max(4) * nr
+}
+
+type BlockFn<'f> = dyn Fn(MatMut<'_>, usize) -> Result<()> + Sync + 'f;
+
+/// Runs `f(block, first column)` over blocks of `width` columns of `c`,
+/// splitting in halves with `rayon::join` when `par`.
+fn for_col_blocks(c: MatMut<'_>, j0: usize, width: usize, par: bool, f: &BlockFn<'_>) -> Result<()> {
+    if c.cols() <= width {
+        return f(c, j0);
+    }
+    let half = (c.cols() / width).div_ceil(2) * width;
+    let (left, right) = c.split_at_col(half);
+    if par {
+        let (a, b) =
+            rayon::join(|| for_col_blocks(left, j0, width, par, f), || for_col_blocks(right, j0 + half, width, par, f));
+        a.and(b)
+    } else {
+        for_col_blocks(left, j0, width, par, f)?;
+        for_col_blocks(right, j0 + half, width, par, f)
+    }
+}
+
+fn view(p: &PackedB) -> Result<PackedRef<'_>> {
+    p.view().ok_or_else(|| Error::config("step", "weights not packed"))
 }
 
 /// Forward, head and backward for the rows `sh.rows` of the batch.
@@ -35,44 +79,66 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
     if n == 0 {
         return Ok(());
     }
+    let par = inp.threads > 1;
     let x = &inp.x[sh.rows.start * sizes[0]..sh.rows.end * sizes[0]];
     let t = &inp.t[sh.rows.start * sizes[last + 1]..sh.rows.end * sizes[last + 1]];
-    let k = &inp.kernels;
+    let Shard { h, delta, packed_delta, loss, .. } = sh;
 
     // Forward: h[l] = f(h[l-1]·W_l + b_l); the output layer keeps its logits.
     for l in 0..=last {
-        let (done, rest) = sh.h.split_at_mut(l);
+        let (done, rest) = h.split_at_mut(l);
         let src = if l == 0 { x } else { &done[l - 1][..n * sizes[l]] };
         let src = MatRef::new(src, n, sizes[l])?;
-        let out = &mut rest[0][..n * sizes[l + 1]];
-        if l < last {
-            let bias = mlp.layer(l).expect("layer exists").bias;
-            dense_forward(out, src, &inp.packed.w[l], bias, Some(mlp.activation()), k, &mut sh.scratch)?;
-        } else {
-            gemm(src, &inp.packed.w[l], MatMut::new(out, n, sizes[l + 1])?, false, &mut sh.scratch)?;
-        }
+        let out = MatMut::new(&mut rest[0][..n * sizes[l + 1]], n, sizes[l + 1])?;
+        let (w, bias) = (view(&inp.packed.w[l])?, mlp.layer(l).expect("layer exists").bias);
+        let act = (l < last).then_some(mlp.activation());
+        let block = |blk: MatMut<'_>, j0: usize| {
+            let c = blk.cols();
+            let b = if l < last { &bias[j0..j0 + c] } else { &[][..] };
+            inp.scratch.with(|s| dense_forward(blk, src, w.col_range(j0, c)?, b, act, &inp.kernels, s))
+        };
+        for_col_blocks(out, 0, block_width(sizes[l + 1], inp.threads), par, &block)?;
     }
 
-    // Head: y, the errors and δ_L = (y - t)/B in one pass.
+    // Head: y, the errors and δ_L = (y - t)/B in one pass, rows in parallel.
+    let o = sizes[last + 1];
     let out_bias = mlp.layer(last).expect("layer exists").bias;
-    let y = &mut sh.h[last][..n * sizes[last + 1]];
-    let d = &mut sh.delta[last][..n * sizes[last + 1]];
-    mlp.head().forward_loss(k, y, out_bias, t, d, &mut sh.loss[..n], inp.scale)?;
+    let (y, d) = (&mut h[last][..n * o], &mut delta[last][..n * o]);
+    let head = |((y, d), (t, l)): ((&mut [f32], &mut [f32]), (&[f32], &mut [f32]))| {
+        mlp.head().forward_loss(&inp.kernels, y, out_bias, t, d, l, inp.scale)
+    };
+    const HEAD_ROWS: usize = 32;
+    let (yc, dc, tc, lc) = (HEAD_ROWS * o, HEAD_ROWS * o, HEAD_ROWS * o, HEAD_ROWS);
+    if par {
+        y.par_chunks_mut(yc)
+            .zip(d.par_chunks_mut(dc))
+            .zip(t.par_chunks(tc).zip(loss[..n].par_chunks_mut(lc)))
+            .try_for_each(head)?;
+    } else {
+        y.chunks_mut(yc).zip(d.chunks_mut(dc)).zip(t.chunks(tc).zip(loss[..n].chunks_mut(lc))).try_for_each(head)?;
+    }
 
-    // Backward: δ_{l-1} = (δ_l·W_lᵀ) ⊙ f'(h_{l-1}), each δ packed as soon as
-    // it is complete, while it is still in cache.
+    // Backward: δ_{l-1} = (δ_l·W_lᵀ) ⊙ f'(h_{l-1}), each δ packed for the
+    // weight gradient as soon as it is complete, while it is in cache.
     let path = gemm_path();
     for l in (0..=last).rev() {
         let w = sizes[l + 1];
-        let dl = MatRef::new(&sh.delta[l][..n * w], n, w)?;
-        sh.packed_delta[l].pack(dl, path);
-        if l > 0 {
-            let (below, above) = sh.delta.split_at_mut(l);
-            let dl = MatRef::new(&above[0][..n * w], n, w)?;
-            let din = &mut below[l - 1][..n * sizes[l]];
-            let h = &sh.h[l - 1][..n * sizes[l]];
-            dense_backward(din, dl, &inp.packed.wt[l], h, mlp.activation(), k, &mut sh.scratch)?;
+        packed_delta[l].pack_with(MatRef::new(&delta[l][..n * w], n, w)?, path, par);
+        if l == 0 {
+            break;
         }
+        let (below, above) = delta.split_at_mut(l);
+        let dl = MatRef::new(&above[0][..n * w], n, w)?;
+        let din = MatMut::new(&mut below[l - 1][..n * sizes[l]], n, sizes[l])?;
+        let hv = MatRef::new(&h[l - 1][..n * sizes[l]], n, sizes[l])?;
+        let wt = view(&inp.packed.wt[l])?;
+        let act = mlp.activation();
+        let block = |blk: MatMut<'_>, j0: usize| {
+            let c = blk.cols();
+            inp.scratch
+                .with(|s| dense_backward(blk, dl, wt.col_range(j0, c)?, hv.cols_range(j0, c), act, &inp.kernels, s))
+        };
+        for_col_blocks(din, 0, block_width(sizes[l], inp.threads), par, &block)?;
     }
     Ok(())
 }

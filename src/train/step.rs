@@ -4,7 +4,7 @@ use super::config::TrainConfig;
 use super::pool::Pool;
 use super::reduce::{reduce_gradients, tiles_needed, TileWork};
 use super::shard::{shard_pass, StepInputs};
-use super::workspace::{assign_rows, zeros, PackedWeights, Shard};
+use super::workspace::{assign_rows, zeros, PackedWeights, ScratchPool, Shard};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{gemm_path, MatRef, PackedB};
 use crate::kernels::Kernels;
@@ -39,6 +39,7 @@ pub struct Trainer {
     used: usize,
     packed: PackedWeights,
     tile_work: Vec<TileWork>,
+    scratch: ScratchPool,
     /// `Σ g²` of the last computed gradients.
     grad_sq: f64,
     pool: Pool,
@@ -85,6 +86,7 @@ impl Trainer {
             used: 0,
             packed: PackedWeights::new(mlp.num_layers()),
             tile_work: (0..tiles_needed(mlp.sizes())).map(|_| TileWork::default()).collect(),
+            scratch: ScratchPool::new(config.effective_threads()),
             grad_sq: 0.0,
             pool: Pool::new(config.effective_threads())?,
             shard_rows,
@@ -202,10 +204,10 @@ impl Trainer {
         let kernels = Kernels::active();
         let (mlp, packed, used) = (&self.mlp, &mut self.packed, self.used);
         let (shards, grads, tile_work) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_work);
-        let par = self.pool.parallel();
+        let (par, threads, scratch) = (self.pool.parallel(), self.pool.threads(), &self.scratch);
         let (sum, grad_sq) = self.pool.run(|| -> Result<(f64, f64)> {
             pack_weights(mlp, packed, par)?;
-            let inputs = StepInputs { mlp, packed, x, t, scale: 1.0 / rows as f32, kernels };
+            let inputs = StepInputs { mlp, packed, x, t, scale: 1.0 / rows as f32, kernels, scratch, threads };
             let pass = |sh: &mut Shard| shard_pass(sh, &inputs);
             if par {
                 shards.par_iter_mut().try_for_each(pass)?;

@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{GemmScratch, PackedB};
 use std::ops::Range;
+use std::sync::Mutex;
 
 /// A zeroed buffer of `n` values, or an error (not an abort) when the memory
 /// cannot be had.
@@ -30,8 +31,6 @@ pub(crate) struct Shard {
     pub packed_delta: Vec<PackedB>,
     /// Error of each row.
     pub loss: Vec<f32>,
-    /// Packing space for the left-hand operands of this shard's GEMMs.
-    pub scratch: GemmScratch,
 }
 
 impl Shard {
@@ -51,8 +50,24 @@ impl Shard {
             delta,
             packed_delta: (0..layers).map(|_| PackedB::new()).collect(),
             loss: zeros(cap, "losses")?,
-            scratch: GemmScratch::new(),
         })
+    }
+}
+
+/// GEMM packing space, one per pool thread: a GEMM call on a pool thread
+/// borrows that thread's (calls never nest, so the lock is never contended).
+pub(crate) struct ScratchPool(Vec<Mutex<GemmScratch>>);
+
+impl ScratchPool {
+    pub(crate) fn new(threads: usize) -> Self {
+        ScratchPool((0..threads.max(1)).map(|_| Mutex::new(GemmScratch::full())).collect())
+    }
+
+    /// Runs `f` with the calling thread's scratch.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut GemmScratch) -> R) -> R {
+        let i = rayon::current_thread_index().unwrap_or(0) % self.0.len();
+        let mut s = self.0[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s)
     }
 }
 

@@ -23,6 +23,7 @@ pub(crate) use pack::AlignedBuf;
 use super::SimdPath;
 use crate::error::{Error, Result};
 use micro::KernelFn;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 /// Depth of a packed block: `KC` values of k per pass over C.
@@ -94,21 +95,41 @@ impl<'a> MatRef<'a> {
         self.cols
     }
 
+    /// Columns `j0..j0+cols` (clamped to the width) as a view.
+    pub fn cols_range(&self, j0: usize, cols: usize) -> MatRef<'a> {
+        let j0 = j0.min(self.cols);
+        let cols = cols.min(self.cols - j0);
+        let off = if cols == 0 || self.rows == 0 { 0 } else { j0 * self.cs };
+        MatRef { data: &self.data[off.min(self.data.len())..], rows: self.rows, cols, rs: self.rs, cs: self.cs }
+    }
+
+    /// Row `i` as a slice, when the columns are contiguous (`cs == 1`).
+    pub fn row(&self, i: usize) -> Option<&'a [f32]> {
+        (i < self.rows && self.cs == 1).then(|| &self.data[i * self.rs..i * self.rs + self.cols])
+    }
+
     /// Element (i, j), or `None` outside the matrix.
     pub fn get(&self, i: usize, j: usize) -> Option<f32> {
         (i < self.rows && j < self.cols).then(|| self.data[i * self.rs + j * self.cs])
     }
 }
 
-/// A mutable row-major view: element (i, j) is `data[i·rs + j]`, `rs ≥ cols`
-/// so that no two elements alias.
+/// A mutable row-major view: element (i, j) sits `i·rs + j` values past the
+/// start, `rs ≥ cols` so that no two elements alias. Like `&mut [f32]` it is
+/// exclusive; [`split_at_col`](Self::split_at_col) cuts it into two views of
+/// disjoint columns, which may then be written from different threads.
 #[derive(Debug)]
 pub struct MatMut<'a> {
-    data: &'a mut [f32],
+    ptr: *mut f32,
     rows: usize,
     cols: usize,
     rs: usize,
+    _data: PhantomData<&'a mut [f32]>,
 }
+
+// SAFETY: a MatMut is an exclusive borrow of its elements, like `&mut [f32]`
+// (which is Send); split views cover disjoint elements.
+unsafe impl Send for MatMut<'_> {}
 
 impl<'a> MatMut<'a> {
     /// A row-major `rows × cols` view of `data` (exactly `rows·cols` values).
@@ -118,19 +139,91 @@ impl<'a> MatMut<'a> {
         if data.len() != n {
             return Err(Error::shape("output matrix data", format!("{rows}×{cols} = {n} values"), data.len()));
         }
-        Ok(MatMut { data, rows, cols, rs: cols })
+        Ok(MatMut { ptr: data.as_mut_ptr(), rows, cols, rs: cols, _data: PhantomData })
     }
 
     /// A view whose rows start `rs ≥ cols` values apart.
     pub fn with_row_stride(data: &'a mut [f32], rows: usize, cols: usize, rs: usize) -> Result<Self> {
         match extent(rows, cols, rs, 1) {
-            Some(e) if rs >= cols && e <= data.len() => Ok(MatMut { data, rows, cols, rs }),
+            Some(e) if rs >= cols && e <= data.len() => {
+                Ok(MatMut { ptr: data.as_mut_ptr(), rows, cols, rs, _data: PhantomData })
+            }
             _ => Err(Error::shape(
                 "output matrix data",
                 format!("{rows}×{cols} with row stride {rs} ≥ {cols}"),
                 data.len(),
             )),
         }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Columns `..j` and `j..` as two views (`j` is clamped to the width).
+    pub fn split_at_col(self, j: usize) -> (MatMut<'a>, MatMut<'a>) {
+        let j = j.min(self.cols);
+        // SAFETY: j ≤ cols, so the right view starts inside (or one past the
+        // end of) each row; the views cover columns [0, j) and [j, cols) of
+        // the same rows, which are disjoint.
+        let right = unsafe { self.ptr.add(j) };
+        (
+            MatMut { ptr: self.ptr, rows: self.rows, cols: j, rs: self.rs, _data: PhantomData },
+            MatMut { ptr: right, rows: self.rows, cols: self.cols - j, rs: self.rs, _data: PhantomData },
+        )
+    }
+
+    /// A shorter-lived view of the same elements.
+    pub fn reborrow(&mut self) -> MatMut<'_> {
+        MatMut { ptr: self.ptr, rows: self.rows, cols: self.cols, rs: self.rs, _data: PhantomData }
+    }
+
+    /// Row `i` (the view's columns of it), or `None` past the last row.
+    pub fn row_mut(&mut self, i: usize) -> Option<&mut [f32]> {
+        // SAFETY: row i < rows holds `cols` values starting i·rs past ptr,
+        // inside the borrowed data; `&mut self` makes the slice exclusive.
+        (i < self.rows).then(|| unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.rs), self.cols) })
+    }
+}
+
+/// A read-only view of a [`PackedB`], possibly of a range of its panels
+/// (whole panels: the first column is a multiple of the panel width).
+#[derive(Clone, Copy, Debug)]
+pub struct PackedRef<'a> {
+    data: &'a [f32],
+    k: usize,
+    n: usize,
+    path: GemmPath,
+}
+
+impl<'a> PackedRef<'a> {
+    /// Rows (k).
+    pub fn rows(&self) -> usize {
+        self.k
+    }
+
+    /// Columns (n).
+    pub fn cols(&self) -> usize {
+        self.n
+    }
+
+    /// Columns `j0..j0+n` (clamped to the width), `j0` a multiple of the
+    /// panel width `NR` of the path (checked).
+    pub fn col_range(&self, j0: usize, n: usize) -> Result<PackedRef<'a>> {
+        let (_, nr) = self.path.tile();
+        if self.path == GemmPath::MatrixMultiply || j0 % nr != 0 || j0 > self.n {
+            return Err(Error::shape("packed column range start", format!("a multiple of {nr} up to {}", self.n), j0));
+        }
+        let n = n.min(self.n - j0);
+        let start = (j0 / nr) * self.k * nr;
+        let len = n.div_ceil(nr) * self.k * nr;
+        Ok(PackedRef { data: &self.data[start..start + len], k: self.k, n, path: self.path })
     }
 }
 
@@ -233,10 +326,27 @@ impl PackedB {
 
     /// Packs `b` for `path`.
     pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) {
+        self.pack_with(b, path, false)
+    }
+
+    /// Packs `b` for `path`, its panels in parallel on the current rayon
+    /// pool when `par`.
+    pub fn pack_with(&mut self, b: MatRef<'_>, path: GemmPath, par: bool) {
         let (_, nr) = path.tile();
         let len = if path == GemmPath::MatrixMultiply { b.rows * b.cols } else { b.rows * b.cols.div_ceil(nr) * nr };
         self.buf.resize(len);
-        if path == GemmPath::MatrixMultiply {
+        if par && path != GemmPath::MatrixMultiply && b.rows > 0 {
+            use rayon::prelude::*;
+            // Groups of panels big enough to be worth a task.
+            let per = (1 << 16) / (b.rows * nr) + 1;
+            let chunk = per * b.rows * nr;
+            self.buf.as_mut_slice().par_chunks_mut(chunk).enumerate().for_each(|(i, dst)| {
+                let j0 = i * per * nr;
+                let cols = (b.cols - j0).min(per * nr);
+                let sub = MatRef { data: b.data, rows: b.rows, cols, rs: b.rs, cs: b.cs };
+                pack::pack_b_cols(dst, &sub, j0, nr);
+            });
+        } else if path == GemmPath::MatrixMultiply {
             let dst = self.buf.as_mut_slice();
             for i in 0..b.rows {
                 for j in 0..b.cols {
@@ -247,6 +357,11 @@ impl PackedB {
             pack::pack_b(self.buf.as_mut_slice(), &b, nr);
         }
         (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
+    }
+
+    /// A view of the whole packed matrix, or `None` before the first pack.
+    pub fn view(&self) -> Option<PackedRef<'_>> {
+        self.path.map(|path| PackedRef { data: self.buf.as_slice(), k: self.k, n: self.n, path })
     }
 
     /// Rows (k) of the packed matrix.
@@ -268,17 +383,37 @@ pub struct GemmScratch {
 }
 
 impl GemmScratch {
-    /// An empty scratch; it grows to `MC × KC` values on first use.
+    /// An empty scratch; it grows to what a call needs (at most `MC × KC`
+    /// values) on first use.
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// A scratch already as large as any call needs, so that it never
+    /// allocates again.
+    pub fn full() -> Self {
+        let mut s = Self::default();
+        s.a.resize(MC * KC);
+        s
+    }
 }
 
-/// `C ← A·B`, or `C ← C + A·B` when `accumulate`, with `B` packed.
+/// `C ← A·B`, or `C ← C + A·B` when `accumulate`, with `B` packed (a
+/// [`PackedB`] or a [`PackedRef`] range of one).
 ///
 /// Each element of C is one sum over k in order, the same whichever tile,
 /// shard or thread computes it. Errors when the dimensions disagree.
-pub fn gemm(a: MatRef<'_>, b: &PackedB, c: MatMut<'_>, accumulate: bool, scratch: &mut GemmScratch) -> Result<()> {
+pub fn gemm<'b>(
+    a: MatRef<'_>,
+    b: impl Into<Packed<'b>>,
+    c: MatMut<'_>,
+    accumulate: bool,
+    scratch: &mut GemmScratch,
+) -> Result<()> {
+    let Packed(b) = b.into();
+    let Some(b) = b else {
+        return Err(Error::config("gemm", "B was never packed"));
+    };
     if a.cols != b.k || c.rows != a.rows || c.cols != b.n {
         return Err(Error::shape(
             "gemm operands",
@@ -286,9 +421,7 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: MatMut<'_>, accumulate: bool, scratch
             format!("B {}×{}, C {}×{}", b.k, b.n, c.rows, c.cols),
         ));
     }
-    let Some(path) = b.path else {
-        return Err(Error::config("gemm", "B was never packed"));
-    };
+    let path = b.path;
     if !path.is_supported() {
         return Err(Error::config("gemm", format!("B was packed for {path}, which this CPU cannot run")));
     }
@@ -298,8 +431,9 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: MatMut<'_>, accumulate: bool, scratch
     }
     if k == 0 {
         if !accumulate {
+            let mut c = c;
             for i in 0..m {
-                c.data[i * c.rs..i * c.rs + n].fill(0.0);
+                c.row_mut(i).expect("row below rows").fill(0.0);
             }
         }
         return Ok(());
@@ -319,11 +453,11 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: MatMut<'_>, accumulate: bool, scratch
                     a.data.as_ptr(),
                     a.rs as isize,
                     a.cs as isize,
-                    b.buf.as_slice().as_ptr(),
+                    b.data.as_ptr(),
                     n as isize,
                     1,
                     beta,
-                    c.data.as_mut_ptr(),
+                    c.ptr,
                     c.rs as isize,
                     1,
                 );
@@ -340,7 +474,7 @@ pub fn gemm(a: MatRef<'_>, b: &PackedB, c: MatMut<'_>, accumulate: bool, scratch
 #[allow(clippy::too_many_arguments)]
 fn blocked(
     a: MatRef<'_>,
-    b: &PackedB,
+    b: PackedRef<'_>,
     c: MatMut<'_>,
     accumulate: bool,
     scratch: &mut GemmScratch,
@@ -349,9 +483,9 @@ fn blocked(
     nr: usize,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.n);
-    let bp = b.buf.as_slice();
+    let bp = b.data;
     let ldc = c.rs;
-    let cptr = c.data.as_mut_ptr();
+    let cptr = c.ptr;
     scratch.a.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k));
     for pc in (0..k).step_by(KC) {
         let kc = KC.min(k - pc);
@@ -371,8 +505,8 @@ fn blocked(
                         // SAFETY: apanel and bpanel hold kc·MR and kc·NR values
                         // (bounds-checked slices); the tile's mv rows of nv
                         // values start at row ic+ir, column jr of C, inside
-                        // the m×n view whose rows are ldc ≥ n apart in
-                        // c.data; mv ≤ MR, nv ≤ NR; the kernel came from
+                        // the m×n view whose rows are ldc ≥ n apart in the
+                        // borrowed data; mv ≤ MR, nv ≤ NR; the kernel came from
                         // `GemmPath::kernel`, only reachable for a path whose
                         // CPU features `is_supported` confirmed.
                         unsafe {
@@ -394,6 +528,22 @@ fn blocked(
     }
 }
 
+/// The packed right-hand operand of [`gemm`]: from a [`PackedB`] (`None`
+/// when it was never packed) or a [`PackedRef`].
+pub struct Packed<'b>(Option<PackedRef<'b>>);
+
+impl<'b> From<&'b PackedB> for Packed<'b> {
+    fn from(b: &'b PackedB) -> Self {
+        Packed(b.view())
+    }
+}
+
+impl<'b> From<PackedRef<'b>> for Packed<'b> {
+    fn from(b: PackedRef<'b>) -> Self {
+        Packed(Some(b))
+    }
+}
+
 /// `C ← A·B (+ C)` with `B` a strided view, packed into `packed` first: the
 /// convenience form for one-off products.
 pub fn gemm_strided(
@@ -405,5 +555,5 @@ pub fn gemm_strided(
     scratch: &mut GemmScratch,
 ) -> Result<()> {
     packed.pack(b, gemm_path());
-    gemm(a, packed, c, accumulate, scratch)
+    gemm(a, &*packed, c, accumulate, scratch)
 }

@@ -51,18 +51,7 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: u
                 d[rows..].fill(0.0);
             }
         } else {
-            for r in 0..mr {
-                if r < rows {
-                    let base = (r0 + r) * rs + k0 * cs;
-                    for kk in 0..kc {
-                        panel[kk * mr + r] = src[base + kk * cs];
-                    }
-                } else {
-                    for kk in 0..kc {
-                        panel[kk * mr + r] = 0.0;
-                    }
-                }
-            }
+            gather_panel(panel, mr, rows, &src[r0 * rs + k0 * cs..], rs, cs, kc);
         }
     }
 }
@@ -70,13 +59,19 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: u
 /// Packs all of `b` (k × n) into `dst` as `ceil(n/nr)` panels of `k × nr`
 /// (k-major), zero-padding the last panel's missing columns.
 pub(crate) fn pack_b(dst: &mut [f32], b: &MatRef<'_>, nr: usize) {
+    pack_b_cols(dst, b, 0, nr)
+}
+
+/// [`pack_b`] for the columns `c0..c0 + b.cols` of a matrix whose column 0
+/// is `b`'s data origin: `b.cols` here counts the columns to pack.
+pub(crate) fn pack_b_cols(dst: &mut [f32], b: &MatRef<'_>, c0: usize, nr: usize) {
     let (k, n, rs, cs, src) = (b.rows, b.cols, b.rs, b.cs, b.data);
     if k == 0 {
         return;
     }
     for (p, panel) in dst.chunks_exact_mut(k * nr).take(n.div_ceil(nr)).enumerate() {
-        let j0 = p * nr;
-        let cols = nr.min(n - j0);
+        let j0 = c0 + p * nr;
+        let cols = nr.min(c0 + n - j0);
         if cs == 1 {
             // Row-major: each k contributes a contiguous run of columns.
             for (kk, d) in panel.chunks_exact_mut(nr).enumerate() {
@@ -85,20 +80,31 @@ pub(crate) fn pack_b(dst: &mut [f32], b: &MatRef<'_>, nr: usize) {
                 d[cols..].fill(0.0);
             }
         } else {
-            // Transposed (column j contiguous over k when rs == 1): read each
-            // source column once, scatter it down the panel.
-            for jj in 0..nr {
-                if jj < cols {
-                    let base = (j0 + jj) * cs;
-                    for kk in 0..k {
-                        panel[kk * nr + jj] = src[base + kk * rs];
-                    }
-                } else {
-                    for kk in 0..k {
-                        panel[kk * nr + jj] = 0.0;
-                    }
-                }
+            gather_panel(panel, nr, cols, &src[j0 * cs..], cs, rs, k);
+        }
+    }
+}
+
+/// The transposing copy both packings need when the panel's lines run
+/// across the source's: `panel[kk·w + j] = src[j·sj + kk·sk]` for
+/// `j < valid`, 0 for `valid ≤ j < w`, `kk < len`.
+///
+/// It goes 16 values of k at a time, so that the 16 panel lines being filled
+/// stay in L1 while each source line is read in runs of 16 (one cache line
+/// when `sk = 1`), instead of sweeping the whole panel once per source line.
+fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
+    const KB: usize = 16;
+    for k0 in (0..len).step_by(KB) {
+        let kb = KB.min(len - k0);
+        let block = &mut panel[k0 * w..(k0 + kb) * w];
+        for j in 0..valid {
+            let line = &src[j * sj + k0 * sk..];
+            for kk in 0..kb {
+                block[kk * w + j] = line[kk * sk];
             }
+        }
+        for row in block.chunks_exact_mut(w) {
+            row[valid..].fill(0.0);
         }
     }
 }
