@@ -43,6 +43,9 @@ fn block_width(n: usize, threads: usize) -> usize {
     n.div_ceil(2 * threads).div_ceil(nr).max(4) * nr
 }
 
+/// Rows for the head: ((outputs, deltas), (targets, errors)).
+type HeadRows<'a> = ((&'a mut [f32], &'a mut [f32]), (&'a [f32], &'a mut [f32]));
+
 type BlockFn<'f> = dyn Fn(MatMut<'_>, usize) -> Result<()> + Sync + 'f;
 
 /// Runs `f(block, first column)` over blocks of `width` columns of `c`,
@@ -104,7 +107,7 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
     let o = sizes[last + 1];
     let out_bias = mlp.layer(last).expect("layer exists").bias;
     let (y, d) = (&mut h[last][..n * o], &mut delta[last][..n * o]);
-    let head = |((y, d), (t, l)): ((&mut [f32], &mut [f32]), (&[f32], &mut [f32]))| {
+    let head = |((y, d), (t, l)): HeadRows<'_>| {
         mlp.head().forward_loss(&inp.kernels, y, out_bias, t, d, l, inp.scale)
     };
     const HEAD_ROWS: usize = 32;

@@ -217,7 +217,7 @@ impl<'a> PackedRef<'a> {
     /// panel width `NR` of the path (checked).
     pub fn col_range(&self, j0: usize, n: usize) -> Result<PackedRef<'a>> {
         let (_, nr) = self.path.tile();
-        if self.path == GemmPath::MatrixMultiply || j0 % nr != 0 || j0 > self.n {
+        if self.path == GemmPath::MatrixMultiply || !j0.is_multiple_of(nr) || j0 > self.n {
             return Err(Error::shape("packed column range start", format!("a multiple of {nr} up to {}", self.n), j0));
         }
         let n = n.min(self.n - j0);
