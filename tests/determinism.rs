@@ -58,6 +58,32 @@ fn weights_are_bit_identical_on_1_2_3_and_8_threads() {
     }
 }
 
+/// Layers wide enough that a layer is cut into several column blocks (one
+/// task each) on 2 and 3 threads, and a batch of two shards.
+#[test]
+fn column_blocks_do_not_change_the_bits() {
+    let run = |threads: usize| {
+        let mlp = Mlp::builder()
+            .input(70)
+            .hidden(300)
+            .hidden(290)
+            .activation(Activation::Tanh)
+            .head(Head::Softmax, 9)
+            .seed(8);
+        let config = TrainConfig { batch_size: 300, threads, lr: 0.05, ..TrainConfig::default() };
+        let mut tr = Trainer::with_optimizer(mlp.build().unwrap(), config, Box::new(Adam::default())).unwrap();
+        for step in 0..5u64 {
+            let (x, t) = common::batch(Head::Softmax, 300, 70, 9, 200 + step);
+            tr.step(&x, &t, 300).unwrap();
+        }
+        bits(tr.mlp().params())
+    };
+    let one = run(1);
+    for threads in [2, 3, 8] {
+        assert!(one == run(threads), "1 and {threads} threads differ");
+    }
+}
+
 #[test]
 fn a_different_seed_gives_different_weights() {
     let a = Mlp::builder().input(4).hidden(5).head(Head::Softmax, 3).seed(1).build().unwrap();

@@ -109,6 +109,28 @@ fn engine_gradients_match_the_oracle() {
     }
 }
 
+/// Gradients stay right when a layer is cut into several column blocks run
+/// on different threads (widths 300 and 260 on 3 threads).
+#[test]
+fn engine_gradients_match_the_oracle_across_column_blocks() {
+    let sizes = [11, 300, 260, 4];
+    for head in [Head::Softmax, Head::Linear] {
+        let mut m = mlp(&sizes, Activation::Sigmoid, head, 21);
+        jitter_biases(&mut m, 22);
+        let r = RefMlp::from_mlp(&m);
+        let config = TrainConfig { batch_size: 40, shard_rows: 24, threads: 3, lr: 0.1, ..TrainConfig::default() };
+        let mut tr = Trainer::new(m, config).unwrap();
+        let (x, t) = batch(head, 40, sizes[0], sizes[3], 23);
+        tr.compute_gradients(&x, &t, 40).unwrap();
+        let (_, gw, gb) = r.grad(&to_f64(&x), &to_f64(&t), 40);
+        for l in 0..3 {
+            let g = tr.gradient(l).unwrap();
+            assert_rel(&format!("{head} dW{l}"), g.weight, &gw[l]);
+            assert_rel(&format!("{head} db{l}"), g.bias, &gb[l]);
+        }
+    }
+}
+
 /// A step moves every parameter by exactly `-lr·g` (plain SGD), and the
 /// updated network's loss is lower.
 #[test]

@@ -107,9 +107,7 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
     let o = sizes[last + 1];
     let out_bias = mlp.layer(last).expect("layer exists").bias;
     let (y, d) = (&mut h[last][..n * o], &mut delta[last][..n * o]);
-    let head = |((y, d), (t, l)): HeadRows<'_>| {
-        mlp.head().forward_loss(&inp.kernels, y, out_bias, t, d, l, inp.scale)
-    };
+    let head = |((y, d), (t, l)): HeadRows<'_>| mlp.head().forward_loss(&inp.kernels, y, out_bias, t, d, l, inp.scale);
     const HEAD_ROWS: usize = 32;
     let (yc, dc, tc, lc) = (HEAD_ROWS * o, HEAD_ROWS * o, HEAD_ROWS * o, HEAD_ROWS);
     if par {
