@@ -15,6 +15,7 @@ mod pool;
 mod reduce;
 mod shard;
 mod step;
+mod update;
 mod workspace;
 
 pub use checkpoint::{file_fingerprint, Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION};

@@ -10,7 +10,7 @@
 
 use super::workspace::{PackedWeights, ScratchPool, Shard};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{gemm_path, MatMut, MatRef, PackedB, PackedRef};
+use crate::kernels::gemm::{gemm_path, GemmPath, MatMut, MatRef, PackedB, PackedRef};
 use crate::kernels::Kernels;
 use crate::layers::{dense_backward, dense_forward};
 use crate::model::Mlp;
@@ -36,8 +36,8 @@ pub(crate) struct StepInputs<'a> {
 /// Columns per parallel block: about two blocks per thread, whole panels of
 /// the GEMM, and never fewer than four panels (so a block is worth a task).
 fn block_width(n: usize, threads: usize) -> usize {
-    let (_, nr) = gemm_path().tile();
-    if threads <= 1 {
+    let (path, (_, nr)) = (gemm_path(), gemm_path().tile());
+    if threads <= 1 || path == GemmPath::MatrixMultiply {
         return n.max(1);
     }
     n.div_ceil(2 * threads).div_ceil(nr).max(4) * nr

@@ -4,20 +4,13 @@ use super::config::TrainConfig;
 use super::pool::Pool;
 use super::reduce::{reduce_gradients, tiles_needed, TileWork};
 use super::shard::{shard_pass, StepInputs};
+use super::update::{pack_weights, update_and_repack, Step};
 use super::workspace::{assign_rows, zeros, PackedWeights, ScratchPool, Shard};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{gemm_path, MatRef, PackedB};
 use crate::kernels::Kernels;
 use crate::model::{LayerRef, Mlp};
-use crate::optim::{Optimizer, Sgd, Slots};
-use rayon::iter::Either;
+use crate::optim::{Optimizer, Sgd};
 use rayon::prelude::*;
-
-/// One chunk of the update: ((params, grads), slot m), slot v.
-type UpdateChunk<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
-
-/// Parameters per chunk of the parallel update.
-const UPDATE_CHUNK: usize = 1 << 15;
 
 /// Trains an [`Mlp`] by minibatch backpropagation on its own thread pool.
 ///
@@ -38,6 +31,9 @@ pub struct Trainer {
     shards: Vec<Shard>,
     used: usize,
     packed: PackedWeights,
+    /// Whether `packed` matches the parameters (the update keeps it so;
+    /// changes from outside clear it).
+    packed_valid: bool,
     tile_work: Vec<TileWork>,
     scratch: ScratchPool,
     /// `Σ g²` of the last computed gradients.
@@ -85,6 +81,7 @@ impl Trainer {
             shards,
             used: 0,
             packed: PackedWeights::new(mlp.num_layers()),
+            packed_valid: false,
             tile_work: (0..tiles_needed(mlp.sizes())).map(|_| TileWork::default()).collect(),
             scratch: ScratchPool::new(config.effective_threads()),
             grad_sq: 0.0,
@@ -103,6 +100,7 @@ impl Trainer {
 
     /// The network, mutable (for example to load new weights between steps).
     pub fn mlp_mut(&mut self) -> &mut Mlp {
+        self.packed_valid = false;
         &mut self.mlp
     }
 
@@ -179,6 +177,7 @@ impl Trainer {
             return Err(Error::non_finite(format!("restored state, value {i}")));
         }
         self.mlp.params_mut().copy_from_slice(params);
+        self.packed_valid = false;
         for (mine, theirs) in self.slots.iter_mut().zip(slots) {
             mine.copy_from_slice(theirs);
         }
@@ -205,8 +204,11 @@ impl Trainer {
         let (mlp, packed, used) = (&self.mlp, &mut self.packed, self.used);
         let (shards, grads, tile_work) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_work);
         let (par, threads, scratch) = (self.pool.parallel(), self.pool.threads(), &self.scratch);
+        let repack = !self.packed_valid;
         let (sum, grad_sq) = self.pool.run(|| -> Result<(f64, f64)> {
-            pack_weights(mlp, packed, par)?;
+            if repack {
+                pack_weights(mlp, packed, par)?;
+            }
             let inputs = StepInputs { mlp, packed, x, t, scale: 1.0 / rows as f32, kernels, scratch, threads };
             let pass = |sh: &mut Shard| shard_pass(sh, &inputs);
             if par {
@@ -221,6 +223,7 @@ impl Trainer {
             }
             Ok((sum, reduce_gradients(grads, shards, x, mlp, tile_work, &kernels, par)?))
         })?;
+        self.packed_valid = true;
         self.grad_sq = grad_sq;
         let loss = (sum / rows as f64) as f32;
         if !loss.is_finite() {
@@ -256,20 +259,13 @@ impl Trainer {
         let scale = self.config.clip_norm.map_or(1.0, |c| (c / (norm + 1e-6)).min(1.0)) as f32;
         let lr = self.current_lr();
         self.step += 1;
-        let (opt, step) = (&*self.optimizer, self.step);
-        let (params, grads) = (self.mlp.params_mut(), &self.grads);
-        let [m, v] = &mut self.slots;
-        let update = |(((p, g), m), v): UpdateChunk<'_>| opt.update(p, g, Slots { m, v }, lr, step, scale);
-        if !self.pool.parallel() {
-            let n = params.len().div_ceil(UPDATE_CHUNK);
-            let chunks = params.chunks_mut(UPDATE_CHUNK).zip(grads.chunks(UPDATE_CHUNK));
-            return chunks.zip(slot_chunks_seq(m, n)).zip(slot_chunks_seq(v, n)).try_for_each(update);
-        }
-        self.pool.run(|| {
-            let n = params.len().div_ceil(UPDATE_CHUNK);
-            let chunks = params.par_chunks_mut(UPDATE_CHUNK).zip(grads.par_chunks(UPDATE_CHUNK));
-            chunks.zip(slot_chunks(m, n)).zip(slot_chunks(v, n)).try_for_each(update)
-        })
+        let s = Step { opt: &*self.optimizer, lr, step: self.step, scale, par: self.pool.parallel() };
+        let (sizes, params) = self.mlp.sizes_and_params_mut();
+        let (grads, slots, packed) = (&self.grads, &mut self.slots, &mut self.packed);
+        let r = self.pool.run(|| update_and_repack(sizes, params, grads, slots, packed, &s));
+        // A failed update may have left the packed copies behind.
+        self.packed_valid = r.is_ok();
+        r
     }
 
     /// Gradient of layer `l` from the last
@@ -296,52 +292,5 @@ impl Trainer {
         let o = self.mlp.outputs();
         let last = self.mlp.num_layers() - 1;
         self.shards[..self.used].iter().flat_map(move |sh| sh.h[last][..sh.rows.len() * o].chunks_exact(o))
-    }
-}
-
-/// Packs every layer's `W` (forward) and `Wᵀ` (input gradient), in
-/// parallel when `par`.
-fn pack_weights(mlp: &Mlp, packed: &mut PackedWeights, par: bool) -> Result<()> {
-    let path = gemm_path();
-    let PackedWeights { w, wt } = packed;
-    let pack = |(l, (pw, pwt)): (usize, (&mut PackedB, &mut PackedB))| -> Result<()> {
-        let layer = mlp.layer(l).expect("one packed slot per layer");
-        let m = MatRef::new(layer.weight, layer.inputs, layer.outputs)?;
-        let mut packt = || {
-            if l > 0 {
-                pwt.pack(m.t(), path)
-            }
-        };
-        if par {
-            rayon::join(|| pw.pack(m, path), packt);
-        } else {
-            pw.pack(m, path);
-            packt();
-        }
-        Ok(())
-    };
-    if par {
-        w.par_iter_mut().zip(wt.par_iter_mut()).enumerate().try_for_each(pack)
-    } else {
-        w.iter_mut().zip(wt.iter_mut()).enumerate().try_for_each(pack)
-    }
-}
-
-/// The update chunks of one optimizer slot: `n` empty slices when the
-/// optimizer does not use it, else chunks matching the parameters'.
-fn slot_chunks(slot: &mut [f32], n: usize) -> impl IndexedParallelIterator<Item = &mut [f32]> {
-    if slot.is_empty() {
-        Either::Left(rayon::iter::repeat_n((), n).map(|()| -> &mut [f32] { &mut [] }))
-    } else {
-        Either::Right(slot.par_chunks_mut(UPDATE_CHUNK))
-    }
-}
-
-/// [`slot_chunks`] for the sequential path.
-fn slot_chunks_seq(slot: &mut [f32], n: usize) -> impl Iterator<Item = &mut [f32]> {
-    if slot.is_empty() {
-        Either::Left(std::iter::repeat_n((), n).map(|()| -> &mut [f32] { &mut [] }))
-    } else {
-        Either::Right(slot.chunks_mut(UPDATE_CHUNK))
     }
 }

@@ -214,9 +214,13 @@ impl<'a> PackedRef<'a> {
     }
 
     /// Columns `j0..j0+n` (clamped to the width), `j0` a multiple of the
-    /// panel width `NR` of the path (checked).
+    /// panel width `NR` of the path (checked; matrixmultiply's row-major
+    /// operand only has the whole range).
     pub fn col_range(&self, j0: usize, n: usize) -> Result<PackedRef<'a>> {
         let (_, nr) = self.path.tile();
+        if j0 == 0 && n >= self.n {
+            return Ok(*self);
+        }
         if self.path == GemmPath::MatrixMultiply || !j0.is_multiple_of(nr) || j0 > self.n {
             return Err(Error::shape("packed column range start", format!("a multiple of {nr} up to {}", self.n), j0));
         }
@@ -359,6 +363,20 @@ impl PackedB {
         (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
     }
 
+    /// Shapes the buffer for a `k × n` matrix packed for `path` and returns
+    /// it with the length of one panel (`k × NR` values, k-major; there are
+    /// `ceil(n/NR)`), for the caller to fill, every value of it; `None` for
+    /// matrixmultiply, which does not use panels.
+    pub fn panels_mut(&mut self, k: usize, n: usize, path: GemmPath) -> Option<(&mut [f32], usize)> {
+        if path == GemmPath::MatrixMultiply {
+            return None;
+        }
+        let (_, nr) = path.tile();
+        self.buf.resize(k * n.div_ceil(nr) * nr);
+        (self.k, self.n, self.path) = (k, n, Some(path));
+        Some((self.buf.as_mut_slice(), (k * nr).max(1)))
+    }
+
     /// A view of the whole packed matrix, or `None` before the first pack.
     pub fn view(&self) -> Option<PackedRef<'_>> {
         self.path.map(|path| PackedRef { data: self.buf.as_slice(), k: self.k, n: self.n, path })
@@ -373,6 +391,19 @@ impl PackedB {
     pub fn cols(&self) -> usize {
         self.n
     }
+}
+
+/// Fills one panel of a packed `Wᵀ` from the rows of `W` it covers:
+/// `rows` holds `v ≤ NR` rows of `k` values (row-major), `panel` gets
+/// `panel[kk·NR + j] = rows[j·k + kk]`, zeros past row `v`. This is how the
+/// update re-packs a band of freshly updated weights while it is in cache.
+pub fn fill_panel_transposed(panel: &mut [f32], rows: &[f32], k: usize) -> Result<()> {
+    let nr = if k == 0 { 0 } else { panel.len() / k };
+    if k == 0 || panel.len() != k * nr || rows.len() % k != 0 || rows.len() / k > nr {
+        return Err(Error::shape("transposed panel", format!("k·NR values for rows of k = {k}"), panel.len()));
+    }
+    pack::gather_panel(panel, nr, rows.len() / k, rows, k, 1, k);
+    Ok(())
 }
 
 /// Per-caller workspace for packing blocks of A: one per thread or task,

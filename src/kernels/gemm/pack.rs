@@ -92,7 +92,7 @@ pub(crate) fn pack_b_cols(dst: &mut [f32], b: &MatRef<'_>, c0: usize, nr: usize)
 /// It goes 16 values of k at a time, so that the 16 panel lines being filled
 /// stay in L1 while each source line is read in runs of 16 (one cache line
 /// when `sk = 1`), instead of sweeping the whole panel once per source line.
-fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
+pub(crate) fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
     const KB: usize = 16;
     for k0 in (0..len).step_by(KB) {
         let kb = KB.min(len - k0);
