@@ -398,8 +398,8 @@ impl PackedB {
 /// `panel[kk·NR + j] = rows[j·k + kk]`, zeros past row `v`. This is how the
 /// update re-packs a band of freshly updated weights while it is in cache.
 pub fn fill_panel_transposed(panel: &mut [f32], rows: &[f32], k: usize) -> Result<()> {
-    let nr = if k == 0 { 0 } else { panel.len() / k };
-    if k == 0 || panel.len() != k * nr || rows.len() % k != 0 || rows.len() / k > nr {
+    let nr = panel.len().checked_div(k).unwrap_or(0);
+    if k == 0 || panel.len() != k * nr || !rows.len().is_multiple_of(k) || rows.len() / k > nr {
         return Err(Error::shape("transposed panel", format!("k·NR values for rows of k = {k}"), panel.len()));
     }
     pack::gather_panel(panel, nr, rows.len() / k, rows, k, 1, k);
