@@ -17,6 +17,7 @@
 
 mod micro;
 mod pack;
+mod transpose;
 
 pub(crate) use pack::AlignedBuf;
 

@@ -94,10 +94,20 @@ pub(crate) fn pack_b_cols(dst: &mut [f32], b: &MatRef<'_>, c0: usize, nr: usize)
 /// when `sk = 1`), instead of sweeping the whole panel once per source line.
 pub(crate) fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
     const KB: usize = 16;
+    let fast = sk == 1 && w >= 16 && sj >= 16 && super::transpose::available();
     for k0 in (0..len).step_by(KB) {
         let kb = KB.min(len - k0);
         let block = &mut panel[k0 * w..(k0 + kb) * w];
-        for j in 0..valid {
+        // Whole 16 × 16 squares through registers, the rest one by one.
+        let mut j_done = 0;
+        if fast && kb == KB {
+            while j_done + 16 <= valid
+                && super::transpose::transpose16(&src[j_done * sj + k0..], sj, &mut block[j_done..], w)
+            {
+                j_done += 16;
+            }
+        }
+        for j in j_done..valid {
             let line = &src[j * sj + k0 * sk..];
             for kk in 0..kb {
                 block[kk * w + j] = line[kk * sk];
