@@ -40,6 +40,7 @@
 
 pub mod data;
 mod error;
+pub mod ffi;
 pub mod head;
 pub mod json;
 pub mod kernels;

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""backprop against PyTorch and JAX, side by side, in one run.
+
+For every config (S, M, L, XL) and thread count, runs `backprop bench` and
+../shared/bench/peer_bench.py's torch and jax children, each a fresh process
+pinned to the first T cores with taskset, in turn, `--rounds` times; prints
+the median samples/s and GFLOP/s of each and the ratio to the best peer, as
+JSON (--json) or a Markdown table. Interleaving the contenders round by round
+exposes them to the same machine noise.
+
+usage (from the repo root, with a venv that has torch, jax, jaxlib, numpy):
+  cargo build --release
+  /path/to/venv/bin/python benches/compare.py --peer-bench ../shared/bench/peer_bench.py [--rounds 3] [--threads 1,2]
+"""
+import argparse, json, os, statistics, subprocess, sys
+
+CONFIGS = {
+    "S": ([784, 128, 10], 64),
+    "M": ([784, 512, 512, 10], 128),
+    "L": ([784, 1024, 1024, 10], 256),
+    "XL": ([1024, 4096, 4096, 1024], 512),
+}
+
+
+def flops(layers, b):
+    pairs = list(zip(layers[:-1], layers[1:]))
+    fwd = sum(2 * b * i * o for i, o in pairs)
+    return fwd * 2 + sum(2 * b * i * o for i, o in pairs[1:])
+
+
+def pinned(threads):
+    return ["taskset", "-c", ",".join(str(c) for c in range(threads))]
+
+
+def ours(exe, name, threads, seconds):
+    layers, b = CONFIGS[name]
+    cmd = pinned(threads) + [exe, "bench", "--layers", ",".join(map(str, layers)), "--batch-size", str(b),
+                             "--threads", str(threads), "--seconds", str(seconds), "--json"]
+    r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)[0]
+    return r["samples_per_sec"], r.get("peak_rss_mib")
+
+
+def peer(peer_bench, peer_name, name, threads):
+    env = dict(os.environ)
+    for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[v] = str(threads)
+    cmd = pinned(threads) + [sys.executable, peer_bench, "--child", peer_name, str(threads), name]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    dt = float(out.strip().splitlines()[-1])
+    return CONFIGS[name][1] / dt, None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--peer-bench", required=True)
+    ap.add_argument("--exe", default="target/release/backprop")
+    ap.add_argument("--configs", default="S,M,L,XL")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--peers", default="torch,jax")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    rows = []
+    for name in a.configs.split(","):
+        layers, b = CONFIGS[name]
+        for t in map(int, a.threads.split(",")):
+            runs = {"backprop": [], **{p: [] for p in a.peers.split(",")}}
+            rss = []
+            for _ in range(a.rounds):
+                sps, peak = ours(a.exe, name, t, a.seconds)
+                runs["backprop"].append(sps)
+                if peak:
+                    rss.append(peak)
+                for p in a.peers.split(","):
+                    runs[p].append(peer(a.peer_bench, p, name, t)[0])
+            med = {k: statistics.median(v) for k, v in runs.items()}
+            best_peer = max(v for k, v in med.items() if k != "backprop")
+            row = dict(config=name, threads=t, batch=b, runs=runs,
+                       samples_per_sec={k: round(v, 1) for k, v in med.items()},
+                       gflops={k: round(v * flops(layers, b) / b / 1e9, 1) for k, v in med.items()},
+                       ratio_to_best_peer=round(med["backprop"] / best_peer, 3),
+                       peak_rss_mib=max(rss) if rss else None)
+            rows.append(row)
+            if not a.json:
+                print(f"{name:3} T={t}: " + "  ".join(f"{k} {v:,.0f}/s ({row['gflops'][k]} GFLOP/s)" for k, v in med.items())
+                      + f"  ratio {row['ratio_to_best_peer']}", flush=True)
+    if a.json:
+        print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,271 @@
+/* backprop: a C ABI for training multilayer perceptrons.
+ *
+ * Ownership: bp_model_new/bp_model_load return a model the caller frees with
+ * bp_model_free; bp_trainer_new returns a trainer the caller frees with
+ * bp_trainer_free, which gives the trained weights back to its model. A
+ * trainer updates its model in place: the model must outlive the trainer,
+ * and while a step runs neither may be used from another thread. Different
+ * models and trainers may be used from different threads at once.
+ *
+ * Errors: every function that can fail returns a bp_status; the message of
+ * the calling thread's last failure is bp_last_error(). Null pointers, zero
+ * sizes, sizes whose product overflows, unknown enum values and a config
+ * from another version of this header are errors, never crashes; *_free(NULL)
+ * does nothing.
+ *
+ * Arrays are row-major float: x is rows x inputs, t and y rows x outputs
+ * (one-hot t for softmax).
+ */
+
+#ifndef BACKPROP_H
+#define BACKPROP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+/**
+ * Status of a call: `BP_OK` or what went wrong (the message is in
+ * `bp_last_error`).
+ */
+typedef enum {
+  /**
+   * Success.
+   */
+  BP_OK = 0,
+  /**
+   * A null pointer, a zero or overflowing size, an unknown enum value,
+   * a config from another header version, or a setting out of range.
+   */
+  BP_ERR_INVALID_ARGUMENT = 1,
+  /**
+   * Buffer sizes that do not match the model.
+   */
+  BP_ERR_SHAPE = 2,
+  /**
+   * A file could not be read or written.
+   */
+  BP_ERR_IO = 3,
+  /**
+   * A file is not a valid model file.
+   */
+  BP_ERR_FORMAT = 4,
+  /**
+   * A non-finite value (the loss diverged, or bad data).
+   */
+  BP_ERR_NUMERIC = 5,
+  /**
+   * A bug in backprop (a caught panic).
+   */
+  BP_ERR_INTERNAL = 6,
+} bp_status;
+
+/**
+ * Hidden-unit activation.
+ */
+typedef enum {
+  /**
+   * Logistic sigmoid.
+   */
+  BP_ACTIVATION_SIGMOID = 0,
+  /**
+   * Hyperbolic tangent.
+   */
+  BP_ACTIVATION_TANH = 1,
+  /**
+   * Rectified linear.
+   */
+  BP_ACTIVATION_RELU = 2,
+} bp_activation;
+
+/**
+ * Output head.
+ */
+typedef enum {
+  /**
+   * Softmax with cross-entropy (one-hot targets).
+   */
+  BP_HEAD_SOFTMAX = 0,
+  /**
+   * Independent sigmoids with binary cross-entropy (targets in [0, 1]).
+   */
+  BP_HEAD_LOGISTIC = 1,
+  /**
+   * Identity with half squared error.
+   */
+  BP_HEAD_LINEAR = 2,
+} bp_head;
+
+/**
+ * Update rule: PyTorch's `SGD`, `Adam`, `AdamW`.
+ */
+typedef enum {
+  /**
+   * SGD, with optional momentum and weight decay.
+   */
+  BP_OPTIMIZER_SGD = 0,
+  /**
+   * Adam (β1 0.9, β2 0.999, ε 1e-8; weight decay added to the gradient).
+   */
+  BP_OPTIMIZER_ADAM = 1,
+  /**
+   * AdamW (as Adam, weight decay decoupled).
+   */
+  BP_OPTIMIZER_ADAMW = 2,
+} bp_optimizer;
+
+/**
+ * A network: layer sizes, activation, head and weights (opaque).
+ */
+typedef struct bp_model bp_model;
+
+/**
+ * A trainer bound to a model (opaque).
+ */
+typedef struct bp_trainer bp_trainer;
+
+/**
+ * Training settings. Fill with `bp_train_config_default`, then change
+ * fields; `struct_size` tells the library which header the caller was
+ * compiled with.
+ */
+typedef struct {
+  /**
+   * `sizeof(bp_train_config)`, set by `bp_train_config_default`.
+   */
+  uint32_t struct_size;
+  /**
+   * Most rows a step accepts (default 64).
+   */
+  size_t batch_size;
+  /**
+   * Threads of the trainer's own pool; 0 = every core (default 0).
+   */
+  size_t threads;
+  /**
+   * Learning rate (default 1.0, meant for SGD; Adam usually wants 1e-3).
+   */
+  float lr;
+  /**
+   * Update rule (default `BP_OPTIMIZER_SGD`).
+   */
+  bp_optimizer optimizer;
+  /**
+   * SGD momentum in [0, 1) (default 0; other optimizers need 0).
+   */
+  float momentum;
+  /**
+   * Weight decay ≥ 0 (default 0; for AdamW PyTorch's default is 0.01).
+   */
+  float weight_decay;
+  /**
+   * Reserved for the trainer's random choices; steps take the caller's
+   * batches as given, so it does not change results today (default 0).
+   */
+  uint64_t seed;
+} bp_train_config;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * The library's version, a static NUL-terminated string.
+ */
+const char *bp_version(void);
+
+/**
+ * The instruction-set path the kernels use ("avx512", "avx2", "wide" or
+ * "scalar"), a static string.
+ */
+const char *bp_simd_path(void);
+
+/**
+ * The message of this thread's last failure, "" if none; valid until this
+ * thread's next failing call.
+ */
+const char *bp_last_error(void);
+
+/**
+ * Fills `*config` with the defaults and sets `struct_size`; NULL is a
+ * no-op.
+ */
+void bp_train_config_default(bp_train_config *config);
+
+/**
+ * A new model with seeded initial weights. `sizes` holds `n_sizes ≥ 2`
+ * layer sizes: inputs, hidden widths, outputs.
+ */
+bp_status bp_model_new(const size_t *sizes,
+                       size_t n_sizes,
+                       bp_activation activation,
+                       bp_head head,
+                       uint64_t seed,
+                       bp_model **out);
+
+/**
+ * Loads a model file (safetensors, as `backprop train` saves it).
+ */
+bp_status bp_model_load(const char *path, bp_model **out);
+
+/**
+ * Saves the model to `path` atomically.
+ */
+bp_status bp_model_save(const bp_model *model, const char *path);
+
+/**
+ * Inputs of the model (0 for NULL).
+ */
+size_t bp_model_inputs(const bp_model *model);
+
+/**
+ * Outputs of the model (0 for NULL).
+ */
+size_t bp_model_outputs(const bp_model *model);
+
+/**
+ * Writes up to `cap` layer sizes into `sizes` (NULL to only count) and
+ * returns how many there are (0 for a NULL model).
+ */
+size_t bp_model_layer_sizes(const bp_model *model, size_t *sizes, size_t cap);
+
+/**
+ * The head's outputs for `rows` rows: `x` is rows × inputs, `y` receives
+ * rows × outputs (row-major f32).
+ */
+bp_status bp_model_predict(const bp_model *model, const float *x, size_t rows, float *y);
+
+/**
+ * Frees a model; NULL is a no-op. A model with a live trainer is freed
+ * with the trainer instead (and must not be used after this call).
+ */
+void bp_model_free(bp_model *model);
+
+/**
+ * A trainer for `model`, which it updates in place. The model must outlive
+ * the trainer; until `bp_trainer_free` it must not be used from another
+ * thread while a step runs.
+ */
+bp_status bp_trainer_new(bp_model *model, const bp_train_config *config, bp_trainer **out);
+
+/**
+ * One step on `rows` rows: `x` rows × inputs, `t` rows × outputs (one-hot
+ * for softmax); writes the batch's mean loss to `*loss` (if not NULL).
+ */
+bp_status bp_trainer_step(bp_trainer *trainer,
+                          const float *x,
+                          const float *t,
+                          size_t rows,
+                          float *loss);
+
+/**
+ * Frees a trainer, giving its model back the trained weights; NULL is a
+ * no-op.
+ */
+void bp_trainer_free(bp_trainer *trainer);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* BACKPROP_H */

@@ -1,0 +1,181 @@
+//! The C ABI: the checked-in header matches the Rust declarations
+//! (regenerated with cbindgen and compared), the C example compiles against
+//! the static library and passes, and every function refuses bad arguments
+//! with a status and a message instead of crashing.
+
+use backprop::ffi::*;
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::ptr::{null, null_mut};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `target/<profile>`, where cargo left this test and the libraries.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+#[test]
+fn the_header_matches_the_rust_declarations() {
+    let config = cbindgen::Config::from_file(root().join("cbindgen.toml")).unwrap();
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(root())
+        .with_config(config)
+        .generate()
+        .expect("cbindgen parses src/ffi.rs")
+        .write(&mut generated);
+    let path = root().join("include/backprop.h");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "include/backprop.h is out of date with src/ffi.rs; regenerate it with BLESS=1 cargo test --release --test c_abi"
+    );
+}
+
+#[test]
+fn the_c_example_builds_against_the_static_library_and_passes() {
+    let lib = target_dir().join("libbackprop.a");
+    assert!(lib.exists(), "{} was not built", lib.display());
+    let dir = std::env::temp_dir().join(format!("backprop-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let exe = dir.join("xor");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(cc)
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror"])
+        .arg(root().join("examples/c/xor.c"))
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cc failed: {}", String::from_utf8_lossy(&out.stderr));
+    let run = Command::new(&exe).arg(dir.join("xor.safetensors")).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success() && text.trim_end().ends_with("ok"), "{text}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(text.contains("(4/4)"), "{text}");
+}
+
+fn last_error() -> String {
+    // SAFETY: bp_last_error returns a NUL-terminated string owned by the
+    // library, valid until the next failing call on this thread.
+    unsafe { CStr::from_ptr(bp_last_error()) }.to_string_lossy().into_owned()
+}
+
+#[test]
+fn bad_arguments_are_codes_and_messages() {
+    use bp_status::*;
+    unsafe {
+        let sizes = [3usize, 4, 2];
+        let mut m = null_mut();
+        assert_eq!(bp_model_new(null(), 3, 0, 0, 1, &mut m), BP_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("sizes"));
+        assert_eq!(bp_model_new(sizes.as_ptr(), 1, 0, 0, 1, &mut m), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_new(sizes.as_ptr(), 3, 7, 0, 1, &mut m), BP_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("activation"), "{}", last_error());
+        assert_eq!(bp_model_new(sizes.as_ptr(), 3, 0, -1, 1, &mut m), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_new([3usize, 0, 2].as_ptr(), 3, 0, 0, 1, &mut m), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_new(sizes.as_ptr(), 3, 0, 0, 1, null_mut()), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_new(sizes.as_ptr(), 3, 0, 0, 1, &mut m), BP_OK);
+        assert_eq!((bp_model_inputs(m), bp_model_outputs(m), bp_model_inputs(null())), (3, 2, 0));
+        let mut got = [0usize; 3];
+        assert_eq!(bp_model_layer_sizes(m, got.as_mut_ptr(), 3), 3);
+        assert_eq!(got, sizes);
+
+        let x = [0.5f32; 6];
+        let mut y = [0f32; 4];
+        assert_eq!(bp_model_predict(m, x.as_ptr(), 0, y.as_mut_ptr()), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_predict(m, x.as_ptr(), usize::MAX / 2, y.as_mut_ptr()), BP_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("overflows"), "{}", last_error());
+        assert_eq!(bp_model_predict(m, null(), 2, y.as_mut_ptr()), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_predict(m, x.as_ptr(), 2, y.as_mut_ptr()), BP_OK);
+        assert!((y[0] + y[1] - 1.0).abs() < 1e-6, "softmax rows sum to 1");
+
+        let mut c = std::mem::zeroed::<bp_train_config>();
+        let mut tr = null_mut();
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("struct_size"), "{}", last_error());
+        bp_train_config_default(&mut c);
+        bp_train_config_default(null_mut());
+        c.struct_size += 8;
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_ERR_INVALID_ARGUMENT);
+        bp_train_config_default(&mut c);
+        c.optimizer = 9;
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_ERR_INVALID_ARGUMENT);
+        c.optimizer = bp_optimizer::BP_OPTIMIZER_ADAM as i32;
+        c.momentum = 0.9;
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_ERR_INVALID_ARGUMENT);
+        c.momentum = 0.0;
+        c.lr = f32::NAN;
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_ERR_INVALID_ARGUMENT);
+        c.lr = 0.01;
+        c.batch_size = 2;
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_OK);
+        let mut second = null_mut();
+        assert_eq!(bp_trainer_new(m, &c, &mut second), BP_ERR_INVALID_ARGUMENT, "one trainer per model");
+
+        let t = [1f32, 0., 0., 1.];
+        let mut loss = 0f32;
+        assert_eq!(bp_trainer_step(tr, x.as_ptr(), t.as_ptr(), 3, &mut loss), BP_ERR_SHAPE, "more rows than the batch");
+        assert_eq!(bp_trainer_step(tr, x.as_ptr(), null(), 2, &mut loss), BP_ERR_INVALID_ARGUMENT);
+        let nan = [f32::NAN; 6];
+        assert_eq!(bp_trainer_step(tr, nan.as_ptr(), t.as_ptr(), 2, &mut loss), BP_ERR_NUMERIC);
+        let before = {
+            bp_model_predict(m, x.as_ptr(), 2, y.as_mut_ptr());
+            y
+        };
+        assert_eq!(bp_trainer_step(tr, x.as_ptr(), t.as_ptr(), 2, &mut loss), BP_OK);
+        assert!(loss.is_finite() && loss > 0.0);
+        // The model sees the trainer's updates.
+        assert_eq!(bp_model_predict(m, x.as_ptr(), 2, y.as_mut_ptr()), BP_OK);
+        assert_ne!(before, y);
+        bp_trainer_free(tr);
+
+        let dir = std::env::temp_dir().join(format!("backprop-ffi-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = CString::new(dir.join("m.safetensors").to_str().unwrap()).unwrap();
+        assert_eq!(bp_model_save(m, path.as_ptr()), BP_OK);
+        assert_eq!(bp_model_save(m, null()), BP_ERR_INVALID_ARGUMENT);
+        let mut back = null_mut();
+        assert_eq!(bp_model_load(path.as_ptr(), &mut back), BP_OK);
+        let mut z = [0f32; 4];
+        assert_eq!(bp_model_predict(back, x.as_ptr(), 2, z.as_mut_ptr()), BP_OK);
+        assert_eq!(y, z, "the reloaded model predicts the same");
+        let missing = CString::new("/no/such/dir/m.safetensors").unwrap();
+        assert_eq!(bp_model_load(missing.as_ptr(), &mut back), BP_ERR_IO);
+        std::fs::write(dir.join("junk"), b"junk").unwrap();
+        let junk = CString::new(dir.join("junk").to_str().unwrap()).unwrap();
+        assert_eq!(bp_model_load(junk.as_ptr(), &mut back), BP_ERR_FORMAT);
+
+        // Freeing the model before its trainer does not crash: the model
+        // goes with the trainer.
+        let mut tr2 = null_mut();
+        assert_eq!(bp_trainer_new(m, &c, &mut tr2), BP_OK);
+        bp_model_free(m);
+        assert_eq!(bp_trainer_step(tr2, x.as_ptr(), t.as_ptr(), 2, &mut loss), BP_OK);
+        bp_trainer_free(tr2);
+        bp_model_free(null_mut());
+        bp_trainer_free(null_mut());
+        assert!(CStr::from_ptr(bp_version()).to_str().unwrap().starts_with(env!("CARGO_PKG_VERSION")));
+    }
+}
+
+#[test]
+fn the_last_error_is_per_thread() {
+    unsafe {
+        let mut m = null_mut();
+        assert_eq!(bp_model_new(null(), 3, 0, 0, 1, &mut m), bp_status::BP_ERR_INVALID_ARGUMENT);
+        let other = std::thread::spawn(last_error).join().unwrap();
+        assert_eq!(other, "", "another thread has no failure of its own");
+        assert!(!last_error().is_empty());
+    }
+}
