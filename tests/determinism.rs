@@ -19,7 +19,16 @@ fn train(threads: usize, shard_rows: usize, act: Activation, head: Head, opt: Bo
         .build()
         .unwrap();
     let clip_norm = (opt.name() != "sgd").then_some(0.3);
-    let config = TrainConfig { batch_size: 50, shard_rows, threads, lr: 0.02, clip_norm, ..TrainConfig::default() };
+    // Every step through the pool, however small.
+    let config = TrainConfig {
+        batch_size: 50,
+        shard_rows,
+        threads,
+        lr: 0.02,
+        clip_norm,
+        min_parallel_flops: 0.0,
+        ..TrainConfig::default()
+    };
     let mut tr = Trainer::with_optimizer(mlp, config, opt).unwrap();
     for step in 0..20u64 {
         // The last batch of every fifth step is short, as at an epoch's end.
@@ -70,7 +79,8 @@ fn column_blocks_do_not_change_the_bits() {
             .activation(Activation::Tanh)
             .head(Head::Softmax, 9)
             .seed(8);
-        let config = TrainConfig { batch_size: 300, threads, lr: 0.05, ..TrainConfig::default() };
+        let config =
+            TrainConfig { batch_size: 300, threads, lr: 0.05, min_parallel_flops: 0.0, ..TrainConfig::default() };
         let mut tr = Trainer::with_optimizer(mlp.build().unwrap(), config, Box::new(Adam::default())).unwrap();
         for step in 0..5u64 {
             let (x, t) = common::batch(Head::Softmax, 300, 70, 9, 200 + step);

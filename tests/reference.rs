@@ -87,7 +87,14 @@ fn engine_gradients_match_the_oracle() {
             jitter_biases(&mut m, 8);
             let r = RefMlp::from_mlp(&m);
             for (rows, shard_rows, threads) in [(1, 8, 1), (5, 8, 2), (37, 8, 3), (37, 0, 1), (64, 13, 2)] {
-                let config = TrainConfig { batch_size: 64, shard_rows, threads, lr: 0.1, ..TrainConfig::default() };
+                let config = TrainConfig {
+                    batch_size: 64,
+                    shard_rows,
+                    threads,
+                    lr: 0.1,
+                    min_parallel_flops: 0.0,
+                    ..TrainConfig::default()
+                };
                 let mut tr = Trainer::new(m.clone(), config).unwrap();
                 let (x, t) = batch(head, rows, sizes[0], sizes[3], rows as u64);
                 let loss = tr.compute_gradients(&x, &t, rows).unwrap();
@@ -118,7 +125,14 @@ fn engine_gradients_match_the_oracle_across_column_blocks() {
         let mut m = mlp(&sizes, Activation::Sigmoid, head, 21);
         jitter_biases(&mut m, 22);
         let r = RefMlp::from_mlp(&m);
-        let config = TrainConfig { batch_size: 40, shard_rows: 24, threads: 3, lr: 0.1, ..TrainConfig::default() };
+        let config = TrainConfig {
+            batch_size: 40,
+            shard_rows: 24,
+            threads: 3,
+            lr: 0.1,
+            min_parallel_flops: 0.0,
+            ..TrainConfig::default()
+        };
         let mut tr = Trainer::new(m, config).unwrap();
         let (x, t) = batch(head, 40, sizes[0], sizes[3], 23);
         tr.compute_gradients(&x, &t, 40).unwrap();

@@ -65,6 +65,9 @@ impl Pool {
             .build()
             .map_err(|e| Error::config("threads", format!("cannot start {threads} threads: {e}")))?;
         let shared = Arc::new(Shared { slot: Mutex::new(Slot::Idle), cv: Condvar::new() });
+        // Wait until every thread has started (a starting thread allocates),
+        // so that no start-up lands inside a later step.
+        pool.broadcast(|_| ());
         let driver = Arc::clone(&shared);
         pool.spawn(move || drive(&driver));
         Ok(Pool { threads, inner: Some((pool, shared)) })
@@ -80,6 +83,16 @@ impl Pool {
     /// the caller and must iterate sequentially.
     pub(crate) fn parallel(&self) -> bool {
         self.inner.is_some()
+    }
+
+    /// Runs `f` inside the pool when `par`, else right here on the calling
+    /// thread (so `f` must then iterate sequentially).
+    pub(crate) fn run_if<R: Send, F: FnOnce() -> R + Send>(&self, par: bool, f: F) -> R {
+        if par {
+            self.run(f)
+        } else {
+            f()
+        }
     }
 
     /// Runs `f` inside the pool (or on this thread when there is none) and

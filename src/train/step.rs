@@ -201,11 +201,12 @@ impl Trainer {
         self.check_batch(x, t, rows)?;
         self.used = assign_rows(&mut self.shards, rows, self.shard_rows);
         let kernels = Kernels::active();
+        let par = self.parallel_for(rows);
         let (mlp, packed, used) = (&self.mlp, &mut self.packed, self.used);
         let (shards, grads, tile_work) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_work);
-        let (par, threads, scratch) = (self.pool.parallel(), self.pool.threads(), &self.scratch);
+        let (threads, scratch) = (if par { self.pool.threads() } else { 1 }, &self.scratch);
         let repack = !self.packed_valid;
-        let (sum, grad_sq) = self.pool.run(|| -> Result<(f64, f64)> {
+        let (sum, grad_sq) = self.pool.run_if(par, || -> Result<(f64, f64)> {
             if repack {
                 pack_weights(mlp, packed, par)?;
             }
@@ -230,6 +231,12 @@ impl Trainer {
             return Err(Error::non_finite(format!("the loss (step {})", self.step + 1)));
         }
         Ok(loss)
+    }
+
+    /// Whether a step on `rows` rows is worth the pool
+    /// ([`TrainConfig::min_parallel_flops`]).
+    fn parallel_for(&self, rows: usize) -> bool {
+        self.pool.parallel() && super::flops_per_step(self.mlp.sizes(), rows) >= self.config.min_parallel_flops
     }
 
     fn check_batch(&self, x: &[f32], t: &[f32], rows: usize) -> Result<()> {
@@ -259,10 +266,11 @@ impl Trainer {
         let scale = self.config.clip_norm.map_or(1.0, |c| (c / (norm + 1e-6)).min(1.0)) as f32;
         let lr = self.current_lr();
         self.step += 1;
-        let s = Step { opt: &*self.optimizer, lr, step: self.step, scale, par: self.pool.parallel() };
+        let par = self.parallel_for(self.config.batch_size);
+        let s = Step { opt: &*self.optimizer, lr, step: self.step, scale, par };
         let (sizes, params) = self.mlp.sizes_and_params_mut();
         let (grads, slots, packed) = (&self.grads, &mut self.slots, &mut self.packed);
-        let r = self.pool.run(|| update_and_repack(sizes, params, grads, slots, packed, &s));
+        let r = self.pool.run_if(par, || update_and_repack(sizes, params, grads, slots, packed, &s));
         // A failed update may have left the packed copies behind.
         self.packed_valid = r.is_ok();
         r

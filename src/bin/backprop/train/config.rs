@@ -183,6 +183,7 @@ impl RunConfig {
             lr: self.lr,
             schedule: Schedule { kind, warmup_steps: self.warmup_steps },
             clip_norm: self.clip_norm,
+            ..TrainConfig::default()
         }
     }
 }
