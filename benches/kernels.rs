@@ -1,7 +1,7 @@
 //! Every vector kernel on every path this CPU runs, on a 256 × 1024 block
 //! (a hidden layer of config L): elements per second.
 
-use backprop::kernels::{Kernels, SimdPath};
+use backprop::kernels::{AdamStep, Kernels, SgdStep, SimdPath};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const ROWS: usize = 256;
@@ -71,6 +71,28 @@ fn bench(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("col_sums", p), |bch| bch.iter(|| k.col_sums(&mut sums, &x).unwrap()));
         g.bench_function(BenchmarkId::new("axpy (sgd update)", p), |bch| {
             bch.iter(|| k.axpy(&mut y, -1e-3, &h).unwrap())
+        });
+        // The fused optimizer passes (parameters, gradients, state).
+        let sgd =
+            SgdStep { lr: 1e-3, momentum: 0.9, weight_decay: 1e-4, nesterov: true, first: false, grad_scale: 1.0 };
+        let mut buf = vec![0.0f32; n];
+        g.bench_function(BenchmarkId::new("sgd nesterov update", p), |bch| {
+            bch.iter(|| k.sgd_update(&mut y, &h, &mut buf, sgd).unwrap())
+        });
+        let adam = AdamStep {
+            step_size: 1e-3,
+            one_minus_beta1: 0.1,
+            beta2: 0.999,
+            one_minus_beta2: 0.001,
+            bc2_sqrt: 0.5,
+            eps: 1e-8,
+            l2: 0.0,
+            decay: 0.9999,
+            grad_scale: 1.0,
+        };
+        let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+        g.bench_function(BenchmarkId::new("adamw update", p), |bch| {
+            bch.iter(|| k.adam_update(&mut y, &h, &mut m, &mut v, adam).unwrap())
         });
     }
     g.finish();
