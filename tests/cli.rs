@@ -2,9 +2,10 @@
 //! from CSV, eval and predict output, model files in PyTorch's layout,
 //! --init, --val-split, --log, and bench.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_backprop"))
@@ -12,12 +13,7 @@ fn bin() -> Command {
 
 /// A fresh empty folder under the system's temporary folder.
 fn scratch() -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d =
-        std::env::temp_dir().join(format!("backprop-cli-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::scratch("cli")
 }
 
 fn run(cmd: &mut Command) -> Output {

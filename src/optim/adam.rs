@@ -79,60 +79,41 @@ fn step_scalars(beta1: f64, beta2: f64, eps: f64, lr: f64, step: u64, grad_scale
     }
 }
 
-impl Optimizer for Adam {
-    fn name(&self) -> &'static str {
-        "adam"
-    }
+/// The Optimizer impl of the two rules, which differ in their name and in
+/// where the weight decay goes (`decay_terms` gives `(l2, decay)`).
+macro_rules! adam_rule {
+    ($T:ident, $name:literal, |$o:ident, $lr:ident| $decay_terms:expr) => {
+        impl Optimizer for $T {
+            fn name(&self) -> &'static str {
+                $name
+            }
 
-    fn slots(&self) -> usize {
-        2
-    }
+            fn slots(&self) -> usize {
+                2
+            }
 
-    fn validate(&self) -> Result<()> {
-        validate(self.beta1, self.beta2, self.eps, self.weight_decay)
-    }
+            fn validate(&self) -> Result<()> {
+                validate(self.beta1, self.beta2, self.eps, self.weight_decay)
+            }
 
-    fn update(
-        &self,
-        params: &mut [f32],
-        grads: &[f32],
-        slots: Slots<'_>,
-        lr: f64,
-        step: u64,
-        grad_scale: f32,
-    ) -> Result<()> {
-        let p = AdamStep {
-            l2: self.weight_decay as f32,
-            ..step_scalars(self.beta1, self.beta2, self.eps, lr, step, grad_scale)
-        };
-        Kernels::active().adam_update(params, grads, slots.m, slots.v, p)
-    }
+            fn update(
+                &self,
+                params: &mut [f32],
+                grads: &[f32],
+                slots: Slots<'_>,
+                lr: f64,
+                step: u64,
+                grad_scale: f32,
+            ) -> Result<()> {
+                let ($o, $lr) = (self, lr);
+                let (l2, decay): (f32, f32) = $decay_terms;
+                let p = AdamStep { l2, decay, ..step_scalars(self.beta1, self.beta2, self.eps, lr, step, grad_scale) };
+                Kernels::active().adam_update(params, grads, slots.m, slots.v, p)
+            }
+        }
+    };
 }
 
-impl Optimizer for AdamW {
-    fn name(&self) -> &'static str {
-        "adamw"
-    }
-
-    fn slots(&self) -> usize {
-        2
-    }
-
-    fn validate(&self) -> Result<()> {
-        validate(self.beta1, self.beta2, self.eps, self.weight_decay)
-    }
-
-    fn update(
-        &self,
-        params: &mut [f32],
-        grads: &[f32],
-        slots: Slots<'_>,
-        lr: f64,
-        step: u64,
-        grad_scale: f32,
-    ) -> Result<()> {
-        let decay = (1.0 - lr * self.weight_decay) as f32;
-        let p = AdamStep { decay, ..step_scalars(self.beta1, self.beta2, self.eps, lr, step, grad_scale) };
-        Kernels::active().adam_update(params, grads, slots.m, slots.v, p)
-    }
-}
+// Adam adds λ·w to the gradient; AdamW multiplies w by 1 - lr·λ.
+adam_rule!(Adam, "adam", |o, _lr| (o.weight_decay as f32, 1.0));
+adam_rule!(AdamW, "adamw", |o, lr| (0.0, (1.0 - lr * o.weight_decay) as f32));
