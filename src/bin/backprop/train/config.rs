@@ -59,6 +59,32 @@ fn absolute(p: &Path) -> Result<PathBuf, Failure> {
     std::path::absolute(p).map_err(|e| backprop::Error::io(p, e).into())
 }
 
+/// Flags that make no sense together, as usage errors.
+fn check_combinations(a: &TrainArgs) -> Result<(), Failure> {
+    let sgd = a.optimizer == OptimizerArg::Sgd;
+    for (given, flag) in [(a.momentum.is_some(), "--momentum"), (a.nesterov, "--nesterov")] {
+        if given && !sgd {
+            return Err(only_for(flag, "--optimizer sgd"));
+        }
+    }
+    for (given, flag) in [(a.beta1.is_some(), "--beta1"), (a.beta2.is_some(), "--beta2"), (a.eps.is_some(), "--eps")] {
+        if given && sgd {
+            return Err(only_for(flag, "--optimizer adam and adamw"));
+        }
+    }
+    if a.nesterov && a.momentum.unwrap_or(0.0) == 0.0 {
+        return Err(Failure::usage("--nesterov needs a --momentum above 0"));
+    }
+    let step = a.lr_schedule == ScheduleArg::Step;
+    if (a.step_size.is_some() || a.gamma.is_some()) && !step {
+        return Err(only_for(if a.step_size.is_some() { "--step-size" } else { "--gamma" }, "--lr-schedule step"));
+    }
+    if step && a.step_size.is_none() {
+        return Err(Failure::usage("--lr-schedule step needs --step-size N"));
+    }
+    Ok(())
+}
+
 /// The usage error for a flag that only means something for other settings.
 fn only_for(flag: &str, what: &str) -> Failure {
     Failure::usage(format!("{flag} applies only to {what}"))
@@ -68,29 +94,8 @@ impl RunConfig {
     /// The run the flags describe, defaults filled in; `init` is the model
     /// from `--init`, whose architecture it takes.
     pub fn from_args(a: &TrainArgs, init: Option<&Mlp>) -> Result<RunConfig, Failure> {
+        check_combinations(a)?;
         let sgd = a.optimizer == OptimizerArg::Sgd;
-        for (given, flag) in [(a.momentum.is_some(), "--momentum"), (a.nesterov, "--nesterov")] {
-            if given && !sgd {
-                return Err(only_for(flag, "--optimizer sgd"));
-            }
-        }
-        for (given, flag) in
-            [(a.beta1.is_some(), "--beta1"), (a.beta2.is_some(), "--beta2"), (a.eps.is_some(), "--eps")]
-        {
-            if given && sgd {
-                return Err(only_for(flag, "--optimizer adam and adamw"));
-            }
-        }
-        if a.nesterov && a.momentum.unwrap_or(0.0) == 0.0 {
-            return Err(Failure::usage("--nesterov needs a --momentum above 0"));
-        }
-        let step = a.lr_schedule == ScheduleArg::Step;
-        if (a.step_size.is_some() || a.gamma.is_some()) && !step {
-            return Err(only_for(if a.step_size.is_some() { "--step-size" } else { "--gamma" }, "--lr-schedule step"));
-        }
-        if step && a.step_size.is_none() {
-            return Err(Failure::usage("--lr-schedule step needs --step-size N"));
-        }
         let default_data = a.data.is_none();
         let data = absolute(&a.data.clone().unwrap_or_else(|| common::bundled("train")))?;
         let held = match (&a.test, a.val_split) {
