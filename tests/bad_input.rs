@@ -337,5 +337,18 @@ fn bad_flags_are_usage_errors() {
         fails(&d, &args, true, 2, needles);
     }
     fails(&d, &["train", "--bogus"], true, 2, &["--bogus"]);
+    // Flags that do not go together.
+    let combos: [(&[&str], &[&str]); 5] = [
+        (&["--optimizer", "adam", "--momentum", "0.9"], &["--momentum", "sgd"]),
+        (&["--nesterov"], &["--nesterov", "--momentum"]),
+        (&["--beta1", "0.8"], &["--beta1", "adam"]),
+        (&["--lr-schedule", "step"], &["--step-size"]),
+        (&["--patience", "2"], &["--patience", "held-out"]),
+    ];
+    for (extra, needles) in combos {
+        let mut args = vec!["train", "--data", &data];
+        args.extend_from_slice(extra);
+        fails(&d, &args, true, 2, needles);
+    }
     fails(&d, &["bench", "--layers", "10", "--seconds", "0.01"], false, 2, &["--layers"]);
 }
