@@ -8,20 +8,28 @@
 use backprop::kernels::gemm::{gemm, gemm_path, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-/// (name, M, K, N, A transposed, B transposed)
+/// (name, M, K, N, A transposed, B transposed): each config's forward
+/// (`h·W`, M = shard rows), weight gradient (`hᵀ·δ` per 96-row tile, K =
+/// shard rows) and input gradient (`δ·Wᵀ`) products, at the default shard
+/// sizes (the whole batch up to 256 rows).
 const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
-    ("S fwd 32x784x128", 32, 784, 128, false, false),
-    ("S wgrad 784x32x128", 784, 32, 128, true, false),
-    ("S out fwd 32x128x10", 32, 128, 10, false, false),
-    ("M fwd 32x512x512", 32, 512, 512, false, false),
-    ("L fwd 64x784x1024", 64, 784, 1024, false, false),
-    ("L fwd 64x1024x1024", 64, 1024, 1024, false, false),
-    ("L wgrad 1024x64x1024", 1024, 64, 1024, true, false),
-    ("L igrad 64x1024x1024", 64, 1024, 1024, false, true),
-    ("L out fwd 64x1024x10", 64, 1024, 10, false, false),
-    ("L out igrad 64x10x1024", 64, 10, 1024, false, true),
-    ("L full fwd 256x1024x1024", 256, 1024, 1024, false, false),
-    ("XL fwd 128x4096x4096", 128, 4096, 4096, false, false),
+    ("S fwd1 64x784x128", 64, 784, 128, false, false),
+    ("S fwd2 64x128x10", 64, 128, 10, false, false),
+    ("S wgrad1 96x64x128", 96, 64, 128, true, false),
+    ("S igrad2 64x10x128", 64, 10, 128, false, true),
+    ("M fwd2 128x512x512", 128, 512, 512, false, false),
+    ("M wgrad2 96x128x512", 96, 128, 512, true, false),
+    ("M igrad2 128x512x512", 128, 512, 512, false, true),
+    ("L fwd1 256x784x1024", 256, 784, 1024, false, false),
+    ("L fwd2 256x1024x1024", 256, 1024, 1024, false, false),
+    ("L fwd3 256x1024x10", 256, 1024, 10, false, false),
+    ("L wgrad2 96x256x1024", 96, 256, 1024, true, false),
+    ("L wgrad3 96x256x10", 96, 256, 10, true, false),
+    ("L igrad2 256x1024x1024", 256, 1024, 1024, false, true),
+    ("L igrad3 256x10x1024", 256, 10, 1024, false, true),
+    ("XL fwd2 256x4096x4096", 256, 4096, 4096, false, false),
+    ("XL wgrad2 96x256x4096", 96, 256, 4096, true, false),
+    ("XL igrad2 256x4096x4096", 256, 4096, 4096, false, true),
 ];
 
 fn bench(c: &mut Criterion) {
