@@ -40,10 +40,28 @@ fn the_header_matches_the_rust_declarations() {
     );
 }
 
+/// Builds `libbackprop.a` for this profile: `cargo test` compiles the library
+/// only as an rlib for the tests, so a clean clone has no static library yet,
+/// and one left from an earlier build may be stale.
+fn build_static_library() -> PathBuf {
+    let dir = target_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--lib", "--quiet", "--manifest-path"]).arg(root().join("Cargo.toml"));
+    cmd.arg("--target-dir").arg(dir.parent().unwrap());
+    if dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "cargo build --lib failed: {}", String::from_utf8_lossy(&out.stderr));
+    let lib = dir.join("libbackprop.a");
+    assert!(lib.exists(), "{} was not built", lib.display());
+    lib
+}
+
 #[test]
 fn the_c_example_builds_against_the_static_library_and_passes() {
-    let lib = target_dir().join("libbackprop.a");
-    assert!(lib.exists(), "{} was not built", lib.display());
+    let lib = build_static_library();
     let dir = std::env::temp_dir().join(format!("backprop-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join("xor");
