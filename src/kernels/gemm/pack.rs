@@ -47,8 +47,7 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: u
             // Transposed storage: the mr values of one k are contiguous.
             for (kk, d) in panel.chunks_exact_mut(mr).enumerate() {
                 let s = r0 + (k0 + kk) * cs;
-                d[..rows].copy_from_slice(&src[s..s + rows]);
-                d[rows..].fill(0.0);
+                copy_padded(d, &src[s..s + rows]);
             }
         } else {
             gather_panel(panel, mr, rows, &src[r0 * rs + k0 * cs..], rs, cs, kc);
@@ -76,12 +75,31 @@ pub(crate) fn pack_b_cols(dst: &mut [f32], b: &MatRef<'_>, c0: usize, nr: usize)
             // Row-major: each k contributes a contiguous run of columns.
             for (kk, d) in panel.chunks_exact_mut(nr).enumerate() {
                 let s = kk * rs + j0;
-                d[..cols].copy_from_slice(&src[s..s + cols]);
-                d[cols..].fill(0.0);
+                copy_padded(d, &src[s..s + cols]);
             }
         } else {
             gather_panel(panel, nr, cols, &src[j0 * cs..], cs, rs, k);
         }
+    }
+}
+
+/// `d ← s` followed by zeros. The runs are short (a panel's width), where a
+/// `memcpy` call costs more than the copy: the tile widths get inline
+/// fixed-size moves.
+#[inline(always)]
+fn copy_padded(d: &mut [f32], s: &[f32]) {
+    fn fixed<const N: usize>(d: &mut [f32], s: &[f32]) -> bool {
+        match (<&mut [f32; N]>::try_from(d), <&[f32; N]>::try_from(s)) {
+            (Ok(d), Ok(s)) => {
+                *d = *s;
+                true
+            }
+            _ => false,
+        }
+    }
+    if !(fixed::<32>(d, s) || fixed::<16>(d, s) || fixed::<12>(d, s) || fixed::<6>(d, s) || fixed::<4>(d, s)) {
+        d[..s.len()].copy_from_slice(s);
+        d[s.len()..].fill(0.0);
     }
 }
 
@@ -94,27 +112,66 @@ pub(crate) fn pack_b_cols(dst: &mut [f32], b: &MatRef<'_>, c0: usize, nr: usize)
 /// when `sk = 1`), instead of sweeping the whole panel once per source line.
 pub(crate) fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
     const KB: usize = 16;
-    let fast = sk == 1 && w >= 16 && sj >= 16 && super::transpose::available();
+    let fast = sk == 1 && super::transpose::available();
     for k0 in (0..len).step_by(KB) {
         let kb = KB.min(len - k0);
         let block = &mut panel[k0 * w..(k0 + kb) * w];
-        // Whole 16 × 16 squares through registers, the rest one by one.
+        // Squares of up to 16 × 16 through registers (missing source lines
+        // as zeros), whatever is left one by one.
         let mut j_done = 0;
         if fast && kb == KB {
-            while j_done + 16 <= valid
-                && super::transpose::transpose16(&src[j_done * sj + k0..], sj, &mut block[j_done..], w)
-            {
-                j_done += 16;
+            while j_done < w {
+                let (rows, cols) = (valid.saturating_sub(j_done).min(16), (w - j_done).min(16));
+                let from = (j_done * sj + k0).min(src.len());
+                if !super::transpose::transpose16(&src[from..], sj, rows, &mut block[j_done..], w, cols) {
+                    break;
+                }
+                j_done += cols;
             }
         }
-        for j in j_done..valid {
+        for j in j_done.min(valid)..valid {
             let line = &src[j * sj + k0 * sk..];
             for kk in 0..kb {
                 block[kk * w + j] = line[kk * sk];
             }
         }
         for row in block.chunks_exact_mut(w) {
-            row[valid..].fill(0.0);
+            row[valid.max(j_done)..].fill(0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gather_panel;
+
+    /// The definition, one value at a time: the oracle of the register path.
+    fn gather_scalar(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
+        for kk in 0..len {
+            for j in 0..w {
+                panel[kk * w + j] = if j < valid { src[j * sj + kk * sk] } else { 0.0 };
+            }
+        }
+    }
+
+    #[test]
+    fn gather_panel_matches_its_definition_for_every_width_and_fill() {
+        let src: Vec<f32> = (0..40 * 70).map(|i| i as f32 + 0.5).collect();
+        for w in [4, 6, 12, 16, 17, 32] {
+            for valid in 0..=w {
+                for len in [0, 5, 16, 33, 48] {
+                    for (sj, sk) in [(70, 1), (1, 40), (16, 1)] {
+                        if (valid.max(1) - 1) * sj + len.max(1) * sk > src.len() {
+                            continue;
+                        }
+                        let mut want = vec![f32::NAN; w * len];
+                        let mut got = vec![f32::NAN; w * len];
+                        gather_scalar(&mut want, w, valid, &src, sj, sk, len);
+                        gather_panel(&mut got, w, valid, &src, sj, sk, len);
+                        assert_eq!(got, want, "w {w} valid {valid} len {len} strides ({sj}, {sk})");
+                    }
+                }
+            }
         }
     }
 }
