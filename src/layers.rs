@@ -16,7 +16,7 @@
 //! A value does not depend on the block it was computed in.
 
 use crate::error::Result;
-use crate::kernels::gemm::{gemm, GemmScratch, MatMut, MatRef, PackedB, PackedRef};
+use crate::kernels::gemm::{gemm, BOperand, GemmScratch, MatMut, MatRef, PackedB};
 use crate::kernels::Kernels;
 
 /// The activation of the hidden units.
@@ -80,11 +80,12 @@ impl std::fmt::Display for Activation {
 /// the head adds the bias and applies its own function).
 ///
 /// Shapes: `out` rows × c (a view, any row stride), `inp` rows × in, `w` the
-/// block's columns of the packed `W` (in × c), `b` the block's biases (c).
-pub fn dense_forward(
+/// block's columns of `W` (in × c; a view, or packed ahead), `b` the block's
+/// biases (c).
+pub fn dense_forward<'w>(
     mut out: MatMut<'_>,
     inp: MatRef<'_>,
-    w: PackedRef<'_>,
+    w: impl Into<BOperand<'w>>,
     b: &[f32],
     act: Option<Activation>,
     k: &Kernels,
@@ -103,12 +104,13 @@ pub fn dense_forward(
 /// below, `act` being the activation that produced `inp`.
 ///
 /// Shapes: `dinp` rows × c (a view), `dout` rows × out, `wt` the block's
-/// columns of the packed `Wᵀ` (out × c), `inp` the block's columns of the
-/// activations `h` that forward kept (rows × c, contiguous rows).
-pub fn dense_backward(
+/// columns of `Wᵀ` (out × c: a transposed view of `W`'s rows, or packed
+/// ahead), `inp` the block's columns of the activations `h` that forward
+/// kept (rows × c, contiguous rows).
+pub fn dense_backward<'w>(
     mut dinp: MatMut<'_>,
     dout: MatRef<'_>,
-    wt: PackedRef<'_>,
+    wt: impl Into<BOperand<'w>>,
     inp: MatRef<'_>,
     act: Activation,
     k: &Kernels,

@@ -4,7 +4,7 @@
 //! Inputs are small integers, so every sum is exact and results must be
 //! equal; outputs start as NaN, and the gap between rows of C must stay NaN.
 
-use backprop::kernels::gemm::{gemm, gemm_strided, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
+use backprop::kernels::gemm::{gemm, gemm_strided, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
 use backprop::rng::Rng;
 
 fn paths() -> Vec<GemmPath> {
@@ -55,27 +55,31 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
         }
     }
     let (ad, bd) = (layout(&a, m, k, ta), layout(&b, k, n, tb));
-    let mut c = vec![f32::NAN; m * ldc];
-    if accumulate {
-        for i in 0..m {
-            c[i * ldc..i * ldc + n].copy_from_slice(&c0[i * n..i * n + n]);
-        }
-    }
     let mut packed = PackedB::new();
     packed.pack(view(&bd, k, n, tb), path);
-    let cm = MatMut::with_row_stride(&mut c, m, n, ldc).unwrap();
-    gemm(view(&ad, m, k, ta), &packed, cm, accumulate, &mut GemmScratch::new()).unwrap();
-    for i in 0..m {
-        for j in 0..ldc {
-            let got = c[i * ldc + j];
-            if j < n {
-                assert_eq!(
-                    got as f64,
-                    want[i * n + j],
-                    "{path} {m}×{k}×{n} ta={ta} tb={tb} acc={accumulate} at ({i},{j})"
-                );
-            } else {
-                assert!(got.is_nan(), "{path}: wrote past the end of row {i}");
+    // B packed ahead, then B as a view packed block by block.
+    for prepacked in [true, false] {
+        let mut c = vec![f32::NAN; m * ldc];
+        if accumulate {
+            for i in 0..m {
+                c[i * ldc..i * ldc + n].copy_from_slice(&c0[i * n..i * n + n]);
+            }
+        }
+        let cm = MatMut::with_row_stride(&mut c, m, n, ldc).unwrap();
+        let b = if prepacked { BOperand::from(&packed) } else { BOperand::strided(view(&bd, k, n, tb), path) };
+        gemm(view(&ad, m, k, ta), b, cm, accumulate, &mut GemmScratch::new()).unwrap();
+        for i in 0..m {
+            for j in 0..ldc {
+                let got = c[i * ldc + j];
+                if j < n {
+                    assert_eq!(
+                        got as f64,
+                        want[i * n + j],
+                        "{path} {m}×{k}×{n} ta={ta} tb={tb} acc={accumulate} prepacked={prepacked} at ({i},{j})"
+                    );
+                } else {
+                    assert!(got.is_nan(), "{path}: wrote past the end of row {i}");
+                }
             }
         }
     }
@@ -103,8 +107,9 @@ fn small_sizes_all_layouts_exact() {
 fn large_sizes_cross_every_block_boundary() {
     let mut rng = Rng::new(22);
     for path in paths() {
-        // k > KC (256), m > MC (96), n > NC (1024), none a tile multiple.
+        // k > KC (256), m > MC (264), n > NC (1024), none a tile multiple.
         check(path, 101, 300, 1050, false, false, false, &mut rng);
+        check(path, 270, 290, 1040, true, true, true, &mut rng);
         check(path, 97, 517, 45, true, false, true, &mut rng);
         check(path, 130, 260, 70, false, true, false, &mut rng);
     }
@@ -133,6 +138,9 @@ fn results_do_not_depend_on_tiling() {
         let mut part = vec![0.0; 36 * n];
         gemm(rows, &packed, MatMut::new(&mut part, 36, n).unwrap(), false, &mut scratch).unwrap();
         assert_eq!(&part[..], &full[17 * n..53 * n], "{path}: row block differs");
+        // The same rows with B as a view, packed as the loop goes.
+        gemm(rows, BOperand::strided(bm, path), MatMut::new(&mut part, 36, n).unwrap(), false, &mut scratch).unwrap();
+        assert_eq!(&part[..], &full[17 * n..53 * n], "{path}: strided B differs");
         // Columns 5..50 alone.
         let cols = MatRef::with_strides(&b[5..], k, 45, n, 1).unwrap();
         let mut pb = PackedB::new();

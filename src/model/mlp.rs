@@ -118,11 +118,6 @@ impl Mlp {
         &mut self.params
     }
 
-    /// The sizes and, mutable, the parameters (two borrows at once).
-    pub(crate) fn sizes_and_params_mut(&mut self) -> (&[usize], &mut [f32]) {
-        (&self.sizes, &mut self.params)
-    }
-
     /// Layer `l` (0 = the one reading the inputs), or `None` past the last.
     pub fn layer(&self, l: usize) -> Option<LayerRef<'_>> {
         (l < self.num_layers()).then(|| {

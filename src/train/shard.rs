@@ -1,16 +1,16 @@
 //! One shard's pass: forward through every layer, the fused head, then the
 //! deltas backward down to the first hidden layer. Everything a shard writes
-//! lives in its own [`Shard`] workspace; the weights it reads are packed
-//! once per step and shared.
+//! lives in its own [`Shard`] workspace; it reads the weights in place
+//! (the GEMM packs each block of them as it reaches it).
 //!
 //! Inside a shard each layer is cut into blocks of output columns, run in
 //! parallel on the pool when there is one: shards give coarse parallelism,
 //! column blocks let a few large shards (whose GEMMs are efficient) still
 //! use every thread. Neither cut changes a single value.
 
-use super::workspace::{PackedWeights, ScratchPool, Shard};
-use crate::error::{Error, Result};
-use crate::kernels::gemm::{gemm_path, GemmPath, MatMut, MatRef, PackedB, PackedRef};
+use super::workspace::{ScratchPool, Shard};
+use crate::error::Result;
+use crate::kernels::gemm::{gemm_path, GemmPath, MatMut, MatRef};
 use crate::kernels::Kernels;
 use crate::layers::{dense_backward, dense_forward};
 use crate::model::Mlp;
@@ -19,7 +19,6 @@ use rayon::prelude::*;
 /// What every shard of a step shares.
 pub(crate) struct StepInputs<'a> {
     pub mlp: &'a Mlp,
-    pub packed: &'a PackedWeights,
     /// The whole batch, rows × inputs.
     pub x: &'a [f32],
     /// The whole batch's targets, rows × outputs.
@@ -66,10 +65,6 @@ fn for_col_blocks(c: MatMut<'_>, j0: usize, width: usize, par: bool, f: &BlockFn
     }
 }
 
-fn view(p: &PackedB) -> Result<PackedRef<'_>> {
-    p.view().ok_or_else(|| Error::config("step", "weights not packed"))
-}
-
 /// Forward, head and backward for the rows `sh.rows` of the batch.
 ///
 /// Leaves `h[l]` (activations, y in the last), `delta[l]` and its packed
@@ -93,12 +88,13 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
         let src = if l == 0 { x } else { &done[l - 1][..n * sizes[l]] };
         let src = MatRef::new(src, n, sizes[l])?;
         let out = MatMut::new(&mut rest[0][..n * sizes[l + 1]], n, sizes[l + 1])?;
-        let (w, bias) = (view(&inp.packed.w[l])?, mlp.layer(l).expect("layer exists").bias);
+        let layer = mlp.layer(l).expect("layer exists");
+        let (w, bias) = (MatRef::new(layer.weight, sizes[l], sizes[l + 1])?, layer.bias);
         let act = (l < last).then_some(mlp.activation());
         let block = |blk: MatMut<'_>, j0: usize| {
             let c = blk.cols();
             let b = if l < last { &bias[j0..j0 + c] } else { &[][..] };
-            inp.scratch.with(|s| dense_forward(blk, src, w.col_range(j0, c)?, b, act, &inp.kernels, s))
+            inp.scratch.with(|s| dense_forward(blk, src, w.cols_range(j0, c), b, act, &inp.kernels, s))
         };
         for_col_blocks(out, 0, block_width(sizes[l + 1], inp.threads), par, &block)?;
     }
@@ -132,12 +128,12 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
         let dl = MatRef::new(&above[0][..n * w], n, w)?;
         let din = MatMut::new(&mut below[l - 1][..n * sizes[l]], n, sizes[l])?;
         let hv = MatRef::new(&h[l - 1][..n * sizes[l]], n, sizes[l])?;
-        let wt = view(&inp.packed.wt[l])?;
+        let wt = MatRef::new(mlp.layer(l).expect("layer exists").weight, sizes[l], w)?.t();
         let act = mlp.activation();
         let block = |blk: MatMut<'_>, j0: usize| {
             let c = blk.cols();
             inp.scratch
-                .with(|s| dense_backward(blk, dl, wt.col_range(j0, c)?, hv.cols_range(j0, c), act, &inp.kernels, s))
+                .with(|s| dense_backward(blk, dl, wt.cols_range(j0, c), hv.cols_range(j0, c), act, &inp.kernels, s))
         };
         for_col_blocks(din, 0, block_width(sizes[l], inp.threads), par, &block)?;
     }

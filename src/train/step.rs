@@ -1,11 +1,11 @@
-//! The trainer and its step: pack → shards → reduce → update.
+//! The trainer and its step: shards → reduce → update.
 
 use super::config::TrainConfig;
 use super::pool::Pool;
 use super::reduce::{reduce_gradients, tiles_needed, TileWork};
 use super::shard::{shard_pass, StepInputs};
-use super::update::{pack_weights, update_and_repack, Step};
-use super::workspace::{assign_rows, zeros, PackedWeights, ScratchPool, Shard};
+use super::update::{update, Step};
+use super::workspace::{assign_rows, zeros, ScratchPool, Shard};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::model::{LayerRef, Mlp};
@@ -30,10 +30,6 @@ pub struct Trainer {
     step: u64,
     shards: Vec<Shard>,
     used: usize,
-    packed: PackedWeights,
-    /// Whether `packed` matches the parameters (the update keeps it so;
-    /// changes from outside clear it).
-    packed_valid: bool,
     tile_work: Vec<TileWork>,
     scratch: ScratchPool,
     /// `Σ g²` of the last computed gradients.
@@ -80,8 +76,6 @@ impl Trainer {
             step: 0,
             shards,
             used: 0,
-            packed: PackedWeights::new(mlp.num_layers()),
-            packed_valid: false,
             tile_work: (0..tiles_needed(mlp.sizes())).map(|_| TileWork::default()).collect(),
             scratch: ScratchPool::new(config.effective_threads()),
             grad_sq: 0.0,
@@ -100,7 +94,6 @@ impl Trainer {
 
     /// The network, mutable (for example to load new weights between steps).
     pub fn mlp_mut(&mut self) -> &mut Mlp {
-        self.packed_valid = false;
         &mut self.mlp
     }
 
@@ -177,7 +170,6 @@ impl Trainer {
             return Err(Error::non_finite(format!("restored state, value {i}")));
         }
         self.mlp.params_mut().copy_from_slice(params);
-        self.packed_valid = false;
         for (mine, theirs) in self.slots.iter_mut().zip(slots) {
             mine.copy_from_slice(theirs);
         }
@@ -202,15 +194,11 @@ impl Trainer {
         self.used = assign_rows(&mut self.shards, rows, self.shard_rows);
         let kernels = Kernels::active();
         let par = self.parallel_for(rows);
-        let (mlp, packed, used) = (&self.mlp, &mut self.packed, self.used);
+        let (mlp, used) = (&self.mlp, self.used);
         let (shards, grads, tile_work) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_work);
         let (threads, scratch) = (if par { self.pool.threads() } else { 1 }, &self.scratch);
-        let repack = !self.packed_valid;
         let (sum, grad_sq) = self.pool.run_if(par, || -> Result<(f64, f64)> {
-            if repack {
-                pack_weights(mlp, packed, par)?;
-            }
-            let inputs = StepInputs { mlp, packed, x, t, scale: 1.0 / rows as f32, kernels, scratch, threads };
+            let inputs = StepInputs { mlp, x, t, scale: 1.0 / rows as f32, kernels, scratch, threads };
             let pass = |sh: &mut Shard| shard_pass(sh, &inputs);
             if par {
                 shards.par_iter_mut().try_for_each(pass)?;
@@ -224,7 +212,6 @@ impl Trainer {
             }
             Ok((sum, reduce_gradients(grads, shards, x, mlp, tile_work, &kernels, par)?))
         })?;
-        self.packed_valid = true;
         self.grad_sq = grad_sq;
         let loss = (sum / rows as f64) as f32;
         if !loss.is_finite() {
@@ -268,12 +255,8 @@ impl Trainer {
         self.step += 1;
         let par = self.parallel_for(self.config.batch_size);
         let s = Step { opt: &*self.optimizer, lr, step: self.step, scale, par };
-        let (sizes, params) = self.mlp.sizes_and_params_mut();
-        let (grads, slots, packed) = (&self.grads, &mut self.slots, &mut self.packed);
-        let r = self.pool.run_if(par, || update_and_repack(sizes, params, grads, slots, packed, &s));
-        // A failed update may have left the packed copies behind.
-        self.packed_valid = r.is_ok();
-        r
+        let (params, grads, slots) = (self.mlp.params_mut(), &self.grads, &mut self.slots);
+        self.pool.run_if(par, || update(params, grads, slots, &s))
     }
 
     /// Gradient of layer `l` from the last

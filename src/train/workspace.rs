@@ -1,7 +1,6 @@
 //! Buffers allocated once per trainer: each shard's activations, deltas and
-//! packing space; the packed weights every shard reads; the gradient and
-//! optimizer-state buffers. Nothing here grows after the first step at a
-//! given batch size.
+//! packed deltas; the packing space of each thread. Nothing here grows after
+//! the first step at a given batch size.
 
 use crate::error::{Error, Result};
 use crate::kernels::gemm::{GemmScratch, PackedB};
@@ -68,23 +67,6 @@ impl ScratchPool {
         let i = rayon::current_thread_index().unwrap_or(0) % self.0.len();
         let mut s = self.0[i].lock().unwrap_or_else(|p| p.into_inner());
         f(&mut s)
-    }
-}
-
-/// The weights of a step packed for the GEMM: `w[l]` (in × out) for the
-/// forward pass, `wt[l]` = `W_lᵀ` (out × in) for the input gradient (layer 0
-/// has none: there is no delta for the inputs).
-pub(crate) struct PackedWeights {
-    pub w: Vec<PackedB>,
-    pub wt: Vec<PackedB>,
-}
-
-impl PackedWeights {
-    pub(crate) fn new(layers: usize) -> Self {
-        PackedWeights {
-            w: (0..layers).map(|_| PackedB::new()).collect(),
-            wt: (0..layers).map(|_| PackedB::new()).collect(),
-        }
     }
 }
 

@@ -397,29 +397,18 @@ impl PackedB {
     }
 }
 
-/// Fills one panel of a packed `Wᵀ` from the rows of `W` it covers:
-/// `rows` holds `v ≤ NR` rows of `k` values (row-major), `panel` gets
-/// `panel[kk·NR + j] = rows[j·k + kk]`, zeros past row `v`. This is how the
-/// update re-packs a band of freshly updated weights while it is in cache.
-pub fn fill_panel_transposed(panel: &mut [f32], rows: &[f32], k: usize) -> Result<()> {
-    let nr = panel.len().checked_div(k).unwrap_or(0);
-    if k == 0 || panel.len() != k * nr || !rows.len().is_multiple_of(k) || rows.len() / k > nr {
-        return Err(Error::shape("transposed panel", format!("k·NR values for rows of k = {k}"), panel.len()));
-    }
-    pack::gather_panel(panel, nr, rows.len() / k, rows, k, 1, k);
-    Ok(())
-}
-
-/// Per-caller workspace for packing blocks of A: one per thread or task,
-/// allocated on first use and reused after.
+/// Per-caller workspace for packing blocks of A (and of B when B comes as a
+/// strided view): one per thread or task, allocated on first use and reused
+/// after.
 #[derive(Default)]
 pub struct GemmScratch {
     a: AlignedBuf,
+    b: AlignedBuf,
 }
 
 impl GemmScratch {
     /// An empty scratch; it grows to what a call needs (at most `MC × KC`
-    /// values) on first use.
+    /// values for A and `KC × NC` for B) on first use.
     pub fn new() -> Self {
         Self::default()
     }
@@ -429,38 +418,43 @@ impl GemmScratch {
     pub fn full() -> Self {
         let mut s = Self::default();
         s.a.resize(MC * KC);
+        s.b.resize(KC * NC);
         s
     }
 }
 
-/// `C ← A·B`, or `C ← C + A·B` when `accumulate`, with `B` packed (a
-/// [`PackedB`] or a [`PackedRef`] range of one).
+/// `C ← A·B`, or `C ← C + A·B` when `accumulate`. `B` is either packed
+/// ahead (a [`PackedB`] or a [`PackedRef`] range of one: worth it when many
+/// calls share it) or a strided [`MatRef`], packed block by block into
+/// `scratch` as the loop reaches it, while the block is about to be used.
 ///
 /// Each element of C is one sum over k in order, the same whichever tile,
-/// shard or thread computes it. Errors when the dimensions disagree.
+/// shard or thread computes it, and whichever form B came in. Errors when
+/// the dimensions disagree.
 pub fn gemm<'b>(
     a: MatRef<'_>,
-    b: impl Into<Packed<'b>>,
+    b: impl Into<BOperand<'b>>,
     c: MatMut<'_>,
     accumulate: bool,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    let Packed(b) = b.into();
-    let Some(b) = b else {
-        return Err(Error::config("gemm", "B was never packed"));
+    let (b, path) = match b.into().0 {
+        Operand::Packed(None) => return Err(Error::config("gemm", "B was never packed")),
+        Operand::Packed(Some(p)) => (BSource::Packed(p), p.path),
+        Operand::Strided(v, path) => (BSource::Strided(v), path),
     };
-    if a.cols != b.k || c.rows != a.rows || c.cols != b.n {
+    let (bk, bn) = b.dims();
+    if a.cols != bk || c.rows != a.rows || c.cols != bn {
         return Err(Error::shape(
             "gemm operands",
             format!("A m×k, B k×n, C m×n with A {}×{}", a.rows, a.cols),
-            format!("B {}×{}, C {}×{}", b.k, b.n, c.rows, c.cols),
+            format!("B {bk}×{bn}, C {}×{}", c.rows, c.cols),
         ));
     }
-    let path = b.path;
     if !path.is_supported() {
         return Err(Error::config("gemm", format!("B was packed for {path}, which this CPU cannot run")));
     }
-    let (m, k, n) = (a.rows, a.cols, b.n);
+    let (m, k, n) = (a.rows, a.cols, c.cols);
     if m == 0 || n == 0 {
         return Ok(());
     }
@@ -475,10 +469,14 @@ pub fn gemm<'b>(
     }
     match path.kernel() {
         None => {
+            let (bp, rsb, csb) = match b {
+                BSource::Packed(p) => (p.data.as_ptr(), n as isize, 1),
+                BSource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
+            };
             let beta = if accumulate { 1.0 } else { 0.0 };
-            // SAFETY: the views were checked at construction (A reaches only
-            // elements of a.data, C's rows are rs ≥ n apart inside c.data),
-            // and the packed B is row-major k×n, as the call describes.
+            // SAFETY: the views were checked at construction (A and a strided
+            // B reach only elements of their data, C's rows are rs ≥ n apart
+            // inside c.data), and a packed B for this path is row-major k×n.
             unsafe {
                 matrixmultiply::sgemm(
                     m,
@@ -488,9 +486,9 @@ pub fn gemm<'b>(
                     a.data.as_ptr(),
                     a.rs as isize,
                     a.cs as isize,
-                    b.data.as_ptr(),
-                    n as isize,
-                    1,
+                    bp,
+                    rsb,
+                    csb,
                     beta,
                     c.ptr,
                     c.rs as isize,
@@ -498,48 +496,77 @@ pub fn gemm<'b>(
                 );
             }
         }
-        Some((kernel, mr, nr)) => blocked(a, b, c, accumulate, scratch, kernel, mr, nr),
+        Some((kernel, mr, nr)) => blocked(a, b, c, accumulate, scratch, Tile { kernel, mr, nr }),
     }
     Ok(())
 }
 
-/// The cache-blocked loop nest: k in blocks of KC (so a block of packed A
-/// stays in L2 and a panel of B in L1), rows in blocks of MC, columns in
-/// blocks of NC, then MR × NR tiles.
-#[allow(clippy::too_many_arguments)]
-fn blocked(
-    a: MatRef<'_>,
-    b: PackedRef<'_>,
-    c: MatMut<'_>,
-    accumulate: bool,
-    scratch: &mut GemmScratch,
+/// The right-hand operand as the blocked loop reads it.
+#[derive(Clone, Copy)]
+enum BSource<'b> {
+    /// Panels of `k × NR`, k-major, for all of B's columns.
+    Packed(PackedRef<'b>),
+    /// A view, packed per block.
+    Strided(MatRef<'b>),
+}
+
+impl BSource<'_> {
+    /// `(k, n)`.
+    fn dims(&self) -> (usize, usize) {
+        match self {
+            BSource::Packed(p) => (p.k, p.n),
+            BSource::Strided(v) => (v.rows, v.cols),
+        }
+    }
+}
+
+/// A microkernel and its tile.
+#[derive(Clone, Copy)]
+struct Tile {
     kernel: KernelFn,
     mr: usize,
     nr: usize,
-) {
-    let (m, k, n) = (a.rows, a.cols, b.n);
-    let bp = b.data;
-    let ldc = c.rs;
-    let cptr = c.ptr;
-    scratch.a.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k));
-    for pc in (0..k).step_by(KC) {
-        let kc = KC.min(k - pc);
-        let acc = accumulate || pc > 0;
-        for ic in (0..m).step_by(MC) {
-            let mc = MC.min(m - ic);
-            let ap = scratch.a.as_mut_slice();
-            pack::pack_a(ap, &a, ic, mc, pc, kc, mr);
-            for jc in (0..n).step_by(NC) {
-                let ncb = NC.min(n - jc);
-                for jr in (jc..jc + ncb).step_by(nr) {
-                    let nv = nr.min(n - jr);
-                    let bpanel = &bp[(jr / nr) * k * nr + pc * nr..][..kc * nr];
+}
+
+/// The cache-blocked loop nest: columns in blocks of NC, k in blocks of KC
+/// (B's `KC × NC` block, packed if it came strided, stays in L2 and one
+/// panel of it in L1), rows in blocks of MC (packed A), then MR × NR tiles.
+fn blocked(a: MatRef<'_>, b: BSource<'_>, c: MatMut<'_>, accumulate: bool, scratch: &mut GemmScratch, t: Tile) {
+    let Tile { kernel, mr, nr } = t;
+    let (m, k, n) = (a.rows, a.cols, c.cols);
+    let (ldc, cptr) = (c.rs, c.ptr);
+    let GemmScratch { a: abuf, b: bbuf } = scratch;
+    abuf.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k));
+    if let BSource::Strided(_) = b {
+        bbuf.resize(KC.min(k) * NC.min(n.div_ceil(nr) * nr));
+    }
+    for jc in (0..n).step_by(NC) {
+        let ncb = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let acc = accumulate || pc > 0;
+            // Panel p of this block starts at p·stride + off.
+            let (bp, stride, off): (&[f32], usize, usize) = match b {
+                BSource::Packed(p) => (&p.data[(jc / nr) * k * nr..], k * nr, pc * nr),
+                BSource::Strided(v) => {
+                    let bp = bbuf.as_mut_slice();
+                    pack::pack_b_block(bp, &v, pc, kc, jc, ncb, nr);
+                    (bp, kc * nr, 0)
+                }
+            };
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                let ap = abuf.as_mut_slice();
+                pack::pack_a(ap, &a, ic, mc, pc, kc, mr);
+                for jr in (0..ncb).step_by(nr) {
+                    let nv = nr.min(ncb - jr);
+                    let bpanel = &bp[(jr / nr) * stride + off..][..kc * nr];
                     for ir in (0..mc).step_by(mr) {
                         let mv = mr.min(mc - ir);
                         let apanel = &ap[(ir / mr) * kc * mr..][..kc * mr];
                         // SAFETY: apanel and bpanel hold kc·MR and kc·NR values
                         // (bounds-checked slices); the tile's mv rows of nv
-                        // values start at row ic+ir, column jr of C, inside
+                        // values start at row ic+ir, column jc+jr of C, inside
                         // the m×n view whose rows are ldc ≥ n apart in the
                         // borrowed data; mv ≤ MR, nv ≤ NR; the kernel came from
                         // `GemmPath::kernel`, only reachable for a path whose
@@ -549,7 +576,7 @@ fn blocked(
                                 kc,
                                 apanel.as_ptr(),
                                 bpanel.as_ptr(),
-                                cptr.add((ic + ir) * ldc + jr),
+                                cptr.add((ic + ir) * ldc + jc + jr),
                                 ldc,
                                 mv,
                                 nv,
@@ -563,19 +590,39 @@ fn blocked(
     }
 }
 
-/// The packed right-hand operand of [`gemm`]: from a [`PackedB`] (`None`
-/// when it was never packed) or a [`PackedRef`].
-pub struct Packed<'b>(Option<PackedRef<'b>>);
+/// The right-hand operand of [`gemm`]: packed ahead (from a [`PackedB`],
+/// `None` when it was never packed, or a [`PackedRef`]), or a strided view
+/// packed as the loop goes.
+pub struct BOperand<'b>(Operand<'b>);
 
-impl<'b> From<&'b PackedB> for Packed<'b> {
-    fn from(b: &'b PackedB) -> Self {
-        Packed(b.view())
+enum Operand<'b> {
+    Packed(Option<PackedRef<'b>>),
+    Strided(MatRef<'b>, GemmPath),
+}
+
+impl<'b> BOperand<'b> {
+    /// A strided view, run on `path` (the `From<MatRef>` conversion uses the
+    /// process's [`gemm_path`]).
+    pub fn strided(b: MatRef<'b>, path: GemmPath) -> Self {
+        BOperand(Operand::Strided(b, path))
     }
 }
 
-impl<'b> From<PackedRef<'b>> for Packed<'b> {
+impl<'b> From<&'b PackedB> for BOperand<'b> {
+    fn from(b: &'b PackedB) -> Self {
+        BOperand(Operand::Packed(b.view()))
+    }
+}
+
+impl<'b> From<PackedRef<'b>> for BOperand<'b> {
     fn from(b: PackedRef<'b>) -> Self {
-        Packed(Some(b))
+        BOperand(Operand::Packed(Some(b)))
+    }
+}
+
+impl<'b> From<MatRef<'b>> for BOperand<'b> {
+    fn from(b: MatRef<'b>) -> Self {
+        BOperand::strided(b, gemm_path())
     }
 }
 

@@ -58,27 +58,34 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: u
 /// Packs all of `b` (k × n) into `dst` as `ceil(n/nr)` panels of `k × nr`
 /// (k-major), zero-padding the last panel's missing columns.
 pub(crate) fn pack_b(dst: &mut [f32], b: &MatRef<'_>, nr: usize) {
-    pack_b_cols(dst, b, 0, nr)
+    pack_b_block(dst, b, 0, b.rows, 0, b.cols, nr)
 }
 
 /// [`pack_b`] for the columns `c0..c0 + b.cols` of a matrix whose column 0
 /// is `b`'s data origin: `b.cols` here counts the columns to pack.
 pub(crate) fn pack_b_cols(dst: &mut [f32], b: &MatRef<'_>, c0: usize, nr: usize) {
-    let (k, n, rs, cs, src) = (b.rows, b.cols, b.rs, b.cs, b.data);
-    if k == 0 {
+    pack_b_block(dst, b, 0, b.rows, c0, b.cols, nr)
+}
+
+/// Packs rows `k0..k0+kc` and columns `j0..j0+n` of `b` into `dst` as
+/// `ceil(n/nr)` panels of `kc × nr` (k-major), zero-padding the last
+/// panel's missing columns.
+pub(crate) fn pack_b_block(dst: &mut [f32], b: &MatRef<'_>, k0: usize, kc: usize, j0: usize, n: usize, nr: usize) {
+    let (rs, cs, src) = (b.rs, b.cs, b.data);
+    if kc == 0 {
         return;
     }
-    for (p, panel) in dst.chunks_exact_mut(k * nr).take(n.div_ceil(nr)).enumerate() {
-        let j0 = c0 + p * nr;
-        let cols = nr.min(c0 + n - j0);
+    for (p, panel) in dst.chunks_exact_mut(kc * nr).take(n.div_ceil(nr)).enumerate() {
+        let jp = j0 + p * nr;
+        let cols = nr.min(j0 + n - jp);
         if cs == 1 {
             // Row-major: each k contributes a contiguous run of columns.
             for (kk, d) in panel.chunks_exact_mut(nr).enumerate() {
-                let s = kk * rs + j0;
+                let s = (k0 + kk) * rs + jp;
                 copy_padded(d, &src[s..s + cols]);
             }
         } else {
-            gather_panel(panel, nr, cols, &src[j0 * cs..], cs, rs, k);
+            gather_panel(panel, nr, cols, &src[jp * cs + k0 * rs..], cs, rs, kc);
         }
     }
 }
