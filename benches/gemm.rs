@@ -1,11 +1,13 @@
 //! The GEMM on the shapes of a training step, for each config: forward
 //! `h·W` (M = batch rows per shard, K = in, N = out), weight gradient
 //! `hᵀ·δ` (M = in, K = rows, N = out) and input gradient `δ·Wᵀ` (M = rows,
-//! K = out, N = in), with our microkernel path against matrixmultiply.
+//! K = out, N = in), with our microkernel path against matrixmultiply, B
+//! given as a view (packed inside the call, as the step does for W and Wᵀ)
+//! and packed ahead (as the step does for δ).
 //!
 //! FLOPs per call: 2·M·K·N. Criterion's "elements/s" below are FLOP/s.
 
-use backprop::kernels::gemm::{gemm, gemm_path, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
+use backprop::kernels::gemm::{gemm, gemm_path, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// (name, M, K, N, A transposed, B transposed): each config's forward
@@ -42,16 +44,25 @@ fn bench(c: &mut Criterion) {
         let am = if ta { MatRef::new(&a, k, m).unwrap().t() } else { MatRef::new(&a, m, k).unwrap() };
         let bm = if tb { MatRef::new(&b, n, k).unwrap().t() } else { MatRef::new(&b, k, n).unwrap() };
         g.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        // B as the step passes W and Wᵀ (a view, packed block by block inside
+        // the call), on our path and through matrixmultiply.
         for path in [gemm_path(), GemmPath::MatrixMultiply] {
-            let mut packed = PackedB::new();
-            packed.pack(bm, path);
             let mut scratch = GemmScratch::new();
             g.bench_with_input(BenchmarkId::new(path.name(), name), &(), |bch, _| {
-                bch.iter(|| gemm(am, &packed, MatMut::new(&mut out, m, n).unwrap(), false, &mut scratch).unwrap())
+                bch.iter(|| {
+                    let c = MatMut::new(&mut out, m, n).unwrap();
+                    gemm(am, BOperand::strided(bm, path), c, false, &mut scratch).unwrap()
+                })
             });
         }
-        // Packing B once (what a step pays per layer for W and Wᵀ).
+        // B packed ahead, as the step passes δ to the weight-gradient tiles.
         let mut packed = PackedB::new();
+        packed.pack(bm, gemm_path());
+        let mut scratch = GemmScratch::new();
+        g.bench_with_input(BenchmarkId::new(format!("{}-prepacked", gemm_path().name()), name), &(), |bch, _| {
+            bch.iter(|| gemm(am, &packed, MatMut::new(&mut out, m, n).unwrap(), false, &mut scratch).unwrap())
+        });
+        // Packing B once (what a step pays per layer for δ).
         g.throughput(Throughput::Elements((k * n) as u64));
         g.bench_with_input(BenchmarkId::new("pack_b", name), &(), |bch, _| bch.iter(|| packed.pack(bm, gemm_path())));
     }

@@ -49,17 +49,20 @@ impl Default for TrainConfig {
 }
 
 /// The shard size chosen for a batch of `batch` rows: the whole batch up to
-/// 256 rows, else shards of 256.
+/// 512 rows, else shards of 512.
 ///
-/// A shard's rows are the M of its GEMMs: below about 128 rows the GEMMs lose
-/// efficiency (the packed weights are streamed once per shard, for fewer
-/// rows), and inside a shard the layers' columns are split across threads
-/// anyway, so small batches gain nothing from being cut. Measured on the
-/// L config (784-1024-1024-10, batch 256; best step of three runs each):
-/// shards of 64 / 128 / 256 rows gave 94 / 95 / 105 GFLOP/s on one thread
-/// and 147 / 164 / 173 on two.
+/// A shard's rows are the M of its GEMMs, and each shard reads and packs
+/// every weight once: below about 128 rows the GEMMs lose efficiency, and
+/// inside a shard the layers' columns are split across threads anyway, so
+/// batches gain nothing from being cut small. Measured on the L config
+/// (784-1024-1024-10, batch 256; best step of three runs each, weights then
+/// packed once per step): shards of 64 / 128 / 256 rows gave 94 / 95 / 105
+/// GFLOP/s on one thread and 147 / 164 / 173 on two. Since the GEMM packs
+/// the weights per shard, XL (batch 512) is also faster as one shard than as
+/// two of 256 (two threads, best step of three runs: 429-449 ms against
+/// 460-498).
 pub fn auto_shard_rows(batch: usize) -> usize {
-    batch.clamp(1, 256)
+    batch.clamp(1, 512)
 }
 
 impl TrainConfig {
@@ -107,7 +110,7 @@ mod tests {
         assert_eq!(auto_shard_rows(1), 1);
         assert_eq!(auto_shard_rows(64), 64);
         assert_eq!(auto_shard_rows(256), 256);
-        assert_eq!(auto_shard_rows(512), 256);
-        assert_eq!(auto_shard_rows(1000), 256);
+        assert_eq!(auto_shard_rows(512), 512);
+        assert_eq!(auto_shard_rows(1000), 512);
     }
 }

@@ -1,13 +1,16 @@
 //! Training: one step is
 //!
 //! ```text
-//! pack W, Wᵀ ─▶ shards in parallel: forward ─▶ head (y, E, δ) ─▶ backward δ
-//!            ─▶ reduce: ∂E/∂W = Σ_shards hᵀ·δ, tile by tile in parallel
-//!            ─▶ update: the optimizer over the flat parameters, in chunks
-//!            ─▶ checkpoint (between steps, when the caller asks)
+//! shards in parallel: forward ─▶ head (y, E, δ) ─▶ backward δ
+//!   ─▶ reduce: ∂E/∂W = Σ_shards hᵀ·δ, tile by tile in parallel
+//!   ─▶ update: the optimizer over the flat parameters, in chunks
+//!   ─▶ checkpoint (between steps, when the caller asks)
 //! ```
 //!
-//! all inside the trainer's own thread pool ([`Trainer`]).
+//! The GEMMs read `W` (forward) and `Wᵀ` (input gradients, a transposed
+//! view) where they lie, packing each `KC × NC` block as they reach it, so
+//! the trainer keeps no packed copy of the weights. All of it runs inside
+//! the trainer's own thread pool ([`Trainer`]).
 
 mod checkpoint;
 mod config;
