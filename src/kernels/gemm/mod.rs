@@ -452,7 +452,7 @@ pub fn gemm<'b>(
         ));
     }
     if !path.is_supported() {
-        return Err(Error::config("gemm", format!("B was packed for {path}, which this CPU cannot run")));
+        return Err(Error::config("gemm", format!("the {path} GEMM path cannot run on this CPU")));
     }
     let (m, k, n) = (a.rows, a.cols, c.cols);
     if m == 0 || n == 0 {
