@@ -32,14 +32,17 @@ pub(crate) struct StepInputs<'a> {
     pub threads: usize,
 }
 
-/// Columns per parallel block: about two blocks per thread, whole panels of
-/// the GEMM, and never fewer than four panels (so a block is worth a task).
+/// Columns per parallel block: one block per thread (each block packs the
+/// whole A for itself, so fewer blocks pack less; against two per thread,
+/// median of the best steps over 5 alternating runs, twice: M T=2 101 → 113
+/// and 128 → 137 GFLOP/s, L 101 → 114 and 139 → 141), whole panels of the
+/// GEMM, and never fewer than four panels (so a block is worth a task).
 fn block_width(n: usize, threads: usize) -> usize {
     let (path, (_, nr)) = (gemm_path(), gemm_path().tile());
     if threads <= 1 || path == GemmPath::MatrixMultiply {
         return n.max(1);
     }
-    n.div_ceil(2 * threads).div_ceil(nr).max(4) * nr
+    n.div_ceil(threads).div_ceil(nr).max(4) * nr
 }
 
 /// Rows for the head: ((outputs, deltas), (targets, errors)).
