@@ -60,13 +60,26 @@ fn write_csv(path: &Path, rows: usize, header: bool, f: impl Fn(&[f32]) -> Vec<f
 #[test]
 fn the_default_run_reaches_93_percent_on_the_bundled_digits() {
     let dir = scratch();
+    let t0 = std::time::Instant::now();
     let out =
         run(bin().current_dir(env!("CARGO_MANIFEST_DIR")).args(["train", "--out"]).arg(dir.join("m.safetensors")));
+    let wall = t0.elapsed().as_secs_f64();
     let text = stdout(&out);
     let last = text.lines().find(|l| l.starts_with("epoch 10/10")).expect("ten epochs");
     let acc: f64 = last.split("test accuracy ").nth(1).unwrap().split('%').next().unwrap().parse().unwrap();
     assert!(acc >= 93.0, "test accuracy {acc}% in: {last}");
     assert!(last.contains("samples/s"), "{last}");
+    // The time at the end of each line is the run's elapsed time so far: it
+    // never decreases and never exceeds the process's own wall time (it
+    // is printed to 0.1 s).
+    let times: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("epoch "))
+        .map(|l| l.rsplit("  ").next().unwrap().trim_end_matches('s').parse().unwrap())
+        .collect();
+    assert_eq!(times.len(), 10, "{text}");
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "elapsed times go back: {times:?}");
+    assert!(times[9] <= wall + 0.05, "elapsed {} s printed by a run that took {wall:.2} s", times[9]);
     let json = stdout(&run(bin()
         .args(["eval", "--json", "--model"])
         .arg(dir.join("m.safetensors"))

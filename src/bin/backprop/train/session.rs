@@ -230,12 +230,13 @@ impl Session {
             return Ok(());
         }
         let mut batcher = Batcher::new(self.cfg.batch_size, self.train.x.len() / self.train.rows.max(1), self.outputs);
-        let start = Instant::now();
+        // Elapsed time: what the runs before a resume took, plus this one's.
+        let (start, before) = (Instant::now(), self.st.elapsed);
         while self.st.epoch <= self.cfg.epochs && !self.st.stopped {
             let t0 = Instant::now();
             let rows = self.run_epoch(&mut batcher)?;
             let rate = rows as f64 / t0.elapsed().as_secs_f64();
-            self.end_epoch(rate, self.st.elapsed + start.elapsed().as_secs_f64())?;
+            self.end_epoch(rate, before + start.elapsed().as_secs_f64())?;
         }
         self.say(format!("saved {}", self.cfg.out.display()));
         Ok(())
