@@ -196,8 +196,7 @@ impl<'a> MatMut<'a> {
     }
 }
 
-/// A read-only view of a [`PackedB`], possibly of a range of its panels
-/// (whole panels: the first column is a multiple of the panel width).
+/// A read-only view of a [`PackedB`].
 #[derive(Clone, Copy, Debug)]
 pub struct PackedRef<'a> {
     data: &'a [f32],
@@ -215,23 +214,6 @@ impl<'a> PackedRef<'a> {
     /// Columns (n).
     pub fn cols(&self) -> usize {
         self.n
-    }
-
-    /// Columns `j0..j0+n` (clamped to the width), `j0` a multiple of the
-    /// panel width `NR` of the path (checked; matrixmultiply's row-major
-    /// operand only has the whole range).
-    pub fn col_range(&self, j0: usize, n: usize) -> Result<PackedRef<'a>> {
-        let (_, nr) = self.path.tile();
-        if j0 == 0 && n >= self.n {
-            return Ok(*self);
-        }
-        if self.path == GemmPath::MatrixMultiply || !j0.is_multiple_of(nr) || j0 > self.n {
-            return Err(Error::shape("packed column range start", format!("a multiple of {nr} up to {}", self.n), j0));
-        }
-        let n = n.min(self.n - j0);
-        let start = (j0 / nr) * self.k * nr;
-        let len = n.div_ceil(nr) * self.k * nr;
-        Ok(PackedRef { data: &self.data[start..start + len], k: self.k, n, path: self.path })
     }
 }
 
@@ -351,8 +333,7 @@ impl PackedB {
             self.buf.as_mut_slice().par_chunks_mut(chunk).enumerate().for_each(|(i, dst)| {
                 let j0 = i * per * nr;
                 let cols = (b.cols - j0).min(per * nr);
-                let sub = MatRef { data: b.data, rows: b.rows, cols, rs: b.rs, cs: b.cs };
-                pack::pack_b_cols(dst, &sub, j0, nr);
+                pack::pack_b_block(dst, &b, 0, b.rows, j0, cols, nr);
             });
         } else if path == GemmPath::MatrixMultiply {
             let dst = self.buf.as_mut_slice();
@@ -362,23 +343,9 @@ impl PackedB {
                 }
             }
         } else {
-            pack::pack_b(self.buf.as_mut_slice(), &b, nr);
+            pack::pack_b_block(self.buf.as_mut_slice(), &b, 0, b.rows, 0, b.cols, nr);
         }
         (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
-    }
-
-    /// Shapes the buffer for a `k × n` matrix packed for `path` and returns
-    /// it with the length of one panel (`k × NR` values, k-major; there are
-    /// `ceil(n/NR)`), for the caller to fill, every value of it; `None` for
-    /// matrixmultiply, which does not use panels.
-    pub fn panels_mut(&mut self, k: usize, n: usize, path: GemmPath) -> Option<(&mut [f32], usize)> {
-        if path == GemmPath::MatrixMultiply {
-            return None;
-        }
-        let (_, nr) = path.tile();
-        self.buf.resize(k * n.div_ceil(nr) * nr);
-        (self.k, self.n, self.path) = (k, n, Some(path));
-        Some((self.buf.as_mut_slice(), (k * nr).max(1)))
     }
 
     /// A view of the whole packed matrix, or `None` before the first pack.
@@ -438,10 +405,8 @@ pub fn gemm<'b>(
     accumulate: bool,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    let (b, path) = match b.into().0 {
-        Operand::Packed(None) => return Err(Error::config("gemm", "B was never packed")),
-        Operand::Packed(Some(p)) => (BSource::Packed(p), p.path),
-        Operand::Strided(v, path) => (BSource::Strided(v), path),
+    let Some((b, path)) = b.into().0 else {
+        return Err(Error::config("gemm", "B was never packed"));
     };
     let (bk, bn) = b.dims();
     if a.cols != bk || c.rows != a.rows || c.cols != bn {
@@ -590,33 +555,28 @@ fn blocked(a: MatRef<'_>, b: BSource<'_>, c: MatMut<'_>, accumulate: bool, scrat
     }
 }
 
-/// The right-hand operand of [`gemm`]: packed ahead (from a [`PackedB`],
-/// `None` when it was never packed, or a [`PackedRef`]), or a strided view
-/// packed as the loop goes.
-pub struct BOperand<'b>(Operand<'b>);
-
-enum Operand<'b> {
-    Packed(Option<PackedRef<'b>>),
-    Strided(MatRef<'b>, GemmPath),
-}
+/// The right-hand operand of [`gemm`] and the path it runs on: packed ahead
+/// (from a [`PackedB`], `None` when it was never packed, or a
+/// [`PackedRef`]), or a strided view packed as the loop goes.
+pub struct BOperand<'b>(Option<(BSource<'b>, GemmPath)>);
 
 impl<'b> BOperand<'b> {
     /// A strided view, run on `path` (the `From<MatRef>` conversion uses the
     /// process's [`gemm_path`]).
     pub fn strided(b: MatRef<'b>, path: GemmPath) -> Self {
-        BOperand(Operand::Strided(b, path))
+        BOperand(Some((BSource::Strided(b), path)))
     }
 }
 
 impl<'b> From<&'b PackedB> for BOperand<'b> {
     fn from(b: &'b PackedB) -> Self {
-        BOperand(Operand::Packed(b.view()))
+        BOperand(b.view().map(|p| (BSource::Packed(p), p.path)))
     }
 }
 
 impl<'b> From<PackedRef<'b>> for BOperand<'b> {
     fn from(b: PackedRef<'b>) -> Self {
-        BOperand(Operand::Packed(Some(b)))
+        BOperand(Some((BSource::Packed(b), b.path)))
     }
 }
 

@@ -55,18 +55,6 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: u
     }
 }
 
-/// Packs all of `b` (k × n) into `dst` as `ceil(n/nr)` panels of `k × nr`
-/// (k-major), zero-padding the last panel's missing columns.
-pub(crate) fn pack_b(dst: &mut [f32], b: &MatRef<'_>, nr: usize) {
-    pack_b_block(dst, b, 0, b.rows, 0, b.cols, nr)
-}
-
-/// [`pack_b`] for the columns `c0..c0 + b.cols` of a matrix whose column 0
-/// is `b`'s data origin: `b.cols` here counts the columns to pack.
-pub(crate) fn pack_b_cols(dst: &mut [f32], b: &MatRef<'_>, c0: usize, nr: usize) {
-    pack_b_block(dst, b, 0, b.rows, c0, b.cols, nr)
-}
-
 /// Packs rows `k0..k0+kc` and columns `j0..j0+n` of `b` into `dst` as
 /// `ceil(n/nr)` panels of `kc × nr` (k-major), zero-padding the last
 /// panel's missing columns.
