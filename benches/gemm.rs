@@ -57,14 +57,16 @@ fn bench(c: &mut Criterion) {
         }
         // B packed ahead, as the step passes δ to the weight-gradient tiles.
         let mut packed = PackedB::new();
-        packed.pack(bm, gemm_path());
+        packed.pack(bm, gemm_path()).unwrap();
         let mut scratch = GemmScratch::new();
         g.bench_with_input(BenchmarkId::new(format!("{}-prepacked", gemm_path().name()), name), &(), |bch, _| {
             bch.iter(|| gemm(am, &packed, MatMut::new(&mut out, m, n).unwrap(), false, &mut scratch).unwrap())
         });
         // Packing B once (what a step pays per layer for δ).
         g.throughput(Throughput::Elements((k * n) as u64));
-        g.bench_with_input(BenchmarkId::new("pack_b", name), &(), |bch, _| bch.iter(|| packed.pack(bm, gemm_path())));
+        g.bench_with_input(BenchmarkId::new("pack_b", name), &(), |bch, _| {
+            bch.iter(|| packed.pack(bm, gemm_path()).unwrap())
+        });
     }
     g.finish();
 }

@@ -45,6 +45,7 @@ pub mod head;
 pub mod json;
 pub mod kernels;
 pub mod layers;
+mod mem;
 pub mod metrics;
 pub mod model;
 pub mod optim;

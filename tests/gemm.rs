@@ -56,7 +56,7 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
     }
     let (ad, bd) = (layout(&a, m, k, ta), layout(&b, k, n, tb));
     let mut packed = PackedB::new();
-    packed.pack(view(&bd, k, n, tb), path);
+    packed.pack(view(&bd, k, n, tb), path).unwrap();
     // B packed ahead, then B as a view packed block by block.
     for prepacked in [true, false] {
         let mut c = vec![f32::NAN; m * ldc];
@@ -130,9 +130,15 @@ fn results_do_not_depend_on_tiling() {
         let mut full = vec![0.0; m * n];
         let am = MatRef::new(&a, m, k).unwrap();
         let bm = MatRef::new(&b, k, n).unwrap();
-        gemm_strided(am, bm, MatMut::new(&mut full, m, n).unwrap(), false, &mut packed, &mut scratch).unwrap();
-        packed.pack(bm, path);
+        packed.pack(bm, path).unwrap();
         gemm(am, &packed, MatMut::new(&mut full, m, n).unwrap(), false, &mut scratch).unwrap();
+        if path == backprop::kernels::gemm::gemm_path() {
+            // The one-off form (B packed for the process's path) agrees.
+            let mut one_off = vec![f32::NAN; m * n];
+            let mut p = PackedB::new();
+            gemm_strided(am, bm, MatMut::new(&mut one_off, m, n).unwrap(), false, &mut p, &mut scratch).unwrap();
+            assert_eq!(one_off, full, "{path}: gemm_strided differs");
+        }
         // Rows 17..53 alone.
         let rows = MatRef::new(&a[17 * k..53 * k], 36, k).unwrap();
         let mut part = vec![0.0; 36 * n];
@@ -144,7 +150,7 @@ fn results_do_not_depend_on_tiling() {
         // Columns 5..50 alone.
         let cols = MatRef::with_strides(&b[5..], k, 45, n, 1).unwrap();
         let mut pb = PackedB::new();
-        pb.pack(cols, path);
+        pb.pack(cols, path).unwrap();
         let mut part = vec![0.0; m * 45];
         gemm(am, &pb, MatMut::new(&mut part, m, 45).unwrap(), false, &mut scratch).unwrap();
         for i in 0..m {
@@ -167,10 +173,10 @@ fn wrong_shapes_are_errors_not_panics() {
     // Never packed.
     assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), false, &mut scratch).is_err());
     // Inner dimensions disagree (A is 3×4, B 3×4).
-    packed.pack(MatRef::new(&a, 3, 4).unwrap(), GemmPath::Portable);
+    packed.pack(MatRef::new(&a, 3, 4).unwrap(), GemmPath::Portable).unwrap();
     assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), false, &mut scratch).is_err());
     // C has the wrong shape.
-    packed.pack(MatRef::new(&a, 4, 3).unwrap(), GemmPath::Portable);
+    packed.pack(MatRef::new(&a, 4, 3).unwrap(), GemmPath::Portable).unwrap();
     assert!(gemm(am, &packed, MatMut::new(&mut c, 4, 3).unwrap(), false, &mut scratch).is_err());
     assert!(gemm(am, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_ok());
 }

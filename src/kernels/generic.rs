@@ -1,5 +1,5 @@
 //! The vector kernels, written once over a [`Lane`] and instantiated per
-//! instruction set in `kernels::simd`. Every kernel here has a plain twin in
+//! instruction set by `kernels::simd::table!`. Every kernel here has a plain twin in
 //! `kernels::scalar` that is its fallback and its test oracle.
 //!
 //! Elementwise operations are zero-sized types with `#[inline(always)]`
@@ -11,7 +11,8 @@
 //! column sums). Lengths are checked by the dispatcher in `kernels`, so the
 //! slices here always hold whole rows.
 
-use super::math::{self, Lane};
+use super::arch::Lane;
+use super::math;
 use std::marker::PhantomData;
 
 /// `v ↦ f(v, k)`, `k` a constant of the call.
@@ -54,16 +55,14 @@ unary!(Identity, |v, k| v);
 unary!(Sigmoid, |v, k| math::sigmoid(v));
 unary!(Tanh, |v, k| math::tanh(v));
 // `v < 0 ? 0 : v` keeps NaN, as PyTorch's ReLU does.
-unary!(Relu, |v, k| V::select_lt(v, V::splat(0.0), V::splat(0.0), v));
-unary!(Softplus, |v, k| math::softplus(v));
+unary!(Relu, |v, k| V::select_lt(v, V::splat(v.token(), 0.0), V::splat(v.token(), 0.0), v));
 unary!(ExpShift, |v, k| math::exp(v - k));
 unary!(DivBy, |v, k| v / k);
 
 binary!(SigmoidBwd, |d, h, k| d * (h - h * h));
-binary!(TanhBwd, |d, h, k| d * (V::splat(1.0) - h * h));
-binary!(ReluBwd, |d, h, k| V::select_gt(h, V::splat(0.0), d, V::splat(0.0)));
+binary!(TanhBwd, |d, h, k| d * (V::splat(h.token(), 1.0) - h * h));
+binary!(ReluBwd, |d, h, k| V::select_gt(h, V::splat(h.token(), 0.0), d, V::splat(h.token(), 0.0)));
 binary!(Plus, |a, b, k| a + b);
-binary!(Axpy, |y, x, k| y + k * x);
 binary!(SubScale, |y, t, k| (y - t) * k);
 binary!(TShift, |s, t, k| t * (s - k));
 binary!(First, |a, b, k| a);
@@ -81,52 +80,52 @@ impl<U: Unary> Binary for AddThen<U> {
 
 /// `x ← U(x, k)` over a slice.
 #[inline(always)]
-fn map<V: Lane, U: Unary>(x: &mut [f32], k: f32) {
-    let k = V::splat(k);
+fn map<V: Lane, U: Unary>(tk: V::Token, x: &mut [f32], k: f32) {
+    let k = V::splat(tk, k);
     let mut it = x.chunks_exact_mut(V::N);
     for c in &mut it {
-        U::f(V::load(c), k).store(c);
+        U::f(V::load(tk, c), k).store(c);
     }
     let rem = it.into_remainder();
     if !rem.is_empty() {
-        U::f(V::load_partial(rem), k).store_partial(rem);
+        U::f(V::load_partial(tk, rem), k).store_partial(rem);
     }
 }
 
 /// `x ← B(x, y, k)` over two slices of equal length.
 #[inline(always)]
-fn zip_map<V: Lane, B: Binary>(x: &mut [f32], y: &[f32], k: f32) {
+fn zip_map<V: Lane, B: Binary>(tk: V::Token, x: &mut [f32], y: &[f32], k: f32) {
     debug_assert_eq!(x.len(), y.len());
-    let k = V::splat(k);
+    let k = V::splat(tk, k);
     let mut xs = x.chunks_exact_mut(V::N);
     let mut ys = y.chunks_exact(V::N);
     for (c, d) in (&mut xs).zip(&mut ys) {
-        B::f(V::load(c), V::load(d), k).store(c);
+        B::f(V::load(tk, c), V::load(tk, d), k).store(c);
     }
     let rem = xs.into_remainder();
     if !rem.is_empty() {
-        B::f(V::load_partial(rem), V::load_partial(ys.remainder()), k).store_partial(rem);
+        B::f(V::load_partial(tk, rem), V::load_partial(tk, ys.remainder()), k).store_partial(rem);
     }
 }
 
 /// `Σ B(a, b, k)` over two slices of equal length: lanes accumulated, then
 /// summed pairwise, then the tail.
 #[inline(always)]
-fn zip_sum<V: Lane, B: Binary>(a: &[f32], b: &[f32], k: f32) -> f32 {
+fn zip_sum<V: Lane, B: Binary>(tk: V::Token, a: &[f32], b: &[f32], k: f32) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    let k = V::splat(k);
-    let mut acc = V::splat(0.0);
+    let k = V::splat(tk, k);
+    let mut acc = V::splat(tk, 0.0);
     let mut xs = a.chunks_exact(V::N);
     let mut ys = b.chunks_exact(V::N);
     for (c, d) in (&mut xs).zip(&mut ys) {
-        acc = acc + B::f(V::load(c), V::load(d), k);
+        acc = acc + B::f(V::load(tk, c), V::load(tk, d), k);
     }
     let mut total = acc.reduce_add();
     let rem = xs.remainder();
     if !rem.is_empty() {
         let mut tail = [0.0f32; 64];
         let tail = &mut tail[..rem.len()];
-        B::f(V::load_partial(rem), V::load_partial(ys.remainder()), k).store_partial(tail);
+        B::f(V::load_partial(tk, rem), V::load_partial(tk, ys.remainder()), k).store_partial(tail);
         total += tail.iter().sum::<f32>();
     }
     total
@@ -134,67 +133,61 @@ fn zip_sum<V: Lane, B: Binary>(a: &[f32], b: &[f32], k: f32) -> f32 {
 
 /// Applies `U(x + b)` to each row of `x`.
 #[inline(always)]
-fn rows_bias<V: Lane, U: Unary>(x: &mut [f32], b: &[f32]) {
+fn rows_bias<V: Lane, U: Unary>(tk: V::Token, x: &mut [f32], b: &[f32]) {
     for row in x.chunks_exact_mut(b.len()) {
-        zip_map::<V, AddThen<U>>(row, b, 0.0);
+        zip_map::<V, AddThen<U>>(tk, row, b, 0.0);
     }
 }
 
 /// `x[r][c] += b[c]`.
 #[inline(always)]
-pub(crate) fn bias_identity<V: Lane>(x: &mut [f32], b: &[f32]) {
-    rows_bias::<V, Identity>(x, b);
+pub(crate) fn bias_identity<V: Lane>(tk: V::Token, x: &mut [f32], b: &[f32]) {
+    rows_bias::<V, Identity>(tk, x, b);
 }
 
 /// `x[r][c] = σ(x[r][c] + b[c])`.
 #[inline(always)]
-pub(crate) fn bias_sigmoid<V: Lane>(x: &mut [f32], b: &[f32]) {
-    rows_bias::<V, Sigmoid>(x, b);
+pub(crate) fn bias_sigmoid<V: Lane>(tk: V::Token, x: &mut [f32], b: &[f32]) {
+    rows_bias::<V, Sigmoid>(tk, x, b);
 }
 
 /// `x[r][c] = tanh(x[r][c] + b[c])`.
 #[inline(always)]
-pub(crate) fn bias_tanh<V: Lane>(x: &mut [f32], b: &[f32]) {
-    rows_bias::<V, Tanh>(x, b);
+pub(crate) fn bias_tanh<V: Lane>(tk: V::Token, x: &mut [f32], b: &[f32]) {
+    rows_bias::<V, Tanh>(tk, x, b);
 }
 
 /// `x[r][c] = max(x[r][c] + b[c], 0)`.
 #[inline(always)]
-pub(crate) fn bias_relu<V: Lane>(x: &mut [f32], b: &[f32]) {
-    rows_bias::<V, Relu>(x, b);
+pub(crate) fn bias_relu<V: Lane>(tk: V::Token, x: &mut [f32], b: &[f32]) {
+    rows_bias::<V, Relu>(tk, x, b);
 }
 
 /// `d ← d ⊙ h(1-h)`: the sigmoid's derivative from its output.
 #[inline(always)]
-pub(crate) fn sigmoid_backward<V: Lane>(d: &mut [f32], h: &[f32]) {
-    zip_map::<V, SigmoidBwd>(d, h, 0.0);
+pub(crate) fn sigmoid_backward<V: Lane>(tk: V::Token, d: &mut [f32], h: &[f32]) {
+    zip_map::<V, SigmoidBwd>(tk, d, h, 0.0);
 }
 
 /// `d ← d ⊙ (1-h²)`: tanh's derivative from its output.
 #[inline(always)]
-pub(crate) fn tanh_backward<V: Lane>(d: &mut [f32], h: &[f32]) {
-    zip_map::<V, TanhBwd>(d, h, 0.0);
+pub(crate) fn tanh_backward<V: Lane>(tk: V::Token, d: &mut [f32], h: &[f32]) {
+    zip_map::<V, TanhBwd>(tk, d, h, 0.0);
 }
 
 /// `d ← d ⊙ [h > 0]`: ReLU's derivative from its output.
 #[inline(always)]
-pub(crate) fn relu_backward<V: Lane>(d: &mut [f32], h: &[f32]) {
-    zip_map::<V, ReluBwd>(d, h, 0.0);
-}
-
-/// `x ← softplus(x) = ln(1 + e^x)`.
-#[inline(always)]
-pub(crate) fn softplus<V: Lane>(x: &mut [f32]) {
-    map::<V, Softplus>(x, 0.0);
+pub(crate) fn relu_backward<V: Lane>(tk: V::Token, d: &mut [f32], h: &[f32]) {
+    zip_map::<V, ReluBwd>(tk, d, h, 0.0);
 }
 
 /// Row maximum (rows are never empty here).
 #[inline(always)]
-fn row_max<V: Lane>(row: &[f32]) -> f32 {
+fn row_max<V: Lane>(tk: V::Token, row: &[f32]) -> f32 {
     let mut it = row.chunks_exact(V::N);
-    let mut m = V::splat(f32::NEG_INFINITY);
+    let mut m = V::splat(tk, f32::NEG_INFINITY);
     for c in &mut it {
-        m = m.max(V::load(c));
+        m = m.max(V::load(tk, c));
     }
     let mut m = m.reduce_max();
     for &v in it.remainder() {
@@ -209,28 +202,28 @@ fn row_max<V: Lane>(row: &[f32]) -> f32 {
 /// place; returns `(Σ e^(s - max), Σ t·(s - max))` (the second only when
 /// targets are given).
 #[inline(always)]
-fn softmax_exp_row<V: Lane>(row: &mut [f32], b: &[f32], t: Option<&[f32]>) -> (f32, f32) {
-    zip_map::<V, Plus>(row, b, 0.0);
-    let m = row_max::<V>(row);
-    let ts = t.map_or(0.0, |t| zip_sum::<V, TShift>(row, t, m));
-    map::<V, ExpShift>(row, m);
-    (zip_sum::<V, First>(row, row, 0.0), ts)
+fn softmax_exp_row<V: Lane>(tk: V::Token, row: &mut [f32], b: &[f32], t: Option<&[f32]>) -> (f32, f32) {
+    zip_map::<V, Plus>(tk, row, b, 0.0);
+    let m = row_max::<V>(tk, row);
+    let ts = t.map_or(0.0, |t| zip_sum::<V, TShift>(tk, row, t, m));
+    map::<V, ExpShift>(tk, row, m);
+    (zip_sum::<V, First>(tk, row, row, 0.0), ts)
 }
 
 /// `y ← softmax(y + b)` row by row, the row maximum subtracted first.
 #[inline(always)]
-pub(crate) fn softmax_rows<V: Lane>(y: &mut [f32], b: &[f32]) {
+pub(crate) fn softmax_rows<V: Lane>(tk: V::Token, y: &mut [f32], b: &[f32]) {
     for row in y.chunks_exact_mut(b.len()) {
-        let (sum, _) = softmax_exp_row::<V>(row, b, None);
-        map::<V, DivBy>(row, sum);
+        let (sum, _) = softmax_exp_row::<V>(tk, row, b, None);
+        map::<V, DivBy>(tk, row, sum);
     }
 }
 
 /// `delta = (y - t)·scale` for one row.
 #[inline(always)]
-fn delta_row<V: Lane>(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
+fn delta_row<V: Lane>(tk: V::Token, delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
     delta.copy_from_slice(y);
-    zip_map::<V, SubScale>(delta, t, scale);
+    zip_map::<V, SubScale>(tk, delta, t, scale);
 }
 
 /// Softmax head, fused: logits `s` (bias not yet added) become `y`;
@@ -238,6 +231,7 @@ fn delta_row<V: Lane>(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
 /// `delta = (y - t)·scale`.
 #[inline(always)]
 pub(crate) fn softmax_loss<V: Lane>(
+    tk: V::Token,
     s: &mut [f32],
     b: &[f32],
     t: &[f32],
@@ -248,11 +242,11 @@ pub(crate) fn softmax_loss<V: Lane>(
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
-        let (sum, ts) = softmax_exp_row::<V>(row, b, Some(trow));
-        let tsum = zip_sum::<V, First>(trow, trow, 0.0);
+        let (sum, ts) = softmax_exp_row::<V>(tk, row, b, Some(trow));
+        let tsum = zip_sum::<V, First>(tk, trow, trow, 0.0);
         *e = tsum * sum.ln() - ts;
-        map::<V, DivBy>(row, sum);
-        delta_row::<V>(drow, row, trow, scale);
+        map::<V, DivBy>(tk, row, sum);
+        delta_row::<V>(tk, drow, row, trow, scale);
     }
 }
 
@@ -260,6 +254,7 @@ pub(crate) fn softmax_loss<V: Lane>(
 /// `delta = (y - t)·scale`.
 #[inline(always)]
 pub(crate) fn logistic_loss<V: Lane>(
+    tk: V::Token,
     s: &mut [f32],
     b: &[f32],
     t: &[f32],
@@ -270,10 +265,10 @@ pub(crate) fn logistic_loss<V: Lane>(
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
-        zip_map::<V, Plus>(row, b, 0.0);
-        *e = zip_sum::<V, SoftplusMinusTs>(row, trow, 0.0);
-        map::<V, Sigmoid>(row, 0.0);
-        delta_row::<V>(drow, row, trow, scale);
+        zip_map::<V, Plus>(tk, row, b, 0.0);
+        *e = zip_sum::<V, SoftplusMinusTs>(tk, row, trow, 0.0);
+        map::<V, Sigmoid>(tk, row, 0.0);
+        delta_row::<V>(tk, drow, row, trow, scale);
     }
 }
 
@@ -281,6 +276,7 @@ pub(crate) fn logistic_loss<V: Lane>(
 /// `delta = (y - t)·scale`.
 #[inline(always)]
 pub(crate) fn linear_loss<V: Lane>(
+    tk: V::Token,
     s: &mut [f32],
     b: &[f32],
     t: &[f32],
@@ -291,23 +287,16 @@ pub(crate) fn linear_loss<V: Lane>(
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
-        zip_map::<V, Plus>(row, b, 0.0);
-        *e = 0.5 * zip_sum::<V, SqDiff>(row, trow, 0.0);
-        delta_row::<V>(drow, row, trow, scale);
+        zip_map::<V, Plus>(tk, row, b, 0.0);
+        *e = 0.5 * zip_sum::<V, SqDiff>(tk, row, trow, 0.0);
+        delta_row::<V>(tk, drow, row, trow, scale);
     }
 }
 
 /// `out[c] += Σ_r m[r][c]`, rows added in order.
 #[inline(always)]
-pub(crate) fn col_sums<V: Lane>(out: &mut [f32], m: &[f32]) {
+pub(crate) fn col_sums<V: Lane>(tk: V::Token, out: &mut [f32], m: &[f32]) {
     for row in m.chunks_exact(out.len()) {
-        zip_map::<V, Plus>(out, row, 0.0);
+        zip_map::<V, Plus>(tk, out, row, 0.0);
     }
-}
-
-/// `y ← y + a·x` (the SGD update with `a = -lr`): a multiply then an add,
-/// never fused, so every path rounds alike.
-#[inline(always)]
-pub(crate) fn axpy<V: Lane>(y: &mut [f32], a: f32, x: &[f32]) {
-    zip_map::<V, Axpy>(y, x, a);
 }

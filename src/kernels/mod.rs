@@ -7,14 +7,13 @@
 //! `BACKPROP_SIMD=avx512|avx2|wide|scalar` forces a path (one the CPU lacks
 //! falls back to the best it has); [`simd_path`] says which is active.
 
+pub(crate) mod arch;
 pub mod gemm;
-mod generic;
+pub(crate) mod generic;
 pub(crate) mod math;
 pub(crate) mod scalar;
-mod simd;
-mod update;
-#[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod simd;
+pub(crate) mod update;
 
 use crate::error::{Error, Result};
 use simd::Table;
@@ -49,21 +48,23 @@ impl SimdPath {
         }
     }
 
-    /// Whether this CPU can run the path.
+    /// Whether this CPU can run the path (its token can be made).
     pub fn is_supported(self) -> bool {
+        self.table().is_some()
+    }
+
+    /// The path's kernel table, made from its token: `None` when the CPU
+    /// lacks the instruction set.
+    fn table(self) -> Option<&'static Table> {
         match self {
             #[cfg(target_arch = "x86_64")]
-            SimdPath::Avx512 => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && SimdPath::Avx2.is_supported()
-            }
+            SimdPath::Avx512 => arch::x86_64::avx512::Avx512::detect().map(arch::x86_64::avx512::kernels),
             #[cfg(target_arch = "x86_64")]
-            SimdPath::Avx2 => std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma"),
+            SimdPath::Avx2 => arch::x86_64::avx2::Avx2::detect().map(arch::x86_64::avx2::kernels),
             #[cfg(not(target_arch = "x86_64"))]
-            SimdPath::Avx512 | SimdPath::Avx2 => false,
-            SimdPath::Wide | SimdPath::Scalar => true,
+            SimdPath::Avx512 | SimdPath::Avx2 => None,
+            SimdPath::Wide => Some(simd::wide_kernels(arch::portable::Wide::new())),
+            SimdPath::Scalar => Some(&simd::SCALAR),
         }
     }
 
@@ -136,18 +137,7 @@ impl Kernels {
 
     /// The kernels of `path`, or `None` when this CPU cannot run it.
     pub fn for_path(path: SimdPath) -> Option<Kernels> {
-        if !path.is_supported() {
-            return None;
-        }
-        let table: &'static Table = match path {
-            #[cfg(target_arch = "x86_64")]
-            SimdPath::Avx512 => &simd::AVX512,
-            #[cfg(target_arch = "x86_64")]
-            SimdPath::Avx2 => &simd::AVX2,
-            SimdPath::Wide => &simd::WIDE,
-            _ => &simd::SCALAR,
-        };
-        Some(Kernels { path, table })
+        path.table().map(|table| Kernels { path, table })
     }
 
     /// Which path these are.
@@ -203,12 +193,6 @@ impl Kernels {
         check_len("relu_backward h", h.len(), d.len())?;
         (self.table.relu_backward)(d, h);
         Ok(())
-    }
-
-    /// `x ← softplus(x) = ln(1+e^x)`, computed as `max(x,0) + ln(1+e^-|x|)`
-    /// so that ±1000 give exact results.
-    pub fn softplus(&self, x: &mut [f32]) {
-        (self.table.softplus)(x);
     }
 
     /// `y ← softmax(y + b)` per row, the row maximum subtracted first.
@@ -282,15 +266,9 @@ impl Kernels {
         Ok(())
     }
 
-    /// `y ← y + a·x`, a multiply then an add (the SGD step with `a = -lr`).
-    pub fn axpy(&self, y: &mut [f32], a: f32, x: &[f32]) -> Result<()> {
-        check_len("axpy x", x.len(), y.len())?;
-        (self.table.axpy)(y, a, x);
-        Ok(())
-    }
-
-    /// `Σ x²` in f32 (the squared norm; lane order, not left to right).
-    pub fn sum_squares(&self, x: &[f32]) -> f32 {
+    /// `Σ x²`, accumulated in f64 (the squared norm of gradients up to the
+    /// f32 maximum stays finite; the order of the sums is the path's).
+    pub fn sum_squares(&self, x: &[f32]) -> f64 {
         (self.table.sum_squares)(x)
     }
 

@@ -71,13 +71,6 @@ pub(crate) fn relu_backward(d: &mut [f32], h: &[f32]) {
     }
 }
 
-/// `x ← softplus(x)`.
-pub(crate) fn softplus(x: &mut [f32]) {
-    for v in x.iter_mut() {
-        *v = softplus1(*v);
-    }
-}
-
 /// `row ← e^(row + b - max)`; returns `(Σ e, Σ t·(s - max))`.
 fn softmax_exp_row(row: &mut [f32], b: &[f32], t: Option<&[f32]>) -> (f32, f32) {
     for (v, &w) in row.iter_mut().zip(b) {
@@ -163,16 +156,9 @@ pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
     }
 }
 
-/// `y ← y + a·x`.
-pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += a * x;
-    }
-}
-
-/// `Σ x²`.
-pub(crate) fn sum_squares(x: &[f32]) -> f32 {
-    x.iter().map(|v| v * v).sum()
+/// `Σ x²` in f64, left to right.
+pub(crate) fn sum_squares(x: &[f32]) -> f64 {
+    x.iter().map(|&v| v as f64 * v as f64).sum()
 }
 
 /// One SGD step (see `kernels::update::sgd_update`).
@@ -204,6 +190,6 @@ pub(crate) fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]
         m[i] += p.one_minus_beta1 * (g - m[i]);
         v[i] = v[i] * p.beta2 + p.one_minus_beta2 * g * g;
         let denom = v[i].sqrt() / p.bc2_sqrt + p.eps;
-        *w += -p.step_size * m[i] / denom;
+        *w += -p.lr_bc1 * m[i] / denom;
     }
 }

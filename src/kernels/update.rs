@@ -4,7 +4,7 @@
 //! PyTorch's `torch.optim` kernels, so that the two round alike where they
 //! can; the twins use the same order, so every path gives the same bits.
 
-use super::math::Lane;
+use super::arch::Lane;
 
 /// The scalars of one SGD step (PyTorch's `torch.optim.SGD`, dampening 0).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,7 +28,7 @@ pub struct SgdStep {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep {
     /// `lr / (1 - β1^t)`.
-    pub step_size: f32,
+    pub lr_bc1: f32,
     /// `1 - β1`.
     pub one_minus_beta1: f32,
     /// β2.
@@ -47,16 +47,33 @@ pub struct AdamStep {
     pub grad_scale: f32,
 }
 
-/// `Σ x²`, lanes accumulated then summed.
+/// `Σ x²` in f64, so that gradients up to the f32 maximum give a finite
+/// norm. A plain loop over 16 independent f64 sums, which the compiler
+/// vectorises inside each table's `#[target_feature]` function (the f64
+/// lanes are another width than `V`'s, so it is not written over `V`); the
+/// 16 sums are then added pairwise.
 #[inline(always)]
-pub(crate) fn sum_squares<V: Lane>(x: &[f32]) -> f32 {
-    let mut acc = V::splat(0.0);
-    let mut it = x.chunks_exact(V::N);
+pub(crate) fn sum_squares<V: Lane>(_: V::Token, x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 16];
+    let mut it = x.chunks_exact(16);
     for c in &mut it {
-        let v = V::load(c);
-        acc = acc + v * v;
+        for (a, &v) in acc.iter_mut().zip(c) {
+            let v = v as f64;
+            *a += v * v;
+        }
     }
-    acc.reduce_add() + it.remainder().iter().map(|v| v * v).sum::<f32>()
+    for (a, &v) in acc.iter_mut().zip(it.remainder()) {
+        let v = v as f64;
+        *a += v * v;
+    }
+    let mut w = 16;
+    while w > 1 {
+        w /= 2;
+        for i in 0..w {
+            acc[i] += acc[i + w];
+        }
+    }
+    acc[0]
 }
 
 /// Runs `f` over aligned chunks of up to four slices (`b`, `c`, `d` may be
@@ -74,11 +91,11 @@ macro_rules! for_lanes {
 }
 
 #[inline(always)]
-fn ld<V: Lane>(s: &[f32], i: usize, len: usize) -> V {
+fn ld<V: Lane>(tk: V::Token, s: &[f32], i: usize, len: usize) -> V {
     if len == V::N {
-        V::load(&s[i..])
+        V::load(tk, &s[i..])
     } else {
-        V::load_partial(&s[i..i + len])
+        V::load_partial(tk, &s[i..i + len])
     }
 }
 
@@ -97,18 +114,18 @@ fn st<V: Lane>(v: V, s: &mut [f32], i: usize, len: usize) {
 /// g ← g·s + λ·w;  b ← first ? g : μ·b + g;  d ← nesterov ? g + μ·b : b;  w ← w - lr·d
 /// ```
 #[inline(always)]
-pub(crate) fn sgd_update<V: Lane>(w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) {
-    let s = V::splat;
-    let (neg_lr, mu, wd, scale) = (s(-p.lr), s(p.momentum), s(p.weight_decay), s(p.grad_scale));
+pub(crate) fn sgd_update<V: Lane>(tk: V::Token, w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) {
+    let (neg_lr, mu, wd, scale) =
+        (V::splat(tk, -p.lr), V::splat(tk, p.momentum), V::splat(tk, p.weight_decay), V::splat(tk, p.grad_scale));
     let momentum = p.momentum != 0.0;
     for_lanes!(V, w.len(), |i, len| {
-        let wv: V = ld(w, i, len);
-        let mut gv = ld::<V>(g, i, len) * scale;
+        let wv: V = ld(tk, w, i, len);
+        let mut gv = ld::<V>(tk, g, i, len) * scale;
         if p.weight_decay != 0.0 {
             gv = gv + wd * wv;
         }
         if momentum {
-            let b = if p.first { gv } else { ld::<V>(buf, i, len) * mu + gv };
+            let b = if p.first { gv } else { ld::<V>(tk, buf, i, len) * mu + gv };
             st(b, buf, i, len);
             gv = if p.nesterov { gv + mu * b } else { b };
         }
@@ -120,26 +137,31 @@ pub(crate) fn sgd_update<V: Lane>(w: &mut [f32], g: &[f32], buf: &mut [f32], p: 
 ///
 /// ```text
 /// g ← g·s + λ_L2·w;  w ← w·decay;  m ← m + (1-β1)(g - m);  v ← v·β2 + (1-β2)·g·g
-/// w ← w - step_size·m / (√v / √(1-β2^t) + ε)
+/// w ← w - lr_bc1·m / (√v / √(1-β2^t) + ε)
 /// ```
 #[inline(always)]
-pub(crate) fn adam_update<V: Lane>(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) {
-    let s = V::splat;
-    let (omb1, b2, omb2) = (s(p.one_minus_beta1), s(p.beta2), s(p.one_minus_beta2));
-    let (neg_step, bc2, eps, l2, decay, scale) =
-        (s(-p.step_size), s(p.bc2_sqrt), s(p.eps), s(p.l2), s(p.decay), s(p.grad_scale));
+pub(crate) fn adam_update<V: Lane>(tk: V::Token, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) {
+    let (omb1, b2, omb2) = (V::splat(tk, p.one_minus_beta1), V::splat(tk, p.beta2), V::splat(tk, p.one_minus_beta2));
+    let (neg_step, bc2, eps, l2, decay, scale) = (
+        V::splat(tk, -p.lr_bc1),
+        V::splat(tk, p.bc2_sqrt),
+        V::splat(tk, p.eps),
+        V::splat(tk, p.l2),
+        V::splat(tk, p.decay),
+        V::splat(tk, p.grad_scale),
+    );
     for_lanes!(V, w.len(), |i, len| {
-        let mut wv: V = ld(w, i, len);
-        let mut gv = ld::<V>(g, i, len) * scale;
+        let mut wv: V = ld(tk, w, i, len);
+        let mut gv = ld::<V>(tk, g, i, len) * scale;
         if p.l2 != 0.0 {
             gv = gv + l2 * wv;
         }
         if p.decay != 1.0 {
             wv = wv * decay;
         }
-        let mv = ld::<V>(m, i, len);
+        let mv = ld::<V>(tk, m, i, len);
         let mv = mv + omb1 * (gv - mv);
-        let vv = ld::<V>(v, i, len) * b2 + omb2 * gv * gv;
+        let vv = ld::<V>(tk, v, i, len) * b2 + omb2 * gv * gv;
         st(mv, m, i, len);
         st(vv, v, i, len);
         let denom = vv.sqrt() / bc2 + eps;

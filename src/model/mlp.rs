@@ -147,7 +147,7 @@ impl Mlp {
     /// for linear. Runs on the calling thread; for repeated calls keep a
     /// [`Predictor`](super::Predictor), which keeps its buffers.
     pub fn predict(&self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
-        super::Predictor::new(self).predict(x, rows, out)
+        super::Predictor::new(self)?.predict(x, rows, out)
     }
 }
 
@@ -224,7 +224,7 @@ impl MlpBuilder {
         sizes.push(outputs);
         validate_sizes(&sizes)?;
         let n = count_params(&sizes).ok_or_else(|| Error::config("layers", "too many parameters"))?;
-        let mut params = vec![0.0; n];
+        let mut params = crate::mem::zeros(n, "parameters")?;
         init::init_params(&sizes, self.activation, self.seed, &mut params);
         Ok(Mlp { sizes, activation: self.activation, head, params })
     }

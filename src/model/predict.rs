@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::kernels::gemm::{gemm, gemm_path, GemmScratch, MatMut, MatRef, PackedB};
 use crate::kernels::Kernels;
 use crate::layers::dense_forward;
+use crate::mem::{vec_of, zeros};
 
 /// Rows pushed through the network at a time.
 const CHUNK: usize = 256;
@@ -22,27 +23,27 @@ pub struct Predictor<'m> {
 }
 
 impl<'m> Predictor<'m> {
-    /// Packs the weights of `mlp`.
-    pub fn new(mlp: &'m Mlp) -> Self {
+    /// Packs the weights of `mlp`; an error when the memory cannot be had.
+    pub fn new(mlp: &'m Mlp) -> Result<Self> {
         let path = gemm_path();
-        let packed = (0..mlp.num_layers())
-            .map(|l| {
-                let layer = mlp.layer(l).expect("layer index below num_layers");
-                let mut p = PackedB::new();
-                let w = MatRef::new(layer.weight, layer.inputs, layer.outputs).expect("layer shape matches its buffer");
-                p.pack(w, path);
-                p
-            })
-            .collect();
+        let mut l = 0;
+        let packed = vec_of(mlp.num_layers(), "packed weights", || {
+            let layer = mlp.layer(l).expect("layer index below num_layers");
+            l += 1;
+            let mut p = PackedB::new();
+            p.pack(MatRef::new(layer.weight, layer.inputs, layer.outputs)?, path)?;
+            Ok(p)
+        })?;
         let widest = mlp.sizes()[1..].iter().copied().max().unwrap_or(1);
-        Predictor {
+        let buf = || zeros(CHUNK.saturating_mul(widest), "activations");
+        Ok(Predictor {
             mlp,
             packed,
-            bufs: [vec![0.0; CHUNK * widest], vec![0.0; CHUNK * widest]],
+            bufs: [buf()?, buf()?],
             delta: Vec::new(),
             scratch: GemmScratch::new(),
             kernels: Kernels::active(),
-        }
+        })
     }
 
     fn check(&self, x: &[f32], rows: usize, out: &[f32]) -> Result<()> {
@@ -115,7 +116,9 @@ impl<'m> Predictor<'m> {
         }
         let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
         let bias = self.mlp.layer(self.mlp.num_layers() - 1).expect("at least one layer").bias;
-        self.delta.resize(CHUNK * o, 0.0);
+        if self.delta.len() < CHUNK * o {
+            self.delta = zeros(CHUNK * o, "deltas")?;
+        }
         let chunks = x.chunks(CHUNK * i).zip(out.chunks_mut(CHUNK * o)).zip(t.chunks(CHUNK * o));
         for (((xc, yc), tc), lc) in chunks.zip(loss.chunks_mut(CHUNK)) {
             let r = xc.len() / i;

@@ -67,7 +67,7 @@ fn step_scalars(beta1: f64, beta2: f64, eps: f64, lr: f64, step: u64, grad_scale
     let bc1 = 1.0 - beta1.powi(t);
     let bc2 = 1.0 - beta2.powi(t);
     AdamStep {
-        step_size: (lr / bc1) as f32,
+        lr_bc1: (lr / bc1) as f32,
         one_minus_beta1: (1.0 - beta1) as f32,
         beta2: beta2 as f32,
         one_minus_beta2: (1.0 - beta2) as f32,

@@ -87,7 +87,7 @@ impl Pool {
 
     /// Runs `f` inside the pool when `par`, else right here on the calling
     /// thread (so `f` must then iterate sequentially).
-    pub(crate) fn run_if<R: Send, F: FnOnce() -> R + Send>(&self, par: bool, f: F) -> R {
+    pub(crate) fn run_if<R: Send, F: FnOnce() -> R + Send>(&mut self, par: bool, f: F) -> R {
         if par {
             self.run(f)
         } else {
@@ -97,7 +97,8 @@ impl Pool {
 
     /// Runs `f` inside the pool (or on this thread when there is none) and
     /// returns its result once it has finished; a panic in `f` resumes here.
-    pub(crate) fn run<R: Send, F: FnOnce() -> R + Send>(&self, f: F) -> R {
+    /// `&mut self`: one caller at a time, so the slot holds at most one job.
+    pub(crate) fn run<R: Send, F: FnOnce() -> R + Send>(&mut self, f: F) -> R {
         let Some((_, shared)) = &self.inner else {
             return f();
         };
@@ -110,10 +111,12 @@ impl Pool {
         };
         let job: &mut (dyn FnMut() + Send + '_) = &mut call;
         // SAFETY: only the lifetime is changed. The driver calls the pointer
-        // only between taking it from `Slot::Job` and storing `Slot::Done`,
-        // and this function neither returns nor unwinds (nothing below can
-        // panic) before it has seen `Slot::Done`, so `call` and everything it
-        // borrows outlive every use, and nothing else touches them meanwhile.
+        // only between taking it from `Slot::Job` and storing `Slot::Done`;
+        // this function neither returns nor unwinds (nothing below can
+        // panic) before it has seen `Slot::Done`, and `&mut self` keeps any
+        // other caller from replacing the job meanwhile, so `call` and
+        // everything it borrows outlive every use, and nothing else touches
+        // them.
         let ptr = JobPtr(unsafe {
             std::mem::transmute::<*mut (dyn FnMut() + Send + '_), *mut (dyn FnMut() + Send + 'static)>(job)
         });

@@ -67,7 +67,7 @@ pub(crate) fn reduce_gradients(
                 dense_grad(tile, a, &sh.packed_delta[l], s > 0, &mut w.scratch)?;
             }
             // While the tile is in cache.
-            w.sq = k.sum_squares(tile) as f64;
+            w.sq = k.sum_squares(tile);
             Ok(())
         };
         if par {
@@ -80,7 +80,7 @@ pub(crate) fn reduce_gradients(
         for sh in shards {
             k.col_sums(gb, &sh.delta[l][..sh.rows.len() * out])?;
         }
-        sq += k.sum_squares(gb) as f64;
+        sq += k.sum_squares(gb);
     }
     Ok(sq)
 }

@@ -123,7 +123,7 @@ pub(crate) fn shard_pass(sh: &mut Shard, inp: &StepInputs<'_>) -> Result<()> {
     let path = gemm_path();
     for l in (0..=last).rev() {
         let w = sizes[l + 1];
-        packed_delta[l].pack_with(MatRef::new(&delta[l][..n * w], n, w)?, path, par);
+        packed_delta[l].pack_with(MatRef::new(&delta[l][..n * w], n, w)?, path, par)?;
         if l == 0 {
             break;
         }

@@ -5,9 +5,10 @@ use super::pool::Pool;
 use super::reduce::{reduce_gradients, tiles_needed, TileWork};
 use super::shard::{shard_pass, StepInputs};
 use super::update::{update, Step};
-use super::workspace::{assign_rows, zeros, ScratchPool, Shard};
+use super::workspace::{assign_rows, ScratchPool, Shard};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
+use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd};
 use rayon::prelude::*;
@@ -69,15 +70,15 @@ impl Trainer {
             }
         };
         let slots = [slot(0)?, slot(1)?];
-        let shards = (0..nshards).map(|_| Shard::new(mlp.sizes(), shard_rows)).collect::<Result<Vec<_>>>()?;
+        let shards = vec_of(nshards, "shards", || Shard::new(mlp.sizes(), shard_rows))?;
         Ok(Trainer {
             grads: zeros(n, "gradients")?,
             slots,
             step: 0,
             shards,
             used: 0,
-            tile_work: (0..tiles_needed(mlp.sizes())).map(|_| TileWork::default()).collect(),
-            scratch: ScratchPool::new(config.effective_threads()),
+            tile_work: vec_of(tiles_needed(mlp.sizes()), "gradient tiles", || Ok(TileWork::default()))?,
+            scratch: ScratchPool::new(config.effective_threads())?,
             grad_sq: 0.0,
             pool: Pool::new(config.effective_threads())?,
             shard_rows,
@@ -92,9 +93,11 @@ impl Trainer {
         &self.mlp
     }
 
-    /// The network, mutable (for example to load new weights between steps).
-    pub fn mlp_mut(&mut self) -> &mut Mlp {
-        &mut self.mlp
+    /// The network's parameters, mutable (for example to load new weights
+    /// between steps), laid out as [`Mlp::params`]. The sizes, activation
+    /// and head cannot change: the workspaces were made for them.
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        self.mlp.params_mut()
     }
 
     /// Ends training, returning the network.

@@ -2,20 +2,11 @@
 //! packed deltas; the packing space of each thread. Nothing here grows after
 //! the first step at a given batch size.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::gemm::{GemmScratch, PackedB};
+use crate::mem::{product, vec_of, zeros};
 use std::ops::Range;
 use std::sync::Mutex;
-
-/// A zeroed buffer of `n` values, or an error (not an abort) when the memory
-/// cannot be had.
-pub(crate) fn zeros(n: usize, what: &str) -> Result<Vec<f32>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(n)
-        .map_err(|_| Error::config(what, format!("cannot allocate {n} values ({} bytes)", n.saturating_mul(4))))?;
-    v.resize(n, 0.0);
-    Ok(v)
-}
 
 /// One shard's workspace: rows `rows` of the current batch.
 pub(crate) struct Shard {
@@ -39,7 +30,7 @@ impl Shard {
         let mut h = Vec::with_capacity(layers);
         let mut delta = Vec::with_capacity(layers);
         for &w in &sizes[1..] {
-            let n = cap.checked_mul(w).ok_or_else(|| Error::config("shard", "rows × width overflows"))?;
+            let n = product(cap, w, "shard activations")?;
             h.push(zeros(n, "activations")?);
             delta.push(zeros(n, "deltas")?);
         }
@@ -47,7 +38,7 @@ impl Shard {
             rows: 0..0,
             h,
             delta,
-            packed_delta: (0..layers).map(|_| PackedB::new()).collect(),
+            packed_delta: vec_of(layers, "packed deltas", || Ok(PackedB::new()))?,
             loss: zeros(cap, "losses")?,
         })
     }
@@ -58,8 +49,8 @@ impl Shard {
 pub(crate) struct ScratchPool(Vec<Mutex<GemmScratch>>);
 
 impl ScratchPool {
-    pub(crate) fn new(threads: usize) -> Self {
-        ScratchPool((0..threads.max(1)).map(|_| Mutex::new(GemmScratch::full())).collect())
+    pub(crate) fn new(threads: usize) -> Result<Self> {
+        vec_of(threads.max(1), "GEMM scratch", || Ok(Mutex::new(GemmScratch::full()?))).map(ScratchPool)
     }
 
     /// Runs `f` with the calling thread's scratch.

@@ -144,7 +144,7 @@ pub fn default_targets(head: Head, outputs: usize) -> usize {
 pub fn score(mlp: &Mlp, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<Scores> {
     let o = mlp.outputs();
     let (mut y, mut loss) = (vec![0.0; rows * o], vec![0.0; rows]);
-    Predictor::new(mlp).predict_with_loss(x, t, rows, &mut y, &mut loss)?;
+    Predictor::new(mlp)?.predict_with_loss(x, t, rows, &mut y, &mut loss)?;
     let mut m = Metrics::new(mlp.head(), o);
     m.add_batch(&y, t, &loss);
     Ok(m.scores())

@@ -57,7 +57,7 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
     let ds = data::load(&a.data, k)?;
     common::check_features(&ds, &mlp, &a.model)?;
     let mut y = vec![0.0; ds.rows * mlp.outputs()];
-    Predictor::new(&mlp).predict(&ds.x, ds.rows, &mut y)?;
+    Predictor::new(&mlp)?.predict(&ds.x, ds.rows, &mut y)?;
     let csv = render(&mlp, &y);
     match &a.out {
         Some(p) => write_atomic(p, csv.as_bytes())?,

@@ -4,218 +4,43 @@
 //! Operands are views with strides ([`MatRef`]), so a transpose is a swap of
 //! strides ([`MatRef::t`]), never a copy. The safe entry points check every
 //! length against the dimensions and strides once, then run the blocked loop.
-//! `B` is packed once into a [`PackedB`] (a layer's weights, reused by every
-//! shard of a step); `A` is packed block by block into the caller's
-//! [`GemmScratch`], so a call allocates nothing.
+//! `B` comes either as a strided view, packed one `KC × NC` block at a time
+//! into the caller's [`GemmScratch`] as the loop reaches it (the trainer's
+//! weights, read where they lie), or packed ahead into a [`PackedB`] when
+//! many calls share it (a shard's δ, shared by the weight-gradient tiles; the
+//! [`Predictor`](crate::Predictor)'s weights). `A` is packed block by block
+//! into the scratch, so a call allocates nothing once the scratch is grown.
 //!
 //! Paths ([`GemmPath`]): our AVX-512 (12×32 tile) and AVX2 (6×16) kernels,
 //! a portable 4×16 kernel, and `matrixmultiply::sgemm` (bluss), kept as an
 //! independent implementation for comparison: it allocates its packing
 //! buffers on every call, which a training step must not do, so it is never
 //! the default. `BACKPROP_GEMM=avx512|avx2|portable|matrixmultiply` forces
-//! one; by default the path follows [`simd_path`](super::simd_path).
+//! one; by default the path follows [`simd_path`](super::simd_path), so
+//! `BACKPROP_SIMD=scalar` also runs the portable kernel and scalar packing.
 
-mod micro;
+pub(crate) mod micro;
 mod pack;
-mod transpose;
+mod view;
 
 pub(crate) use pack::AlignedBuf;
+pub use view::{MatMut, MatRef};
 
 use super::SimdPath;
 use crate::error::{Error, Result};
-use micro::KernelFn;
-use std::marker::PhantomData;
+use micro::Microkernel;
+use pack::Transposer;
 use std::sync::OnceLock;
 
 /// Depth of a packed block: `KC` values of k per pass over C.
 const KC: usize = 256;
 /// Rows of A packed at a time (a multiple of every kernel's MR: 12, 6, 4).
-/// 264 rows hold a whole 256-row shard, so that each panel of B is streamed
-/// once per k block and serves 22 tiles (measured against 96 on the XL
-/// layer 256×4096×4096: 104-113 vs 95-101 GFLOP/s).
+/// Measured on the XL layer 256×4096×4096 against 96: 104-113 vs 95-101
+/// GFLOP/s, since each panel of B is then streamed once per k block for 22
+/// tiles instead of 8.
 const MC: usize = 264;
 /// Columns of B swept per packed block of A.
 const NC: usize = 1024;
-
-/// A read-only matrix view: element (i, j) is `data[i·rs + j·cs]`.
-#[derive(Clone, Copy, Debug)]
-pub struct MatRef<'a> {
-    data: &'a [f32],
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-/// The index one past the last element a `rows × cols` view with these
-/// strides touches, or `None` on overflow.
-fn extent(rows: usize, cols: usize, rs: usize, cs: usize) -> Option<usize> {
-    if rows == 0 || cols == 0 {
-        return Some(0);
-    }
-    (rows - 1).checked_mul(rs)?.checked_add((cols - 1).checked_mul(cs)?)?.checked_add(1)
-}
-
-impl<'a> MatRef<'a> {
-    /// A row-major `rows × cols` view of `data` (which must hold exactly
-    /// `rows·cols` values).
-    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
-        let n =
-            rows.checked_mul(cols).ok_or_else(|| Error::shape("matrix", "rows·cols to fit in usize", "overflow"))?;
-        if data.len() != n {
-            return Err(Error::shape("matrix data", format!("{rows}×{cols} = {n} values"), data.len()));
-        }
-        Ok(MatRef { data, rows, cols, rs: cols, cs: 1 })
-    }
-
-    /// A view with explicit row and column strides; `data` must hold every
-    /// element the strides reach.
-    pub fn with_strides(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Result<Self> {
-        match extent(rows, cols, rs, cs) {
-            Some(e) if e <= data.len() => Ok(MatRef { data, rows, cols, rs, cs }),
-            _ => Err(Error::shape(
-                "strided matrix data",
-                format!(
-                    "at least {} values for {rows}×{cols} with strides ({rs}, {cs})",
-                    extent(rows, cols, rs, cs).unwrap_or(usize::MAX)
-                ),
-                data.len(),
-            )),
-        }
-    }
-
-    /// The transpose, by swapping strides.
-    pub fn t(self) -> MatRef<'a> {
-        MatRef { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
-    }
-
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Number of columns.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// Columns `j0..j0+cols` (clamped to the width) as a view.
-    pub fn cols_range(&self, j0: usize, cols: usize) -> MatRef<'a> {
-        let j0 = j0.min(self.cols);
-        let cols = cols.min(self.cols - j0);
-        let off = if cols == 0 || self.rows == 0 { 0 } else { j0 * self.cs };
-        MatRef { data: &self.data[off.min(self.data.len())..], rows: self.rows, cols, rs: self.rs, cs: self.cs }
-    }
-
-    /// Row `i` as a slice, when the columns are contiguous (`cs == 1`).
-    pub fn row(&self, i: usize) -> Option<&'a [f32]> {
-        (i < self.rows && self.cs == 1).then(|| &self.data[i * self.rs..i * self.rs + self.cols])
-    }
-
-    /// Element (i, j), or `None` outside the matrix.
-    pub fn get(&self, i: usize, j: usize) -> Option<f32> {
-        (i < self.rows && j < self.cols).then(|| self.data[i * self.rs + j * self.cs])
-    }
-}
-
-/// A mutable row-major view: element (i, j) sits `i·rs + j` values past the
-/// start, `rs ≥ cols` so that no two elements alias. Like `&mut [f32]` it is
-/// exclusive; [`split_at_col`](Self::split_at_col) cuts it into two views of
-/// disjoint columns, which may then be written from different threads.
-#[derive(Debug)]
-pub struct MatMut<'a> {
-    ptr: *mut f32,
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    _data: PhantomData<&'a mut [f32]>,
-}
-
-// SAFETY: a MatMut is an exclusive borrow of its elements, like `&mut [f32]`
-// (which is Send); split views cover disjoint elements.
-unsafe impl Send for MatMut<'_> {}
-
-impl<'a> MatMut<'a> {
-    /// A row-major `rows × cols` view of `data` (exactly `rows·cols` values).
-    pub fn new(data: &'a mut [f32], rows: usize, cols: usize) -> Result<Self> {
-        let n =
-            rows.checked_mul(cols).ok_or_else(|| Error::shape("matrix", "rows·cols to fit in usize", "overflow"))?;
-        if data.len() != n {
-            return Err(Error::shape("output matrix data", format!("{rows}×{cols} = {n} values"), data.len()));
-        }
-        Ok(MatMut { ptr: data.as_mut_ptr(), rows, cols, rs: cols, _data: PhantomData })
-    }
-
-    /// A view whose rows start `rs ≥ cols` values apart.
-    pub fn with_row_stride(data: &'a mut [f32], rows: usize, cols: usize, rs: usize) -> Result<Self> {
-        match extent(rows, cols, rs, 1) {
-            Some(e) if rs >= cols && e <= data.len() => {
-                Ok(MatMut { ptr: data.as_mut_ptr(), rows, cols, rs, _data: PhantomData })
-            }
-            _ => Err(Error::shape(
-                "output matrix data",
-                format!("{rows}×{cols} with row stride {rs} ≥ {cols}"),
-                data.len(),
-            )),
-        }
-    }
-
-    /// Number of rows.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Number of columns.
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    /// Columns `..j` and `j..` as two views (`j` is clamped to the width).
-    pub fn split_at_col(self, j: usize) -> (MatMut<'a>, MatMut<'a>) {
-        let j = j.min(self.cols);
-        // SAFETY: j ≤ cols, so the right view starts inside (or one past the
-        // end of) each row; the views cover columns [0, j) and [j, cols) of
-        // the same rows, which are disjoint.
-        let right = unsafe { self.ptr.add(j) };
-        (
-            MatMut { ptr: self.ptr, rows: self.rows, cols: j, rs: self.rs, _data: PhantomData },
-            MatMut { ptr: right, rows: self.rows, cols: self.cols - j, rs: self.rs, _data: PhantomData },
-        )
-    }
-
-    /// A shorter-lived view of the same elements.
-    pub fn reborrow(&mut self) -> MatMut<'_> {
-        MatMut { ptr: self.ptr, rows: self.rows, cols: self.cols, rs: self.rs, _data: PhantomData }
-    }
-
-    /// Row `i` (the view's columns of it), or `None` past the last row.
-    pub fn row_mut(&mut self, i: usize) -> Option<&mut [f32]> {
-        // SAFETY: row i < rows holds `cols` values starting i·rs past ptr,
-        // inside the borrowed data; `&mut self` makes the slice exclusive.
-        (i < self.rows).then(|| unsafe { std::slice::from_raw_parts_mut(self.ptr.add(i * self.rs), self.cols) })
-    }
-}
-
-/// A read-only view of a [`PackedB`].
-#[derive(Clone, Copy, Debug)]
-pub struct PackedRef<'a> {
-    data: &'a [f32],
-    k: usize,
-    n: usize,
-    path: GemmPath,
-}
-
-impl<'a> PackedRef<'a> {
-    /// Rows (k).
-    pub fn rows(&self) -> usize {
-        self.k
-    }
-
-    /// Columns (n).
-    pub fn cols(&self) -> usize {
-        self.n
-    }
-}
 
 /// Which GEMM implementation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -227,6 +52,15 @@ pub enum GemmPath {
     /// Our portable microkernel (4 × 16 tile, compiler-vectorised).
     Portable,
     /// `matrixmultiply::sgemm`, for comparison (allocates on every call).
+    MatrixMultiply,
+}
+
+/// What runs a path on this CPU: the blocked loop with a microkernel (and
+/// the register transpose its packings may use), or matrixmultiply. Only
+/// [`GemmPath::engine`] makes one, from the path's token.
+#[derive(Clone, Copy)]
+enum Engine {
+    Blocked(Microkernel, Transposer),
     MatrixMultiply,
 }
 
@@ -246,30 +80,52 @@ impl GemmPath {
 
     /// Whether this CPU can run the path.
     pub fn is_supported(self) -> bool {
-        match self {
-            GemmPath::Avx512 => SimdPath::Avx512.is_supported(),
-            GemmPath::Avx2 => SimdPath::Avx2.is_supported(),
-            GemmPath::Portable | GemmPath::MatrixMultiply => true,
-        }
+        self.engine().is_some()
     }
 
-    /// The tile `(MR, NR)` of the path's microkernel (matrixmultiply packs
-    /// for itself; its `PackedB` is plain row-major, reported as `(1, 1)`).
+    /// The tile `(MR, NR)` of the path's microkernel, which is also how a
+    /// [`PackedB`] for it is laid out (matrixmultiply packs for itself; its
+    /// `PackedB` is plain row-major, reported as `(1, 1)`).
     pub fn tile(self) -> (usize, usize) {
-        match self.kernel() {
-            Some((_, mr, nr)) => (mr, nr),
-            None => (1, 1),
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            GemmPath::Avx512 => super::arch::x86_64::avx512::TILE,
+            #[cfg(target_arch = "x86_64")]
+            GemmPath::Avx2 => super::arch::x86_64::avx2::TILE,
+            #[cfg(not(target_arch = "x86_64"))]
+            GemmPath::Avx512 | GemmPath::Avx2 => micro::PORTABLE_TILE,
+            GemmPath::Portable => micro::PORTABLE_TILE,
+            GemmPath::MatrixMultiply => (1, 1),
         }
     }
 
-    fn kernel(self) -> Option<(KernelFn, usize, usize)> {
+    /// The path's engine, made from its token: `None` when the CPU lacks
+    /// the instruction set.
+    fn engine(self) -> Option<Engine> {
         match self {
             #[cfg(target_arch = "x86_64")]
-            GemmPath::Avx512 => Some((micro::avx512::kernel, micro::avx512::MR, micro::avx512::NR)),
+            GemmPath::Avx512 => {
+                use super::arch::x86_64::avx512;
+                avx512::Avx512::detect().map(|t| Engine::Blocked(avx512::microkernel(t), Transposer::avx512(t)))
+            }
             #[cfg(target_arch = "x86_64")]
-            GemmPath::Avx2 => Some((micro::avx2::kernel, micro::avx2::MR, micro::avx2::NR)),
-            GemmPath::MatrixMultiply => None,
-            _ => Some((micro::portable::kernel, micro::portable::MR, micro::portable::NR)),
+            GemmPath::Avx2 => {
+                use super::arch::x86_64::avx2;
+                avx2::Avx2::detect().map(|t| Engine::Blocked(avx2::microkernel(t), Transposer::none()))
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            GemmPath::Avx512 | GemmPath::Avx2 => None,
+            GemmPath::Portable => Some(Engine::Blocked(Microkernel::portable(), Transposer::none())),
+            GemmPath::MatrixMultiply => Some(Engine::MatrixMultiply),
+        }
+    }
+
+    /// The register transpose a packing for this path may use (none when
+    /// the path or the CPU has none).
+    fn transposer(self) -> Transposer {
+        match self.engine() {
+            Some(Engine::Blocked(_, t)) => t,
+            _ => Transposer::none(),
         }
     }
 }
@@ -297,6 +153,15 @@ pub fn gemm_path() -> GemmPath {
     })
 }
 
+/// A read-only view of a [`PackedB`].
+#[derive(Clone, Copy, Debug)]
+pub struct PackedRef<'a> {
+    data: &'a [f32],
+    k: usize,
+    n: usize,
+    path: GemmPath,
+}
+
 /// A `k × n` right-hand operand packed for one [`GemmPath`]: panels of `NR`
 /// columns, each `k × NR` k-major, the last zero-padded. Packing again at the
 /// same or a smaller size reuses the buffer.
@@ -315,16 +180,20 @@ impl PackedB {
     }
 
     /// Packs `b` for `path`.
-    pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) {
+    pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) -> Result<()> {
         self.pack_with(b, path, false)
     }
 
     /// Packs `b` for `path`, its panels in parallel on the current rayon
-    /// pool when `par`.
-    pub fn pack_with(&mut self, b: MatRef<'_>, path: GemmPath, par: bool) {
+    /// pool when `par`. Errors (leaving it unpacked) when the buffer cannot
+    /// be allocated.
+    pub fn pack_with(&mut self, b: MatRef<'_>, path: GemmPath, par: bool) -> Result<()> {
         let (_, nr) = path.tile();
-        let len = if path == GemmPath::MatrixMultiply { b.rows * b.cols } else { b.rows * b.cols.div_ceil(nr) * nr };
-        self.buf.resize(len);
+        let tr = path.transposer();
+        let panels = if path == GemmPath::MatrixMultiply { b.cols } else { b.cols.div_ceil(nr) * nr };
+        let len = b.rows.checked_mul(panels).ok_or_else(|| Error::shape("packed B", "k·n to fit", "overflow"))?;
+        self.path = None;
+        self.buf.resize(len)?;
         if par && path != GemmPath::MatrixMultiply && b.rows > 0 {
             use rayon::prelude::*;
             // Groups of panels big enough to be worth a task.
@@ -333,7 +202,7 @@ impl PackedB {
             self.buf.as_mut_slice().par_chunks_mut(chunk).enumerate().for_each(|(i, dst)| {
                 let j0 = i * per * nr;
                 let cols = (b.cols - j0).min(per * nr);
-                pack::pack_b_block(dst, &b, 0, b.rows, j0, cols, nr);
+                pack::pack_b_block(dst, &b, 0, b.rows, j0, cols, nr, tr);
             });
         } else if path == GemmPath::MatrixMultiply {
             let dst = self.buf.as_mut_slice();
@@ -343,9 +212,10 @@ impl PackedB {
                 }
             }
         } else {
-            pack::pack_b_block(self.buf.as_mut_slice(), &b, 0, b.rows, 0, b.cols, nr);
+            pack::pack_b_block(self.buf.as_mut_slice(), &b, 0, b.rows, 0, b.cols, nr, tr);
         }
         (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
+        Ok(())
     }
 
     /// A view of the whole packed matrix, or `None` before the first pack.
@@ -365,7 +235,7 @@ impl PackedB {
 }
 
 /// Per-caller workspace for packing blocks of A (and of B when B comes as a
-/// strided view): one per thread or task, allocated on first use and reused
+/// strided view): one per thread or task, grown on first use and reused
 /// after.
 #[derive(Default)]
 pub struct GemmScratch {
@@ -381,23 +251,24 @@ impl GemmScratch {
     }
 
     /// A scratch already as large as any call needs, so that it never
-    /// allocates again.
-    pub fn full() -> Self {
+    /// allocates again; an error when the memory cannot be had.
+    pub fn full() -> Result<Self> {
         let mut s = Self::default();
-        s.a.resize(MC * KC);
-        s.b.resize(KC * NC);
-        s
+        s.a.resize(MC * KC)?;
+        s.b.resize(KC * NC)?;
+        Ok(s)
     }
 }
 
 /// `C ← A·B`, or `C ← C + A·B` when `accumulate`. `B` is either packed
-/// ahead (a [`PackedB`] or a [`PackedRef`] range of one: worth it when many
-/// calls share it) or a strided [`MatRef`], packed block by block into
-/// `scratch` as the loop reaches it, while the block is about to be used.
+/// ahead (a [`PackedB`] or a [`PackedRef`]: worth it when many calls share
+/// it) or a strided [`MatRef`], packed block by block into `scratch` as the
+/// loop reaches it, while the block is about to be used.
 ///
 /// Each element of C is one sum over k in order, the same whichever tile,
 /// shard or thread computes it, and whichever form B came in. Errors when
-/// the dimensions disagree.
+/// the dimensions disagree, the path cannot run here, or the scratch cannot
+/// grow.
 pub fn gemm<'b>(
     a: MatRef<'_>,
     b: impl Into<BOperand<'b>>,
@@ -416,9 +287,9 @@ pub fn gemm<'b>(
             format!("B {bk}×{bn}, C {}×{}", c.rows, c.cols),
         ));
     }
-    if !path.is_supported() {
+    let Some(engine) = path.engine() else {
         return Err(Error::config("gemm", format!("the {path} GEMM path cannot run on this CPU")));
-    }
+    };
     let (m, k, n) = (a.rows, a.cols, c.cols);
     if m == 0 || n == 0 {
         return Ok(());
@@ -432,8 +303,8 @@ pub fn gemm<'b>(
         }
         return Ok(());
     }
-    match path.kernel() {
-        None => {
+    match engine {
+        Engine::MatrixMultiply => {
             let (bp, rsb, csb) = match b {
                 BSource::Packed(p) => (p.data.as_ptr(), n as isize, 1),
                 BSource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
@@ -441,7 +312,8 @@ pub fn gemm<'b>(
             let beta = if accumulate { 1.0 } else { 0.0 };
             // SAFETY: the views were checked at construction (A and a strided
             // B reach only elements of their data, C's rows are rs ≥ n apart
-            // inside c.data), and a packed B for this path is row-major k×n.
+            // inside its data), and a packed B for this path is row-major k×n;
+            // m, k, n > 0, so no view here is empty.
             unsafe {
                 matrixmultiply::sgemm(
                     m,
@@ -460,10 +332,10 @@ pub fn gemm<'b>(
                     1,
                 );
             }
+            Ok(())
         }
-        Some((kernel, mr, nr)) => blocked(a, b, c, accumulate, scratch, Tile { kernel, mr, nr }),
+        Engine::Blocked(kernel, tr) => blocked(a, b, c, accumulate, scratch, kernel, tr),
     }
-    Ok(())
 }
 
 /// The right-hand operand as the blocked loop reads it.
@@ -485,25 +357,25 @@ impl BSource<'_> {
     }
 }
 
-/// A microkernel and its tile.
-#[derive(Clone, Copy)]
-struct Tile {
-    kernel: KernelFn,
-    mr: usize,
-    nr: usize,
-}
-
 /// The cache-blocked loop nest: columns in blocks of NC, k in blocks of KC
 /// (B's `KC × NC` block, packed if it came strided, stays in L2 and one
 /// panel of it in L1), rows in blocks of MC (packed A), then MR × NR tiles.
-fn blocked(a: MatRef<'_>, b: BSource<'_>, c: MatMut<'_>, accumulate: bool, scratch: &mut GemmScratch, t: Tile) {
-    let Tile { kernel, mr, nr } = t;
+fn blocked(
+    a: MatRef<'_>,
+    b: BSource<'_>,
+    c: MatMut<'_>,
+    accumulate: bool,
+    scratch: &mut GemmScratch,
+    kernel: Microkernel,
+    tr: Transposer,
+) -> Result<()> {
+    let (mr, nr) = (kernel.mr, kernel.nr);
     let (m, k, n) = (a.rows, a.cols, c.cols);
     let (ldc, cptr) = (c.rs, c.ptr);
     let GemmScratch { a: abuf, b: bbuf } = scratch;
-    abuf.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k));
+    abuf.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k))?;
     if let BSource::Strided(_) = b {
-        bbuf.resize(KC.min(k) * NC.min(n.div_ceil(nr) * nr));
+        bbuf.resize(KC.min(k) * NC.min(n.div_ceil(nr) * nr))?;
     }
     for jc in (0..n).step_by(NC) {
         let ncb = NC.min(n - jc);
@@ -515,44 +387,35 @@ fn blocked(a: MatRef<'_>, b: BSource<'_>, c: MatMut<'_>, accumulate: bool, scrat
                 BSource::Packed(p) => (&p.data[(jc / nr) * k * nr..], k * nr, pc * nr),
                 BSource::Strided(v) => {
                     let bp = bbuf.as_mut_slice();
-                    pack::pack_b_block(bp, &v, pc, kc, jc, ncb, nr);
+                    pack::pack_b_block(bp, &v, pc, kc, jc, ncb, nr, tr);
                     (bp, kc * nr, 0)
                 }
             };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
                 let ap = abuf.as_mut_slice();
-                pack::pack_a(ap, &a, ic, mc, pc, kc, mr);
+                pack::pack_a(ap, &a, ic, mc, pc, kc, mr, tr);
                 for jr in (0..ncb).step_by(nr) {
                     let nv = nr.min(ncb - jr);
                     let bpanel = &bp[(jr / nr) * stride + off..][..kc * nr];
                     for ir in (0..mc).step_by(mr) {
                         let mv = mr.min(mc - ir);
                         let apanel = &ap[(ir / mr) * kc * mr..][..kc * mr];
-                        // SAFETY: apanel and bpanel hold kc·MR and kc·NR values
-                        // (bounds-checked slices); the tile's mv rows of nv
-                        // values start at row ic+ir, column jc+jr of C, inside
+                        // SAFETY: the tile's mv ≤ MR rows of nv ≤ NR values
+                        // start at row ic+ir < m, column jc+jr < n of C, inside
                         // the m×n view whose rows are ldc ≥ n apart in the
-                        // borrowed data; mv ≤ MR, nv ≤ NR; the kernel came from
-                        // `GemmPath::kernel`, only reachable for a path whose
-                        // CPU features `is_supported` confirmed.
+                        // exclusively borrowed data; the panels are slices of
+                        // kc·MR and kc·NR values.
                         unsafe {
-                            kernel(
-                                kc,
-                                apanel.as_ptr(),
-                                bpanel.as_ptr(),
-                                cptr.add((ic + ir) * ldc + jc + jr),
-                                ldc,
-                                mv,
-                                nv,
-                                acc,
-                            );
+                            let ctile = cptr.add((ic + ir) * ldc + jc + jr);
+                            kernel.run(apanel, bpanel, ctile, ldc, mv, nv, acc);
                         }
                     }
                 }
             }
         }
     }
+    Ok(())
 }
 
 /// The right-hand operand of [`gemm`] and the path it runs on: packed ahead
@@ -596,6 +459,6 @@ pub fn gemm_strided(
     packed: &mut PackedB,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    packed.pack(b, gemm_path());
+    packed.pack(b, gemm_path())?;
     gemm(a, &*packed, c, accumulate, scratch)
 }

@@ -4,6 +4,7 @@
 //! (`nr` values per k). Rows or columns past the matrix edge are zero.
 
 use super::MatRef;
+use crate::error::Result;
 
 /// A buffer of f32 whose visible part starts on a 64-byte boundary, so
 /// that packed panels never straddle more cache lines than they must.
@@ -16,15 +17,19 @@ pub(crate) struct AlignedBuf {
 }
 
 impl AlignedBuf {
-    /// Makes `len` values visible, reallocating only if the capacity is short.
-    pub(crate) fn resize(&mut self, len: usize) {
+    /// Makes `len` values visible, reallocating only if the capacity is
+    /// short; an error (the buffer left as it was) when the memory cannot be
+    /// had.
+    pub(crate) fn resize(&mut self, len: usize) -> Result<()> {
         const ALIGN: usize = 16; // f32s in 64 bytes
-        if self.v.len() < len + ALIGN {
-            self.v = vec![0.0; len + ALIGN];
+        let want = len.saturating_add(ALIGN);
+        if self.v.len() < want {
+            self.v = crate::mem::zeros(want, "GEMM packing buffer")?;
         }
         let addr = self.v.as_ptr() as usize;
         self.off = ((64 - addr % 64) % 64) / 4;
         self.len = len;
+        Ok(())
     }
 
     pub(crate) fn as_slice(&self) -> &[f32] {
@@ -36,9 +41,60 @@ impl AlignedBuf {
     }
 }
 
+/// The register transpose a packing may use: AVX-512's on the AVX-512 GEMM
+/// path (made from its token), none elsewhere, so that a forced slower path
+/// (`BACKPROP_SIMD=scalar`) packs with plain moves too.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Transposer {
+    #[cfg(target_arch = "x86_64")]
+    avx512: Option<crate::kernels::arch::x86_64::avx512::Avx512>,
+}
+
+impl Transposer {
+    /// Plain moves only.
+    pub(crate) fn none() -> Self {
+        Transposer::default()
+    }
+
+    /// AVX-512's 16 × 16 register transpose.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn avx512(t: crate::kernels::arch::x86_64::avx512::Avx512) -> Self {
+        Transposer { avx512: Some(t) }
+    }
+
+    /// Whether [`transpose16`](Self::transpose16) can do anything.
+    fn available(&self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return self.avx512.is_some();
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// See `arch::x86_64::avx512::transpose16`; `false` (nothing done)
+    /// without a register transpose or when an argument is out of range.
+    #[allow(unused_variables)]
+    fn transpose16(&self, src: &[f32], ld: usize, rows: usize, dst: &mut [f32], ldd: usize, cols: usize) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = self.avx512 {
+            return crate::kernels::arch::x86_64::avx512::transpose16(t, src, ld, rows, dst, ldd, cols);
+        }
+        false
+    }
+}
+
 /// Packs rows `i0..i0+m` and columns `k0..k0+kc` of `a` into `dst` as
 /// `ceil(m/mr)` panels of `kc × mr` (k-major), zero-padding the last panel.
-pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: usize, kc: usize, mr: usize) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_a(
+    dst: &mut [f32],
+    a: &MatRef<'_>,
+    i0: usize,
+    m: usize,
+    k0: usize,
+    kc: usize,
+    mr: usize,
+    tr: Transposer,
+) {
     let (rs, cs, src) = (a.rs, a.cs, a.data);
     for (p, panel) in dst.chunks_exact_mut(kc * mr).take(m.div_ceil(mr)).enumerate() {
         let r0 = i0 + p * mr;
@@ -50,7 +106,7 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: u
                 copy_padded(d, &src[s..s + rows]);
             }
         } else {
-            gather_panel(panel, mr, rows, &src[r0 * rs + k0 * cs..], rs, cs, kc);
+            gather_panel(panel, mr, rows, &src[r0 * rs + k0 * cs..], rs, cs, kc, tr);
         }
     }
 }
@@ -58,7 +114,17 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, i0: usize, m: usize, k0: u
 /// Packs rows `k0..k0+kc` and columns `j0..j0+n` of `b` into `dst` as
 /// `ceil(n/nr)` panels of `kc × nr` (k-major), zero-padding the last
 /// panel's missing columns.
-pub(crate) fn pack_b_block(dst: &mut [f32], b: &MatRef<'_>, k0: usize, kc: usize, j0: usize, n: usize, nr: usize) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pack_b_block(
+    dst: &mut [f32],
+    b: &MatRef<'_>,
+    k0: usize,
+    kc: usize,
+    j0: usize,
+    n: usize,
+    nr: usize,
+    tr: Transposer,
+) {
     let (rs, cs, src) = (b.rs, b.cs, b.data);
     if kc == 0 {
         return;
@@ -73,7 +139,7 @@ pub(crate) fn pack_b_block(dst: &mut [f32], b: &MatRef<'_>, k0: usize, kc: usize
                 copy_padded(d, &src[s..s + cols]);
             }
         } else {
-            gather_panel(panel, nr, cols, &src[jp * cs + k0 * rs..], cs, rs, kc);
+            gather_panel(panel, nr, cols, &src[jp * cs + k0 * rs..], cs, rs, kc, tr);
         }
     }
 }
@@ -105,9 +171,19 @@ fn copy_padded(d: &mut [f32], s: &[f32]) {
 /// It goes 16 values of k at a time, so that the 16 panel lines being filled
 /// stay in L1 while each source line is read in runs of 16 (one cache line
 /// when `sk = 1`), instead of sweeping the whole panel once per source line.
-pub(crate) fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gather_panel(
+    panel: &mut [f32],
+    w: usize,
+    valid: usize,
+    src: &[f32],
+    sj: usize,
+    sk: usize,
+    len: usize,
+    tr: Transposer,
+) {
     const KB: usize = 16;
-    let fast = sk == 1 && super::transpose::available();
+    let fast = sk == 1 && tr.available();
     for k0 in (0..len).step_by(KB) {
         let kb = KB.min(len - k0);
         let block = &mut panel[k0 * w..(k0 + kb) * w];
@@ -118,7 +194,7 @@ pub(crate) fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32
             while j_done < w {
                 let (rows, cols) = (valid.saturating_sub(j_done).min(16), (w - j_done).min(16));
                 let from = (j_done * sj + k0).min(src.len());
-                if !super::transpose::transpose16(&src[from..], sj, rows, &mut block[j_done..], w, cols) {
+                if !tr.transpose16(&src[from..], sj, rows, &mut block[j_done..], w, cols) {
                     break;
                 }
                 j_done += cols;
@@ -138,7 +214,8 @@ pub(crate) fn gather_panel(panel: &mut [f32], w: usize, valid: usize, src: &[f32
 
 #[cfg(test)]
 mod tests {
-    use super::gather_panel;
+    use super::{gather_panel, Transposer};
+    use crate::kernels::gemm::GemmPath;
 
     /// The definition, one value at a time: the oracle of the register path.
     fn gather_scalar(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
@@ -147,6 +224,19 @@ mod tests {
                 panel[kk * w + j] = if j < valid { src[j * sj + kk * sk] } else { 0.0 };
             }
         }
+    }
+
+    /// Only the AVX-512 path packs through registers, so a forced slower
+    /// path (`BACKPROP_SIMD=scalar` gives the portable GEMM) packs with
+    /// plain moves.
+    #[test]
+    fn only_the_avx512_path_transposes_in_registers() {
+        for path in GemmPath::ALL {
+            if path != GemmPath::Avx512 {
+                assert!(!path.transposer().available(), "{path}");
+            }
+        }
+        assert_eq!(GemmPath::Avx512.transposer().available(), GemmPath::Avx512.is_supported());
     }
 
     #[test]
@@ -162,8 +252,13 @@ mod tests {
                         let mut want = vec![f32::NAN; w * len];
                         let mut got = vec![f32::NAN; w * len];
                         gather_scalar(&mut want, w, valid, &src, sj, sk, len);
-                        gather_panel(&mut got, w, valid, &src, sj, sk, len);
-                        assert_eq!(got, want, "w {w} valid {valid} len {len} strides ({sj}, {sk})");
+                        for path in GemmPath::ALL.into_iter().filter(|p| p.is_supported()) {
+                            got.fill(f32::NAN);
+                            gather_panel(&mut got, w, valid, &src, sj, sk, len, path.transposer());
+                            assert_eq!(got, want, "{path}: w {w} valid {valid} len {len} strides ({sj}, {sk})");
+                        }
+                        gather_panel(&mut got, w, valid, &src, sj, sk, len, Transposer::none());
+                        assert_eq!(got, want, "plain: w {w} valid {valid} len {len} strides ({sj}, {sk})");
                     }
                 }
             }

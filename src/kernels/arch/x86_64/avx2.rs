@@ -1,0 +1,181 @@
+//! AVX2 with FMA (Haswell and later, Zen): the token, the 8-lane vector
+//! type, the kernel table and the 6 × 16 GEMM microkernel.
+
+use super::lane_type;
+use crate::kernels::arch::{Lane, Token};
+use crate::kernels::gemm::micro::{self, Microkernel};
+use crate::kernels::simd::{table, Table};
+use core::arch::x86_64::*;
+
+/// Proof that this CPU runs AVX2 and FMA.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx2(());
+
+impl Avx2 {
+    /// The token, if this CPU has AVX2 and FMA.
+    pub(crate) fn detect() -> Option<Avx2> {
+        (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(Avx2(()))
+    }
+}
+
+// SAFETY: the only safe constructor, `detect`, checks every feature the
+// path's code is compiled with.
+unsafe impl Token for Avx2 {
+    unsafe fn new_unchecked() -> Self {
+        Avx2(())
+    }
+}
+
+lane_type!(F32x8, __m256, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_xor_ps, _mm256_set1_ps);
+
+/// The mask of lanes `0..n` (all 8 from `n = 8` on), as AVX2's masked moves
+/// take it: the sign bit of each 32-bit lane.
+#[inline(always)]
+fn mask(_: Avx2, n: usize) -> __m256i {
+    // SAFETY: the token proves AVX2.
+    unsafe { _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)) }
+}
+
+impl Lane for F32x8 {
+    type Token = Avx2;
+    const N: usize = 8;
+    #[inline(always)]
+    fn token(self) -> Avx2 {
+        Avx2(())
+    }
+    #[inline(always)]
+    fn splat(_: Avx2, v: f32) -> Self {
+        // SAFETY: the token proves AVX.
+        F32x8(unsafe { _mm256_set1_ps(v) })
+    }
+    #[inline(always)]
+    fn load(_: Avx2, s: &[f32]) -> Self {
+        assert!(s.len() >= 8);
+        // SAFETY: the token proves AVX; `s` holds 8 values (checked).
+        F32x8(unsafe { _mm256_loadu_ps(s.as_ptr()) })
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f32]) {
+        assert!(s.len() >= 8);
+        // SAFETY: `self` proves AVX; `s` has room for 8 (checked).
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr(), self.0) }
+    }
+    #[inline(always)]
+    unsafe fn load_masked(t: Avx2, p: *const f32, n: usize) -> Self {
+        // SAFETY: the token proves AVX2; the caller guarantees `n` readable
+        // values at `p`, and masked-off lanes are not accessed.
+        F32x8(unsafe { _mm256_maskload_ps(p, mask(t, n)) })
+    }
+    #[inline(always)]
+    unsafe fn store_masked(self, p: *mut f32, n: usize) {
+        // SAFETY: `self` proves AVX2; the caller guarantees room for `n`
+        // values at `p`, and masked-off lanes are not accessed.
+        unsafe { _mm256_maskstore_ps(p, mask(self.token(), n), self.0) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        // SAFETY: `self` proves FMA.
+        F32x8(unsafe { _mm256_fmadd_ps(self.0, a.0, b.0) })
+    }
+    #[inline(always)]
+    fn abs(self) -> Self {
+        // SAFETY: `self` proves AVX.
+        F32x8(unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), self.0) })
+    }
+    #[inline(always)]
+    fn copysign(self, sign: Self) -> Self {
+        // SAFETY: `self` proves AVX.
+        unsafe {
+            let bit = _mm256_set1_ps(-0.0);
+            F32x8(_mm256_or_ps(_mm256_andnot_ps(bit, self.0), _mm256_and_ps(bit, sign.0)))
+        }
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        // SAFETY: `self` proves AVX.
+        F32x8(unsafe { _mm256_sqrt_ps(self.0) })
+    }
+    #[inline(always)]
+    fn select_lt(a: Self, b: Self, t: Self, f: Self) -> Self {
+        // SAFETY: `a` proves AVX.
+        F32x8(unsafe { _mm256_blendv_ps(f.0, t.0, _mm256_cmp_ps::<_CMP_LT_OQ>(a.0, b.0)) })
+    }
+    #[inline(always)]
+    fn select_gt(a: Self, b: Self, t: Self, f: Self) -> Self {
+        // SAFETY: `a` proves AVX.
+        F32x8(unsafe { _mm256_blendv_ps(f.0, t.0, _mm256_cmp_ps::<_CMP_GT_OQ>(a.0, b.0)) })
+    }
+    #[inline(always)]
+    fn pow2_split(t: Self) -> (Self, Self) {
+        // SAFETY: `t` proves AVX2.
+        unsafe {
+            let n = _mm256_sub_epi32(_mm256_castps_si256(t.0), _mm256_set1_epi32(0x4B40_0000));
+            let n1 = _mm256_srai_epi32::<1>(n);
+            let n2 = _mm256_sub_epi32(n, n1);
+            let bias = _mm256_set1_epi32(127);
+            (
+                F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)))),
+                F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)))),
+            )
+        }
+    }
+    #[inline(always)]
+    fn mant_exp(x: Self) -> (Self, Self) {
+        // SAFETY: `x` proves AVX2.
+        unsafe {
+            let b = _mm256_castps_si256(x.0);
+            let e = _mm256_sub_epi32(
+                _mm256_and_si256(_mm256_srli_epi32::<23>(b), _mm256_set1_epi32(0xff)),
+                _mm256_set1_epi32(127),
+            );
+            let m =
+                _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x007f_ffff)), _mm256_set1_epi32(0x3f80_0000));
+            (F32x8(_mm256_castsi256_ps(m)), F32x8(_mm256_cvtepi32_ps(e)))
+        }
+    }
+    #[inline(always)]
+    fn reduce_add(self) -> f32 {
+        // SAFETY: `self` proves AVX.
+        unsafe {
+            let q = _mm_add_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
+            let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+            _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<1>(d, d)))
+        }
+    }
+    #[inline(always)]
+    fn max(self, o: Self) -> Self {
+        // SAFETY: `self` proves AVX.
+        F32x8(unsafe { _mm256_max_ps(self.0, o.0) })
+    }
+}
+
+/// The vector kernels compiled for AVX2 and FMA.
+const TABLE: Table = table!(F32x8, "avx2,fma");
+
+/// The AVX2 kernel table.
+pub(crate) fn kernels(_: Avx2) -> &'static Table {
+    &TABLE
+}
+
+/// Rows of the microkernel's tile.
+const MR: usize = 6;
+
+/// The microkernel's tile `(MR, NR)`: two vectors of columns.
+pub(crate) const TILE: (usize, usize) = (MR, 2 * 8);
+
+/// The 6 × 16 tile (12 ymm accumulators), see [`micro::tile`].
+///
+/// # Safety
+/// As [`micro::KernelFn`]; the CPU runs AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
+    // SAFETY: this function's own contract is that the CPU runs AVX2 and FMA.
+    let t = unsafe { Avx2::new_unchecked() };
+    // SAFETY: the caller's guarantees about C are the tile's.
+    unsafe { micro::tile::<F32x8, MR>(t, a, b, c, ldc, m, n, acc) }
+}
+
+/// The AVX2 GEMM microkernel.
+pub(crate) fn microkernel(_: Avx2) -> Microkernel {
+    Microkernel::new(tile, TILE.0, TILE.1)
+}
