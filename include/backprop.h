@@ -35,7 +35,8 @@ typedef enum {
   BP_OK = 0,
   /**
    * A null pointer, a zero or overflowing size, an unknown enum value,
-   * a config from another header version, or a setting out of range.
+   * a config from another header version, a setting out of range, or
+   * input and output arrays that overlap.
    */
   BP_ERR_INVALID_ARGUMENT = 1,
   /**
@@ -61,7 +62,7 @@ typedef enum {
 } bp_status;
 
 /**
- * Hidden-unit activation.
+ * Hidden-unit activation (the order of `Activation::ALL`).
  */
 typedef enum {
   /**
@@ -79,7 +80,7 @@ typedef enum {
 } bp_activation;
 
 /**
- * Output head.
+ * Output head (the order of `Head::ALL`).
  */
 typedef enum {
   /**
@@ -158,11 +159,6 @@ typedef struct {
    * Weight decay ≥ 0 (default 0; for AdamW PyTorch's default is 0.01).
    */
   float weight_decay;
-  /**
-   * Reserved for the trainer's random choices; steps take the caller's
-   * batches as given, so it does not change results today (default 0).
-   */
-  uint64_t seed;
 } bp_train_config;
 
 #ifdef __cplusplus
@@ -171,30 +167,38 @@ extern "C" {
 
 /**
  * The library's version, a static NUL-terminated string.
+ *
+ * # Safety
+ * None: it takes no arguments and the string is never freed.
  */
 const char *bp_version(void);
 
 /**
  * The instruction-set path the kernels use ("avx512", "avx2", "wide" or
  * "scalar"), a static string.
+ *
+ * # Safety
+ * None: it takes no arguments and the string is never freed.
  */
 const char *bp_simd_path(void);
 
 /**
  * The message of this thread's last failure, "" if none; valid until this
  * thread's next failing call.
+ *
+ * # Safety
+ * None: it takes no arguments; the caller must not free the string or use
+ * it after this thread's next failing call.
  */
 const char *bp_last_error(void);
 
 /**
- * Fills `*config` with the defaults and sets `struct_size`; NULL is a
- * no-op.
- */
-void bp_train_config_default(bp_train_config *config);
-
-/**
  * A new model with seeded initial weights. `sizes` holds `n_sizes ≥ 2`
  * layer sizes: inputs, hidden widths, outputs.
+ *
+ * # Safety
+ * `sizes` points to `n_sizes` readable `size_t`; `out` to writable storage
+ * for one pointer. NULL for either is an error.
  */
 bp_status bp_model_new(const size_t *sizes,
                        size_t n_sizes,
@@ -205,52 +209,99 @@ bp_status bp_model_new(const size_t *sizes,
 
 /**
  * Loads a model file (safetensors, as `backprop train` saves it).
+ *
+ * # Safety
+ * `path` is a NUL-terminated string; `out` points to writable storage for
+ * one pointer. NULL for either is an error.
  */
 bp_status bp_model_load(const char *path, bp_model **out);
 
 /**
  * Saves the model to `path` atomically.
+ *
+ * # Safety
+ * `model` is a live model; `path` a NUL-terminated string. NULL for either
+ * is an error.
  */
 bp_status bp_model_save(const bp_model *model, const char *path);
 
 /**
  * Inputs of the model (0 for NULL).
+ *
+ * # Safety
+ * `model` is NULL or a live model.
  */
 size_t bp_model_inputs(const bp_model *model);
 
 /**
  * Outputs of the model (0 for NULL).
+ *
+ * # Safety
+ * `model` is NULL or a live model.
  */
 size_t bp_model_outputs(const bp_model *model);
 
 /**
  * Writes up to `cap` layer sizes into `sizes` (NULL to only count) and
  * returns how many there are (0 for a NULL model).
+ *
+ * # Safety
+ * `model` is NULL or a live model; `sizes` is NULL or has room for `cap`
+ * `size_t`.
  */
 size_t bp_model_layer_sizes(const bp_model *model, size_t *sizes, size_t cap);
 
 /**
  * The head's outputs for `rows` rows: `x` is rows × inputs, `y` receives
- * rows × outputs (row-major f32).
+ * rows × outputs (row-major float). `x` and `y` must not overlap (in-place
+ * prediction is `BP_ERR_INVALID_ARGUMENT`).
+ *
+ * # Safety
+ * `model` is a live model; `x` points to rows × inputs readable floats and
+ * `y` to rows × outputs writable ones. NULL for any is an error.
  */
 bp_status bp_model_predict(const bp_model *model, const float *x, size_t rows, float *y);
 
 /**
  * Frees a model; NULL is a no-op. A model with a live trainer is freed
  * with the trainer instead (and must not be used after this call).
+ *
+ * # Safety
+ * `model` is NULL or a model from `bp_model_new`/`bp_model_load` not yet
+ * freed.
  */
 void bp_model_free(bp_model *model);
+
+/**
+ * Fills `*config` with the defaults and sets `struct_size`; NULL is a
+ * no-op.
+ *
+ * # Safety
+ * `config` is NULL or points to writable storage for one `bp_train_config`.
+ */
+void bp_train_config_default(bp_train_config *config);
 
 /**
  * A trainer for `model`, which it updates in place. The model must outlive
  * the trainer; until `bp_trainer_free` it must not be used from another
  * thread while a step runs.
+ *
+ * # Safety
+ * `model` is a live model; `config` points to a `bp_train_config` filled by
+ * `bp_train_config_default` (at least `struct_size` bytes); `out` to
+ * writable storage for one pointer. NULL for any is an error.
  */
 bp_status bp_trainer_new(bp_model *model, const bp_train_config *config, bp_trainer **out);
 
 /**
  * One step on `rows` rows: `x` rows × inputs, `t` rows × outputs (one-hot
- * for softmax); writes the batch's mean loss to `*loss` (if not NULL).
+ * for softmax); writes the batch's mean loss to `*loss` (if not NULL),
+ * which must not lie inside `x` or `t`.
+ *
+ * # Safety
+ * `trainer` is a live trainer used by no other thread; `x` points to
+ * rows × inputs and `t` to rows × outputs readable floats; `loss` is NULL or
+ * points to one writable float. NULL for the others is an error.
  */
 bp_status bp_trainer_step(bp_trainer *trainer,
                           const float *x,
@@ -261,6 +312,9 @@ bp_status bp_trainer_step(bp_trainer *trainer,
 /**
  * Frees a trainer, giving its model back the trained weights; NULL is a
  * no-op.
+ *
+ * # Safety
+ * `trainer` is NULL or a trainer from `bp_trainer_new` not yet freed.
  */
 void bp_trainer_free(bp_trainer *trainer);
 

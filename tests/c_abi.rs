@@ -92,6 +92,9 @@ fn last_error() -> String {
 #[test]
 fn bad_arguments_are_codes_and_messages() {
     use bp_status::*;
+    // SAFETY: every pointer passed is NULL (which the functions must refuse)
+    // or points to live storage of the documented size; handles are freed
+    // once.
     unsafe {
         let sizes = [3usize, 4, 2];
         let mut m = null_mut();
@@ -117,6 +120,13 @@ fn bad_arguments_are_codes_and_messages() {
         assert_eq!(bp_model_predict(m, null(), 2, y.as_mut_ptr()), BP_ERR_INVALID_ARGUMENT);
         assert_eq!(bp_model_predict(m, x.as_ptr(), 2, y.as_mut_ptr()), BP_OK);
         assert!((y[0] + y[1] - 1.0).abs() < 1e-6, "softmax rows sum to 1");
+        // In place: y would alias x. Refused, and y is left alone.
+        let mut xy = [0.5f32; 6];
+        let p = xy.as_mut_ptr();
+        assert_eq!(bp_model_predict(m, p, 2, p.add(2)), BP_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("overlap"), "{}", last_error());
+        assert_eq!(xy, [0.5; 6]);
+        assert_eq!(bp_model_predict(m, p, 1, p.add(3)), BP_OK, "adjacent ranges do not overlap");
 
         let mut c = std::mem::zeroed::<bp_train_config>();
         let mut tr = null_mut();
@@ -143,6 +153,9 @@ fn bad_arguments_are_codes_and_messages() {
 
         let t = [1f32, 0., 0., 1.];
         let mut loss = 0f32;
+        let mut xl = x;
+        let inside = xl.as_mut_ptr().add(5);
+        assert_eq!(bp_trainer_step(tr, xl.as_ptr(), t.as_ptr(), 2, inside), BP_ERR_INVALID_ARGUMENT, "loss inside x");
         assert_eq!(bp_trainer_step(tr, x.as_ptr(), t.as_ptr(), 3, &mut loss), BP_ERR_SHAPE, "more rows than the batch");
         assert_eq!(bp_trainer_step(tr, x.as_ptr(), null(), 2, &mut loss), BP_ERR_INVALID_ARGUMENT);
         let nan = [f32::NAN; 6];
@@ -189,6 +202,8 @@ fn bad_arguments_are_codes_and_messages() {
 
 #[test]
 fn the_last_error_is_per_thread() {
+    // SAFETY: `sizes` is NULL, which bp_model_new must refuse; `m` is
+    // writable storage for a pointer.
     unsafe {
         let mut m = null_mut();
         assert_eq!(bp_model_new(null(), 3, 0, 0, 1, &mut m), bp_status::BP_ERR_INVALID_ARGUMENT);

@@ -24,7 +24,7 @@ class TrainConfig(C.Structure):
     """bp_train_config, field for field."""
     _fields_ = [("struct_size", C.c_uint32), ("batch_size", C.c_size_t), ("threads", C.c_size_t),
                 ("lr", C.c_float), ("optimizer", C.c_int32), ("momentum", C.c_float),
-                ("weight_decay", C.c_float), ("seed", C.c_uint64)]
+                ("weight_decay", C.c_float)]
 
 
 BP_OK, BP_ACTIVATION_SIGMOID, BP_HEAD_SOFTMAX = 0, 0, 0

@@ -145,3 +145,147 @@ unsafe fn portable(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: u
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The generic tile over a lane type that checks every pointer it is
+    //! handed: each must lie inside the C block the caller owns. The
+    //! kernels before this one formed `p + 16` past the end of C whenever a
+    //! tile had 16 columns or fewer; this check flags exactly that.
+    use super::*;
+    use crate::kernels::arch::Token;
+    use std::cell::Cell;
+    use std::ops::{Add, Div, Mul, Neg, Sub};
+
+    thread_local! {
+        /// The addresses `[start, end]` a pointer may take (end = one past).
+        static BOUNDS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
+
+    fn check(p: *const f32, n: usize) {
+        let (start, end) = BOUNDS.with(Cell::get);
+        let (a, b) = (p as usize, p as usize + 4 * n);
+        assert!(a >= start && b <= end, "pointer {a:#x}..{b:#x} outside C {start:#x}..{end:#x}");
+    }
+
+    #[derive(Clone, Copy)]
+    struct Checked;
+    // SAFETY: the checked lane runs plain Rust on any CPU.
+    unsafe impl Token for Checked {
+        unsafe fn new_unchecked() -> Self {
+            Checked
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    struct L([f32; 16]);
+    macro_rules! op {
+        ($tr:ident, $f:ident, $o:tt) => {
+            impl $tr for L {
+                type Output = L;
+                fn $f(self, o: L) -> L {
+                    L(std::array::from_fn(|i| self.0[i] $o o.0[i]))
+                }
+            }
+        };
+    }
+    op!(Add, add, +);
+    op!(Sub, sub, -);
+    op!(Mul, mul, *);
+    op!(Div, div, /);
+    impl Neg for L {
+        type Output = L;
+        fn neg(self) -> L {
+            L(self.0.map(|v| -v))
+        }
+    }
+
+    impl Lane for L {
+        type Token = Checked;
+        const N: usize = 16;
+        fn token(self) -> Checked {
+            Checked
+        }
+        fn splat(_: Checked, v: f32) -> L {
+            L([v; 16])
+        }
+        fn load(_: Checked, s: &[f32]) -> L {
+            L(s[..16].try_into().unwrap())
+        }
+        fn store(self, s: &mut [f32]) {
+            s[..16].copy_from_slice(&self.0)
+        }
+        unsafe fn load_masked(_: Checked, p: *const f32, n: usize) -> L {
+            check(p, n);
+            let mut a = [0.0; 16];
+            // SAFETY: the caller's contract, checked above against C.
+            unsafe { std::ptr::copy_nonoverlapping(p, a.as_mut_ptr(), n) };
+            L(a)
+        }
+        unsafe fn store_masked(self, p: *mut f32, n: usize) {
+            check(p, n);
+            // SAFETY: the caller's contract, checked above against C.
+            unsafe { std::ptr::copy_nonoverlapping(self.0.as_ptr(), p, n) };
+        }
+        fn mul_add(self, a: L, b: L) -> L {
+            L(std::array::from_fn(|i| self.0[i].mul_add(a.0[i], b.0[i])))
+        }
+        fn abs(self) -> L {
+            L(self.0.map(f32::abs))
+        }
+        fn copysign(self, s: L) -> L {
+            L(std::array::from_fn(|i| self.0[i].copysign(s.0[i])))
+        }
+        fn sqrt(self) -> L {
+            L(self.0.map(f32::sqrt))
+        }
+        fn select_lt(a: L, b: L, t: L, f: L) -> L {
+            L(std::array::from_fn(|i| if a.0[i] < b.0[i] { t.0[i] } else { f.0[i] }))
+        }
+        fn select_gt(a: L, b: L, t: L, f: L) -> L {
+            L(std::array::from_fn(|i| if a.0[i] > b.0[i] { t.0[i] } else { f.0[i] }))
+        }
+        fn pow2_split(_: L) -> (L, L) {
+            unreachable!("not used by the tile")
+        }
+        fn mant_exp(_: L) -> (L, L) {
+            unreachable!("not used by the tile")
+        }
+        fn reduce_add(self) -> f32 {
+            self.0.iter().sum()
+        }
+        fn max(self, o: L) -> L {
+            L(std::array::from_fn(|i| self.0[i].max(o.0[i])))
+        }
+    }
+
+    #[test]
+    fn the_tile_touches_only_the_c_block_it_is_given() {
+        const MR: usize = 3;
+        let k = 5;
+        let a: Vec<f32> = (0..k * MR).map(|i| i as f32).collect();
+        let b: Vec<f32> = (0..k * 32).map(|i| (i % 7) as f32).collect();
+        for m in 1..=MR {
+            for n in 1..=32 {
+                for ldc in [n, n + 5] {
+                    // C holds exactly the tile: m rows, the last one n long.
+                    let len = (m - 1) * ldc + n;
+                    let mut c = vec![1.0f32; len];
+                    let start = c.as_ptr() as usize;
+                    BOUNDS.with(|bd| bd.set((start, start + 4 * len)));
+                    for acc in [false, true] {
+                        // SAFETY: c holds m rows of n values at stride ldc.
+                        unsafe { tile::<L, MR>(Checked, &a, &b, c.as_mut_ptr(), ldc, m, n, acc) };
+                    }
+                    for i in 0..m {
+                        for j in 0..n {
+                            let want: f32 = (0..k).map(|p| a[p * MR + i] * b[p * 32 + j]).sum();
+                            let got = c[i * ldc + j];
+                            assert_eq!(got, 2.0 * want, "m {m} n {n} ldc {ldc} at ({i},{j})");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

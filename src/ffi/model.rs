@@ -1,0 +1,203 @@
+//! Models across the C ABI: create, load, save, describe, predict, free.
+
+use super::trainer::bp_trainer;
+use super::{
+    bp_activation_int, bp_head_int, bp_status, disjoint, from_error, guard, guard_value, invalid, len, nonnull,
+    parse_activation, parse_head, path_arg, status,
+};
+use crate::Mlp;
+use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// A network: layer sizes, activation, head and weights (opaque).
+pub struct bp_model {
+    pub(super) state: ModelState,
+}
+
+pub(super) enum ModelState {
+    Own(Mlp),
+    /// Lent to the trainer, which holds the network until it is freed.
+    Lent(*const bp_trainer),
+}
+
+impl bp_model {
+    pub(super) fn mlp(&self) -> &Mlp {
+        match &self.state {
+            ModelState::Own(m) => m,
+            // SAFETY: a lent model's trainer is alive until bp_trainer_free
+            // gives the network back (the header's ownership contract).
+            ModelState::Lent(t) => unsafe { (**t).trainer.mlp() },
+        }
+    }
+}
+
+/// The live model behind `model`, or an error when it is NULL.
+///
+/// # Safety
+/// `model` is NULL or a model from `bp_model_new`/`bp_model_load` not yet
+/// freed, not being changed by another thread.
+unsafe fn model_ref<'a>(model: *const bp_model) -> Result<&'a bp_model, bp_status> {
+    nonnull(model, "model")?;
+    // SAFETY: non-null, and live by the caller's contract.
+    Ok(unsafe { &*model })
+}
+
+/// Writes a new boxed model to `*out` (checked non-null by the caller).
+fn boxed(out: *mut *mut bp_model, mlp: Mlp) -> bp_status {
+    // SAFETY: out is non-null (checked by every caller) and points to
+    // writable storage for a pointer (the caller's contract).
+    unsafe { *out = Box::into_raw(Box::new(bp_model { state: ModelState::Own(mlp) })) };
+    bp_status::BP_OK
+}
+
+/// A new model with seeded initial weights. `sizes` holds `n_sizes ≥ 2`
+/// layer sizes: inputs, hidden widths, outputs.
+///
+/// # Safety
+/// `sizes` points to `n_sizes` readable `size_t`; `out` to writable storage
+/// for one pointer. NULL for either is an error.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_new(
+    sizes: *const usize,
+    n_sizes: usize,
+    activation: bp_activation_int,
+    head: bp_head_int,
+    seed: u64,
+    out: *mut *mut bp_model,
+) -> bp_status {
+    guard(|| {
+        nonnull(out, "out")?;
+        nonnull(sizes, "sizes")?;
+        if n_sizes < 2 {
+            return Err(invalid("n_sizes must be at least 2 (inputs and outputs)"));
+        }
+        let (Some(a), Some(h)) = (parse_activation(activation), parse_head(head)) else {
+            return Err(invalid(format!("unknown activation {activation} or head {head}")));
+        };
+        // SAFETY: non-null, and the caller passes n_sizes values.
+        let sizes = unsafe { std::slice::from_raw_parts(sizes, n_sizes) };
+        let b = Mlp::builder().input(sizes[0]).hidden_layers(&sizes[1..n_sizes - 1]).activation(a);
+        Ok(b.head(h, sizes[n_sizes - 1]).seed(seed).build().map_or_else(from_error, |m| boxed(out, m)))
+    })
+}
+
+/// Loads a model file (safetensors, as `backprop train` saves it).
+///
+/// # Safety
+/// `path` is a NUL-terminated string; `out` points to writable storage for
+/// one pointer. NULL for either is an error.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_load(path: *const c_char, out: *mut *mut bp_model) -> bp_status {
+    guard(|| {
+        nonnull(out, "out")?;
+        let path = path_arg(path)?;
+        Ok(Mlp::load(&path).map_or_else(from_error, |m| boxed(out, m)))
+    })
+}
+
+/// Saves the model to `path` atomically.
+///
+/// # Safety
+/// `model` is a live model; `path` a NUL-terminated string. NULL for either
+/// is an error.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_save(model: *const bp_model, path: *const c_char) -> bp_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let model = unsafe { model_ref(model) }?;
+        Ok(status(model.mlp().save(&path_arg(path)?)))
+    })
+}
+
+/// Inputs of the model (0 for NULL).
+///
+/// # Safety
+/// `model` is NULL or a live model.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_inputs(model: *const bp_model) -> usize {
+    // SAFETY: the caller's contract.
+    guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.mlp().inputs()))
+}
+
+/// Outputs of the model (0 for NULL).
+///
+/// # Safety
+/// `model` is NULL or a live model.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_outputs(model: *const bp_model) -> usize {
+    // SAFETY: the caller's contract.
+    guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.mlp().outputs()))
+}
+
+/// Writes up to `cap` layer sizes into `sizes` (NULL to only count) and
+/// returns how many there are (0 for a NULL model).
+///
+/// # Safety
+/// `model` is NULL or a live model; `sizes` is NULL or has room for `cap`
+/// `size_t`.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_layer_sizes(model: *const bp_model, sizes: *mut usize, cap: usize) -> usize {
+    guard_value(0, || {
+        // SAFETY: the caller's contract.
+        let Ok(m) = (unsafe { model_ref(model) }) else { return 0 };
+        let s = m.mlp().sizes();
+        if !sizes.is_null() {
+            // SAFETY: the caller passes room for cap values; the model's own
+            // sizes live elsewhere.
+            let dst = unsafe { std::slice::from_raw_parts_mut(sizes, cap.min(s.len())) };
+            dst.copy_from_slice(&s[..dst.len()]);
+        }
+        s.len()
+    })
+}
+
+/// The head's outputs for `rows` rows: `x` is rows × inputs, `y` receives
+/// rows × outputs (row-major float). `x` and `y` must not overlap (in-place
+/// prediction is `BP_ERR_INVALID_ARGUMENT`).
+///
+/// # Safety
+/// `model` is a live model; `x` points to rows × inputs readable floats and
+/// `y` to rows × outputs writable ones. NULL for any is an error.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_predict(
+    model: *const bp_model,
+    x: *const f32,
+    rows: usize,
+    y: *mut f32,
+) -> bp_status {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let mlp = unsafe { model_ref(model) }?.mlp();
+        nonnull(x, "x")?;
+        nonnull(y, "y")?;
+        let (nx, ny) = (len(rows, mlp.inputs(), "inputs")?, len(rows, mlp.outputs(), "outputs")?);
+        disjoint(x, nx, y, ny, "x and y")?;
+        // SAFETY: the caller passes rows × inputs and rows × outputs floats,
+        // and the two ranges are disjoint (checked above), so the shared and
+        // the exclusive slice do not alias.
+        let (x, y) = unsafe { (std::slice::from_raw_parts(x, nx), std::slice::from_raw_parts_mut(y, ny)) };
+        Ok(status(mlp.predict(x, rows, y)))
+    })
+}
+
+/// Frees a model; NULL is a no-op. A model with a live trainer is freed
+/// with the trainer instead (and must not be used after this call).
+///
+/// # Safety
+/// `model` is NULL or a model from `bp_model_new`/`bp_model_load` not yet
+/// freed.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_free(model: *mut bp_model) {
+    if model.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: a live model, not yet freed (the caller's contract).
+        match unsafe { &(*model).state } {
+            // SAFETY: the trainer is alive while the model is lent to it.
+            ModelState::Lent(t) => unsafe { (*t.cast_mut()).model_freed = true },
+            // SAFETY: as above; the model is dropped exactly once, here.
+            ModelState::Own(_) => drop(unsafe { Box::from_raw(model) }),
+        }
+    }));
+}
