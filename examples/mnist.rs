@@ -21,7 +21,7 @@ fn main() -> backprop::Result<()> {
     let mut trainer = Trainer::new(mlp, config.clone())?;
     let mut order: Vec<usize> = (0..train.rows).collect();
     let mut rng = Rng::new(0);
-    let mut batcher = Batcher::new(config.batch_size, train.features, classes);
+    let mut batcher = Batcher::new(config.batch_size, train.features, classes)?;
     for epoch in 1..=10 {
         rng.shuffle(&mut order);
         let mut loss = 0.0;

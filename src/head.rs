@@ -17,7 +17,9 @@ use crate::error::Result;
 use crate::kernels::Kernels;
 
 /// The output layer's function and error.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Head {
     /// Softmax over the outputs with cross-entropy against one-hot (or
     /// probability) targets. The default.
@@ -45,11 +47,6 @@ impl Head {
     /// Parses [`Head::name`].
     pub fn from_name(s: &str) -> Option<Head> {
         Head::ALL.into_iter().find(|h| h.name() == s)
-    }
-
-    /// Whether the head classifies (softmax, logistic) rather than regresses.
-    pub fn is_classifier(self) -> bool {
-        !matches!(self, Head::Linear)
     }
 
     /// `y ← head(y + b)` row by row: the outputs for prediction.

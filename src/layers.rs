@@ -20,7 +20,9 @@ use crate::kernels::gemm::{gemm, BOperand, GemmScratch, MatMut, MatRef, PackedB}
 use crate::kernels::Kernels;
 
 /// The activation of the hidden units.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Activation {
     /// Logistic sigmoid `h = 1/(1+e^-s)`, `f'(s) = h(1-h)`. The default.
     #[default]

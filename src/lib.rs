@@ -42,7 +42,6 @@ pub mod data;
 mod error;
 pub mod ffi;
 pub mod head;
-pub mod json;
 pub mod kernels;
 pub mod layers;
 mod mem;

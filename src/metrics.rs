@@ -1,21 +1,27 @@
 //! Scores of a head's outputs against targets, accumulated batch by batch:
 //! the mean error, and accuracy (softmax: argmax; logistic: every output
 //! thresholded at 0.5) or RMSE and R² (linear; R² averaged over the output
-//! columns, as scikit-learn's `r2_score` does).
+//! columns, as scikit-learn's `r2_score` does). The targets' spread for R²
+//! is Welford's running mean and sum of squared deviations, exact where
+//! `Σt² - (Σt)²/n` cancels (targets far from zero, close together).
 
 use crate::head::Head;
 
-/// Running sums for [`Scores`].
-#[derive(Clone, Debug)]
+/// Running sums for [`Scores`]. Serializable, so that a checkpoint can
+/// carry an epoch's partial scores.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Metrics {
     head: Head,
     outputs: usize,
     rows: usize,
     loss: f64,
     hits: u64,
+    /// Per output (linear only): `Σ (y - t)²`.
     sq_err: Vec<f64>,
-    t_sum: Vec<f64>,
-    t_sq: Vec<f64>,
+    /// Per output (linear only): the running mean of t.
+    t_mean: Vec<f64>,
+    /// Per output (linear only): `Σ (t - mean)²`, by Welford's update.
+    t_m2: Vec<f64>,
 }
 
 /// The scores of a set of rows.
@@ -41,7 +47,7 @@ impl Metrics {
     /// Empty sums for a head with `outputs` outputs.
     pub fn new(head: Head, outputs: usize) -> Self {
         let zeros = || if head == Head::Linear { vec![0.0; outputs] } else { Vec::new() };
-        Metrics { head, outputs, rows: 0, loss: 0.0, hits: 0, sq_err: zeros(), t_sum: zeros(), t_sq: zeros() }
+        Metrics { head, outputs, rows: 0, loss: 0.0, hits: 0, sq_err: zeros(), t_mean: zeros(), t_m2: zeros() }
     }
 
     /// Adds one row: its outputs `y`, targets `t` and error.
@@ -52,11 +58,13 @@ impl Metrics {
             Head::Softmax => self.hits += (argmax(y) == argmax(t)) as u64,
             Head::Logistic => self.hits += y.iter().zip(t).filter(|(&y, &t)| (y > 0.5) == (t > 0.5)).count() as u64,
             Head::Linear => {
+                let n = self.rows as f64;
                 for (j, (&y, &t)) in y.iter().zip(t).enumerate() {
                     let (y, t) = (y as f64, t as f64);
                     self.sq_err[j] += (y - t) * (y - t);
-                    self.t_sum[j] += t;
-                    self.t_sq[j] += t * t;
+                    let d = t - self.t_mean[j];
+                    self.t_mean[j] += d / n;
+                    self.t_m2[j] += d * (t - self.t_mean[j]);
                 }
             }
         }
@@ -75,40 +83,13 @@ impl Metrics {
         self.rows
     }
 
-    /// The running sums as text (for checkpoints): every number written so
-    /// that it parses back exactly.
-    pub fn encode(&self) -> String {
-        let list = |v: &[f64]| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(",");
-        format!(
-            "{};{:?};{};{};{};{}",
-            self.rows,
-            self.loss,
-            self.hits,
-            list(&self.sq_err),
-            list(&self.t_sum),
-            list(&self.t_sq)
-        )
-    }
-
-    /// Sums from [`encode`](Self::encode), for a head with `outputs` outputs.
-    pub fn decode(head: Head, outputs: usize, s: &str) -> Option<Metrics> {
-        let parts: Vec<&str> = s.split(';').collect();
-        let [rows, loss, hits, sq, ts, tq] = parts[..] else { return None };
-        let list = |p: &str| -> Option<Vec<f64>> {
-            let v: Vec<f64> =
-                if p.is_empty() { vec![] } else { p.split(',').map(|x| x.parse().ok()).collect::<Option<_>>()? };
-            (v.len() == if head == Head::Linear { outputs } else { 0 }).then_some(v)
-        };
-        Some(Metrics {
-            head,
-            outputs,
-            rows: rows.parse().ok()?,
-            loss: loss.parse().ok()?,
-            hits: hits.parse().ok()?,
-            sq_err: list(sq)?,
-            t_sum: list(ts)?,
-            t_sq: list(tq)?,
-        })
+    /// Whether these sums fit a head with `outputs` outputs (a check for
+    /// sums read back from a file).
+    pub fn fits(&self, head: Head, outputs: usize) -> bool {
+        let per = if head == Head::Linear { outputs } else { 0 };
+        self.head == head
+            && self.outputs == outputs
+            && [&self.sq_err, &self.t_mean, &self.t_m2].iter().all(|v| v.len() == per)
     }
 
     /// The scores so far.
@@ -123,7 +104,7 @@ impl Metrics {
                 s.rmse = Some((total / (n * self.outputs as f64)).sqrt());
                 let r2: f64 = (0..self.outputs)
                     .map(|j| {
-                        let ss_tot = self.t_sq[j] - self.t_sum[j] * self.t_sum[j] / n;
+                        let ss_tot = self.t_m2[j];
                         if ss_tot > 0.0 {
                             1.0 - self.sq_err[j] / ss_tot
                         } else if self.sq_err[j] == 0.0 {
@@ -161,8 +142,22 @@ mod tests {
         let s = m.scores();
         assert_eq!(s.rmse, Some(1.0));
         assert!((s.r2.unwrap() - 0.8).abs() < 1e-12);
-        let back = Metrics::decode(Head::Linear, 1, &m.encode()).unwrap();
-        assert_eq!(back.scores(), s);
-        assert!(Metrics::decode(Head::Linear, 2, &m.encode()).is_none());
+        let back: Metrics = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!((back.scores(), back.fits(Head::Linear, 1), back.fits(Head::Linear, 2)), (s, true, false));
+    }
+
+    /// Targets near 1e7 that differ by 0..3: `Σt² - (Σt)²/n` loses every
+    /// digit (it reported R² = 0.984 here); Welford's sums give the truth.
+    /// A constant prediction of 1e7 + 2 against t = 1e7 + (i mod 4):
+    /// SS_tot = n·1.25, SS_res = n·1.5, R² = 1 - 1.5/1.25 = -0.2.
+    #[test]
+    fn r2_is_exact_for_targets_far_from_zero() {
+        let n = 100_000;
+        let t: Vec<f32> = (0..n).map(|i| 1e7 + (i % 4) as f32).collect();
+        let y = vec![1e7f32 + 2.0; n];
+        let mut m = Metrics::new(Head::Linear, 1);
+        m.add_batch(&y, &t, &vec![0.0; n]);
+        let r2 = m.scores().r2.unwrap();
+        assert!((r2 - (-0.2)).abs() < 1e-9, "R² = {r2}");
     }
 }

@@ -2,8 +2,10 @@
 //! so that a seed gives the same weights and the same row order in every
 //! version of the crate and on every platform.
 
-/// xoshiro256++ (Blackman & Vigna), seeded through SplitMix64.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// xoshiro256++ (Blackman & Vigna), seeded through SplitMix64. Serializes
+/// as its four state words.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "[u64; 4]", into = "[u64; 4]")]
 pub struct Rng {
     s: [u64; 4],
 }
@@ -85,6 +87,18 @@ impl Rng {
             let j = self.below(i as u64 + 1) as usize;
             items.swap(i, j);
         }
+    }
+}
+
+impl From<[u64; 4]> for Rng {
+    fn from(s: [u64; 4]) -> Rng {
+        Rng::from_state(s)
+    }
+}
+
+impl From<Rng> for [u64; 4] {
+    fn from(r: Rng) -> [u64; 4] {
+        r.s
     }
 }
 

@@ -171,9 +171,15 @@ fn bad_checkpoints_are_refused() {
     };
     refuse(&ckpt[..ckpt.len() / 2], &["bad.ckpt", "truncated"]);
     let mut other = ckpt.clone();
-    let at = other.windows(13).position(|w| w == b"\"version\":\"1\"").unwrap();
-    other[at + 11] = b'2';
-    refuse(&other, &["bad.ckpt", "version \"2\""]);
+    let at = other.windows(13).position(|w| w == b"\"version\":\"2\"").unwrap();
+    other[at + 11] = b'7';
+    refuse(&other, &["bad.ckpt", "version \"7\""]);
+    // Any byte of the run state changed (here the generator's state, which
+    // the old checksum did not cover): refused as corrupt.
+    let mut state = ckpt.clone();
+    let at = state.windows(7).position(|w| w == b"\\\"rng\\\"").unwrap() + 9;
+    state[at] = if state[at] == b'1' { b'2' } else { b'1' };
+    refuse(&state, &["bad.ckpt", "checksum"]);
     // Other data under the same name.
     std::fs::write(dir.join("bad.ckpt"), &ckpt).unwrap();
     let data = std::fs::read_to_string(dir.join("d.csv")).unwrap();
@@ -248,6 +254,9 @@ fn divergence_stops_and_leaves_the_files_as_they_were() {
     ]));
     let (model, ckpt) =
         (std::fs::read(dir.join("m.safetensors")).unwrap(), std::fs::read(dir.join("m.safetensors.ckpt")).unwrap());
+    // The run continues from m into p, whose files hold the last good state.
+    std::fs::write(dir.join("p.safetensors"), &model).unwrap();
+    std::fs::write(dir.join("p.safetensors.ckpt"), &ckpt).unwrap();
     let o = output(bin(&dir).args([
         "train",
         "--data",
@@ -257,13 +266,13 @@ fn divergence_stops_and_leaves_the_files_as_they_were() {
         "--lr",
         "1e30",
         "--out",
-        "m.safetensors",
+        "p.safetensors",
         "--checkpoint-every",
         "5",
     ]));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.starts_with("error: ") && err.contains("epoch 1, step 2") && err.contains("non-finite"), "{err}");
-    assert!(std::fs::read(dir.join("m.safetensors")).unwrap() == model, "the model file changed");
-    assert!(std::fs::read(dir.join("m.safetensors.ckpt")).unwrap() == ckpt, "the checkpoint changed");
+    assert!(std::fs::read(dir.join("p.safetensors")).unwrap() == model, "the model file changed");
+    assert!(std::fs::read(dir.join("p.safetensors.ckpt")).unwrap() == ckpt, "the checkpoint changed");
 }

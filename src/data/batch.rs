@@ -1,6 +1,7 @@
 //! Minibatches: rows gathered by index into buffers allocated once.
 
 use crate::error::{Error, Result};
+use crate::mem::{product, zeros};
 
 /// Gathers rows of an `x` (rows × features) and `t` (rows × outputs) pair
 /// into contiguous batch buffers of at most `capacity` rows.
@@ -13,9 +14,12 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Buffers for batches of up to `capacity` rows.
-    pub fn new(capacity: usize, features: usize, outputs: usize) -> Self {
-        Batcher { features, outputs, x: vec![0.0; capacity * features], t: vec![0.0; capacity * outputs] }
+    /// Buffers for batches of up to `capacity` rows; an error when they
+    /// cannot be allocated.
+    pub fn new(capacity: usize, features: usize, outputs: usize) -> Result<Self> {
+        let x = zeros(product(capacity, features, "batch inputs")?, "batch inputs")?;
+        let t = zeros(product(capacity, outputs, "batch targets")?, "batch targets")?;
+        Ok(Batcher { features, outputs, x, t })
     }
 
     /// Copies rows `idx` (at most `capacity` of them) of `x` and `t` into the

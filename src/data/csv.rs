@@ -1,83 +1,109 @@
-//! CSV of numbers: cells separated by commas, one example per line, the last
-//! K columns its targets. A first line that does not parse as numbers is a
-//! header and is skipped; blank lines are skipped. Every other cell must be
-//! a finite number, and every row as long as the first.
+//! CSV of numbers, read with the `csv` crate in one pass (gunzipped on the
+//! fly): cells separated by commas, quoted or not, spaces around them
+//! ignored; CRLF line ends and a UTF-8 byte-order mark are fine; blank lines
+//! are skipped. One example per line, the last K columns its targets.
+//!
+//! A first line none of whose cells is a number is a header and is skipped;
+//! a first line with some numbers and some other cells is an error at the
+//! first cell that is not a number (a typo, not a header). Every other cell
+//! must be a finite number, and every row as long as the first.
 
 use super::{open, read_error, Dataset};
 use crate::error::{Error, Result};
+use crate::mem;
 use std::io::Read;
 use std::path::Path;
 
-/// The text of the file (gunzipped if need be), checked to be UTF-8.
-fn read_text(path: &Path) -> Result<String> {
-    let mut src = open(path)?;
+/// The 1-based line on which the record reported at byte `pos` of the
+/// (decompressed) text starts. The `csv` crate reports a record at the line
+/// end that precedes it (and counts CRLF lines short), so the file is read
+/// again up to there: only on the way to an error.
+fn line_at(path: &Path, pos: u64) -> Option<usize> {
+    let mut src = open(path).ok()?;
     let mut bytes = Vec::new();
-    src.reader.read_to_end(&mut bytes).map_err(|e| read_error(path, src.gz, e))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
-        Error::format(path, Some(format!("line {line}")), "not text (invalid UTF-8); expected comma-separated numbers")
+    (&mut src.reader).take(pos.saturating_add(1 << 16)).read_to_end(&mut bytes).ok()?;
+    let mut start = (pos as usize).min(bytes.len());
+    while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+        start += 1;
+    }
+    Some(1 + bytes[..start].iter().filter(|&&b| b == b'\n').count())
+}
+
+/// `line L` or `line L, column C` of the record at byte `pos`.
+fn at(path: &Path, pos: u64, col: Option<usize>) -> Option<String> {
+    let line = line_at(path, pos).map_or_else(|| format!("byte {pos}"), |l| format!("line {l}"));
+    Some(match col {
+        Some(c) => format!("{line}, column {c}"),
+        None => line,
     })
 }
 
-/// Lines that hold data: `(line number, text)`, the header and blank lines
-/// left out.
-fn data_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty())
-        .peekable();
-    let header = lines.peek().is_some_and(|(_, l)| l.split(',').any(|c| c.trim().parse::<f32>().is_err()));
-    if header {
-        lines.next();
-    }
-    lines
-}
-
-fn parse_cell(path: &Path, line: usize, col: usize, cell: &str) -> Result<f32> {
-    let cell = cell.trim();
-    let at = || Some(format!("line {line}, column {col}"));
+/// A cell as a finite number, or what is wrong with it.
+fn number(cell: &str) -> std::result::Result<f32, String> {
     match cell.parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
-        Ok(v) => Err(Error::format(path, at(), format!("expected a finite number, got {v}"))),
-        Err(_) if cell.is_empty() => Err(Error::format(path, at(), "expected a number, got an empty cell")),
-        Err(_) => Err(Error::format(path, at(), format!("expected a number, got {cell:?}"))),
+        Ok(v) => Err(format!("expected a finite number, got {v}")),
+        Err(_) if cell.is_empty() => Err("expected a number, got an empty cell".into()),
+        Err(_) => Err(format!("expected a number, got {cell:?}")),
     }
 }
 
-/// The number of columns of the first data row.
-pub(super) fn columns(path: &Path) -> Result<usize> {
-    let text = read_text(path)?;
-    let first = data_lines(&text).next();
-    first.map(|(_, l)| l.split(',').count()).ok_or_else(|| Error::format(path, None, "no data rows"))
+/// The error of a `csv` reader, located.
+fn csv_error(path: &Path, gz: bool, e: csv::Error) -> Error {
+    let pos = e.position().map(|p| p.byte());
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => read_error(path, gz, io),
+        csv::ErrorKind::Utf8 { .. } => Error::format(
+            path,
+            pos.and_then(|p| at(path, p, None)),
+            "not text (invalid UTF-8); expected comma-separated numbers",
+        ),
+        other => Error::format(path, pos.and_then(|p| at(path, p, None)), format!("{other:?}")),
+    }
 }
 
-/// Loads a CSV whose last `targets` columns are targets.
-pub(super) fn load(path: &Path, targets: usize) -> Result<Dataset> {
-    let text = read_text(path)?;
-    let mut width = None;
+/// Loads a CSV whose last `targets(columns)` columns are targets: the count
+/// is chosen from the first data row's width, so the file is read once.
+pub(super) fn load(path: &Path, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
+    let src = open(path)?;
+    let gz = src.gz;
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(src.reader);
+    let mut rec = csv::StringRecord::new();
     let (mut x, mut y, mut rows) = (Vec::new(), Vec::new(), 0usize);
-    for (line, l) in data_lines(&text) {
-        let n = l.split(',').count();
-        let w = *width.get_or_insert(n);
-        if n != w {
-            return Err(Error::format(
-                path,
-                Some(format!("line {line}")),
-                format!("expected {w} columns like the first row, got {n}"),
-            ));
+    let mut shape: Option<(usize, usize)> = None; // (columns, targets)
+    let mut targets = Some(targets);
+    let mut first = true;
+    while reader.read_record(&mut rec).map_err(|e| csv_error(path, gz, e))? {
+        if rec.iter().all(str::is_empty) {
+            continue; // a blank line (or only spaces)
         }
-        if w <= targets {
-            return Err(Error::format(
-                path,
-                Some(format!("line {line}")),
-                format!("{w} columns leave no features beside {targets} target column(s)"),
-            ));
+        let pos = rec.position().map_or(0, |p| p.byte());
+        let cells: Vec<std::result::Result<f32, String>> = rec.iter().map(number).collect();
+        if std::mem::take(&mut first) {
+            match cells.iter().position(|c| c.is_err()) {
+                Some(_) if cells.iter().all(|c| c.is_err()) => continue, // the header
+                Some(c) => {
+                    let msg = format!("{} (a header line holds no numbers)", cells[c].clone().unwrap_err());
+                    return Err(Error::format(path, at(path, pos, Some(c + 1)), msg));
+                }
+                None => {}
+            }
         }
-        for (c, cell) in l.split(',').enumerate() {
-            let v = parse_cell(path, line, c + 1, cell)?;
-            if c < w - targets {
+        let (w, k) = *shape.get_or_insert_with(|| (cells.len(), targets.take().map_or(0, |f| f(cells.len()))));
+        if cells.len() != w {
+            let msg = format!("expected {w} columns like the first row, got {}", cells.len());
+            return Err(Error::format(path, at(path, pos, None), msg));
+        }
+        if w <= k {
+            let msg = format!("{w} columns leave no features beside {k} target column(s)");
+            return Err(Error::format(path, at(path, pos, None), msg));
+        }
+        mem::reserve(&mut x, w - k, "CSV features")?;
+        mem::reserve(&mut y, k, "CSV targets")?;
+        for (c, cell) in cells.into_iter().enumerate() {
+            let v = cell.map_err(|msg| Error::format(path, at(path, pos, Some(c + 1)), msg))?;
+            if c < w - k {
                 x.push(v);
             } else {
                 y.push(v);
@@ -85,8 +111,8 @@ pub(super) fn load(path: &Path, targets: usize) -> Result<Dataset> {
         }
         rows += 1;
     }
-    let Some(w) = width else {
-        return Err(Error::format(path, None, "no data rows (the file is empty or holds only a header)"));
-    };
-    Ok(Dataset { path: path.to_path_buf(), rows, features: w - targets, targets, x, y })
+    match shape {
+        Some((w, k)) => Ok(Dataset { path: path.to_path_buf(), rows, features: w - k, targets: k, x, y }),
+        None => Err(Error::format(path, None, "no data rows (the file is empty or holds only a header)")),
+    }
 }

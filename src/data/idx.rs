@@ -48,6 +48,10 @@ fn body(path: &Path, src: Source, header: u64, declared: u64) -> Result<Vec<u8>>
         return Err(Error::format(path, None, msg));
     }
     let mut data = Vec::new();
+    let want = usize::try_from(declared).unwrap_or(usize::MAX);
+    data.try_reserve_exact(want.saturating_add(1)).map_err(|_| {
+        Error::format(path, None, format!("cannot allocate the {declared} data bytes the header declares"))
+    })?;
     (&mut reader).take(declared + 1).read_to_end(&mut data).map_err(|e| read_error(path, gz, e))?;
     match (data.len() as u64).cmp(&declared) {
         std::cmp::Ordering::Less => Err(Error::format(
@@ -89,14 +93,12 @@ fn image_dims(path: &Path) -> Result<(usize, usize, Source)> {
     Ok((dims[0], pixels, src))
 }
 
-/// Pixels per image + 1 (the label).
-pub(super) fn columns(path: &Path) -> Result<usize> {
-    Ok(image_dims(path)?.1 + 1)
-}
-
 /// Loads images (scaled to [0, 1]) and their labels.
 pub(super) fn load(path: &Path) -> Result<Dataset> {
     let (count, pixels, src) = image_dims(path)?;
+    if count == 0 {
+        return Err(Error::format(path, None, "the header declares 0 images"));
+    }
     let declared = (count as u64)
         .checked_mul(pixels as u64)
         .ok_or_else(|| Error::format(path, None, "declared size overflows"))?;
@@ -111,12 +113,10 @@ pub(super) fn load(path: &Path) -> Result<Dataset> {
         ));
     }
     let labels = body(&lpath, lsrc, 8, count as u64)?;
-    Ok(Dataset {
-        path: path.to_path_buf(),
-        rows: count,
-        features: pixels,
-        targets: 1,
-        x: bytes.iter().map(|&b| b as f32 / 255.0).collect(),
-        y: labels.iter().map(|&b| b as f32).collect(),
-    })
+    let mut x = crate::mem::zeros(bytes.len(), "IDX pixels")?;
+    for (v, &b) in x.iter_mut().zip(&bytes) {
+        *v = b as f32 / 255.0;
+    }
+    let y = labels.iter().map(|&b| b as f32).collect();
+    Ok(Dataset { path: path.to_path_buf(), rows: count, features: pixels, targets: 1, x, y })
 }

@@ -10,6 +10,7 @@ pub use batch::Batcher;
 
 use crate::error::{Error, Result};
 use crate::head::Head;
+use crate::mem;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -109,20 +110,26 @@ pub fn detect(path: &Path) -> Result<Format> {
 /// Loads `path` in whichever format it holds. For CSV the last `targets`
 /// columns are targets; IDX data always has one target, the label.
 pub fn load(path: &Path, targets: usize) -> Result<Dataset> {
-    match detect(path)? {
-        Format::Csv => csv::load(path, targets),
-        Format::Idx => idx::load(path),
-    }
+    load_with(path, |_| targets)
 }
 
-/// Number of columns (features + targets) of a data file, for choosing a
-/// default target count: the first data row's for CSV, pixels + 1 for IDX.
-pub fn columns(path: &Path) -> Result<usize> {
-    match detect(path)? {
-        Format::Csv => csv::columns(path),
-        Format::Idx => idx::columns(path),
+/// Like [`load`], with the CSV target count chosen from the number of
+/// columns of the first data row (`targets(columns)`), in the same single
+/// pass over the file. A file without data rows is an error.
+pub fn load_with(path: &Path, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
+    let ds = match detect(path)? {
+        Format::Csv => csv::load(path, targets)?,
+        Format::Idx => idx::load(path)?,
+    };
+    if ds.rows == 0 {
+        return Err(Error::format(path, None, "no data rows"));
     }
+    Ok(ds)
 }
+
+/// The most softmax classes a label may imply on its own (larger counts
+/// need `classes` set explicitly).
+pub const MAX_IMPLIED_CLASSES: usize = 65_536;
 
 /// The training targets for `head` from a dataset's raw target columns, and
 /// the number of outputs they imply.
@@ -151,7 +158,15 @@ pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Resul
                 }
                 max = max.max(v as usize);
             }
-            let c = classes.unwrap_or(max + 1);
+            let c = classes.unwrap_or(max.saturating_add(1));
+            if classes.is_none() && c > MAX_IMPLIED_CLASSES {
+                let r = ds.y.iter().position(|&v| v as usize == max).unwrap_or(0);
+                let msg = format!(
+                    "class {max} implies {c} classes, more than {MAX_IMPLIED_CLASSES}; \
+                     set the class count (--classes) if that many are meant"
+                );
+                return Err(row_err(r, 0, msg));
+            }
             if c < 2 && classes.is_none() {
                 return Err(Error::format(
                     &ds.path,
@@ -159,7 +174,7 @@ pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Resul
                     "softmax needs at least two classes; every label is 0 (set --classes)",
                 ));
             }
-            let mut t = vec![0.0; ds.rows * c];
+            let mut t = mem::zeros(mem::product(ds.rows, c, "one-hot targets")?, "one-hot targets")?;
             for (r, &v) in ds.y.iter().enumerate() {
                 let k = v as usize;
                 if k >= c {
@@ -174,8 +189,16 @@ pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Resul
                 let (r, c) = (i / ds.targets, i % ds.targets);
                 return Err(row_err(r, c, format!("logistic targets must lie in [0, 1], got {}", ds.y[i])));
             }
-            Ok((ds.y.clone(), ds.targets))
+            Ok((copy(&ds.y)?, ds.targets))
         }
-        Head::Linear => Ok((ds.y.clone(), ds.targets)),
+        Head::Linear => Ok((copy(&ds.y)?, ds.targets)),
     }
+}
+
+/// A copy of `v`, allocated fallibly.
+fn copy(v: &[f32]) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    mem::reserve(&mut out, v.len(), "targets")?;
+    out.extend_from_slice(v);
+    Ok(out)
 }

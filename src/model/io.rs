@@ -6,13 +6,13 @@
 //! dict saved with this metadata loads here). Metadata: `format` =
 //! `backprop-mlp`, `version` = `1`, `activation`, `head`, `layers` (every
 //! size, comma-separated). Loading checks all of it and names what is wrong.
-//! Writing is done here rather than by the `safetensors` crate, whose header
-//! comes out in hash-map order: a model must always give the same bytes.
+//! The header is written here (with serde_json) rather than by the
+//! `safetensors` crate, whose metadata comes out in hash-map order: a model
+//! must always give the same bytes.
 
 use super::Mlp;
 use crate::error::{Error, Result};
 use crate::head::Head;
-use crate::json;
 use crate::layers::Activation;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
@@ -34,28 +34,43 @@ pub(crate) struct RawTensor {
     pub bytes: Vec<u8>,
 }
 
-/// safetensors bytes for `meta` and `tensors`, the header's keys in a fixed
-/// order (metadata first, sorted; tensors in the order given), so that equal
-/// contents always give equal bytes.
-pub(crate) fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &[RawTensor]) -> Vec<u8> {
-    let meta: Vec<String> = meta.iter().map(|(k, v)| format!("{}:{}", json::string(k), json::string(v))).collect();
-    let mut entries = vec![format!("\"__metadata__\":{{{}}}", meta.join(","))];
-    let mut offset = 0;
-    for t in tensors {
-        let shape: Vec<String> = t.shape.iter().map(|s| s.to_string()).collect();
-        let end = offset + t.bytes.len();
-        entries.push(format!(
-            "{}:{{\"dtype\":\"{}\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
-            json::string(&t.name),
-            t.dtype,
-            shape.join(",")
-        ));
-        offset = end;
+/// One tensor's header entry.
+#[derive(serde::Serialize)]
+struct TensorInfo<'a> {
+    dtype: &'a str,
+    shape: &'a [usize],
+    data_offsets: [usize; 2],
+}
+
+/// The safetensors header: `__metadata__` first, then the tensors in the
+/// order given, so that equal contents always give equal bytes.
+struct Header<'a> {
+    meta: &'a BTreeMap<String, String>,
+    tensors: &'a [RawTensor],
+}
+
+impl serde::Serialize for Header<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1 + self.tensors.len()))?;
+        map.serialize_entry("__metadata__", self.meta)?;
+        let mut offset = 0;
+        for t in self.tensors {
+            let end = offset + t.bytes.len();
+            map.serialize_entry(&t.name, &TensorInfo { dtype: t.dtype, shape: &t.shape, data_offsets: [offset, end] })?;
+            offset = end;
+        }
+        map.end()
     }
-    let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
+}
+
+/// safetensors bytes for `meta` and `tensors` (see [`Header`]).
+pub(crate) fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &[RawTensor]) -> Vec<u8> {
+    let mut header = serde_json::to_vec(&Header { meta, tensors }).expect("a map of strings and numbers serializes");
     // The data must start 8-byte aligned: pad the header with spaces.
     header.resize(header.len().div_ceil(8) * 8, b' ');
-    let mut bytes = Vec::with_capacity(8 + header.len() + offset);
+    let data: usize = tensors.iter().map(|t| t.bytes.len()).sum();
+    let mut bytes = Vec::with_capacity(8 + header.len() + data);
     bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&header);
     for t in tensors {
@@ -64,32 +79,87 @@ pub(crate) fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &[RawT
     bytes
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder,
-/// written and synced, then renamed over `path`, then the folder synced. A
-/// crash leaves either the old file or the new one, never a mixture.
+/// The prefix of a temporary file for `name` written by process `pid`:
+/// `.{name}.tmp-{pid}-`, then a random suffix.
+fn temp_prefix(name: &str, pid: u32) -> String {
+    format!(".{name}.tmp-{pid}-")
+}
+
+/// Writes `bytes` to `path` atomically: a uniquely named temporary file in
+/// the same folder (the `tempfile` crate's), written and synced, then
+/// renamed over `path`, then the folder synced. A crash leaves either the
+/// old file or the new one, never a mixture; two writers of one path (two
+/// threads, two processes) each rename a whole file of their own. On error
+/// the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
+    let prefix = temp_prefix(name, std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix);
+    #[cfg(unix)]
+    {
+        // As `File::create` would: rw for all, less the umask (tempfile's
+        // own default is owner-only).
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let write = || -> std::io::Result<()> {
+        let mut tmp = builder.tempfile_in(dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(path).map_err(|e| e.error)?;
         // Make the rename itself durable (not supported everywhere: ignored
         // where the folder cannot be opened as a file).
         if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
         Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    };
+    write().map_err(|e| Error::io(path, e))
+}
+
+/// Checks that [`write_atomic`] can write `path`: it is not a folder, and
+/// a temporary file can be made (and is removed again) beside it.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a folder")));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new().prefix(".backprop-probe-").tempfile_in(dir).map(drop).map_err(|e| Error::io(path, e))
+}
+
+/// Removes the temporary files that [`write_atomic`] left beside `path`
+/// when its process was killed mid-write: only those whose writer is no
+/// longer running (on Linux, no `/proc/{pid}`; elsewhere nothing is
+/// removed), never a live writer's.
+pub fn remove_dead_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!(".{name}.tmp-");
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !process_alive(pid) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` may still be running (true when it cannot be told).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
 }
 
 impl Mlp {

@@ -4,22 +4,24 @@
 //!
 //! Tensors: `params` (f32), `optim.m` and `optim.v` (f32, when the optimizer
 //! keeps them), `order` (u32, the epoch's row order). Metadata: `format` =
-//! `backprop-checkpoint`, `version` = `1`, `data_crc32` (of every tensor
-//! byte), and whatever string fields the caller adds (settings, counters,
-//! the generator's state). Loading refuses a file that is truncated,
-//! corrupt, of another format or version, or whose tensors disagree.
+//! `backprop-checkpoint`, `version` = `2`, whatever string fields the caller
+//! adds (the command line stores its settings, counters and the generator's
+//! state as one JSON entry), and `crc32`: a CRC-32 of every other metadata
+//! key and value and every tensor byte, so that no byte a resume reads can
+//! change unnoticed. Loading refuses a file that is truncated, corrupt, of
+//! another format or version, or whose tensors disagree.
 
 use crate::error::{Error, Result};
 use crate::model::{write_atomic, write_safetensors, RawTensor};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 
 /// The `format` metadata value of a checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "backprop-checkpoint";
 /// The checkpoint version this build writes and reads.
-pub const CHECKPOINT_VERSION: &str = "1";
+pub const CHECKPOINT_VERSION: &str = "2";
 
 /// The contents of a checkpoint.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -37,6 +39,26 @@ pub struct Checkpoint {
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The metadata key of the checksum.
+const CRC_KEY: &str = "crc32";
+
+/// CRC-32 of every metadata entry but the checksum (each key and value with
+/// its length, in key order) and of the tensors' bytes, in order.
+fn checksum<'a>(meta: &BTreeMap<String, String>, tensors: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut crc = crc32fast::Hasher::new();
+    for (k, v) in meta.iter().filter(|(k, _)| k.as_str() != CRC_KEY) {
+        for part in [k.as_bytes(), v.as_bytes()] {
+            crc.update(&(part.len() as u64).to_le_bytes());
+            crc.update(part);
+        }
+    }
+    for t in tensors {
+        crc.update(&(t.len() as u64).to_le_bytes());
+        crc.update(t);
+    }
+    format!("{:08x}", crc.finalize())
 }
 
 impl Checkpoint {
@@ -60,12 +82,12 @@ impl Checkpoint {
         }
         let order = self.order.iter().flat_map(|x| x.to_le_bytes()).collect();
         tensors.push(RawTensor { name: "order".into(), dtype: "U32", shape: vec![self.order.len()], bytes: order });
-        let mut crc = crc32fast::Hasher::new();
-        tensors.iter().for_each(|t| crc.update(&t.bytes));
         let mut meta = self.meta.clone();
         meta.insert("format".into(), CHECKPOINT_FORMAT.into());
         meta.insert("version".into(), CHECKPOINT_VERSION.into());
-        meta.insert("data_crc32".into(), format!("{:08x}", crc.finalize()));
+        meta.remove(CRC_KEY);
+        let crc = checksum(&meta, tensors.iter().map(|t| &t.bytes[..]));
+        meta.insert(CRC_KEY.into(), crc);
         write_safetensors(&meta, &tensors)
     }
 
@@ -77,11 +99,16 @@ impl Checkpoint {
     /// Reads and checks a checkpoint.
     pub fn load(path: &Path) -> Result<Checkpoint> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Checkpoint::from_bytes(&bytes, path)
+    }
+
+    /// Parses and checks checkpoint bytes; `path` names the source in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         let bad = |msg: String| Error::format(path, None, msg);
         let not =
             |e: safetensors::SafeTensorError| bad(format!("not a complete checkpoint (truncated or corrupt: {e})"));
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(not)?;
-        let st = SafeTensors::deserialize(&bytes).map_err(not)?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(not)?;
+        let st = SafeTensors::deserialize(bytes).map_err(not)?;
         let meta: BTreeMap<String, String> = header.metadata().clone().unwrap_or_default().into_iter().collect();
         let get = |k: &str| meta.get(k).cloned().ok_or_else(|| bad(format!("checkpoint metadata has no \"{k}\"")));
         if get("format")? != CHECKPOINT_FORMAT {
@@ -105,12 +132,9 @@ impl Checkpoint {
         let m = tensor("optim.m", Dtype::F32)?;
         let v = tensor("optim.v", Dtype::F32)?;
         let order = tensor("order", Dtype::U32)?.ok_or_else(|| bad("missing tensor order".into()))?;
-        let mut crc = crc32fast::Hasher::new();
-        for b in [Some(&params), m.as_ref(), v.as_ref(), Some(&order)].into_iter().flatten() {
-            crc.update(b);
-        }
-        if get("data_crc32")? != format!("{:08x}", crc.finalize()) {
-            return Err(bad("checkpoint data does not match its checksum (corrupt)".into()));
+        let tensors = [Some(&params), m.as_ref(), v.as_ref(), Some(&order)];
+        if get(CRC_KEY)? != checksum(&meta, tensors.into_iter().flatten().map(|b| &b[..])) {
+            return Err(bad("checkpoint contents do not match their checksum (corrupt)".into()));
         }
         Ok(Checkpoint {
             meta,
@@ -121,24 +145,25 @@ impl Checkpoint {
     }
 }
 
-/// A file's identity for checkpoints: its size and a CRC-32 of its first
-/// and last 64 KiB, as `size:crc`. Cheap on big files; a changed size, head
-/// or tail changes it.
+/// A file's identity for checkpoints: its size and a CRC-32 of all of its
+/// bytes, as `size:crc`. A file whose contents changed in any byte (or whose
+/// size did) gets another identity.
 pub fn file_fingerprint(path: &Path) -> Result<String> {
-    const SPAN: u64 = 64 * 1024;
     let io = |e| Error::io(path, e);
     let mut f = std::fs::File::open(path).map_err(io)?;
-    let size = f.metadata().map_err(io)?.len();
     let mut crc = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; SPAN.min(size) as usize];
-    f.read_exact(&mut buf).map_err(io)?;
-    crc.update(&buf);
-    if size > SPAN {
-        let tail = SPAN.min(size - SPAN);
-        f.seek(SeekFrom::Start(size - tail)).map_err(io)?;
-        buf.resize(tail as usize, 0);
-        f.read_exact(&mut buf).map_err(io)?;
-        crc.update(&buf);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                crc.update(&buf[..n]);
+                size += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(e)),
+        }
     }
     Ok(format!("{size}:{:08x}", crc.finalize()))
 }
@@ -177,14 +202,25 @@ mod tests {
         flipped[n - 5] ^= 1;
         std::fs::write(&path, &flipped).unwrap();
         assert!(Checkpoint::load(&path).unwrap_err().to_string().contains("checksum"));
+        // A changed metadata value (not a tensor) is caught too.
+        let mut meta_flip = bytes.clone();
+        let at = meta_flip.windows(7).position(|w| w == b"\"epoch\"").unwrap();
+        meta_flip[at + 9] = b'4';
+        let err = Checkpoint::from_bytes(&meta_flip, &path).unwrap_err().to_string();
+        assert!(err.contains("checksum"), "{err}");
         let mut other = bytes.clone();
-        let at = other.windows(13).position(|w| w == b"\"version\":\"1\"").unwrap();
+        let at = other.windows(13).position(|w| w == b"\"version\":\"2\"").unwrap();
         other[at + 11] = b'9';
         std::fs::write(&path, &other).unwrap();
         assert!(Checkpoint::load(&path).unwrap_err().to_string().contains("version \"9\""));
 
+        // The fingerprint sees a change in the middle of a large file.
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &big).unwrap();
         let a = file_fingerprint(&path).unwrap();
-        std::fs::write(&path, b"x").unwrap();
+        let mut changed = big.clone();
+        changed[150_000] ^= 1;
+        std::fs::write(&path, &changed).unwrap();
         assert_ne!(a, file_fingerprint(&path).unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }

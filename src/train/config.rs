@@ -29,8 +29,9 @@ pub struct TrainConfig {
     /// Steps of fewer floating-point operations than this run on the calling
     /// thread, pool or not: below about 64 MFLOP (a third of a millisecond on
     /// one core) handing work to the pool costs more than a second thread
-    /// gives (config S, 39 MFLOP: 133k samples/s on one thread, 117k on two
-    /// before this rule). Results are the same either way. Default 64e6.
+    /// gives (config S, 26 MFLOP a step: 133k samples/s on one thread, 117k
+    /// on two before this rule). Results are the same either way. Default
+    /// 64e6; 0 sends every step to the pool.
     pub min_parallel_flops: f64,
 }
 
@@ -66,10 +67,20 @@ pub fn auto_shard_rows(batch: usize) -> usize {
 }
 
 impl TrainConfig {
+    /// The largest batch a trainer accepts (rows per step).
+    pub const MAX_BATCH_SIZE: usize = 1 << 20;
+    /// The most threads a trainer's pool may have.
+    pub const MAX_THREADS: usize = 1024;
+
     /// Checks every setting, naming the first that is out of its domain.
     pub fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 {
-            return Err(Error::config("batch size", "must be at least 1"));
+        if self.batch_size == 0 || self.batch_size > Self::MAX_BATCH_SIZE {
+            let msg = format!("must be between 1 and {}, got {}", Self::MAX_BATCH_SIZE, self.batch_size);
+            return Err(Error::config("batch size", msg));
+        }
+        if self.threads > Self::MAX_THREADS {
+            let msg = format!("must be at most {} (0: every core), got {}", Self::MAX_THREADS, self.threads);
+            return Err(Error::config("threads", msg));
         }
         if !self.lr.is_finite() || self.lr < 0.0 {
             return Err(Error::config("learning rate", format!("must be finite and ≥ 0, got {}", self.lr)));
@@ -92,12 +103,14 @@ impl TrainConfig {
         }
     }
 
-    /// The thread count in effect: `threads`, or the number of cores when 0.
+    /// The thread count in effect: `threads`, or the number of cores when 0
+    /// (at most [`MAX_THREADS`](Self::MAX_THREADS)).
     pub fn effective_threads(&self) -> usize {
         match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             t => t,
         }
+        .min(Self::MAX_THREADS)
     }
 }
 

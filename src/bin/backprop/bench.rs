@@ -6,7 +6,8 @@ use crate::Failure;
 use backprop::kernels::gemm::gemm_path;
 use backprop::rng::Rng;
 use backprop::train::flops_per_step;
-use backprop::{json, simd_path, Activation, Head, Mlp, TrainConfig, Trainer};
+use backprop::{simd_path, Activation, Head, Mlp, TrainConfig, Trainer};
+use serde_json::{json, Value};
 use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
@@ -15,16 +16,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N,N,...", default_value = "784,1024,1024,10", value_parser = common::sizes)]
     layers: Sizes,
     /// Rows per step
-    #[arg(long, value_name = "B", default_value_t = 256, value_parser = common::positive)]
+    #[arg(long, value_name = "B", default_value_t = 256, value_parser = common::batch_size)]
     batch_size: usize,
     /// Thread counts to measure, comma-separated [default: all cores]
-    #[arg(long, value_name = "T,T,...", value_parser = common::sizes)]
+    #[arg(long, value_name = "T,T,...", value_parser = common::thread_list)]
     threads: Option<Sizes>,
     /// Seconds of timed steps per thread count (after the warm-up)
     #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds)]
     seconds: f64,
     /// Rows per shard [default: chosen from the batch size]
-    #[arg(long, value_name = "R", value_parser = common::positive)]
+    #[arg(long, value_name = "R", value_parser = common::batch_size)]
     shard_rows: Option<usize>,
     /// Print a JSON array, one object per thread count
     #[arg(long)]
@@ -112,34 +113,33 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     for &t in &threads {
         let r = measure(&a, t)?;
         let (rate, gflops) = (a.batch_size as f64 / r.median, flops / r.median / 1e9);
+        let rss = peak_rss_mib();
         if a.json {
-            let mut f = vec![
-                format!("\"layers\":[{}]", sizes.join(",")),
-                format!("\"batch_size\":{}", a.batch_size),
-                format!("\"threads\":{}", r.threads),
-                format!("\"samples_per_sec\":{}", json::number(rate)),
-                format!("\"gflops\":{}", json::number(gflops)),
-                format!("\"step_ms_median\":{}", json::number(r.median * 1e3)),
-                format!("\"step_ms_best\":{}", json::number(r.best * 1e3)),
-                format!("\"steps\":{}", r.steps),
-                format!("\"shard_rows\":{}", r.shard_rows),
-                format!("\"simd_path\":{}", json::string(simd_path().name())),
-                format!("\"gemm_path\":{}", json::string(gemm_path().name())),
-            ];
-            if let Some(m) = peak_rss_mib() {
-                f.push(format!("\"peak_rss_mib\":{}", json::number(m)));
-            }
-            objects.push(format!("{{{}}}", f.join(",")));
+            objects.push(json!({
+                "layers": a.layers.0,
+                "batch_size": a.batch_size,
+                "threads": r.threads,
+                "samples_per_sec": rate,
+                "gflops": gflops,
+                "step_ms_median": r.median * 1e3,
+                "step_ms_best": r.best * 1e3,
+                "steps": r.steps,
+                "shard_rows": r.shard_rows,
+                "simd_path": simd_path().name(),
+                "gemm_path": gemm_path().name(),
+                "peak_rss_mib": rss,
+            }));
         } else {
-            println!(
-                "{} batch {} threads {}: {:.0} samples/s, {:.1} GFLOP/s (median of {} steps, {:.3} ms/step; best {:.3} ms) simd {} gemm {} shard_rows {}",
+            let peak = rss.map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"));
+            common::say(format!(
+                "{} batch {} threads {}: {:.0} samples/s, {:.1} GFLOP/s (median of {} steps, {:.3} ms/step; best {:.3} ms) simd {} gemm {} shard_rows {}{peak}",
                 sizes.join("-"), a.batch_size, r.threads, rate, gflops, r.steps, r.median * 1e3, r.best * 1e3,
                 simd_path(), gemm_path(), r.shard_rows
-            );
+            ))?;
         }
     }
     if a.json {
-        println!("[{}]", objects.join(","));
+        common::say(Value::Array(objects))?;
     }
     Ok(())
 }

@@ -1,11 +1,20 @@
 //! What the subcommands share: value parsers, the bundled data, scoring a
-//! model on a dataset, and JSON output.
+//! model on a dataset, JSON fields of scores, and writing to stdout.
 
+use crate::Failure;
 use backprop::data::Dataset;
-use backprop::json;
 use backprop::metrics::{Metrics, Scores};
-use backprop::{Activation, Head, Mlp, Predictor};
+use backprop::{Head, Mlp, Predictor};
+use serde_json::{Map, Value};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+/// Writes `line` and a newline to standard output. A closed pipe is
+/// [`Failure::broken_pipe`], which ends the program quietly.
+pub fn say(line: impl std::fmt::Display) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).map_err(Failure::from)
+}
 
 /// A whole number ≥ 1.
 pub fn positive(s: &str) -> Result<usize, String> {
@@ -16,8 +25,30 @@ pub fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
-/// A comma-separated list of whole numbers ≥ 1 (hidden widths, layer sizes,
-/// thread counts).
+/// A batch size: 1 to `TrainConfig::MAX_BATCH_SIZE`.
+pub fn batch_size(s: &str) -> Result<usize, String> {
+    let max = backprop::TrainConfig::MAX_BATCH_SIZE;
+    match positive(s)? {
+        n if n > max => Err(format!("at most {max} rows per batch, got {n}")),
+        n => Ok(n),
+    }
+}
+
+/// A thread count: 1 to `TrainConfig::MAX_THREADS`.
+pub fn threads(s: &str) -> Result<usize, String> {
+    let max = backprop::TrainConfig::MAX_THREADS;
+    match positive(s)? {
+        n if n > max => Err(format!("at most {max} threads, got {n}")),
+        n => Ok(n),
+    }
+}
+
+/// A comma-separated list of thread counts.
+pub fn thread_list(s: &str) -> Result<Sizes, String> {
+    s.split(',').map(|p| threads(p).map_err(|e| format!("{e} (in {s:?})"))).collect::<Result<_, _>>().map(Sizes)
+}
+
+/// A comma-separated list of whole numbers ≥ 1 (hidden widths, layer sizes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sizes(pub Vec<usize>);
 
@@ -78,42 +109,6 @@ pub fn classes(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Hidden activation, as the command line spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ActivationArg {
-    Sigmoid,
-    Tanh,
-    Relu,
-}
-
-impl From<ActivationArg> for Activation {
-    fn from(a: ActivationArg) -> Self {
-        match a {
-            ActivationArg::Sigmoid => Activation::Sigmoid,
-            ActivationArg::Tanh => Activation::Tanh,
-            ActivationArg::Relu => Activation::Relu,
-        }
-    }
-}
-
-/// Output head, as the command line spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum HeadArg {
-    Softmax,
-    Logistic,
-    Linear,
-}
-
-impl From<HeadArg> for Head {
-    fn from(h: HeadArg) -> Self {
-        match h {
-            HeadArg::Softmax => Head::Softmax,
-            HeadArg::Logistic => Head::Logistic,
-            HeadArg::Linear => Head::Linear,
-        }
-    }
-}
-
 /// The bundled MNIST digits: `data/mnist10k/{train,test}-images-idx3-ubyte.gz`
 /// under the current folder, else under the crate's own folder.
 pub fn bundled(split: &str) -> PathBuf {
@@ -167,20 +162,19 @@ pub fn check_features(ds: &Dataset, mlp: &Mlp, model: &Path) -> Result<(), backp
     Ok(())
 }
 
-/// The JSON fields of a set of scores: `"rows":…,"loss":…` then accuracy or
-/// rmse and r2, with `prefix` before each name.
-pub fn json_scores(s: &Scores, prefix: &str) -> String {
-    let mut f = vec![format!("\"{prefix}rows\":{}", s.rows), format!("\"{prefix}loss\":{}", json::number(s.loss))];
-    if let Some(a) = s.accuracy {
-        f.push(format!("\"{prefix}accuracy\":{}", json::number(a)));
+/// The JSON fields of a set of scores: `rows`, `loss`, then `accuracy` or
+/// `rmse` and `r2`, each name after `prefix`. Non-finite numbers become
+/// `null`.
+pub fn json_scores(s: &Scores, prefix: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(format!("{prefix}rows"), s.rows.into());
+    let fields = [("loss", Some(s.loss)), ("accuracy", s.accuracy), ("rmse", s.rmse), ("r2", s.r2)];
+    for (name, v) in fields {
+        if let Some(v) = v {
+            m.insert(format!("{prefix}{name}"), v.into());
+        }
     }
-    if let Some(r) = s.rmse {
-        f.push(format!("\"{prefix}rmse\":{}", json::number(r)));
-    }
-    if let Some(r) = s.r2 {
-        f.push(format!("\"{prefix}r2\":{}", json::number(r)));
-    }
-    f.join(",")
+    m
 }
 
 /// Scores as text: `loss 0.2345  accuracy 93.25%` or `loss …  rmse …  r2 …`.

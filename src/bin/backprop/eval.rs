@@ -36,9 +36,8 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
     }
     let s = common::score(&mlp, &ds.x, &t, ds.rows)?;
     if a.json {
-        println!("{{{}}}", common::json_scores(&s, ""));
+        common::say(serde_json::Value::Object(common::json_scores(&s, "")))
     } else {
-        println!("rows {}  {}", s.rows, common::text_scores(&s, ""));
+        common::say(format!("rows {}  {}", s.rows, common::text_scores(&s, "")))
     }
-    Ok(())
 }

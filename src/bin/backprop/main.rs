@@ -2,15 +2,19 @@
 //! perceptrons from the command line.
 //!
 //! Exit codes: 0 on success, 2 for a usage error (a bad flag or value), 1
-//! for anything else; every error is one line starting `error:`.
+//! for anything else; every error is one line starting `error:`. Output to a
+//! pipe that closes (`backprop train | head -1`) ends the program quietly
+//! with status 141, as a shell reports a command killed by SIGPIPE.
 
 mod bench;
 mod common;
 mod eval;
+mod files;
 mod predict;
 mod train;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 /// Multilayer perceptrons trained by backpropagation on CPUs.
@@ -34,6 +38,7 @@ enum Command {
 }
 
 /// An error and the exit code it earns.
+#[derive(Debug)]
 pub struct Failure {
     code: u8,
     msg: String,
@@ -45,6 +50,11 @@ impl Failure {
     pub fn usage(msg: impl Into<String>) -> Self {
         Failure { code: 2, msg: msg.into() }
     }
+
+    /// Standard output was closed: end quietly with 128 + SIGPIPE.
+    pub fn broken_pipe() -> Self {
+        Failure { code: 141, msg: String::new() }
+    }
 }
 
 impl From<backprop::Error> for Failure {
@@ -55,6 +65,9 @@ impl From<backprop::Error> for Failure {
 
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure::broken_pipe();
+        }
         Failure { code: 1, msg: e.to_string() }
     }
 }
@@ -78,7 +91,7 @@ fn main() -> ExitCode {
             // dropped so that an error is always one line.
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("error: invalid usage");
-            eprintln!("{}", one_line(first));
+            let _ = writeln!(std::io::stderr(), "{}", one_line(first));
             return ExitCode::from(2);
         }
     };
@@ -91,7 +104,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", one_line(&f.msg));
+            if !f.msg.is_empty() {
+                // A closed stderr leaves only the exit code to tell.
+                let _ = writeln!(std::io::stderr(), "error: {}", one_line(&f.msg));
+            }
             ExitCode::from(f.code)
         }
     }

@@ -1,11 +1,11 @@
 //! `backprop predict`: a saved model's outputs for each row, as CSV.
 
 use crate::common;
+use crate::files::{check_writable, refuse_clobbering};
 use crate::Failure;
 use backprop::data;
 use backprop::model::write_atomic;
 use backprop::{Head, Mlp, Predictor};
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -28,47 +28,50 @@ pub struct PredictArgs {
 
 /// The CSV: a header, then per row (for softmax) the predicted class and the
 /// probabilities, or the outputs.
-fn render(mlp: &Mlp, y: &[f32]) -> String {
+fn render(mlp: &Mlp, y: &[f32]) -> csv::Result<Vec<u8>> {
     let o = mlp.outputs();
     let softmax = mlp.head() == Head::Softmax;
-    let mut s = String::with_capacity(y.len() * 12);
-    let names: Vec<String> = (0..o).map(|j| format!("y{j}")).collect();
-    s += &if softmax { format!("class,{}\n", names.join(",")) } else { format!("{}\n", names.join(",")) };
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(y.len() * 12));
+    let names = (0..o).map(|j| format!("y{j}"));
+    if softmax {
+        w.write_record(std::iter::once("class".to_string()).chain(names))?;
+    } else {
+        w.write_record(names)?;
+    }
+    let mut cells = Vec::with_capacity(o + 1);
     for row in y.chunks_exact(o) {
+        cells.clear();
         if softmax {
             let class = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-            let _ = write!(s, "{class},");
+            cells.push(class.to_string());
         }
-        for (j, v) in row.iter().enumerate() {
-            let _ = write!(s, "{}{v}", if j > 0 { "," } else { "" });
-        }
-        s.push('\n');
+        cells.extend(row.iter().map(|v| v.to_string()));
+        w.write_record(&cells)?;
     }
-    s
+    w.into_inner().map_err(|e| e.into_error().into())
 }
 
 pub fn run(a: PredictArgs) -> Result<(), Failure> {
+    if let Some(out) = &a.out {
+        refuse_clobbering(&[("--data", &a.data), ("--model", &a.model)], &[("--out", out)])?;
+        check_writable("--out", out)?;
+    }
     let mlp = Mlp::load(&a.model)?;
-    let k = match a.targets {
+    let (inputs, default) = (mlp.inputs(), common::default_targets(mlp.head(), mlp.outputs()));
+    let ds = data::load_with(&a.data, |columns| match a.targets {
         Some(k) => k,
-        None if data::columns(&a.data)? == mlp.inputs() => 0,
-        None => common::default_targets(mlp.head(), mlp.outputs()),
-    };
-    let ds = data::load(&a.data, k)?;
+        None if columns == inputs => 0,
+        None => default,
+    })?;
     common::check_features(&ds, &mlp, &a.model)?;
     let mut y = vec![0.0; ds.rows * mlp.outputs()];
     Predictor::new(&mlp)?.predict(&ds.x, ds.rows, &mut y)?;
-    let csv = render(&mlp, &y);
+    let csv = render(&mlp, &y).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
     match &a.out {
-        Some(p) => write_atomic(p, csv.as_bytes())?,
+        Some(p) => write_atomic(p, &csv)?,
         None => {
             let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth reporting.
-            if let Err(e) = out.write_all(csv.as_bytes()).and_then(|()| out.flush()) {
-                if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    return Err(e.into());
-                }
-            }
+            out.write_all(&csv).and_then(|()| out.flush())?;
         }
     }
     Ok(())

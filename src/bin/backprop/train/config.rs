@@ -1,5 +1,5 @@
 //! The settings of a training run, resolved from the flags (defaults filled
-//! in, paths made absolute), written into checkpoints as strings and read
+//! in, paths made absolute), written into checkpoints with serde and read
 //! back from them, so that a resumed run is the same run.
 
 use super::{OptimizerArg, ScheduleArg, TrainArgs};
@@ -7,8 +7,8 @@ use crate::common;
 use crate::Failure;
 use backprop::optim::{Adam, AdamW, Optimizer, Schedule, ScheduleKind, Sgd};
 use backprop::train::auto_shard_rows;
-use backprop::{json, Activation, Head, Mlp, TrainConfig};
-use std::collections::BTreeMap;
+use backprop::{Activation, Head, Mlp, TrainConfig};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Where held-out scores come from.
@@ -20,10 +20,14 @@ pub enum Held {
 }
 
 /// Everything that decides what a run computes (the thread count does not).
-#[derive(Clone, Debug, PartialEq)]
+/// Each field is named after the `train` flag that sets it (`--val-split`
+/// is `val_split`), which is how a resume tells which flags would change it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub data: PathBuf,
-    pub held: Held,
+    pub test: Option<PathBuf>,
+    pub val_split: Option<f64>,
     pub targets: usize,
     pub classes: Option<usize>,
     pub hidden: Vec<usize>,
@@ -98,21 +102,20 @@ impl RunConfig {
         let sgd = a.optimizer == OptimizerArg::Sgd;
         let default_data = a.data.is_none();
         let data = absolute(&a.data.clone().unwrap_or_else(|| common::bundled("train")))?;
-        let held = match (&a.test, a.val_split) {
-            (Some(p), _) => Held::Test(absolute(p)?),
-            (None, Some(f)) => Held::Val(f),
-            (None, None) if default_data => Held::Test(absolute(&common::bundled("test"))?),
-            (None, None) => Held::None,
+        let test = match (&a.test, a.val_split) {
+            (Some(p), _) => Some(absolute(p)?),
+            (None, None) if default_data => Some(absolute(&common::bundled("test"))?),
+            (None, _) => None,
         };
-        if a.patience.is_some() && held == Held::None {
+        if a.patience.is_some() && test.is_none() && a.val_split.is_none() {
             return Err(Failure::usage("--patience needs held-out data: --test PATH or --val-split F"));
         }
         let (hidden, activation, head) = match init {
             Some(m) => (m.sizes()[1..m.sizes().len() - 1].to_vec(), m.activation(), m.head()),
             None => (
                 a.hidden.clone().map_or(vec![128], |h| h.0),
-                a.activation.map_or(Activation::default(), Into::into),
-                a.head.map_or(Head::default(), Into::into),
+                a.activation.unwrap_or_default(),
+                a.head.unwrap_or_default(),
             ),
         };
         let targets = a.targets.unwrap_or_else(|| init.map_or(1, |m| common::default_targets(head, m.outputs())));
@@ -122,7 +125,8 @@ impl RunConfig {
         let adam_defaults = Adam::default();
         Ok(RunConfig {
             data,
-            held,
+            test,
+            val_split: a.val_split,
             targets,
             classes: a.classes,
             hidden,
@@ -159,6 +163,15 @@ impl RunConfig {
         })
     }
 
+    /// Where held-out scores come from.
+    pub fn held(&self) -> Held {
+        match (&self.test, self.val_split) {
+            (Some(p), _) => Held::Test(p.clone()),
+            (None, Some(f)) => Held::Val(f),
+            (None, None) => Held::None,
+        }
+    }
+
     /// The optimizer the settings call for.
     pub fn optimizer(&self) -> Box<dyn Optimizer> {
         match self.optimizer {
@@ -174,196 +187,91 @@ impl RunConfig {
         }
     }
 
-    /// The trainer's settings for a run of `steps` optimizer steps.
-    pub fn train_config(&self, threads: Option<usize>, steps: u64) -> TrainConfig {
+    /// The trainer's settings for a run of `steps` optimizer steps of at
+    /// most `batch` rows.
+    pub fn train_config(&self, threads: Option<usize>, steps: u64, batch: usize) -> TrainConfig {
         let kind = match self.lr_schedule {
             ScheduleArg::Constant => ScheduleKind::Constant,
             ScheduleArg::Step => ScheduleKind::Step { step_size: self.step_size, gamma: self.gamma },
             ScheduleArg::Cosine => ScheduleKind::Cosine { total_steps: steps },
         };
         TrainConfig {
-            batch_size: self.batch_size,
-            shard_rows: self.shard_rows,
+            batch_size: batch,
+            shard_rows: self.shard_rows.min(batch),
             threads: threads.unwrap_or(0),
             lr: self.lr,
             schedule: Schedule { kind, warmup_steps: self.warmup_steps },
             clip_norm: self.clip_norm,
-            ..TrainConfig::default()
+            min_parallel_flops: min_parallel_flops(),
         }
     }
 }
 
-/// Names of the settings in checkpoints: the flags without their dashes.
-const KEYS: &[&str] = &[
-    "data",
-    "test",
-    "val_split",
-    "targets",
-    "classes",
-    "hidden",
-    "activation",
-    "head",
-    "init",
-    "epochs",
-    "batch_size",
-    "shard_rows",
-    "seed",
-    "no_shuffle",
-    "optimizer",
-    "lr",
-    "momentum",
-    "nesterov",
-    "weight_decay",
-    "beta1",
-    "beta2",
-    "eps",
-    "lr_schedule",
-    "warmup_steps",
-    "step_size",
-    "gamma",
-    "clip_norm",
-    "patience",
-    "out",
-    "log",
-    "checkpoint",
-    "checkpoint_every",
-];
-
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or(String::new(), |v| v.to_string())
-}
-
-fn path(p: &Option<PathBuf>) -> String {
-    p.as_ref().map_or(String::new(), |p| p.display().to_string())
-}
-
-fn value_name<T: clap::ValueEnum>(v: &T) -> String {
-    v.to_possible_value().map_or(String::new(), |p| p.get_name().to_string())
+/// `TrainConfig::min_parallel_flops`, or the hidden testing override
+/// `BACKPROP_MIN_PARALLEL_FLOPS` (0 sends every step to the pool, so that
+/// tests of small runs exercise the parallel path; results do not depend on
+/// it).
+fn min_parallel_flops() -> f64 {
+    let v = std::env::var("BACKPROP_MIN_PARALLEL_FLOPS").ok().and_then(|v| v.trim().parse::<f64>().ok());
+    v.filter(|v| *v >= 0.0).unwrap_or(TrainConfig::default().min_parallel_flops)
 }
 
 impl RunConfig {
-    /// The setting `key` as a string (every number so that it parses back
-    /// exactly).
-    fn value(&self, key: &str) -> String {
-        let num = |v: f64| json::number(v);
-        match key {
-            "data" => self.data.display().to_string(),
-            "test" => path(&match &self.held {
-                Held::Test(p) => Some(p.clone()),
-                _ => None,
-            }),
-            "val_split" => opt(&match self.held {
-                Held::Val(f) => Some(num(f)),
-                _ => None,
-            }),
-            "targets" => self.targets.to_string(),
-            "classes" => opt(&self.classes),
-            "hidden" => self.hidden.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(","),
-            "activation" => self.activation.to_string(),
-            "head" => self.head.to_string(),
-            "init" => path(&self.init),
-            "epochs" => self.epochs.to_string(),
-            "batch_size" => self.batch_size.to_string(),
-            "shard_rows" => self.shard_rows.to_string(),
-            "seed" => self.seed.to_string(),
-            "no_shuffle" => self.no_shuffle.to_string(),
-            "optimizer" => value_name(&self.optimizer),
-            "lr" => num(self.lr),
-            "momentum" => num(self.momentum),
-            "nesterov" => self.nesterov.to_string(),
-            "weight_decay" => num(self.weight_decay),
-            "beta1" => num(self.beta1),
-            "beta2" => num(self.beta2),
-            "eps" => num(self.eps),
-            "lr_schedule" => value_name(&self.lr_schedule),
-            "warmup_steps" => self.warmup_steps.to_string(),
-            "step_size" => self.step_size.to_string(),
-            "gamma" => num(self.gamma),
-            "clip_norm" => opt(&self.clip_norm.map(num)),
-            "patience" => opt(&self.patience),
-            "out" => self.out.display().to_string(),
-            "log" => path(&self.log),
-            "checkpoint" => self.checkpoint.display().to_string(),
-            "checkpoint_every" => opt(&self.checkpoint_every),
-            _ => unreachable!("unknown setting {key}"),
+    /// The settings as a JSON object, one entry per flag.
+    fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => unreachable!("a struct of plain fields serializes to an object"),
         }
-    }
-
-    /// Every setting, for a checkpoint.
-    pub fn to_meta(&self) -> BTreeMap<String, String> {
-        KEYS.iter().map(|k| (format!("run.{k}"), self.value(k))).collect()
-    }
-
-    /// The settings of a checkpoint.
-    pub fn from_meta(meta: &BTreeMap<String, String>, file: &Path) -> Result<RunConfig, backprop::Error> {
-        let bad = |k: &str| {
-            backprop::Error::format(file, None, format!("checkpoint setting run.{k} is missing or malformed"))
-        };
-        let get = |k: &str| meta.get(&format!("run.{k}")).cloned().ok_or_else(|| bad(k));
-        fn parse<T: std::str::FromStr>(s: String) -> Option<T> {
-            s.parse().ok()
-        }
-        let num = |k: &str| get(k).and_then(|s| parse::<f64>(s).ok_or_else(|| bad(k)));
-        let int = |k: &str| get(k).and_then(|s| parse::<u64>(s).ok_or_else(|| bad(k)));
-        let maybe = |k: &str| get(k).map(|s| (!s.is_empty()).then_some(s));
-        let enum_of = |k: &str| get(k).map(|s| s.to_string());
-        let pb = |k: &str| maybe(k).map(|s| s.map(PathBuf::from));
-        let held = match (pb("test")?, maybe("val_split")?) {
-            (Some(p), _) => Held::Test(p),
-            (None, Some(f)) => Held::Val(parse(f).ok_or_else(|| bad("val_split"))?),
-            (None, None) => Held::None,
-        };
-        let optional = |k: &str| -> Result<Option<u64>, backprop::Error> {
-            maybe(k)?.map(|s| parse(s).ok_or_else(|| bad(k))).transpose()
-        };
-        Ok(RunConfig {
-            data: PathBuf::from(get("data")?),
-            held,
-            targets: int("targets")? as usize,
-            classes: optional("classes")?.map(|c| c as usize),
-            hidden: common::sizes(&get("hidden")?).map_err(|_| bad("hidden"))?.0,
-            activation: Activation::from_name(&enum_of("activation")?).ok_or_else(|| bad("activation"))?,
-            head: Head::from_name(&enum_of("head")?).ok_or_else(|| bad("head"))?,
-            init: pb("init")?,
-            epochs: int("epochs")? as usize,
-            batch_size: int("batch_size")? as usize,
-            shard_rows: int("shard_rows")? as usize,
-            seed: int("seed")?,
-            no_shuffle: parse(get("no_shuffle")?).ok_or_else(|| bad("no_shuffle"))?,
-            optimizer: clap::ValueEnum::from_str(&get("optimizer")?, false).map_err(|_| bad("optimizer"))?,
-            lr: num("lr")?,
-            momentum: num("momentum")?,
-            nesterov: parse(get("nesterov")?).ok_or_else(|| bad("nesterov"))?,
-            weight_decay: num("weight_decay")?,
-            beta1: num("beta1")?,
-            beta2: num("beta2")?,
-            eps: num("eps")?,
-            lr_schedule: clap::ValueEnum::from_str(&get("lr_schedule")?, false).map_err(|_| bad("lr_schedule"))?,
-            warmup_steps: int("warmup_steps")?,
-            step_size: int("step_size")?,
-            gamma: num("gamma")?,
-            clip_norm: maybe("clip_norm")?.map(|s| parse(s).ok_or_else(|| bad("clip_norm"))).transpose()?,
-            patience: optional("patience")?.map(|p| p as usize),
-            out: PathBuf::from(get("out")?),
-            log: pb("log")?,
-            checkpoint: PathBuf::from(get("checkpoint")?),
-            checkpoint_every: optional("checkpoint_every")?,
-        })
     }
 
     /// The first flag given on the command line (per `matches`) whose value
     /// differs from this run's, as a usage error.
     pub fn refuse_changes(&self, given: &RunConfig, matches: &clap::ArgMatches) -> Result<(), Failure> {
-        for key in KEYS {
-            let explicit = matches.value_source(key) == Some(clap::parser::ValueSource::CommandLine);
-            let (mine, theirs) = (self.value(key), given.value(key));
-            if explicit && mine != theirs {
+        let theirs = given.fields();
+        for (key, mine) in self.fields() {
+            let explicit = matches.value_source(&key) == Some(clap::parser::ValueSource::CommandLine);
+            let other = theirs.get(&key).unwrap_or(&serde_json::Value::Null);
+            if explicit && *other != mine {
                 let flag = key.replace('_', "-");
                 return Err(Failure::usage(format!(
-                    "--{flag} {theirs:?} would change the run being resumed (it has {mine:?}); a resumed run keeps its settings"
+                    "--{flag} {other} would change the run being resumed (it has {mine}); a resumed run keeps its settings"
                 )));
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    fn default_args() -> TrainArgs {
+        match crate::Cli::try_parse_from(["backprop", "train"]).unwrap().command {
+            crate::Command::Train(a) => *a,
+            _ => unreachable!("parsed train"),
+        }
+    }
+
+    /// Every setting is named after a `train` flag, so that a resume can
+    /// ask clap whether it was given.
+    #[test]
+    fn every_setting_is_a_train_flag() {
+        let cmd = crate::Cli::command();
+        let train = cmd.find_subcommand("train").expect("train");
+        let ids: Vec<&str> = train.get_arguments().map(|a| a.get_id().as_str()).collect();
+        let cfg = RunConfig::from_args(&default_args(), None).unwrap();
+        for key in cfg.fields().keys() {
+            assert!(ids.contains(&key.as_str()), "setting {key} is not a flag");
+        }
+    }
+
+    #[test]
+    fn settings_round_trip_through_json() {
+        let cfg = RunConfig::from_args(&default_args(), None).unwrap();
+        let back: RunConfig = serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
+        assert_eq!(back, cfg);
     }
 }

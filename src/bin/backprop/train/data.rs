@@ -27,9 +27,9 @@ pub fn load(c: &RunConfig, outputs: Option<usize>) -> Result<(Split, Option<Spli
     let (t, outputs) = data::encode_targets(&ds, c.head, classes)?;
     let features = ds.features;
     let mut train = Split { x: ds.x, t, rows: ds.rows };
-    let held = match &c.held {
-        Held::Test(p) => Some(held_out(p, c, outputs, features)?),
-        Held::Val(f) => Some(split_off(&mut train, *f, features, outputs, c.seed)?),
+    let held = match c.held() {
+        Held::Test(p) => Some(held_out(&p, c, outputs, features)?),
+        Held::Val(f) => Some(split_off(&mut train, f, features, outputs, c.seed)?),
         Held::None => None,
     };
     Ok((train, held, features, outputs))

@@ -5,9 +5,11 @@
 mod config;
 mod data;
 mod session;
+mod start;
 
-use crate::common::{self, ActivationArg, HeadArg, Sizes};
+use crate::common::{self, Sizes};
 use crate::Failure;
+use backprop::{Activation, Head};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -33,15 +35,15 @@ pub struct TrainArgs {
     pub hidden: Option<Sizes>,
     /// Hidden activation [default: sigmoid]
     #[arg(long, value_enum)]
-    pub activation: Option<ActivationArg>,
+    pub activation: Option<Activation>,
     /// Output head [default: softmax]
     #[arg(long, value_enum)]
-    pub head: Option<HeadArg>,
+    pub head: Option<Head>,
     /// Passes over the training data
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = common::positive)]
     pub epochs: usize,
     /// Rows per minibatch
-    #[arg(long, value_name = "B", default_value_t = backprop::TrainConfig::default().batch_size, value_parser = common::positive)]
+    #[arg(long, value_name = "B", default_value_t = backprop::TrainConfig::default().batch_size, value_parser = common::batch_size)]
     pub batch_size: usize,
     /// Update rule (PyTorch's SGD, Adam, AdamW)
     #[arg(long, value_enum, default_value = "sgd")]
@@ -89,10 +91,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "S", default_value_t = 0)]
     pub seed: u64,
     /// Worker threads [default: all cores]
-    #[arg(long, value_name = "T", value_parser = common::positive)]
+    #[arg(long, value_name = "T", value_parser = common::threads)]
     pub threads: Option<usize>,
     /// Rows per shard [default: chosen from the batch size]
-    #[arg(long, value_name = "R", value_parser = common::positive)]
+    #[arg(long, value_name = "R", value_parser = common::batch_size)]
     pub shard_rows: Option<usize>,
     /// Keep the file's row order (the last batch may be smaller) instead of shuffling every epoch
     #[arg(long)]
@@ -120,14 +122,16 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptimizerArg {
     Sgd,
     Adam,
     Adamw,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ScheduleArg {
     Constant,
     Step,
@@ -137,7 +141,7 @@ pub enum ScheduleArg {
 /// Runs `backprop train`; `matches` tells which flags were given.
 pub fn run(args: TrainArgs, matches: &clap::ArgMatches) -> Result<(), Failure> {
     match &args.resume {
-        Some(path) => session::resume(&args, path, matches),
-        None => session::start(&args),
+        Some(path) => start::resume(&args, path, matches),
+        None => start::start(&args),
     }
 }

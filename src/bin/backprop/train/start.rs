@@ -1,0 +1,172 @@
+//! Starting a run from the flags, or resuming one from its checkpoint: the
+//! model, the data, the files checked before any work, the saved state.
+
+use super::config::RunConfig;
+use super::data;
+use super::session::{Progress, Saved, Session};
+use super::TrainArgs;
+use crate::files::{check_writable, refuse_clobbering};
+use crate::Failure;
+use backprop::metrics::Metrics;
+use backprop::rng::Rng;
+use backprop::train::{file_fingerprint, Checkpoint};
+use backprop::Mlp;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Seed offset of the row-order stream (initial weights use the seed itself).
+const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_4531;
+
+/// The model from `--init`, checked against the architecture flags.
+fn init_model(a: &TrainArgs) -> Result<Option<Mlp>, Failure> {
+    let Some(path) = &a.init else { return Ok(None) };
+    let m = Mlp::load(path)?;
+    let hidden = &m.sizes()[1..m.sizes().len() - 1];
+    let clash = |flag: &str, given: String, file: String| {
+        Failure::usage(format!("{flag} {given} conflicts with the model in {} ({file})", path.display()))
+    };
+    if let Some(h) = a.hidden.as_ref().filter(|h| h.0 != hidden) {
+        let list = |v: &[usize]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+        return Err(clash("--hidden", list(&h.0), format!("hidden {}", list(hidden))));
+    }
+    if let Some(act) = a.activation.filter(|&x| x != m.activation()) {
+        return Err(clash("--activation", act.to_string(), m.activation().to_string()));
+    }
+    if let Some(head) = a.head.filter(|&h| h != m.head()) {
+        return Err(clash("--head", head.to_string(), m.head().to_string()));
+    }
+    Ok(Some(m))
+}
+
+/// The run's data files, by flag.
+fn data_files(cfg: &RunConfig) -> Vec<(&'static str, &Path)> {
+    let mut files = vec![("--data", cfg.data.as_path())];
+    if let Some(p) = &cfg.test {
+        files.push(("--test", p.as_path()));
+    }
+    files
+}
+
+/// The identities of the run's data files, to recognise them on resume.
+fn fingerprints(cfg: &RunConfig) -> Result<BTreeMap<String, String>, Failure> {
+    data_files(cfg).into_iter().map(|(k, p)| Ok((k.to_string(), file_fingerprint(p)?))).collect()
+}
+
+/// Before any work: no output is an input or another output, every output
+/// can be written.
+fn check_files(cfg: &RunConfig) -> Result<(), Failure> {
+    let mut inputs = data_files(cfg);
+    if let Some(p) = &cfg.init {
+        inputs.push(("--init", p));
+    }
+    let mut outputs = vec![("--out", cfg.out.as_path()), ("--checkpoint", cfg.checkpoint.as_path())];
+    if let Some(p) = &cfg.log {
+        outputs.push(("--log", p));
+    }
+    refuse_clobbering(&inputs, &outputs)?;
+    check_writable("--out", &cfg.out)?;
+    check_writable("--checkpoint", &cfg.checkpoint)?;
+    if let Some(log) = &cfg.log {
+        // Appended to, not replaced: an existing log must open for
+        // appending, a new one be creatable (it is created when training
+        // starts, so that a run refused before then leaves no file).
+        if log.exists() {
+            std::fs::OpenOptions::new().append(true).open(log).map_err(|e| backprop::Error::io(log, e))?;
+        } else {
+            check_writable("--log", log)?;
+        }
+    }
+    Ok(())
+}
+
+/// A new run from the flags.
+pub fn start(a: &TrainArgs) -> Result<(), Failure> {
+    let init = init_model(a)?;
+    let cfg = RunConfig::from_args(a, init.as_ref())?;
+    check_files(&cfg)?;
+    let (train, held, features, outputs) = data::load(&cfg, init.as_ref().map(|m| m.outputs()))?;
+    let mlp = match init {
+        Some(m) if m.inputs() != features || m.outputs() != outputs => {
+            let msg = format!(
+                "{features} features and {outputs} outputs, but the model {} has {} inputs and {} outputs",
+                a.init.as_deref().unwrap_or(Path::new("")).display(),
+                m.inputs(),
+                m.outputs()
+            );
+            return Err(backprop::Error::format(&cfg.data, None, msg).into());
+        }
+        Some(m) => m,
+        None => Mlp::builder()
+            .input(features)
+            .hidden_layers(&cfg.hidden)
+            .activation(cfg.activation)
+            .head(cfg.head, outputs)
+            .seed(cfg.seed)
+            .build()?,
+    };
+    let log_len = cfg.log.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
+    let progress = Progress {
+        epoch: 1,
+        batch: 0,
+        rng: Rng::new(cfg.seed ^ SHUFFLE_STREAM),
+        metrics: Metrics::new(cfg.head, outputs),
+        best: None,
+        bad_epochs: 0,
+        log_len,
+        elapsed: 0.0,
+        stopped: false,
+    };
+    let fingerprints = fingerprints(&cfg)?;
+    let order = (0..train.rows).collect();
+    Session::new(cfg, a, mlp, (train, held, outputs), fingerprints, order, progress)?.run()
+}
+
+/// Continues the run saved in the checkpoint at `path`.
+pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches) -> Result<(), Failure> {
+    let ck = Checkpoint::load(path)?;
+    let saved = Saved::from_checkpoint(&ck, path)?;
+    let cfg = saved.run;
+    cfg.refuse_changes(&RunConfig::from_args(a, None)?, matches)?;
+    check_files(&cfg)?;
+    let now = fingerprints(&cfg)?;
+    for (key, file) in data_files(&cfg) {
+        if saved.fingerprints.get(key) != now.get(key) {
+            let msg = format!(
+                "the checkpoint was made with other data: {} has changed since (size or contents)",
+                file.display()
+            );
+            return Err(backprop::Error::format(path, None, msg).into());
+        }
+    }
+    let bad =
+        |what: &str| backprop::Error::format(path, None, format!("checkpoint state: {what} does not fit the run"));
+    let outputs = *saved.layers.last().ok_or_else(|| bad("layers"))?;
+    let (train, held, _, _) = data::load(&cfg, Some(outputs))?;
+    let mlp = Mlp::from_parts(saved.layers.clone(), cfg.activation, cfg.head, ck.params.clone())?;
+    let order: Vec<usize> = ck.order.iter().map(|&r| r as usize).collect();
+    if order.len() != train.rows || order.iter().any(|&r| r >= train.rows) {
+        return Err(bad("the row order").into());
+    }
+    if !saved.progress.metrics.fits(cfg.head, outputs) {
+        return Err(bad("the running scores").into());
+    }
+    if let Some(log) = &cfg.log {
+        truncate_log(log, saved.progress.log_len)?;
+    }
+    for target in [&cfg.out, &cfg.checkpoint] {
+        backprop::model::remove_dead_temps(target);
+    }
+    let mut s = Session::new(cfg, a, mlp, (train, held, outputs), now, order, saved.progress)?;
+    s.trainer.restore(&ck.params, [&ck.slots[0], &ck.slots[1]], saved.steps)?;
+    s.run()
+}
+
+/// Cuts lines a killed run appended after its last checkpoint: the resumed
+/// run writes them again.
+fn truncate_log(log: &Path, len: u64) -> Result<(), Failure> {
+    let io = |e| backprop::Error::io(log, e);
+    if std::fs::metadata(log).map(|m| m.len() > len).unwrap_or(false) {
+        std::fs::OpenOptions::new().write(true).open(log).and_then(|f| f.set_len(len)).map_err(io)?;
+    }
+    Ok(())
+}
