@@ -60,11 +60,21 @@ fn steps_after_the_first_allocate_nothing() {
     for (threads, opt) in [1, 2, 4].into_iter().flat_map(|t| optimizers().into_iter().map(move |o| (t, o))) {
         let mlp = Mlp::builder().input(300).hidden(130).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
         let schedule = Schedule { kind: ScheduleKind::Cosine { total_steps: 1000 }, warmup_steps: 10 };
-        let config =
-            TrainConfig { batch_size: 96, threads, lr: 0.1, schedule, clip_norm: Some(0.5), ..TrainConfig::default() };
+        let config = TrainConfig {
+            batch_size: 96,
+            threads,
+            lr: 0.1,
+            schedule,
+            clip_norm: Some(0.5),
+            min_parallel_flops: 0.0,
+            ..TrainConfig::default()
+        };
         let name = opt.name();
         let mut tr = Trainer::with_optimizer(mlp, config, opt).unwrap();
         for rows in [96, 41] {
+            // The pool really runs these steps (a step this small would run
+            // on the caller under the default threshold).
+            assert_eq!(tr.parallel_for(rows), threads > 1, "{threads} threads, {rows} rows");
             let (x, t) = data(rows, 300, 10);
             tr.step(&x, &t, rows).unwrap();
             let before = ALLOCS.load(Ordering::SeqCst);

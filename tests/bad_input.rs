@@ -5,71 +5,12 @@
 
 mod common;
 
-use std::io::Write;
+use common::cli::{fails, gz, idx_images, idx_labels, write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn scratch() -> PathBuf {
     common::scratch("bad")
-}
-
-const SENTINEL: &[u8] = b"an existing output that must survive";
-
-/// Runs `backprop args…` with `--out` pointing at an existing file (when
-/// `out_flag`), and checks the exit code, that stderr is one `error:` line
-/// containing every `needle`, and that the output file is unchanged.
-fn fails(dir: &Path, args: &[&str], out_flag: bool, code: i32, needles: &[&str]) {
-    let out = dir.join("existing.out");
-    std::fs::write(&out, SENTINEL).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backprop"));
-    cmd.args(args).current_dir(dir);
-    if out_flag {
-        cmd.arg("--out").arg(&out);
-    }
-    let o = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "{args:?}: exit code; stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
-    assert!(err.starts_with("error: "), "{args:?}: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
-    }
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    assert_eq!(std::fs::read(&out).unwrap(), SENTINEL, "{args:?}: --out was touched");
-    let leftovers: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
-        .collect();
-    assert!(leftovers.is_empty(), "{args:?}: left temporary files {leftovers:?}");
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-    std::fs::write(dir.join(name), bytes).unwrap();
-    name.to_string()
-}
-
-fn gz(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
-
-/// IDX images: magic, count, rows, cols, then pixels.
-fn idx_images(count: u32, side: u32, pixels: usize) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, 3];
-    for d in [count, side, side] {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend((0..pixels).map(|i| (i * 7 % 256) as u8));
-    v
-}
-
-fn idx_labels(count: u32, labels: usize) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, 1];
-    v.extend(count.to_be_bytes());
-    v.extend((0..labels).map(|i| (i % 3) as u8));
-    v
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! first cell that is not a number (a typo, not a header). Every other cell
 //! must be a finite number, and every row as long as the first.
 
-use super::{open, read_error, Dataset};
+use super::{open, read_error, Dataset, Source};
 use crate::error::{Error, Result};
 use crate::mem;
 use std::io::Read;
@@ -62,10 +62,10 @@ fn csv_error(path: &Path, gz: bool, e: csv::Error) -> Error {
     }
 }
 
-/// Loads a CSV whose last `targets(columns)` columns are targets: the count
-/// is chosen from the first data row's width, so the file is read once.
-pub(super) fn load(path: &Path, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
-    let src = open(path)?;
+/// Loads the CSV `src` reads from `path`, whose last `targets(columns)`
+/// columns are targets: the count is chosen from the first data row's
+/// width, so the file is read once.
+pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
     let gz = src.gz;
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(src.reader);

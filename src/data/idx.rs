@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 /// The largest expansion DEFLATE allows (about 1032:1), with room to spare.
 const MAX_GZIP_RATIO: u64 = 1100;
 
-/// The header sizes and a reader positioned at the data.
-fn header(path: &Path, magic: u32, dims: usize) -> Result<(Vec<usize>, Source)> {
-    let mut src = open(path)?;
+/// The header sizes of the file `src` reads, and the reader positioned at
+/// the data.
+fn header(path: &Path, mut src: Source, magic: u32, dims: usize) -> Result<(Vec<usize>, Source)> {
     let mut head = vec![0u8; 4 + 4 * dims];
     let n = read_full(&mut src.reader, &mut head).map_err(|e| read_error(path, src.gz, e))?;
     if n < 4 {
@@ -85,17 +85,18 @@ fn labels_path(images: &Path) -> Result<PathBuf> {
     })
 }
 
-fn image_dims(path: &Path) -> Result<(usize, usize, Source)> {
-    let (dims, src) = header(path, 0x0000_0803, 3)?;
+fn image_dims(path: &Path, src: Source) -> Result<(usize, usize, Source)> {
+    let (dims, src) = header(path, src, 0x0000_0803, 3)?;
     let pixels = dims[1].checked_mul(dims[2]).filter(|&p| p > 0);
     let pixels =
         pixels.ok_or_else(|| Error::format(path, None, format!("image size {}×{} is empty", dims[1], dims[2])))?;
     Ok((dims[0], pixels, src))
 }
 
-/// Loads images (scaled to [0, 1]) and their labels.
-pub(super) fn load(path: &Path) -> Result<Dataset> {
-    let (count, pixels, src) = image_dims(path)?;
+/// Loads the images `src` reads from `path` (scaled to [0, 1]) and their
+/// labels from the file beside it.
+pub(super) fn load(path: &Path, src: Source) -> Result<Dataset> {
+    let (count, pixels, src) = image_dims(path, src)?;
     if count == 0 {
         return Err(Error::format(path, None, "the header declares 0 images"));
     }
@@ -104,7 +105,7 @@ pub(super) fn load(path: &Path) -> Result<Dataset> {
         .ok_or_else(|| Error::format(path, None, "declared size overflows"))?;
     let bytes = body(path, src, 16, declared)?;
     let lpath = labels_path(path)?;
-    let (ldims, lsrc) = header(&lpath, 0x0000_0801, 1)?;
+    let (ldims, lsrc) = header(&lpath, open(&lpath)?, 0x0000_0801, 1)?;
     if ldims[0] != count {
         return Err(Error::format(
             &lpath,

@@ -91,20 +91,30 @@ pub(crate) fn read_error(path: &Path, gz: bool, e: std::io::Error) -> Error {
 
 /// The format of `path`, from its first bytes (after decompression).
 pub fn detect(path: &Path) -> Result<Format> {
-    let mut src = open(path)?;
+    Ok(sniff(path)?.0)
+}
+
+/// Opens `path` and tells its format from the first bytes, returning a
+/// reader that still yields every byte: the file is read once.
+fn sniff(path: &Path) -> Result<(Format, Source)> {
+    let Source { mut reader, size, gz } = open(path)?;
     let mut head = [0u8; 4];
-    let n = read_full(&mut src.reader, &mut head).map_err(|e| read_error(path, src.gz, e))?;
-    if src.size == 0 || n == 0 {
+    let n = read_full(&mut reader, &mut head).map_err(|e| read_error(path, gz, e))?;
+    if n == 0 {
         return Err(Error::format(path, None, "empty file (expected CSV rows or an IDX images file)"));
     }
     // Text never starts with two NUL bytes; an IDX header always does (its
     // magic is 0x0000TTDD), so anything else binary-looking is an IDX file
     // whose magic number the loader will name.
-    match head {
-        [0, 0, 8, 1] => Err(Error::format(path, None, "this is an IDX labels file; pass the images file beside it")),
-        [0, 0, ..] => Ok(Format::Idx),
-        _ => Ok(Format::Csv),
-    }
+    let format = match head {
+        [0, 0, 8, 1] => {
+            return Err(Error::format(path, None, "this is an IDX labels file; pass the images file beside it"))
+        }
+        [0, 0, ..] => Format::Idx,
+        _ => Format::Csv,
+    };
+    let reader = Box::new(std::io::Cursor::new(head[..n].to_vec()).chain(reader));
+    Ok((format, Source { reader, size, gz }))
 }
 
 /// Loads `path` in whichever format it holds. For CSV the last `targets`
@@ -117,9 +127,9 @@ pub fn load(path: &Path, targets: usize) -> Result<Dataset> {
 /// columns of the first data row (`targets(columns)`), in the same single
 /// pass over the file. A file without data rows is an error.
 pub fn load_with(path: &Path, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
-    let ds = match detect(path)? {
-        Format::Csv => csv::load(path, targets)?,
-        Format::Idx => idx::load(path)?,
+    let ds = match sniff(path)? {
+        (Format::Csv, src) => csv::load(path, src, targets)?,
+        (Format::Idx, src) => idx::load(path, src)?,
     };
     if ds.rows == 0 {
         return Err(Error::format(path, None, "no data rows"));

@@ -223,9 +223,11 @@ impl Trainer {
         Ok(loss)
     }
 
-    /// Whether a step on `rows` rows is worth the pool
-    /// ([`TrainConfig::min_parallel_flops`]).
-    fn parallel_for(&self, rows: usize) -> bool {
+    /// Whether a step on `rows` rows runs on the pool: there is more than
+    /// one thread and the step has at least
+    /// [`TrainConfig::min_parallel_flops`] of work. (Results are the same
+    /// either way.)
+    pub fn parallel_for(&self, rows: usize) -> bool {
         self.pool.parallel() && super::flops_per_step(self.mlp.sizes(), rows) >= self.config.min_parallel_flops
     }
 

@@ -3,6 +3,8 @@
 //! by central finite differences (tests/reference.rs).
 #![allow(dead_code)]
 
+pub mod cli;
+
 use backprop::{Activation, Head, Mlp};
 
 /// Parameters in f64, `w[l]` in × out row-major.
