@@ -1,5 +1,5 @@
-//! A full training step (pack, shards forward + head + backward, reduce,
-//! SGD update) for the configs S, M, L and XL at 1 and 2 threads.
+//! A full training step (shards forward + head + backward, reduce, SGD
+//! update) for the configs S, M, L and XL at 1 and 2 threads.
 //!
 //! FLOPs per step (DEVELOPERS.md): 2·B·Σ in·out forward + 2·B·Σ in·out weight
 //! gradients + 2·B·Σ in·out over every layer but the first for the input

@@ -95,3 +95,25 @@ fn softmax_is_shift_invariant() {
         }
     }
 }
+
+/// Gradients near 1e19 are finite, but their squares sum past the f32
+/// maximum: the global norm is accumulated in f64, so with clipping the
+/// step goes ahead (it used to be refused as non-finite) and moves the
+/// parameters by at most lr × clip norm.
+#[test]
+fn clipping_steps_through_gradients_near_1e19() {
+    use backprop::{Mlp, TrainConfig, Trainer};
+    let mlp = Mlp::builder().input(8).hidden(16).head(Head::Linear, 1).seed(3).build().unwrap();
+    let before = mlp.params().to_vec();
+    let config = TrainConfig { batch_size: 8, lr: 0.5, clip_norm: Some(1.0), threads: 1, ..TrainConfig::default() };
+    let mut tr = Trainer::new(mlp, config).unwrap();
+    let x: Vec<f32> = (0..64).map(|i| (i % 5) as f32 * 0.25).collect();
+    let t = vec![1e19f32; 8];
+    // E = ½(y - t)² ≈ 5e37 a row: finite in f32, summed over rows in f64.
+    tr.step(&x, &t, 8).expect("a clipped step on huge but finite gradients");
+    let norm = tr.grad_norm();
+    assert!(norm.is_finite() && norm > 1e19, "‖g‖ = {norm:e}");
+    let moved: f64 = tr.mlp().params().iter().zip(&before).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>().sqrt();
+    assert!(moved <= 0.5 * 1.0 * (1.0 + 1e-4), "the clipped step moved the parameters by {moved}");
+    assert!(moved > 0.1, "the step did nothing ({moved})");
+}

@@ -95,7 +95,16 @@ impl Trainer {
 
     /// The network's parameters, mutable (for example to load new weights
     /// between steps), laid out as [`Mlp::params`]. The sizes, activation
-    /// and head cannot change: the workspaces were made for them.
+    /// and head cannot change: the workspaces were made for them, so there
+    /// is no way to swap in another network.
+    ///
+    /// ```compile_fail
+    /// # use backprop::{Head, Mlp, TrainConfig, Trainer};
+    /// let small = Mlp::builder().input(2).head(Head::Softmax, 2).build().unwrap();
+    /// let mut trainer = Trainer::new(small, TrainConfig::default()).unwrap();
+    /// let big = Mlp::builder().input(9).hidden(30).head(Head::Softmax, 2).build().unwrap();
+    /// *trainer.mlp_mut() = big; // no such method: the next step would index out of range
+    /// ```
     pub fn params_mut(&mut self) -> &mut [f32] {
         self.mlp.params_mut()
     }
