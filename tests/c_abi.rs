@@ -27,7 +27,7 @@ fn the_header_matches_the_rust_declarations() {
         .with_crate(root())
         .with_config(config)
         .generate()
-        .expect("cbindgen parses src/ffi.rs")
+        .expect("cbindgen parses src/ffi/")
         .write(&mut generated);
     let path = root().join("include/backprop.h");
     if std::env::var_os("BLESS").is_some() {
@@ -36,7 +36,7 @@ fn the_header_matches_the_rust_declarations() {
     let checked_in = std::fs::read(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "include/backprop.h is out of date with src/ffi.rs; regenerate it with BLESS=1 cargo test --release --test c_abi"
+        "include/backprop.h is out of date with src/ffi/; regenerate it with BLESS=1 cargo test --release --test c_abi"
     );
 }
 

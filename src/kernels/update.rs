@@ -48,14 +48,15 @@ pub struct AdamStep {
 }
 
 /// `Σ x²` in f64, so that gradients up to the f32 maximum give a finite
-/// norm. A plain loop over 16 independent f64 sums, which the compiler
-/// vectorises inside each table's `#[target_feature]` function (the f64
-/// lanes are another width than `V`'s, so it is not written over `V`); the
-/// 16 sums are then added pairwise.
+/// norm. A plain loop over 32 independent f64 sums, which the compiler
+/// vectorises inside each table's `#[target_feature]` function into four
+/// independent chains of f64 vectors (the f64 lanes are another width than
+/// `V`'s, so it is not written over `V`); the 32 sums are then added
+/// pairwise.
 #[inline(always)]
 pub(crate) fn sum_squares<V: Lane>(_: V::Token, x: &[f32]) -> f64 {
-    let mut acc = [0.0f64; 16];
-    let mut it = x.chunks_exact(16);
+    let mut acc = [0.0f64; 32];
+    let mut it = x.chunks_exact(32);
     for c in &mut it {
         for (a, &v) in acc.iter_mut().zip(c) {
             let v = v as f64;
@@ -66,7 +67,7 @@ pub(crate) fn sum_squares<V: Lane>(_: V::Token, x: &[f32]) -> f64 {
         let v = v as f64;
         *a += v * v;
     }
-    let mut w = 16;
+    let mut w = 32;
     while w > 1 {
         w /= 2;
         for i in 0..w {

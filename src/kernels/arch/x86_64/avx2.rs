@@ -1,7 +1,7 @@
 //! AVX2 with FMA (Haswell and later, Zen): the token, the 8-lane vector
 //! type, the kernel table and the 6 × 16 GEMM microkernel.
 
-use super::lane_type;
+use super::{entry_points, lane_type};
 use crate::kernels::arch::{Lane, Token};
 use crate::kernels::gemm::micro::{self, Microkernel};
 use crate::kernels::simd::{table, Table};
@@ -149,33 +149,4 @@ impl Lane for F32x8 {
     }
 }
 
-/// The vector kernels compiled for AVX2 and FMA.
-const TABLE: Table = table!(F32x8, "avx2,fma");
-
-/// The AVX2 kernel table.
-pub(crate) fn kernels(_: Avx2) -> &'static Table {
-    &TABLE
-}
-
-/// Rows of the microkernel's tile.
-const MR: usize = 6;
-
-/// The microkernel's tile `(MR, NR)`: two vectors of columns.
-pub(crate) const TILE: (usize, usize) = (MR, 2 * 8);
-
-/// The 6 × 16 tile (12 ymm accumulators), see [`micro::tile`].
-///
-/// # Safety
-/// As [`micro::KernelFn`]; the CPU runs AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-unsafe fn tile(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
-    // SAFETY: this function's own contract is that the CPU runs AVX2 and FMA.
-    let t = unsafe { Avx2::new_unchecked() };
-    // SAFETY: the caller's guarantees about C are the tile's.
-    unsafe { micro::tile::<F32x8, MR>(t, a, b, c, ldc, m, n, acc) }
-}
-
-/// The AVX2 GEMM microkernel.
-pub(crate) fn microkernel(_: Avx2) -> Microkernel {
-    Microkernel::new(tile, TILE.0, TILE.1)
-}
+entry_points!(Avx2, F32x8, "avx2,fma", tile: 6 x 16, "12 ymm");

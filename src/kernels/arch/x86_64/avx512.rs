@@ -2,7 +2,7 @@
 //! type, the kernel table, the 12 × 32 GEMM microkernel and the 16 × 16
 //! register transpose used by the packings.
 
-use super::lane_type;
+use super::{entry_points, lane_type};
 use crate::kernels::arch::{Lane, Token};
 use crate::kernels::gemm::micro::{self, Microkernel};
 use crate::kernels::simd::{table, Table};
@@ -160,36 +160,7 @@ impl Lane for F32x16 {
     }
 }
 
-/// The vector kernels compiled for AVX-512.
-const TABLE: Table = table!(F32x16, "avx512f,avx512vl,avx512dq,avx2,fma");
-
-/// The AVX-512 kernel table.
-pub(crate) fn kernels(_: Avx512) -> &'static Table {
-    &TABLE
-}
-
-/// Rows of the microkernel's tile.
-const MR: usize = 12;
-
-/// The microkernel's tile `(MR, NR)`: two vectors of columns.
-pub(crate) const TILE: (usize, usize) = (MR, 2 * 16);
-
-/// The 12 × 32 tile (24 zmm accumulators), see [`micro::tile`].
-///
-/// # Safety
-/// As [`micro::KernelFn`]; the CPU runs AVX-512F and FMA.
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
-unsafe fn tile(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
-    // SAFETY: this function's own contract is that the CPU runs AVX-512.
-    let t = unsafe { Avx512::new_unchecked() };
-    // SAFETY: the caller's guarantees about C are the tile's.
-    unsafe { micro::tile::<F32x16, MR>(t, a, b, c, ldc, m, n, acc) }
-}
-
-/// The AVX-512 GEMM microkernel.
-pub(crate) fn microkernel(_: Avx512) -> Microkernel {
-    Microkernel::new(tile, TILE.0, TILE.1)
-}
+entry_points!(Avx512, F32x16, "avx512f,avx512vl,avx512dq,avx2,fma", tile: 12 x 32, "24 zmm");
 
 /// `dst[i·ldd + j] = src[j·ld + i]` for `i < 16`, `j < cols`, reading only
 /// source rows `j < rows` (rows past that count as zero, so the destination

@@ -59,3 +59,41 @@ macro_rules! lane_type {
     };
 }
 pub(crate) use lane_type;
+
+/// The entry points of one instruction set, from its token `$tok`, lane
+/// type `$lane` and target features: its kernel table (`kernels`) and its
+/// `MR × NR` GEMM microkernel (`TILE`, `microkernel`, `NR` two vectors),
+/// each handed out only for a token.
+macro_rules! entry_points {
+    ($tok:ident, $lane:ident, $feat:literal, tile: $mr:literal x $nr:literal, $accs:literal) => {
+        /// The vector kernels compiled for this instruction set.
+        const TABLE: Table = table!($lane, $feat);
+
+        /// The kernel table.
+        pub(crate) fn kernels(_: $tok) -> &'static Table {
+            &TABLE
+        }
+
+        /// The microkernel's tile `(MR, NR)`: two vectors of columns.
+        pub(crate) const TILE: (usize, usize) = ($mr, $nr);
+        const _: () = assert!($nr == 2 * <$lane as $crate::kernels::arch::Lane>::N);
+
+        #[doc = concat!("The ", $mr, " × ", $nr, " tile (", $accs, " accumulators), see [`micro::tile`].")]
+        ///
+        /// # Safety
+        /// As [`micro::KernelFn`]; the CPU runs the features.
+        #[target_feature(enable = $feat)]
+        unsafe fn tile(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
+            // SAFETY: this function's own contract is that the CPU runs the features.
+            let t = unsafe { <$tok as $crate::kernels::arch::Token>::new_unchecked() };
+            // SAFETY: the caller's guarantees about C are the tile's.
+            unsafe { micro::tile::<$lane, $mr>(t, a, b, c, ldc, m, n, acc) }
+        }
+
+        /// The GEMM microkernel.
+        pub(crate) fn microkernel(_: $tok) -> Microkernel {
+            Microkernel::new(tile, TILE.0, TILE.1)
+        }
+    };
+}
+pub(crate) use entry_points;
