@@ -44,7 +44,7 @@ pub mod ffi;
 pub mod head;
 pub mod kernels;
 pub mod layers;
-mod mem;
+pub mod mem;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 
 /// `n` copies of `T::default()`, or an error when the memory cannot be had.
-pub(crate) fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
+pub fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> {
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| too_big(what, n, std::mem::size_of::<T>()))?;
     v.resize(n, T::default());
@@ -14,12 +14,12 @@ pub(crate) fn zeros<T: Clone + Default>(n: usize, what: &str) -> Result<Vec<T>> 
 }
 
 /// Grows `v` to hold at least `n` more values without aborting.
-pub(crate) fn reserve<T>(v: &mut Vec<T>, n: usize, what: &str) -> Result<()> {
+pub fn reserve<T>(v: &mut Vec<T>, n: usize, what: &str) -> Result<()> {
     v.try_reserve(n).map_err(|_| too_big(what, n, std::mem::size_of::<T>()))
 }
 
 /// `n` values made by `f`, the vector itself allocated fallibly.
-pub(crate) fn vec_of<T>(n: usize, what: &str, mut f: impl FnMut() -> Result<T>) -> Result<Vec<T>> {
+pub fn vec_of<T>(n: usize, what: &str, mut f: impl FnMut() -> Result<T>) -> Result<Vec<T>> {
     let mut v = Vec::new();
     reserve(&mut v, n, what)?;
     for _ in 0..n {
@@ -29,7 +29,7 @@ pub(crate) fn vec_of<T>(n: usize, what: &str, mut f: impl FnMut() -> Result<T>) 
 }
 
 /// `a·b` for a buffer size, or an error naming it.
-pub(crate) fn product(a: usize, b: usize, what: &str) -> Result<usize> {
+pub fn product(a: usize, b: usize, what: &str) -> Result<usize> {
     a.checked_mul(b).ok_or_else(|| Error::config(what, format!("{a} × {b} values overflow the address space")))
 }
 

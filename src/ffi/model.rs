@@ -103,7 +103,7 @@ pub unsafe extern "C" fn bp_model_load(path: *const c_char, out: *mut *mut bp_mo
 #[no_mangle]
 pub unsafe extern "C" fn bp_model_save(model: *const bp_model, path: *const c_char) -> bp_status {
     guard(|| {
-        // SAFETY: the caller's contract.
+        // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
         let model = unsafe { model_ref(model) }?;
         Ok(status(model.mlp().save(&path_arg(path)?)))
     })
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn bp_model_save(model: *const bp_model, path: *const c_ch
 /// `model` is NULL or a live model.
 #[no_mangle]
 pub unsafe extern "C" fn bp_model_inputs(model: *const bp_model) -> usize {
-    // SAFETY: the caller's contract.
+    // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
     guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.mlp().inputs()))
 }
 
@@ -125,7 +125,7 @@ pub unsafe extern "C" fn bp_model_inputs(model: *const bp_model) -> usize {
 /// `model` is NULL or a live model.
 #[no_mangle]
 pub unsafe extern "C" fn bp_model_outputs(model: *const bp_model) -> usize {
-    // SAFETY: the caller's contract.
+    // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
     guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.mlp().outputs()))
 }
 
@@ -138,7 +138,7 @@ pub unsafe extern "C" fn bp_model_outputs(model: *const bp_model) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn bp_model_layer_sizes(model: *const bp_model, sizes: *mut usize, cap: usize) -> usize {
     guard_value(0, || {
-        // SAFETY: the caller's contract.
+        // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
         let Ok(m) = (unsafe { model_ref(model) }) else { return 0 };
         let s = m.mlp().sizes();
         if !sizes.is_null() {
@@ -166,7 +166,7 @@ pub unsafe extern "C" fn bp_model_predict(
     y: *mut f32,
 ) -> bp_status {
     guard(|| {
-        // SAFETY: the caller's contract.
+        // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
         let mlp = unsafe { model_ref(model) }?.mlp();
         nonnull(x, "x")?;
         nonnull(y, "y")?;
@@ -196,7 +196,8 @@ pub unsafe extern "C" fn bp_model_free(model: *mut bp_model) {
         match unsafe { &(*model).state } {
             // SAFETY: the trainer is alive while the model is lent to it.
             ModelState::Lent(t) => unsafe { (*t.cast_mut()).model_freed = true },
-            // SAFETY: as above; the model is dropped exactly once, here.
+            // SAFETY: a live model not lent to a trainer is owned by the caller
+            // alone; it is dropped exactly once, here.
             ModelState::Own(_) => drop(unsafe { Box::from_raw(model) }),
         }
     }));

@@ -14,6 +14,7 @@ use super::Mlp;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
+use crate::mem;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::fs;
@@ -64,19 +65,29 @@ impl serde::Serialize for Header<'_> {
     }
 }
 
-/// safetensors bytes for `meta` and `tensors` (see [`Header`]).
-pub(crate) fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &[RawTensor]) -> Vec<u8> {
+/// safetensors bytes for `meta` and `tensors` (see [`Header`]); an error
+/// when the memory for them cannot be had.
+pub(crate) fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &[RawTensor]) -> Result<Vec<u8>> {
     let mut header = serde_json::to_vec(&Header { meta, tensors }).expect("a map of strings and numbers serializes");
     // The data must start 8-byte aligned: pad the header with spaces.
     header.resize(header.len().div_ceil(8) * 8, b' ');
     let data: usize = tensors.iter().map(|t| t.bytes.len()).sum();
-    let mut bytes = Vec::with_capacity(8 + header.len() + data);
+    let mut bytes = Vec::new();
+    mem::reserve(&mut bytes, 8 + header.len() + data, "safetensors file")?;
     bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&header);
     for t in tensors {
         bytes.extend_from_slice(&t.bytes);
     }
-    bytes
+    Ok(bytes)
+}
+
+/// The little-endian bytes of `v`, allocated fallibly.
+pub(crate) fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    mem::reserve(&mut out, v.len().saturating_mul(N), "tensor bytes")?;
+    out.extend(v.iter().flat_map(|&x| f(x)));
+    Ok(out)
 }
 
 /// The prefix of a temporary file for `name` written by process `pid`:
@@ -180,17 +191,18 @@ impl Mlp {
             let layer = self.layer(l).expect("layer below num_layers");
             let (i, o) = (layer.inputs, layer.outputs);
             // W is in × out; the file holds Wᵀ, out × in, like nn.Linear.
-            let mut w = Vec::with_capacity(i * o * 4);
+            let mut w = Vec::new();
+            mem::reserve(&mut w, i * o * 4, "model file")?;
             for r in 0..o {
                 for c in 0..i {
                     w.extend_from_slice(&layer.weight[c * o + r].to_le_bytes());
                 }
             }
             tensors.push(RawTensor { name: format!("layers.{l}.weight"), dtype: "F32", shape: vec![o, i], bytes: w });
-            let b = layer.bias.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let b = le_bytes(layer.bias, f32::to_le_bytes)?;
             tensors.push(RawTensor { name: format!("layers.{l}.bias"), dtype: "F32", shape: vec![o], bytes: b });
         }
-        Ok(write_safetensors(&meta, &tensors))
+        write_safetensors(&meta, &tensors)
     }
 
     /// Saves the model to `path` atomically.
@@ -242,6 +254,7 @@ impl Mlp {
             let w = tensor(&st, path, &format!("layers.{l}.weight"), &[o, i])?;
             // Back from out × in (file) to in × out (memory).
             let start = params.len();
+            mem::reserve(&mut params, i * o + o, "model parameters")?;
             params.resize(start + i * o, 0.0);
             for r in 0..o {
                 for c in 0..i {
@@ -263,7 +276,9 @@ fn tensor(st: &SafeTensors<'_>, path: &Path, name: &str, shape: &[usize]) -> Res
     if t.shape() != shape {
         return Err(Error::format(path, None, format!("tensor {name} has shape {:?}, expected {shape:?}", t.shape())));
     }
-    let v: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
+    let mut v = Vec::new();
+    mem::reserve(&mut v, t.data().len() / 4, "model tensors")?;
+    v.extend(t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))));
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(Error::format(path, None, format!("tensor {name} holds a non-finite value at index {i}")));
     }

@@ -8,7 +8,7 @@ mod predict;
 
 pub use init::init_limit;
 pub use io::{check_writable, remove_dead_temps, write_atomic, FORMAT, VERSION};
-pub(crate) use io::{write_safetensors, RawTensor};
+pub(crate) use io::{le_bytes, write_safetensors, RawTensor};
 pub(crate) use mlp::layer_ranges;
 pub use mlp::{LayerMut, LayerRef, Mlp, MlpBuilder};
 pub use predict::Predictor;

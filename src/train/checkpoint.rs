@@ -12,7 +12,7 @@
 //! another format or version, or whose tensors disagree.
 
 use crate::error::{Error, Result};
-use crate::model::{write_atomic, write_safetensors, RawTensor};
+use crate::model::{le_bytes, write_atomic, write_safetensors, RawTensor};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -37,10 +37,6 @@ pub struct Checkpoint {
     pub order: Vec<u32>,
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 /// The metadata key of the checksum.
 const CRC_KEY: &str = "crc32";
 
@@ -62,13 +58,14 @@ fn checksum<'a>(meta: &BTreeMap<String, String>, tensors: impl IntoIterator<Item
 }
 
 impl Checkpoint {
-    /// The checkpoint as bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The checkpoint as bytes; an error when the memory for them cannot be
+    /// had.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut tensors = vec![RawTensor {
             name: "params".into(),
             dtype: "F32",
             shape: vec![self.params.len()],
-            bytes: f32_bytes(&self.params),
+            bytes: le_bytes(&self.params, f32::to_le_bytes)?,
         }];
         for (name, slot) in ["optim.m", "optim.v"].into_iter().zip(&self.slots) {
             if !slot.is_empty() {
@@ -76,11 +73,11 @@ impl Checkpoint {
                     name: name.into(),
                     dtype: "F32",
                     shape: vec![slot.len()],
-                    bytes: f32_bytes(slot),
+                    bytes: le_bytes(slot, f32::to_le_bytes)?,
                 });
             }
         }
-        let order = self.order.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let order = le_bytes(&self.order, u32::to_le_bytes)?;
         tensors.push(RawTensor { name: "order".into(), dtype: "U32", shape: vec![self.order.len()], bytes: order });
         let mut meta = self.meta.clone();
         meta.insert("format".into(), CHECKPOINT_FORMAT.into());
@@ -93,7 +90,7 @@ impl Checkpoint {
 
     /// Writes the checkpoint to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        write_atomic(path, &self.to_bytes())
+        write_atomic(path, &self.to_bytes()?)
     }
 
     /// Reads and checks a checkpoint.
@@ -118,29 +115,34 @@ impl Checkpoint {
             let v = get("version")?;
             return Err(bad(format!("checkpoint version {v:?}, but this build reads version {CHECKPOINT_VERSION}")));
         }
-        let tensor = |name: &str, dtype: Dtype| -> Result<Option<Vec<u8>>> {
+        let tensor = |name: &str, dtype: Dtype| -> Result<Option<&[u8]>> {
             match st.tensor(name) {
                 Err(_) => Ok(None),
-                Ok(t) if t.dtype() == dtype && t.shape().len() == 1 => Ok(Some(t.data().to_vec())),
+                Ok(t) if t.dtype() == dtype && t.shape().len() == 1 => Ok(Some(t.data())),
                 Ok(t) => Err(bad(format!("tensor {name} is {:?} of shape {:?}", t.dtype(), t.shape()))),
             }
         };
-        let f32s = |b: Vec<u8>| {
-            b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect::<Vec<_>>()
-        };
+        /// Little-endian 4-byte values, allocated fallibly.
+        fn decode<T>(b: &[u8], f: impl Fn([u8; 4]) -> T) -> Result<Vec<T>> {
+            let mut v = Vec::new();
+            crate::mem::reserve(&mut v, b.len() / 4, "checkpoint tensors")?;
+            v.extend(b.chunks_exact(4).map(|c| f(c.try_into().expect("4 bytes"))));
+            Ok(v)
+        }
         let params = tensor("params", Dtype::F32)?.ok_or_else(|| bad("missing tensor params".into()))?;
         let m = tensor("optim.m", Dtype::F32)?;
         let v = tensor("optim.v", Dtype::F32)?;
         let order = tensor("order", Dtype::U32)?.ok_or_else(|| bad("missing tensor order".into()))?;
-        let tensors = [Some(&params), m.as_ref(), v.as_ref(), Some(&order)];
-        if get(CRC_KEY)? != checksum(&meta, tensors.into_iter().flatten().map(|b| &b[..])) {
+        let tensors = [Some(params), m, v, Some(order)];
+        if get(CRC_KEY)? != checksum(&meta, tensors.into_iter().flatten()) {
             return Err(bad("checkpoint contents do not match their checksum (corrupt)".into()));
         }
+        let slot = |s: Option<&[u8]>| s.map_or(Ok(Vec::new()), |b| decode(b, f32::from_le_bytes));
         Ok(Checkpoint {
+            params: decode(params, f32::from_le_bytes)?,
+            slots: [slot(m)?, slot(v)?],
+            order: decode(order, u32::from_le_bytes)?,
             meta,
-            params: f32s(params),
-            slots: [m.map(f32s).unwrap_or_default(), v.map(f32s).unwrap_or_default()],
-            order: order.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(),
         })
     }
 }
@@ -192,7 +194,7 @@ mod tests {
         assert_eq!(back.meta["path"], "a \"quoted\" \\ name");
         assert_eq!(back.meta["format"], CHECKPOINT_FORMAT);
         // Same contents, same bytes.
-        assert_eq!(c.to_bytes(), Checkpoint { meta: back.meta.clone(), ..c.clone() }.to_bytes());
+        assert_eq!(c.to_bytes().unwrap(), Checkpoint { meta: back.meta.clone(), ..c.clone() }.to_bytes().unwrap());
 
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();

@@ -64,7 +64,7 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
         None => default,
     })?;
     common::check_features(&ds, &mlp, &a.model)?;
-    let mut y = vec![0.0; ds.rows * mlp.outputs()];
+    let mut y = backprop::mem::zeros(backprop::mem::product(ds.rows, mlp.outputs(), "outputs")?, "outputs")?;
     Predictor::new(&mlp)?.predict(&ds.x, ds.rows, &mut y)?;
     let csv = render(&mlp, &y).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
     match &a.out {
