@@ -1,7 +1,7 @@
 //! AVX2 with FMA (Haswell and later, Zen): the token, the 8-lane vector
 //! type, the kernel table and the 6 × 16 GEMM microkernel.
 
-use super::{entry_points, lane_type};
+use super::{entry_points, exponent_bits, lane_type};
 use crate::kernels::arch::{Lane, Token};
 use crate::kernels::gemm::micro::{self, Microkernel};
 use crate::kernels::simd::{table, Table};
@@ -27,6 +27,21 @@ unsafe impl Token for Avx2 {
 }
 
 lane_type!(F32x8, __m256, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_xor_ps, _mm256_set1_ps);
+
+exponent_bits!(
+    F32x8,
+    _mm256_castps_si256,
+    _mm256_castsi256_ps,
+    _mm256_sub_epi32,
+    _mm256_add_epi32,
+    _mm256_srai_epi32,
+    _mm256_slli_epi32,
+    _mm256_srli_epi32,
+    _mm256_and_si256,
+    _mm256_or_si256,
+    _mm256_set1_epi32,
+    _mm256_cvtepi32_ps
+);
 
 /// The mask of lanes `0..n` (all 8 from `n = 8` on), as AVX2's masked moves
 /// take it: the sign bit of each 32-bit lane.
@@ -107,31 +122,11 @@ impl Lane for F32x8 {
     }
     #[inline(always)]
     fn pow2_split(t: Self) -> (Self, Self) {
-        // SAFETY: `t` proves AVX2.
-        unsafe {
-            let n = _mm256_sub_epi32(_mm256_castps_si256(t.0), _mm256_set1_epi32(0x4B40_0000));
-            let n1 = _mm256_srai_epi32::<1>(n);
-            let n2 = _mm256_sub_epi32(n, n1);
-            let bias = _mm256_set1_epi32(127);
-            (
-                F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n1, bias)))),
-                F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(n2, bias)))),
-            )
-        }
+        Self::pow2_split_bits(t)
     }
     #[inline(always)]
     fn mant_exp(x: Self) -> (Self, Self) {
-        // SAFETY: `x` proves AVX2.
-        unsafe {
-            let b = _mm256_castps_si256(x.0);
-            let e = _mm256_sub_epi32(
-                _mm256_and_si256(_mm256_srli_epi32::<23>(b), _mm256_set1_epi32(0xff)),
-                _mm256_set1_epi32(127),
-            );
-            let m =
-                _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x007f_ffff)), _mm256_set1_epi32(0x3f80_0000));
-            (F32x8(_mm256_castsi256_ps(m)), F32x8(_mm256_cvtepi32_ps(e)))
-        }
+        Self::mant_exp_bits(x)
     }
     #[inline(always)]
     fn reduce_add(self) -> f32 {

@@ -2,7 +2,7 @@
 //! type, the kernel table, the 12 × 32 GEMM microkernel and the 16 × 16
 //! register transpose used by the packings.
 
-use super::{entry_points, lane_type};
+use super::{entry_points, exponent_bits, lane_type};
 use crate::kernels::arch::{Lane, Token};
 use crate::kernels::gemm::micro::{self, Microkernel};
 use crate::kernels::simd::{table, Table};
@@ -33,6 +33,21 @@ unsafe impl Token for Avx512 {
 }
 
 lane_type!(F32x16, __m512, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps, _mm512_xor_ps, _mm512_set1_ps);
+
+exponent_bits!(
+    F32x16,
+    _mm512_castps_si512,
+    _mm512_castsi512_ps,
+    _mm512_sub_epi32,
+    _mm512_add_epi32,
+    _mm512_srai_epi32,
+    _mm512_slli_epi32,
+    _mm512_srli_epi32,
+    _mm512_and_si512,
+    _mm512_or_si512,
+    _mm512_set1_epi32,
+    _mm512_cvtepi32_ps
+);
 
 /// The mask of lanes `0..n` (all 16 from `n = 16` on).
 #[inline(always)]
@@ -115,31 +130,11 @@ impl Lane for F32x16 {
     }
     #[inline(always)]
     fn pow2_split(t: Self) -> (Self, Self) {
-        // SAFETY: `t` proves AVX-512F.
-        unsafe {
-            let n = _mm512_sub_epi32(_mm512_castps_si512(t.0), _mm512_set1_epi32(0x4B40_0000));
-            let n1 = _mm512_srai_epi32::<1>(n);
-            let n2 = _mm512_sub_epi32(n, n1);
-            let bias = _mm512_set1_epi32(127);
-            (
-                F32x16(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n1, bias)))),
-                F32x16(_mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(n2, bias)))),
-            )
-        }
+        Self::pow2_split_bits(t)
     }
     #[inline(always)]
     fn mant_exp(x: Self) -> (Self, Self) {
-        // SAFETY: `x` proves AVX-512F.
-        unsafe {
-            let b = _mm512_castps_si512(x.0);
-            let e = _mm512_sub_epi32(
-                _mm512_and_si512(_mm512_srli_epi32::<23>(b), _mm512_set1_epi32(0xff)),
-                _mm512_set1_epi32(127),
-            );
-            let m =
-                _mm512_or_si512(_mm512_and_si512(b, _mm512_set1_epi32(0x007f_ffff)), _mm512_set1_epi32(0x3f80_0000));
-            (F32x16(_mm512_castsi512_ps(m)), F32x16(_mm512_cvtepi32_ps(e)))
-        }
+        Self::mant_exp_bits(x)
     }
     #[inline(always)]
     fn reduce_add(self) -> f32 {

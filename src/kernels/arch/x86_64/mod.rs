@@ -60,6 +60,43 @@ macro_rules! lane_type {
 }
 pub(crate) use lane_type;
 
+/// The exponent-bit arithmetic of `exp` and `ln` for `$T`, written once
+/// over the width's integer intrinsics: `$T::pow2_split_bits` and
+/// `$T::mant_exp_bits`, which the `Lane` impl forwards to (see `Lane`).
+macro_rules! exponent_bits {
+    ($T:ident, $castps_si:ident, $castsi_ps:ident, $sub:ident, $add:ident, $srai:ident, $slli:ident, $srli:ident,
+     $and:ident, $or:ident, $set1:ident, $cvt:ident) => {
+        impl $T {
+            /// `(2^(n>>1), 2^(n-(n>>1)))` for the integer n held in the low
+            /// bits of `t = x + 1.5·2²³`.
+            #[inline(always)]
+            fn pow2_split_bits(t: Self) -> (Self, Self) {
+                // SAFETY: `t` exists, so its token did: the CPU runs the width's integer instructions.
+                unsafe {
+                    let n = $sub($castps_si(t.0), $set1(0x4B40_0000));
+                    let n1 = $srai::<1>(n);
+                    let n2 = $sub(n, n1);
+                    let bias = $set1(127);
+                    ($T($castsi_ps($slli::<23>($add(n1, bias)))), $T($castsi_ps($slli::<23>($add(n2, bias)))))
+                }
+            }
+
+            /// `(m, e)` with `x = m·2^e`, `m ∈ [1, 2)`, for positive normal x.
+            #[inline(always)]
+            fn mant_exp_bits(x: Self) -> (Self, Self) {
+                // SAFETY: `x` exists, so its token did: the CPU runs the width's integer instructions.
+                unsafe {
+                    let b = $castps_si(x.0);
+                    let e = $sub($and($srli::<23>(b), $set1(0xff)), $set1(127));
+                    let m = $or($and(b, $set1(0x007f_ffff)), $set1(0x3f80_0000));
+                    ($T($castsi_ps(m)), $T($cvt(e)))
+                }
+            }
+        }
+    };
+}
+pub(crate) use exponent_bits;
+
 /// The entry points of one instruction set, from its token `$tok`, lane
 /// type `$lane` and target features: its kernel table (`kernels`) and its
 /// `MR × NR` GEMM microkernel (`TILE`, `microkernel`, `NR` two vectors),
