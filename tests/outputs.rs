@@ -87,18 +87,21 @@ fn unwritable_outputs_are_found_before_training() {
     assert!(!d.join("existing.out.ckpt").exists());
 }
 
-/// Reads one line of the child's stdout, closes the pipe, and expects a
-/// quiet exit with status 141 (what a shell reports for SIGPIPE).
+/// Gives the child a stdout pipe that is closed after one line (when
+/// `read_first`) or before the child starts, and expects a quiet exit with
+/// status 141 (what a shell reports for SIGPIPE).
 fn quiet_on_closed_pipe(mut cmd: Command, read_first: bool) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    if read_first {
+    let child = if read_first {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         assert!(!line.is_empty());
+        child
     } else {
-        drop(stdout);
-    }
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        cmd.stdout(writer).stderr(Stdio::piped()).spawn().unwrap()
+    };
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(141), "{cmd:?}: {err}");
