@@ -31,7 +31,13 @@ fn main() -> backprop::Result<()> {
         }
         let mut y = vec![0.0; test.rows * classes];
         let mut row_loss = vec![0.0; test.rows];
-        Predictor::new(trainer.mlp())?.predict_with_loss(&test.x, &t_test, test.rows, &mut y, &mut row_loss)?;
+        Predictor::with_threads(trainer.mlp(), 0)?.predict_with_loss(
+            &test.x,
+            &t_test,
+            test.rows,
+            &mut y,
+            &mut row_loss,
+        )?;
         let mut m = Metrics::new(Head::Softmax, classes);
         m.add_batch(&y, &t_test, &row_loss);
         let s = m.scores();

@@ -263,6 +263,16 @@ size_t bp_model_layer_sizes(const bp_model *model, size_t *sizes, size_t cap);
 bp_status bp_model_predict(const bp_model *model, const float *x, size_t rows, float *y);
 
 /**
+ * Sets the threads `bp_model_predict` uses for this model (0, the default:
+ * every core; 1: the calling thread); at most 1024.
+ *
+ * # Safety
+ * `model` is a live model not used by another thread during the call.
+ * NULL is an error.
+ */
+bp_status bp_model_set_threads(bp_model *model, size_t threads);
+
+/**
  * Frees a model; NULL is a no-op. A model with a live trainer is freed
  * with the trainer instead (and must not be used after this call).
  *

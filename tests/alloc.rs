@@ -43,7 +43,7 @@ fn data(rows: usize, inputs: usize, outputs: usize) -> (Vec<f32>, Vec<f32>) {
 
 /// One test function, so that no other test allocates while this one counts.
 #[test]
-fn steps_after_the_first_allocate_nothing() {
+fn steps_and_predictions_after_the_first_allocate_nothing() {
     if backprop::kernels::gemm::gemm_path() == backprop::kernels::gemm::GemmPath::MatrixMultiply {
         // BACKPROP_GEMM=matrixmultiply: that crate allocates on every call,
         // which is why it is not the default.
@@ -83,6 +83,27 @@ fn steps_after_the_first_allocate_nothing() {
             }
             let n = ALLOCS.load(Ordering::SeqCst) - before;
             assert_eq!(n, 0, "{name}, {threads} threads, {rows} rows: {n} allocations in 200 steps");
+        }
+    }
+    // Inference: a predictor's calls allocate nothing either, on the
+    // calling thread or on its pool (rows split across the threads).
+    for threads in [1, 2, 4] {
+        let mlp = Mlp::builder().input(300).hidden(130).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
+        let mut p = backprop::Predictor::with_threads(&mlp, threads).unwrap();
+        for rows in [300, 41, 1] {
+            assert_eq!(p.parallel_for(rows), threads > 1 && rows == 300, "{threads} threads, {rows} rows");
+            let (x, t) = data(rows, 300, 10);
+            let (mut y, mut loss) = (vec![0.0; rows * 10], vec![0.0; rows]);
+            p.predict(&x, rows, &mut y).unwrap();
+            p.predict_with_loss(&x, &t, rows, &mut y, &mut loss).unwrap();
+            let before = ALLOCS.load(Ordering::SeqCst);
+            for _ in 0..100 {
+                p.predict(&x, rows, &mut y).unwrap();
+                p.predict_with_loss(&x, &t, rows, &mut y, &mut loss).unwrap();
+            }
+            p.load(&mlp).unwrap();
+            let n = ALLOCS.load(Ordering::SeqCst) - before;
+            assert_eq!(n, 0, "predictor, {threads} threads, {rows} rows: {n} allocations in 200 calls");
         }
     }
 }

@@ -109,3 +109,31 @@ fn a_different_seed_gives_different_weights() {
     assert_ne!(a.params(), b.params());
     assert_eq!(a.params(), c.params());
 }
+
+/// Inference splits rows across threads and packs the weights ahead; a row's
+/// outputs do not depend on either: every thread count gives the bits of
+/// the one-off `Mlp::predict`, and of the trainer's own forward pass.
+#[test]
+fn predictions_are_bit_identical_on_any_thread_count() {
+    use backprop::Predictor;
+    let mlp = Mlp::builder().input(37).hidden(300).hidden(45).head(Head::Softmax, 7).seed(9).build().unwrap();
+    let rows = 613; // more than two 256-row chunks per thread on 1 thread
+    let x: Vec<f32> = (0..rows * 37).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+    let mut want = vec![0.0; rows * 7];
+    mlp.predict(&x, rows, &mut want).unwrap();
+    for threads in [1, 2, 3, 8] {
+        let mut p = Predictor::with_threads(&mlp, threads).unwrap();
+        assert!(threads == 1 || p.parallel_for(rows));
+        let mut y = vec![f32::NAN; rows * 7];
+        p.predict(&x, rows, &mut y).unwrap();
+        assert!(bits(&y) == bits(&want), "{threads} threads");
+    }
+    // The trainer's forward on the same rows gives the same outputs.
+    let mut t = vec![0.0; 64 * 7];
+    (0..64).for_each(|r| t[r * 7 + r % 7] = 1.0);
+    let config = TrainConfig { batch_size: 64, threads: 2, min_parallel_flops: 0.0, ..TrainConfig::default() };
+    let mut tr = Trainer::new(mlp, config).unwrap();
+    tr.compute_gradients(&x[..64 * 37], &t, 64).unwrap();
+    let trained: Vec<f32> = tr.last_outputs().flatten().copied().collect();
+    assert!(bits(&trained) == bits(&want[..64 * 7]), "the trainer's forward differs");
+}

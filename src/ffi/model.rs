@@ -5,13 +5,25 @@ use super::{
     bp_activation_int, bp_head_int, bp_status, disjoint, from_error, guard, guard_value, invalid, len, nonnull,
     parse_activation, parse_head, path_arg, status,
 };
-use crate::Mlp;
+use crate::{Mlp, Predictor};
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 
 /// A network: layer sizes, activation, head and weights (opaque).
 pub struct bp_model {
     pub(super) state: ModelState,
+    /// The predictor `bp_model_predict` reuses, packed for the weights of a
+    /// given step (`None`: the model's own); cleared when the weights
+    /// change hands.
+    cache: Mutex<Option<Cached>>,
+    /// Threads of that predictor (0: every core).
+    threads: usize,
+}
+
+struct Cached {
+    steps: Option<u64>,
+    predictor: Predictor,
 }
 
 pub(super) enum ModelState {
@@ -21,6 +33,10 @@ pub(super) enum ModelState {
 }
 
 impl bp_model {
+    pub(super) fn new(mlp: Mlp) -> bp_model {
+        bp_model { state: ModelState::Own(mlp), cache: Mutex::new(None), threads: 0 }
+    }
+
     pub(super) fn mlp(&self) -> &Mlp {
         match &self.state {
             ModelState::Own(m) => m,
@@ -28,6 +44,40 @@ impl bp_model {
             // gives the network back (the header's ownership contract).
             ModelState::Lent(t) => unsafe { (**t).trainer.mlp() },
         }
+    }
+
+    /// The trainer's step count while lent (`None` when the model is its
+    /// own): what the cached predictor's weights are tagged with.
+    fn steps(&self) -> Option<u64> {
+        match &self.state {
+            ModelState::Own(_) => None,
+            // SAFETY: as in `mlp`.
+            ModelState::Lent(t) => Some(unsafe { (**t).trainer.steps() }),
+        }
+    }
+
+    /// Forgets the cached predictor (the weights are changing hands).
+    pub(super) fn clear_cache(&mut self) {
+        *self.cache.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The outputs for `rows` rows of `x`, through the cached predictor
+    /// (re-packed when the trainer has stepped since), or a one-off on this
+    /// thread while another thread holds the cache.
+    fn predict(&self, x: &[f32], rows: usize, y: &mut [f32]) -> crate::Result<()> {
+        let (mlp, steps) = (self.mlp(), self.steps());
+        let Ok(mut cache) = self.cache.try_lock() else {
+            return mlp.predict(x, rows, y);
+        };
+        match &mut *cache {
+            Some(c) if c.steps == steps => {}
+            Some(c) => {
+                c.predictor.load(mlp)?;
+                c.steps = steps;
+            }
+            None => *cache = Some(Cached { steps, predictor: Predictor::with_threads(mlp, self.threads)? }),
+        }
+        cache.as_mut().expect("filled above").predictor.predict(x, rows, y)
     }
 }
 
@@ -46,7 +96,7 @@ unsafe fn model_ref<'a>(model: *const bp_model) -> Result<&'a bp_model, bp_statu
 fn boxed(out: *mut *mut bp_model, mlp: Mlp) -> bp_status {
     // SAFETY: out is non-null (checked by every caller) and points to
     // writable storage for a pointer (the caller's contract).
-    unsafe { *out = Box::into_raw(Box::new(bp_model { state: ModelState::Own(mlp) })) };
+    unsafe { *out = Box::into_raw(Box::new(bp_model::new(mlp))) };
     bp_status::BP_OK
 }
 
@@ -167,7 +217,8 @@ pub unsafe extern "C" fn bp_model_predict(
 ) -> bp_status {
     guard(|| {
         // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
-        let mlp = unsafe { model_ref(model) }?.mlp();
+        let model = unsafe { model_ref(model) }?;
+        let mlp = model.mlp();
         nonnull(x, "x")?;
         nonnull(y, "y")?;
         let (nx, ny) = (len(rows, mlp.inputs(), "inputs")?, len(rows, mlp.outputs(), "outputs")?);
@@ -176,7 +227,29 @@ pub unsafe extern "C" fn bp_model_predict(
         // and the two ranges are disjoint (checked above), so the shared and
         // the exclusive slice do not alias.
         let (x, y) = unsafe { (std::slice::from_raw_parts(x, nx), std::slice::from_raw_parts_mut(y, ny)) };
-        Ok(status(mlp.predict(x, rows, y)))
+        Ok(status(model.predict(x, rows, y)))
+    })
+}
+
+/// Sets the threads `bp_model_predict` uses for this model (0, the default:
+/// every core; 1: the calling thread); at most 1024.
+///
+/// # Safety
+/// `model` is a live model not used by another thread during the call.
+/// NULL is an error.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_set_threads(model: *mut bp_model, threads: usize) -> bp_status {
+    guard(|| {
+        nonnull(model, "model")?;
+        if threads > crate::TrainConfig::MAX_THREADS {
+            return Err(invalid(format!("threads must be at most {}", crate::TrainConfig::MAX_THREADS)));
+        }
+        // SAFETY: non-null, live and not shared during the call (the
+        // caller's contract).
+        let m = unsafe { &mut *model };
+        m.threads = threads;
+        m.clear_cache();
+        Ok(bp_status::BP_OK)
     })
 }
 

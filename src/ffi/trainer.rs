@@ -122,6 +122,7 @@ pub unsafe extern "C" fn bp_trainer_new(
         let trainer = Trainer::with_optimizer(mlp.clone(), tc, opt).map_err(from_error)?;
         let t = Box::into_raw(Box::new(bp_trainer { trainer, model, model_freed: false }));
         m.state = ModelState::Lent(t);
+        m.clear_cache();
         // SAFETY: out is non-null and writable (the caller's contract).
         unsafe { *out = t };
         Ok(bp_status::BP_OK)
@@ -195,5 +196,6 @@ pub unsafe extern "C" fn bp_trainer_free(trainer: *mut bp_trainer) {
         // trainer) and no longer lent.
         let model = unsafe { &mut *t.model };
         model.state = ModelState::Own(t.trainer.into_mlp());
+        model.clear_cache();
     }));
 }

@@ -144,10 +144,11 @@ impl Mlp {
 
     /// Writes the head's outputs for `rows` rows of `x` (rows × inputs) into
     /// `out` (rows × outputs): probabilities for softmax and logistic, values
-    /// for linear. Runs on the calling thread; for repeated calls keep a
-    /// [`Predictor`](super::Predictor), which keeps its buffers.
+    /// for linear. A one-off on the calling thread: it packs the weights and
+    /// allocates buffers for this call alone. For repeated calls, or on
+    /// several threads, keep a [`Predictor`](super::Predictor).
     pub fn predict(&self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
-        super::Predictor::new(self)?.predict(x, rows, out)
+        super::Predictor::with_threads(self, 1)?.predict(x, rows, out)
     }
 }
 

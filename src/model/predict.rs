@@ -1,53 +1,115 @@
-//! Inference: the forward pass alone, in chunks of rows, on the calling
-//! thread, with the weights packed once and buffers kept between calls.
+//! Inference: the trainer's forward pass alone ([`forward`]), with the
+//! weights packed once, the rows split across the predictor's own pool, and
+//! no allocation per call once the first call at a batch size is done.
+//!
+//! [`forward`]: crate::train::forward::forward
 
 use super::Mlp;
 use crate::error::{Error, Result};
-use crate::kernels::gemm::{gemm, gemm_path, GemmScratch, MatMut, MatRef, PackedB};
+use crate::head::Head;
+use crate::kernels::gemm::{gemm_path, MatRef, PackedB};
 use crate::kernels::Kernels;
-use crate::layers::dense_forward;
-use crate::mem::{vec_of, zeros};
+use crate::layers::Activation;
+use crate::mem::{product, vec_of, zeros};
+use crate::train::forward::{forward, Ctx, Net, Weights};
+use crate::train::pool::{Pool, ScratchPool};
+use crate::TrainConfig;
+use rayon::prelude::*;
 
-/// Rows pushed through the network at a time.
+/// Rows pushed through the network at a time by one thread.
 const CHUNK: usize = 256;
 
-/// A network ready for repeated forward passes: weights packed for the GEMM,
-/// two activation buffers of `CHUNK` rows.
-pub struct Predictor<'m> {
-    mlp: &'m Mlp,
-    packed: Vec<PackedB>,
-    bufs: [Vec<f32>; 2],
+/// Forward passes of fewer floating-point operations than this
+/// (`2·rows·Σ in·out`) run on the calling thread, pool or not.
+const MIN_PARALLEL_FLOPS: f64 = 8e6;
+
+/// One thread's buffers: activations of every layer for `CHUNK` rows.
+struct Worker {
+    h: Vec<Vec<f32>>,
     delta: Vec<f32>,
-    scratch: GemmScratch,
+}
+
+/// A network ready for repeated forward passes: its weights packed for the
+/// GEMM, a pool of threads, and per thread the activation buffers of
+/// `CHUNK` rows. Independent of the [`Mlp`] it was made from (it holds a
+/// packed copy of the weights); [`load`](Self::load) takes new weights of
+/// the same sizes without allocating.
+pub struct Predictor {
+    sizes: Vec<usize>,
+    activation: Activation,
+    head: Head,
+    packed: Vec<PackedB>,
+    biases: Vec<Vec<f32>>,
+    workers: Vec<Worker>,
+    scratch: ScratchPool,
+    pool: Pool,
     kernels: Kernels,
 }
 
-impl<'m> Predictor<'m> {
-    /// Packs the weights of `mlp`; an error when the memory cannot be had.
-    pub fn new(mlp: &'m Mlp) -> Result<Self> {
-        let path = gemm_path();
+impl std::fmt::Debug for Predictor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Predictor").field("sizes", &self.sizes).field("threads", &self.pool.threads()).finish()
+    }
+}
+
+impl Predictor {
+    /// A predictor for `mlp` on every core.
+    pub fn new(mlp: &Mlp) -> Result<Self> {
+        Predictor::with_threads(mlp, 0)
+    }
+
+    /// A predictor for `mlp` on its own pool of `threads` threads (0: every
+    /// core; 1: the calling thread, no pool). Errors when a buffer cannot be
+    /// allocated or the threads cannot start.
+    pub fn with_threads(mlp: &Mlp, threads: usize) -> Result<Self> {
+        let config = TrainConfig { threads, ..TrainConfig::default() };
+        config.validate()?;
+        let threads = config.effective_threads();
+        let sizes = mlp.sizes().to_vec();
         let mut l = 0;
-        let packed = vec_of(mlp.num_layers(), "packed weights", || {
-            let layer = mlp.layer(l).expect("layer index below num_layers");
+        let biases = vec_of(mlp.num_layers(), "biases", || {
             l += 1;
-            let mut p = PackedB::new();
-            p.pack(MatRef::new(layer.weight, layer.inputs, layer.outputs)?, path)?;
-            Ok(p)
+            zeros(sizes[l], "biases")
         })?;
-        let widest = mlp.sizes()[1..].iter().copied().max().unwrap_or(1);
-        let buf = || zeros(CHUNK.saturating_mul(widest), "activations");
-        Ok(Predictor {
-            mlp,
-            packed,
-            bufs: [buf()?, buf()?],
-            delta: Vec::new(),
-            scratch: GemmScratch::new(),
+        let mut p = Predictor {
+            packed: vec_of(mlp.num_layers(), "packed weights", || Ok(PackedB::new()))?,
+            biases,
+            workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes))?,
+            scratch: ScratchPool::new(threads)?,
+            pool: Pool::new(threads)?,
             kernels: Kernels::active(),
-        })
+            activation: mlp.activation(),
+            head: mlp.head(),
+            sizes,
+        };
+        p.load(mlp)?;
+        Ok(p)
+    }
+
+    /// Takes the weights of `mlp`, which must have this predictor's sizes,
+    /// activation and head (for example the trainer's network after more
+    /// steps). Allocates nothing.
+    pub fn load(&mut self, mlp: &Mlp) -> Result<()> {
+        if mlp.sizes() != self.sizes || mlp.activation() != self.activation || mlp.head() != self.head {
+            let want = format!("{:?} {} {}", self.sizes, self.activation, self.head);
+            let got = format!("{:?} {} {}", mlp.sizes(), mlp.activation(), mlp.head());
+            return Err(Error::shape("predictor network", want, got));
+        }
+        for (l, (p, b)) in self.packed.iter_mut().zip(&mut self.biases).enumerate() {
+            let layer = mlp.layer(l).expect("layer index below num_layers");
+            p.pack(MatRef::new(layer.weight, layer.inputs, layer.outputs)?, gemm_path())?;
+            b.copy_from_slice(layer.bias);
+        }
+        Ok(())
+    }
+
+    /// Threads of the predictor's pool.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
     }
 
     fn check(&self, x: &[f32], rows: usize, out: &[f32]) -> Result<()> {
-        let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
+        let (i, o) = (self.sizes[0], *self.sizes.last().expect("two sizes"));
         if rows.checked_mul(i) != Some(x.len()) {
             return Err(Error::shape("inputs", format!("{rows} rows × {i} features"), format!("{} values", x.len())));
         }
@@ -57,44 +119,12 @@ impl<'m> Predictor<'m> {
         Ok(())
     }
 
-    /// Runs the hidden layers and the output layer's GEMM for one chunk,
-    /// leaving the logits (bias not added) in `out`.
-    fn logits(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
-        let mlp = self.mlp;
-        let last = mlp.num_layers() - 1;
-        let mut src = 0usize; // which buffer holds the current activations
-        for l in 0..=last {
-            let layer = mlp.layer(l).expect("layer index below num_layers");
-            let [a, b] = &mut self.bufs;
-            let (prev, next) = if src == 0 { (&*a, b) } else { (&*b, a) };
-            let inp = if l == 0 { x } else { &prev[..rows * layer.inputs] };
-            let inp = MatRef::new(inp, rows, layer.inputs)?;
-            if l == last {
-                let c = MatMut::new(&mut *out, rows, layer.outputs)?;
-                gemm(inp, &self.packed[l], c, false, &mut self.scratch)?;
-            } else {
-                let dst = MatMut::new(&mut next[..rows * layer.outputs], rows, layer.outputs)?;
-                let w = self.packed[l].view().ok_or_else(|| Error::config("predict", "weights not packed"))?;
-                let act = Some(mlp.activation());
-                dense_forward(dst, inp, w, layer.bias, act, &self.kernels, &mut self.scratch)?;
-                src = 1 - src;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the head's outputs for `rows` rows of `x` into `out`
-    /// (rows × outputs).
+    /// Writes the head's outputs for `rows` rows of `x` (rows × inputs) into
+    /// `out` (rows × outputs): probabilities for softmax and logistic,
+    /// values for linear.
     pub fn predict(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
         self.check(x, rows, out)?;
-        let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
-        let bias = self.mlp.layer(self.mlp.num_layers() - 1).expect("at least one layer").bias;
-        for (xc, yc) in x.chunks(CHUNK * i).zip(out.chunks_mut(CHUNK * o)) {
-            let r = xc.len() / i;
-            self.logits(xc, r, yc)?;
-            self.mlp.head().forward(&self.kernels, yc, bias)?;
-        }
-        Ok(())
+        self.run(x, None, rows, out, None)
     }
 
     /// Like [`predict`](Self::predict), and also writes each row's error
@@ -114,17 +144,92 @@ impl<'m> Predictor<'m> {
         if loss.len() != rows {
             return Err(Error::shape("loss rows", rows, loss.len()));
         }
-        let (i, o) = (self.mlp.inputs(), self.mlp.outputs());
-        let bias = self.mlp.layer(self.mlp.num_layers() - 1).expect("at least one layer").bias;
-        if self.delta.len() < CHUNK * o {
-            self.delta = zeros(CHUNK * o, "deltas")?;
-        }
-        let chunks = x.chunks(CHUNK * i).zip(out.chunks_mut(CHUNK * o)).zip(t.chunks(CHUNK * o));
-        for (((xc, yc), tc), lc) in chunks.zip(loss.chunks_mut(CHUNK)) {
+        self.run(x, Some(t), rows, out, Some(loss))
+    }
+
+    /// Whether a call on `rows` rows splits them across the pool: there is
+    /// more than one thread, more than one row, and at least 8 MFLOP of work.
+    pub fn parallel_for(&self, rows: usize) -> bool {
+        let flops = 2.0 * rows as f64 * self.sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>();
+        self.pool.parallel() && flops >= MIN_PARALLEL_FLOPS && rows > 1
+    }
+
+    /// The pass over every row: one contiguous range of rows per thread
+    /// when the work is worth the pool, each range in `CHUNK`-row pieces.
+    fn run(
+        &mut self,
+        x: &[f32],
+        t: Option<&[f32]>,
+        rows: usize,
+        out: &mut [f32],
+        loss: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let par = self.parallel_for(rows);
+        let Predictor { sizes, activation, head, packed, biases, workers, scratch, pool, kernels } = self;
+        let net = Net { sizes, activation: *activation, weights: Weights::Packed { packed, biases } };
+        let (i, o) = (sizes[0], *sizes.last().expect("two sizes"));
+        let per = if par { rows.div_ceil(workers.len()) } else { rows };
+        let ctx = Ctx { kernels: *kernels, scratch, threads: 1 };
+        let (head, net, ctx) = (*head, &net, &ctx);
+        pool.run_if(par, || match (t, loss) {
+            (Some(t), Some(loss)) if par => {
+                let parts = x.par_chunks(per * i).zip(out.par_chunks_mut(per * o));
+                let parts = parts.zip(t.par_chunks(per * o).zip(loss.par_chunks_mut(per)));
+                workers
+                    .par_iter_mut()
+                    .zip(parts)
+                    .try_for_each(|(w, ((x, y), (t, l)))| w.rows(net, head, x, Some(t), y, Some(l), ctx))
+            }
+            (t, loss) if !par => workers[0].rows(net, head, x, t, out, loss, ctx),
+            _ => {
+                let parts = x.par_chunks(per * i).zip(out.par_chunks_mut(per * o));
+                workers.par_iter_mut().zip(parts).try_for_each(|(w, (x, y))| w.rows(net, head, x, None, y, None, ctx))
+            }
+        })
+    }
+}
+
+impl Worker {
+    fn new(sizes: &[usize]) -> Result<Worker> {
+        let mut l = 0;
+        let h = vec_of(sizes.len() - 1, "activations", || {
+            l += 1;
+            zeros(product(CHUNK, sizes[l], "activations")?, "activations")
+        })?;
+        let delta = zeros(product(CHUNK, *sizes.last().expect("two sizes"), "deltas")?, "deltas")?;
+        Ok(Worker { h, delta })
+    }
+
+    /// The forward pass and head for the rows of `x`, `CHUNK` at a time:
+    /// outputs into `y`, and with targets `t` each row's error into `loss`.
+    #[allow(clippy::too_many_arguments)]
+    fn rows(
+        &mut self,
+        net: &Net<'_>,
+        head: Head,
+        x: &[f32],
+        t: Option<&[f32]>,
+        y: &mut [f32],
+        mut loss: Option<&mut [f32]>,
+        ctx: &Ctx<'_>,
+    ) -> Result<()> {
+        let (i, o) = (net.sizes[0], *net.sizes.last().expect("two sizes"));
+        let last = net.sizes.len() - 2;
+        let bias = match &net.weights {
+            Weights::Packed { biases, .. } => &biases[last][..],
+            Weights::InPlace(m) => m.layer(last).expect("layer exists").bias,
+        };
+        for (c, (xc, yc)) in x.chunks(CHUNK * i).zip(y.chunks_mut(CHUNK * o)).enumerate() {
             let r = xc.len() / i;
-            self.logits(xc, r, yc)?;
-            let delta = &mut self.delta[..r * o];
-            self.mlp.head().forward_loss(&self.kernels, yc, bias, tc, delta, lc, 1.0)?;
+            forward(net, xc, r, &mut self.h, ctx)?;
+            yc.copy_from_slice(&self.h[last][..r * o]);
+            match (t, loss.as_deref_mut()) {
+                (Some(t), Some(loss)) => {
+                    let (tc, lc) = (&t[c * CHUNK * o..][..r * o], &mut loss[c * CHUNK..][..r]);
+                    head.forward_loss(&ctx.kernels, yc, bias, tc, &mut self.delta[..r * o], lc, 1.0)?;
+                }
+                _ => head.forward(&ctx.kernels, yc, bias)?,
+            }
         }
         Ok(())
     }

@@ -1,10 +1,13 @@
 //! Training: one step is
 //!
 //! ```text
-//! shards in parallel: forward ─▶ head (y, E, δ) ─▶ backward δ
-//!   ─▶ reduce: ∂E/∂W = Σ_shards hᵀ·δ, tile by tile in parallel
-//!   ─▶ update: the optimizer over the flat parameters, in chunks
-//!   ─▶ checkpoint (between steps, when the caller asks)
+//! shards (shards.rs): the batch cut into shards, each in turn, its layers'
+//!   columns in blocks across the pool:
+//!     forward (forward.rs) ─▶ head: y, E, δ_L ─▶ δ down the layers (backward.rs)
+//!   ─▶ ∂E/∂W = Σ_shards hᵀ·δ, tile by tile in parallel (backward.rs),
+//!      the shards added in one fixed order (reduce.rs)
+//!   ─▶ update: the optimizer over the flat parameters, in chunks (update.rs)
+//!   ─▶ checkpoint (between steps, when the caller asks; checkpoint.rs)
 //! ```
 //!
 //! The GEMMs read `W` (forward) and `Wᵀ` (input gradients, a transposed
@@ -12,14 +15,15 @@
 //! the trainer keeps no packed copy of the weights. All of it runs inside
 //! the trainer's own thread pool ([`Trainer`]).
 
+mod backward;
 mod checkpoint;
 mod config;
-mod pool;
+pub(crate) mod forward;
+pub(crate) mod pool;
 mod reduce;
-mod shard;
+mod shards;
 mod step;
 mod update;
-mod workspace;
 
 pub use checkpoint::{file_fingerprint, Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION};
 pub use config::{auto_shard_rows, TrainConfig};

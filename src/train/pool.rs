@@ -17,6 +17,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+use crate::kernels::gemm::GemmScratch;
+use crate::mem::vec_of;
 
 /// A closure to run, its lifetime erased (see the SAFETY notes in `run`).
 struct JobPtr(*mut (dyn FnMut() + Send + 'static));
@@ -36,6 +38,9 @@ enum Slot {
 struct Shared {
     slot: Mutex<Slot>,
     cv: Condvar,
+    /// Pool threads that have exited (counted by rayon's exit handler).
+    exited: Mutex<usize>,
+    exit_cv: Condvar,
 }
 
 impl Shared {
@@ -59,12 +64,22 @@ impl Pool {
         if threads <= 1 {
             return Ok(Pool { threads: 1, inner: None });
         }
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::Idle),
+            cv: Condvar::new(),
+            exited: Mutex::new(0),
+            exit_cv: Condvar::new(),
+        });
+        let on_exit = Arc::clone(&shared);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .exit_handler(move |_| {
+                *on_exit.exited.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+                on_exit.exit_cv.notify_all();
+            })
             .thread_name(|i| format!("backprop-{i}"))
             .build()
             .map_err(|e| Error::config("threads", format!("cannot start {threads} threads: {e}")))?;
-        let shared = Arc::new(Shared { slot: Mutex::new(Slot::Idle), cv: Condvar::new() });
         // Wait until every thread has started (a starting thread allocates),
         // so that no start-up lands inside a later step.
         pool.broadcast(|_| ());
@@ -164,12 +179,34 @@ fn drive(shared: &Shared) {
 }
 
 impl Drop for Pool {
+    /// Ends the driver, then waits until every pool thread has exited, so
+    /// that no thread of a dropped trainer or predictor lingers (and runs
+    /// its exit, which allocates, while the program goes on).
     fn drop(&mut self) {
-        if let Some((_, shared)) = &self.inner {
-            *shared.lock() = Slot::Exit;
-            shared.cv.notify_all();
+        let Some((pool, shared)) = self.inner.take() else { return };
+        *shared.lock() = Slot::Exit;
+        shared.cv.notify_all();
+        drop(pool);
+        let mut exited = shared.exited.lock().unwrap_or_else(|e| e.into_inner());
+        while *exited < self.threads {
+            exited = shared.exit_cv.wait(exited).unwrap_or_else(|e| e.into_inner());
         }
-        // Dropping the rayon pool lets its threads exit once the driver has
-        // returned.
+    }
+}
+
+/// GEMM packing space, one per pool thread: a GEMM call on a pool thread
+/// borrows that thread's (calls never nest, so the lock is never contended).
+pub(crate) struct ScratchPool(Vec<Mutex<GemmScratch>>);
+
+impl ScratchPool {
+    pub(crate) fn new(threads: usize) -> Result<Self> {
+        vec_of(threads.max(1), "GEMM scratch", || Ok(Mutex::new(GemmScratch::full()?))).map(ScratchPool)
+    }
+
+    /// Runs `f` with the calling thread's scratch.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut GemmScratch) -> R) -> R {
+        let i = rayon::current_thread_index().unwrap_or(0) % self.0.len();
+        let mut s = self.0[i].lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut s)
     }
 }

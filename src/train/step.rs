@@ -1,11 +1,12 @@
-//! The trainer and its step: shards → reduce → update.
+//! The trainer and its step: shards (forward, head, deltas) → weight
+//! gradients, summed over shards in order → update.
 
+use super::backward::{tiles_needed, weight_gradients, TileWork};
 use super::config::TrainConfig;
-use super::pool::Pool;
-use super::reduce::{reduce_gradients, tiles_needed, TileWork};
-use super::shard::{shard_pass, StepInputs};
+use super::forward::Ctx;
+use super::pool::{Pool, ScratchPool};
+use super::shards::{assign_rows, Shard};
 use super::update::{update, Step};
-use super::workspace::{assign_rows, ScratchPool, Shard};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::mem::{vec_of, zeros};
@@ -210,8 +211,9 @@ impl Trainer {
         let (shards, grads, tile_work) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_work);
         let (threads, scratch) = (if par { self.pool.threads() } else { 1 }, &self.scratch);
         let (sum, grad_sq) = self.pool.run_if(par, || -> Result<(f64, f64)> {
-            let inputs = StepInputs { mlp, x, t, scale: 1.0 / rows as f32, kernels, scratch, threads };
-            let pass = |sh: &mut Shard| shard_pass(sh, &inputs);
+            let ctx = Ctx { kernels, scratch, threads };
+            let scale = 1.0 / rows as f32;
+            let pass = |sh: &mut Shard| sh.pass(mlp, x, t, scale, &ctx);
             if par {
                 shards.par_iter_mut().try_for_each(pass)?;
             } else {
@@ -222,7 +224,7 @@ impl Trainer {
             if !sum.is_finite() {
                 return Ok((sum, f64::NAN));
             }
-            Ok((sum, reduce_gradients(grads, shards, x, mlp, tile_work, &kernels, par)?))
+            Ok((sum, weight_gradients(grads, shards, x, mlp, tile_work, &kernels, par)?))
         })?;
         self.grad_sq = grad_sq;
         let loss = (sum / rows as f64) as f32;

@@ -1,12 +1,13 @@
 //! `backprop bench`: training-step throughput on synthetic data in memory
-//! (sigmoid hidden layers, softmax head, SGD), after a warm-up.
+//! (sigmoid hidden layers, softmax head, SGD), after a warm-up; with
+//! `--inference`, forward-only throughput through a `Predictor`.
 
 use crate::common::{self, Sizes};
 use crate::Failure;
 use backprop::kernels::gemm::gemm_path;
 use backprop::rng::Rng;
 use backprop::train::flops_per_step;
-use backprop::{simd_path, Activation, Head, Mlp, TrainConfig, Trainer};
+use backprop::{simd_path, Activation, Head, Mlp, Predictor, TrainConfig, Trainer};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -30,6 +31,10 @@ pub struct BenchArgs {
     /// Print a JSON array, one object per thread count
     #[arg(long)]
     json: bool,
+    /// Time the forward pass alone (a `Predictor`, as `predict`, `eval` and
+    /// the C ABI run it); GFLOP/s count 2·B·Σ in·out
+    #[arg(long)]
+    inference: bool,
 }
 
 fn seconds(s: &str) -> Result<f64, String> {
@@ -48,12 +53,44 @@ struct Run {
     best: f64,
 }
 
-/// Times training steps on `threads` threads.
+/// Runs `step` after a warm-up for at least `seconds` (and 5 steps) and
+/// returns `(steps, median, best)` seconds a step.
+fn time(seconds: f64, mut step: impl FnMut() -> backprop::Result<()>) -> backprop::Result<(usize, f64, f64)> {
+    // Warm-up: buffers sized, caches and the pool's threads awake.
+    let warm = Instant::now();
+    for i in 0.. {
+        step()?;
+        if i >= 2 && warm.elapsed().as_secs_f64() > 0.2 * seconds.min(2.0) {
+            break;
+        }
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || start.elapsed().as_secs_f64() < seconds {
+        let t0 = Instant::now();
+        step()?;
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times.len(), times[times.len() / 2], times[0]))
+}
+
+/// Times training steps (or, with `--inference`, forward passes) on
+/// `threads` threads.
 fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
     let l = &a.layers.0;
     let (b, (inputs, outputs)) = (a.batch_size, (l[0], l[l.len() - 1]));
     let mlp = Mlp::builder().input(inputs).hidden_layers(&l[1..l.len() - 1]).activation(Activation::Sigmoid);
     let mlp = mlp.head(Head::Softmax, outputs).seed(0).build()?;
+    let mut rng = Rng::new(1);
+    let x: Vec<f32> = (0..b * inputs).map(|_| rng.next_f32()).collect();
+    if a.inference {
+        let mut p = Predictor::with_threads(&mlp, threads)?;
+        let mut y = vec![0.0; b * outputs];
+        let (steps, median, best) = time(a.seconds, || p.predict(&x, b, &mut y))?;
+        let shard_rows = b.div_ceil(p.threads()).min(b);
+        return Ok(Run { threads: p.threads(), shard_rows, steps, median, best });
+    }
     let config = TrainConfig {
         batch_size: b,
         shard_rows: a.shard_rows.unwrap_or(0),
@@ -62,35 +99,12 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
         ..TrainConfig::default()
     };
     let mut tr = Trainer::new(mlp, config)?;
-    let mut rng = Rng::new(1);
-    let x: Vec<f32> = (0..b * inputs).map(|_| rng.next_f32()).collect();
     let mut t = vec![0.0; b * outputs];
     for r in 0..b {
         t[r * outputs + rng.below(outputs as u64) as usize] = 1.0;
     }
-    // Warm-up: buffers sized, caches and the pool's threads awake.
-    let warm = Instant::now();
-    for i in 0.. {
-        tr.step(&x, &t, b)?;
-        if i >= 2 && warm.elapsed().as_secs_f64() > 0.2 * a.seconds.min(2.0) {
-            break;
-        }
-    }
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < 5 || start.elapsed().as_secs_f64() < a.seconds {
-        let t0 = Instant::now();
-        tr.step(&x, &t, b)?;
-        times.push(t0.elapsed().as_secs_f64());
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(Run {
-        threads: tr.threads(),
-        shard_rows: tr.shard_rows(),
-        steps: times.len(),
-        median: times[times.len() / 2],
-        best: times[0],
-    })
+    let (steps, median, best) = time(a.seconds, || tr.step(&x, &t, b).map(drop))?;
+    Ok(Run { threads: tr.threads(), shard_rows: tr.shard_rows(), steps, median, best })
 }
 
 /// The process's peak resident memory in MiB (Linux), if known.
@@ -107,7 +121,11 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = a.threads.clone().map_or(vec![cores], |t| t.0);
-    let flops = flops_per_step(&a.layers.0, a.batch_size);
+    let flops = if a.inference {
+        2.0 * a.batch_size as f64 * a.layers.0.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
+    } else {
+        flops_per_step(&a.layers.0, a.batch_size)
+    };
     let sizes = a.layers.0.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let mut objects = Vec::new();
     for &t in &threads {

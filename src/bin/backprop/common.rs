@@ -135,13 +135,13 @@ pub fn default_targets(head: Head, outputs: usize) -> usize {
     }
 }
 
-/// Scores `mlp` on inputs `x` and encoded targets `t` (rows × outputs).
-pub fn score(mlp: &Mlp, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<Scores> {
-    let o = mlp.outputs();
+/// Scores a predictor's network (whose head is `head` and outputs `o`) on
+/// inputs `x` and encoded targets `t` (rows × o).
+pub fn score(p: &mut Predictor, head: Head, o: usize, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<Scores> {
     let mut y = backprop::mem::zeros(backprop::mem::product(rows, o, "outputs")?, "outputs")?;
     let mut loss = backprop::mem::zeros(rows, "losses")?;
-    Predictor::new(mlp)?.predict_with_loss(x, t, rows, &mut y, &mut loss)?;
-    let mut m = Metrics::new(mlp.head(), o);
+    p.predict_with_loss(x, t, rows, &mut y, &mut loss)?;
+    let mut m = Metrics::new(head, o);
     m.add_batch(&y, t, &loss);
     Ok(m.scores())
 }

@@ -3,7 +3,7 @@
 use crate::common;
 use crate::Failure;
 use backprop::data;
-use backprop::{Head, Mlp};
+use backprop::{Head, Mlp, Predictor};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -20,6 +20,9 @@ pub struct EvalArgs {
     /// Print one JSON object: rows, loss, and accuracy or rmse and r2
     #[arg(long)]
     json: bool,
+    /// Threads [default: all cores]
+    #[arg(long, value_name = "T", value_parser = common::threads)]
+    threads: Option<usize>,
 }
 
 pub fn run(a: EvalArgs) -> Result<(), Failure> {
@@ -34,7 +37,8 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
             format!("{outputs} target columns, but the model {} has {} outputs", a.model.display(), mlp.outputs());
         return Err(backprop::Error::format(&a.data, None, msg).into());
     }
-    let s = common::score(&mlp, &ds.x, &t, ds.rows)?;
+    let mut p = Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?;
+    let s = common::score(&mut p, mlp.head(), mlp.outputs(), &ds.x, &t, ds.rows)?;
     if a.json {
         common::say(serde_json::Value::Object(common::json_scores(&s, "")))
     } else {

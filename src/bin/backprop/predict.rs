@@ -24,6 +24,9 @@ pub struct PredictArgs {
     /// Write the CSV here (atomically) instead of to standard output
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Threads [default: all cores]
+    #[arg(long, value_name = "T", value_parser = common::threads)]
+    threads: Option<usize>,
 }
 
 /// The CSV: a header, then per row (for softmax) the predicted class and the
@@ -65,7 +68,7 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
     })?;
     common::check_features(&ds, &mlp, &a.model)?;
     let mut y = backprop::mem::zeros(backprop::mem::product(ds.rows, mlp.outputs(), "outputs")?, "outputs")?;
-    Predictor::new(&mlp)?.predict(&ds.x, ds.rows, &mut y)?;
+    Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?.predict(&ds.x, ds.rows, &mut y)?;
     let csv = render(&mlp, &y).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
     match &a.out {
         Some(p) => write_atomic(p, &csv)?,

@@ -16,7 +16,7 @@ use backprop::data::Batcher;
 use backprop::metrics::{Metrics, Scores};
 use backprop::rng::Rng;
 use backprop::train::Checkpoint;
-use backprop::{Mlp, Trainer};
+use backprop::{Mlp, Predictor, Trainer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -89,6 +89,9 @@ pub struct Session {
     pub st: Progress,
     /// The log, opened for appending before the first step.
     log: Option<File>,
+    /// Scores the held-out rows after each epoch (the trainer's weights
+    /// loaded into it then).
+    predictor: Option<Predictor>,
 }
 
 impl Session {
@@ -115,7 +118,11 @@ impl Session {
             ),
             None => None,
         };
-        Ok(Session { cfg, quiet: a.quiet, trainer, train, held, outputs, fingerprints, order, st, log })
+        let predictor = match &held {
+            Some(_) => Some(Predictor::with_threads(trainer.mlp(), trainer.threads())?),
+            None => None,
+        };
+        Ok(Session { cfg, quiet: a.quiet, trainer, train, held, outputs, fingerprints, order, st, log, predictor })
     }
 
     /// Runs the remaining epochs.
@@ -197,9 +204,12 @@ impl Session {
     /// Scores, saves, logs and checkpoints the epoch just finished.
     fn end_epoch(&mut self, rate: f64, elapsed: f64) -> Result<(), Failure> {
         let train = self.st.metrics.scores();
-        let held = match &self.held {
-            Some(h) => Some(common::score(self.trainer.mlp(), &h.x, &h.t, h.rows)?),
-            None => None,
+        let held = match (&self.held, &mut self.predictor) {
+            (Some(h), Some(p)) => {
+                p.load(self.trainer.mlp())?;
+                Some(common::score(p, self.cfg.head, self.outputs, &h.x, &h.t, h.rows)?)
+            }
+            _ => None,
         };
         let improved = match (held, self.st.best) {
             (Some(h), Some(best)) => h.loss < best,

@@ -1,0 +1,79 @@
+//! Cutting a batch into shards, each shard's workspace, and one shard's
+//! pass: forward, head, deltas backward. Shards are cut from the batch size
+//! alone, never from the thread count, so results do not depend on it.
+//! Every buffer here is allocated once per trainer; nothing grows after the
+//! first step at a given batch size.
+
+use super::backward::backward_deltas;
+use super::forward::{forward, head_loss, Ctx, Net};
+use crate::error::Result;
+use crate::kernels::gemm::PackedB;
+use crate::mem::{product, vec_of, zeros};
+use crate::model::Mlp;
+use std::ops::Range;
+
+/// One shard's workspace: rows `rows` of the current batch.
+pub(crate) struct Shard {
+    /// The batch rows this shard holds in the current step.
+    pub rows: Range<usize>,
+    /// `h[l]`: output of layer `l`, rows × sizes[l+1]; the last holds the
+    /// logits, then the head's outputs y.
+    pub h: Vec<Vec<f32>>,
+    /// `delta[l]`: ∂E/∂s of layer `l`'s pre-activations, rows × sizes[l+1].
+    pub delta: Vec<Vec<f32>>,
+    /// `delta[l]` packed as the right-hand operand of the weight gradient.
+    pub packed_delta: Vec<PackedB>,
+    /// Error of each row.
+    pub loss: Vec<f32>,
+}
+
+impl Shard {
+    /// A workspace for up to `cap` rows of a network with these sizes.
+    pub(crate) fn new(sizes: &[usize], cap: usize) -> Result<Shard> {
+        let layers = sizes.len() - 1;
+        let buffers = |what: &str| {
+            let mut l = 0;
+            vec_of(layers, what, || {
+                l += 1;
+                zeros(product(cap, sizes[l], what)?, what)
+            })
+        };
+        Ok(Shard {
+            rows: 0..0,
+            h: buffers("activations")?,
+            delta: buffers("deltas")?,
+            packed_delta: vec_of(layers, "packed deltas", || Ok(PackedB::new()))?,
+            loss: zeros(cap, "losses")?,
+        })
+    }
+
+    /// Forward, head and backward for the rows `self.rows` of the batch `x`
+    /// (inputs) and `t` (targets): leaves `h[l]` (activations, y in the
+    /// last), `delta[l]` and its packed copy for every layer, and each row's
+    /// error in `loss`. `scale` is `1/B`: the objective is the batch mean.
+    pub(crate) fn pass(&mut self, mlp: &Mlp, x: &[f32], t: &[f32], scale: f32, ctx: &Ctx<'_>) -> Result<()> {
+        let (n, sizes) = (self.rows.len(), mlp.sizes());
+        if n == 0 {
+            return Ok(());
+        }
+        let (i, o, last) = (sizes[0], mlp.outputs(), mlp.num_layers() - 1);
+        let x = &x[self.rows.start * i..self.rows.end * i];
+        forward(&Net::in_place(mlp), x, n, &mut self.h, ctx)?;
+        let bias = mlp.layer(last).expect("layer exists").bias;
+        let (y, d) = (&mut self.h[last][..n * o], &mut self.delta[last][..n * o]);
+        let t = &t[self.rows.start * o..self.rows.end * o];
+        head_loss(mlp.head(), y, bias, t, d, &mut self.loss[..n], scale, ctx)?;
+        backward_deltas(self, mlp, ctx)
+    }
+}
+
+/// Cuts `rows` batch rows into shards of `shard_rows`: shard `s` gets rows
+/// `s·shard_rows ..`, the last possibly fewer. Returns how many are used.
+pub(crate) fn assign_rows(shards: &mut [Shard], rows: usize, shard_rows: usize) -> usize {
+    let used = rows.div_ceil(shard_rows);
+    for (s, sh) in shards.iter_mut().enumerate() {
+        let start = (s * shard_rows).min(rows);
+        sh.rows = start..((s + 1) * shard_rows).min(rows);
+    }
+    used
+}
