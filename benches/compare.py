@@ -8,9 +8,13 @@ the median samples/s and GFLOP/s of each and the ratio to the best peer, as
 JSON (--json) or a Markdown table. Interleaving the contenders round by round
 exposes them to the same machine noise.
 
+With --mode infer it times the forward pass alone: `backprop bench
+--inference` against the peers' `torch-infer` (torch.inference_mode()) and
+`jax-infer` (jitted forward) children, GFLOP/s counting 2·B·Σ in·out.
+
 usage (from the repo root, with a venv that has torch, jax, jaxlib, numpy):
   cargo build --release
-  /path/to/venv/bin/python benches/compare.py --peer-bench ../shared/bench/peer_bench.py [--rounds 3] [--threads 1,2]
+  /path/to/venv/bin/python benches/compare.py --peer-bench ../shared/bench/peer_bench.py [--rounds 3] [--threads 1,2] [--mode infer]
 """
 import argparse, json, os, statistics, subprocess, sys
 
@@ -22,9 +26,11 @@ CONFIGS = {
 }
 
 
-def flops(layers, b):
+def flops(layers, b, mode="train"):
     pairs = list(zip(layers[:-1], layers[1:]))
     fwd = sum(2 * b * i * o for i, o in pairs)
+    if mode == "infer":
+        return fwd
     return fwd * 2 + sum(2 * b * i * o for i, o in pairs[1:])
 
 
@@ -32,19 +38,22 @@ def pinned(threads):
     return ["taskset", "-c", ",".join(str(c) for c in range(threads))]
 
 
-def ours(exe, name, threads, seconds):
+def ours(exe, name, threads, seconds, mode="train"):
     layers, b = CONFIGS[name]
     cmd = pinned(threads) + [exe, "bench", "--layers", ",".join(map(str, layers)), "--batch-size", str(b),
                              "--threads", str(threads), "--seconds", str(seconds), "--json"]
+    if mode == "infer":
+        cmd.append("--inference")
     r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)[0]
     return r["samples_per_sec"], r.get("peak_rss_mib")
 
 
-def peer(peer_bench, peer_name, name, threads):
+def peer(peer_bench, peer_name, name, threads, mode="train"):
     env = dict(os.environ)
     for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[v] = str(threads)
-    cmd = pinned(threads) + [sys.executable, peer_bench, "--child", peer_name, str(threads), name]
+    child = peer_name if mode == "train" else f"{peer_name}-infer"
+    cmd = pinned(threads) + [sys.executable, peer_bench, "--child", child, str(threads), name]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     dt = float(out.strip().splitlines()[-1])
     return CONFIGS[name][1] / dt, None
@@ -59,7 +68,9 @@ def main():
     ap.add_argument("--peers", default="torch,jax")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--mode", choices=["train", "infer"], default="train")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="end with a Markdown table (speed-ups against T=1)")
     a = ap.parse_args()
     rows = []
     for name in a.configs.split(","):
@@ -68,17 +79,17 @@ def main():
             runs = {"backprop": [], **{p: [] for p in a.peers.split(",")}}
             rss = []
             for _ in range(a.rounds):
-                sps, peak = ours(a.exe, name, t, a.seconds)
+                sps, peak = ours(a.exe, name, t, a.seconds, a.mode)
                 runs["backprop"].append(sps)
                 if peak:
                     rss.append(peak)
                 for p in a.peers.split(","):
-                    runs[p].append(peer(a.peer_bench, p, name, t)[0])
+                    runs[p].append(peer(a.peer_bench, p, name, t, a.mode)[0])
             med = {k: statistics.median(v) for k, v in runs.items()}
             best_peer = max(v for k, v in med.items() if k != "backprop")
-            row = dict(config=name, threads=t, batch=b, runs=runs,
+            row = dict(config=name, threads=t, batch=b, mode=a.mode, runs=runs,
                        samples_per_sec={k: round(v, 1) for k, v in med.items()},
-                       gflops={k: round(v * flops(layers, b) / b / 1e9, 1) for k, v in med.items()},
+                       gflops={k: round(v * flops(layers, b, a.mode) / b / 1e9, 1) for k, v in med.items()},
                        ratio_to_best_peer=round(med["backprop"] / best_peer, 3),
                        peak_rss_mib=max(rss) if rss else None)
             rows.append(row)
@@ -87,6 +98,29 @@ def main():
                       + f"  ratio {row['ratio_to_best_peer']}", flush=True)
     if a.json:
         print(json.dumps(rows, indent=1))
+    if a.markdown:
+        print(markdown(rows, a.peers.split(",")))
+
+
+def markdown(rows, peers):
+    """A table: per config and thread count, each contender's samples/s and
+    its speed-up over its own T=1, and backprop's ratio to the best peer."""
+    head = ["config", "mode", "T", "backprop", "× T=1"]
+    for p in peers:
+        head += [p, "× T=1"]
+    head.append("backprop / best peer")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    one = {(r["config"], r["mode"]): r for r in rows if r["threads"] == 1}
+    for r in rows:
+        base = one.get((r["config"], r["mode"]))
+        cells = [r["config"], r["mode"], str(r["threads"])]
+        for k in ["backprop"] + peers:
+            v = r["samples_per_sec"][k]
+            up = f"{v / base['samples_per_sec'][k]:.2f}" if base else ""
+            cells += [f"{v:,.0f}", up]
+        cells.append(f"{r['ratio_to_best_peer']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
