@@ -16,7 +16,7 @@
 //! A value does not depend on the block it was computed in.
 
 use crate::error::Result;
-use crate::kernels::gemm::{gemm, BOperand, GemmScratch, MatMut, MatRef, PackedB};
+use crate::kernels::gemm::{gemm, AOperand, BOperand, GemmScratch, MatMut, MatRef, PackedB};
 use crate::kernels::Kernels;
 
 /// The activation of the hidden units.
@@ -81,12 +81,12 @@ impl std::fmt::Display for Activation {
 /// With `act = None` nothing follows the GEMM (the output layer's logits;
 /// the head adds the bias and applies its own function).
 ///
-/// Shapes: `out` rows × c (a view, any row stride), `inp` rows × in, `w` the
-/// block's columns of `W` (in × c; a view, or packed ahead), `b` the block's
-/// biases (c).
-pub fn dense_forward<'w>(
+/// Shapes: `out` rows × c (a view, any row stride), `inp` rows × in (a view,
+/// or packed ahead), `w` the block's columns of `W` (in × c; a view, or
+/// packed ahead), `b` the block's biases (c).
+pub fn dense_forward<'a, 'w>(
     mut out: MatMut<'_>,
-    inp: MatRef<'_>,
+    inp: impl Into<AOperand<'a>>,
     w: impl Into<BOperand<'w>>,
     b: &[f32],
     act: Option<Activation>,
@@ -105,13 +105,13 @@ pub fn dense_forward<'w>(
 /// `dinp ← (dout·Wᵀ) ⊙ f'(inp)` for one block of columns of the delta
 /// below, `act` being the activation that produced `inp`.
 ///
-/// Shapes: `dinp` rows × c (a view), `dout` rows × out, `wt` the block's
-/// columns of `Wᵀ` (out × c: a transposed view of `W`'s rows, or packed
-/// ahead), `inp` the block's columns of the activations `h` that forward
-/// kept (rows × c, contiguous rows).
-pub fn dense_backward<'w>(
+/// Shapes: `dinp` rows × c (a view), `dout` rows × out (a view, or packed
+/// ahead), `wt` the block's columns of `Wᵀ` (out × c: a transposed view of
+/// `W`'s rows, or packed ahead), `inp` the block's columns of the
+/// activations `h` that forward kept (rows × c, contiguous rows).
+pub fn dense_backward<'a, 'w>(
     mut dinp: MatMut<'_>,
-    dout: MatRef<'_>,
+    dout: impl Into<AOperand<'a>>,
     wt: impl Into<BOperand<'w>>,
     inp: MatRef<'_>,
     act: Activation,

@@ -4,7 +4,9 @@
 //! Inputs are small integers, so every sum is exact and results must be
 //! equal; outputs start as NaN, and the gap between rows of C must stay NaN.
 
-use backprop::kernels::gemm::{gemm, gemm_strided, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
+use backprop::kernels::gemm::{
+    gemm, gemm_strided, AOperand, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedA, PackedB,
+};
 use backprop::rng::Rng;
 
 fn paths() -> Vec<GemmPath> {
@@ -57,8 +59,10 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
     let (ad, bd) = (layout(&a, m, k, ta), layout(&b, k, n, tb));
     let mut packed = PackedB::new();
     packed.pack(view(&bd, k, n, tb), path).unwrap();
-    // B packed ahead, then B as a view packed block by block.
-    for prepacked in [true, false] {
+    let mut packed_a = PackedA::new();
+    packed_a.pack_with(view(&ad, m, k, ta), path, m.is_multiple_of(3)).unwrap();
+    // B packed ahead or a view packed block by block; A likewise.
+    for (prepacked, a_packed) in [(true, false), (false, false), (true, true), (false, true)] {
         let mut c = vec![f32::NAN; m * ldc];
         if accumulate {
             for i in 0..m {
@@ -67,7 +71,8 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
         }
         let cm = MatMut::with_row_stride(&mut c, m, n, ldc).unwrap();
         let b = if prepacked { BOperand::from(&packed) } else { BOperand::strided(view(&bd, k, n, tb), path) };
-        gemm(view(&ad, m, k, ta), b, cm, accumulate, &mut GemmScratch::new()).unwrap();
+        let a = if a_packed { AOperand::from(&packed_a) } else { AOperand::from(view(&ad, m, k, ta)) };
+        gemm(a, b, cm, accumulate, &mut GemmScratch::new()).unwrap();
         for i in 0..m {
             for j in 0..ldc {
                 let got = c[i * ldc + j];
@@ -75,7 +80,7 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
                     assert_eq!(
                         got as f64,
                         want[i * n + j],
-                        "{path} {m}×{k}×{n} ta={ta} tb={tb} acc={accumulate} prepacked={prepacked} at ({i},{j})"
+                        "{path} {m}×{k}×{n} ta={ta} tb={tb} acc={accumulate} prepacked={prepacked} a_packed={a_packed} at ({i},{j})"
                     );
                 } else {
                     assert!(got.is_nan(), "{path}: wrote past the end of row {i}");
@@ -179,4 +184,10 @@ fn wrong_shapes_are_errors_not_panics() {
     packed.pack(MatRef::new(&a, 4, 3).unwrap(), GemmPath::Portable).unwrap();
     assert!(gemm(am, &packed, MatMut::new(&mut c, 4, 3).unwrap(), false, &mut scratch).is_err());
     assert!(gemm(am, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_ok());
+    // A packed for another path than B's: refused, not misread.
+    let other = GemmPath::ALL.into_iter().find(|p| p.is_supported() && *p != GemmPath::Portable).unwrap();
+    let mut pa = PackedA::new();
+    pa.pack_with(am, other, false).unwrap();
+    assert!(gemm(&pa, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
+    assert!(gemm(&PackedA::new(), &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
 }

@@ -221,7 +221,7 @@ impl Worker {
         };
         for (c, (xc, yc)) in x.chunks(CHUNK * i).zip(y.chunks_mut(CHUNK * o)).enumerate() {
             let r = xc.len() / i;
-            forward(net, xc, r, &mut self.h, ctx)?;
+            forward(net, xc, r, &mut self.h, None, ctx)?;
             yc.copy_from_slice(&self.h[last][..r * o]);
             match (t, loss.as_deref_mut()) {
                 (Some(t), Some(loss)) => {

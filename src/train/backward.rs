@@ -16,7 +16,7 @@
 //!
 //! [`reduce`]: super::reduce
 
-use super::forward::{block_width, for_col_blocks, Ctx};
+use super::forward::{block_width, for_col_blocks, shared_input, Ctx};
 use super::reduce::{in_shard_order, squared_norm};
 use super::shards::Shard;
 use crate::error::Result;
@@ -32,7 +32,7 @@ pub(crate) fn backward_deltas(sh: &mut Shard, mlp: &Mlp, ctx: &Ctx<'_>) -> Resul
     let sizes = mlp.sizes();
     let n = sh.rows.len();
     let par = ctx.threads > 1;
-    let Shard { h, delta, packed_delta, .. } = sh;
+    let Shard { h, delta, packed_delta, packed_input, .. } = sh;
     for l in (0..mlp.num_layers()).rev() {
         let w = sizes[l + 1];
         packed_delta[l].pack_with(MatRef::new(&delta[l][..n * w], n, w)?, gemm_path(), par)?;
@@ -40,7 +40,9 @@ pub(crate) fn backward_deltas(sh: &mut Shard, mlp: &Mlp, ctx: &Ctx<'_>) -> Resul
             break;
         }
         let (below, above) = delta.split_at_mut(l);
+        let width = block_width(sizes[l], ctx.threads);
         let dl = MatRef::new(&above[0][..n * w], n, w)?;
+        let dl = shared_input(dl, sizes[l].div_ceil(width), Some(&mut *packed_input), par)?;
         let din = MatMut::new(&mut below[l - 1][..n * sizes[l]], n, sizes[l])?;
         let hv = MatRef::new(&h[l - 1][..n * sizes[l]], n, sizes[l])?;
         let wt = MatRef::new(mlp.layer(l).expect("layer exists").weight, sizes[l], w)?.t();
@@ -50,7 +52,7 @@ pub(crate) fn backward_deltas(sh: &mut Shard, mlp: &Mlp, ctx: &Ctx<'_>) -> Resul
             ctx.scratch
                 .with(|s| dense_backward(blk, dl, wt.cols_range(j0, c), hv.cols_range(j0, c), act, &ctx.kernels, s))
         };
-        for_col_blocks(din, 0, block_width(sizes[l], ctx.threads), par, &block)?;
+        for_col_blocks(din, 0, width, par, &block)?;
     }
     Ok(())
 }

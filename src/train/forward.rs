@@ -10,7 +10,7 @@
 use super::pool::ScratchPool;
 use crate::error::Result;
 use crate::head::Head;
-use crate::kernels::gemm::{gemm_path, BOperand, GemmPath, MatMut, MatRef, PackedB};
+use crate::kernels::gemm::{gemm_path, AOperand, BOperand, GemmPath, MatMut, MatRef, PackedA, PackedB};
 use crate::kernels::Kernels;
 use crate::layers::{dense_forward, Activation};
 use crate::model::Mlp;
@@ -114,18 +114,46 @@ pub(crate) fn for_col_blocks(c: MatMut<'_>, j0: usize, width: usize, par: bool, 
     }
 }
 
+/// A layer's left-hand operand as the blocks read it: when several blocks
+/// share it, packed once into `shared` (its panels in parallel), so that no
+/// thread packs it again; otherwise the view, which the GEMM packs itself.
+pub(crate) fn shared_input<'a>(
+    src: MatRef<'a>,
+    blocks: usize,
+    shared: Option<&'a mut PackedA>,
+    par: bool,
+) -> Result<AOperand<'a>> {
+    match shared {
+        Some(p) if blocks > 1 => {
+            p.pack_with(src, gemm_path(), par)?;
+            Ok(AOperand::from(&*p))
+        }
+        _ => Ok(src.into()),
+    }
+}
+
 /// The forward pass of `n` rows of `x` (n × inputs): `h[l] = f(h[l-1]·W_l +
 /// b_l)` for the hidden layers, and in `h[last]` the output layer's logits
 /// `h·W_L` (its bias is the head's to add). `h[l]` holds at least
-/// n × sizes[l+1] values.
-pub(crate) fn forward(net: &Net<'_>, x: &[f32], n: usize, h: &mut [Vec<f32>], ctx: &Ctx<'_>) -> Result<()> {
+/// n × sizes[l+1] values. `shared` is where a layer's input is packed when
+/// the threads split the layer's columns.
+pub(crate) fn forward(
+    net: &Net<'_>,
+    x: &[f32],
+    n: usize,
+    h: &mut [Vec<f32>],
+    mut shared: Option<&mut PackedA>,
+    ctx: &Ctx<'_>,
+) -> Result<()> {
     let sizes = net.sizes;
     let last = sizes.len() - 2;
     let par = ctx.threads > 1;
     for l in 0..=last {
         let (done, rest) = h.split_at_mut(l);
         let src = if l == 0 { &x[..n * sizes[0]] } else { &done[l - 1][..n * sizes[l]] };
-        let src = MatRef::new(src, n, sizes[l])?;
+        let width = net.block_width(sizes[l + 1], ctx.threads);
+        let src =
+            shared_input(MatRef::new(src, n, sizes[l])?, sizes[l + 1].div_ceil(width), shared.as_deref_mut(), par)?;
         let out = MatMut::new(&mut rest[0][..n * sizes[l + 1]], n, sizes[l + 1])?;
         let (bias, act) = (net.bias(l), (l < last).then_some(net.activation));
         let block = |blk: MatMut<'_>, j0: usize| {
@@ -134,7 +162,7 @@ pub(crate) fn forward(net: &Net<'_>, x: &[f32], n: usize, h: &mut [Vec<f32>], ct
             let w = net.w(l, j0, c)?;
             ctx.scratch.with(|s| dense_forward(blk, src, w, b, act, &ctx.kernels, s))
         };
-        for_col_blocks(out, 0, net.block_width(sizes[l + 1], ctx.threads), par, &block)?;
+        for_col_blocks(out, 0, width, par, &block)?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@
 use super::backward::backward_deltas;
 use super::forward::{forward, head_loss, Ctx, Net};
 use crate::error::Result;
-use crate::kernels::gemm::PackedB;
+use crate::kernels::gemm::{PackedA, PackedB};
 use crate::mem::{product, vec_of, zeros};
 use crate::model::Mlp;
 use std::ops::Range;
@@ -23,6 +23,9 @@ pub(crate) struct Shard {
     pub delta: Vec<Vec<f32>>,
     /// `delta[l]` packed as the right-hand operand of the weight gradient.
     pub packed_delta: Vec<PackedB>,
+    /// A layer's input (forward) or δ (backward) packed once for all the
+    /// threads that split the layer's columns.
+    pub packed_input: PackedA,
     /// Error of each row.
     pub loss: Vec<f32>,
 }
@@ -43,6 +46,7 @@ impl Shard {
             h: buffers("activations")?,
             delta: buffers("deltas")?,
             packed_delta: vec_of(layers, "packed deltas", || Ok(PackedB::new()))?,
+            packed_input: PackedA::new(),
             loss: zeros(cap, "losses")?,
         })
     }
@@ -58,7 +62,7 @@ impl Shard {
         }
         let (i, o, last) = (sizes[0], mlp.outputs(), mlp.num_layers() - 1);
         let x = &x[self.rows.start * i..self.rows.end * i];
-        forward(&Net::in_place(mlp), x, n, &mut self.h, ctx)?;
+        forward(&Net::in_place(mlp), x, n, &mut self.h, Some(&mut self.packed_input), ctx)?;
         let bias = mlp.layer(last).expect("layer exists").bias;
         let (y, d) = (&mut self.h[last][..n * o], &mut self.delta[last][..n * o]);
         let t = &t[self.rows.start * o..self.rows.end * o];

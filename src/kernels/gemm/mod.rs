@@ -21,9 +21,11 @@
 
 pub(crate) mod micro;
 mod pack;
+mod packed;
 mod view;
 
-pub(crate) use pack::AlignedBuf;
+pub use packed::{AOperand, BOperand, GemmScratch, PackedA, PackedARef, PackedB, PackedRef};
+use packed::{ASource, BSource};
 pub use view::{MatMut, MatRef};
 
 use super::SimdPath;
@@ -153,113 +155,6 @@ pub fn gemm_path() -> GemmPath {
     })
 }
 
-/// A read-only view of a [`PackedB`].
-#[derive(Clone, Copy, Debug)]
-pub struct PackedRef<'a> {
-    data: &'a [f32],
-    k: usize,
-    n: usize,
-    path: GemmPath,
-}
-
-/// A `k × n` right-hand operand packed for one [`GemmPath`]: panels of `NR`
-/// columns, each `k × NR` k-major, the last zero-padded. Packing again at the
-/// same or a smaller size reuses the buffer.
-#[derive(Default)]
-pub struct PackedB {
-    buf: AlignedBuf,
-    k: usize,
-    n: usize,
-    path: Option<GemmPath>,
-}
-
-impl PackedB {
-    /// An empty packed operand.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Packs `b` for `path`.
-    pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) -> Result<()> {
-        self.pack_with(b, path, false)
-    }
-
-    /// Packs `b` for `path`, its panels in parallel on the current rayon
-    /// pool when `par`. Errors (leaving it unpacked) when the buffer cannot
-    /// be allocated.
-    pub fn pack_with(&mut self, b: MatRef<'_>, path: GemmPath, par: bool) -> Result<()> {
-        let (_, nr) = path.tile();
-        let tr = path.transposer();
-        let panels = if path == GemmPath::MatrixMultiply { b.cols } else { b.cols.div_ceil(nr) * nr };
-        let len = b.rows.checked_mul(panels).ok_or_else(|| Error::shape("packed B", "k·n to fit", "overflow"))?;
-        self.path = None;
-        self.buf.resize(len)?;
-        if par && path != GemmPath::MatrixMultiply && b.rows > 0 {
-            use rayon::prelude::*;
-            // Groups of panels big enough to be worth a task.
-            let per = (1 << 16) / (b.rows * nr) + 1;
-            let chunk = per * b.rows * nr;
-            self.buf.as_mut_slice().par_chunks_mut(chunk).enumerate().for_each(|(i, dst)| {
-                let j0 = i * per * nr;
-                let cols = (b.cols - j0).min(per * nr);
-                pack::pack_b_block(dst, &b, 0, b.rows, j0, cols, nr, tr);
-            });
-        } else if path == GemmPath::MatrixMultiply {
-            let dst = self.buf.as_mut_slice();
-            for i in 0..b.rows {
-                for j in 0..b.cols {
-                    dst[i * b.cols + j] = b.data[i * b.rs + j * b.cs];
-                }
-            }
-        } else {
-            pack::pack_b_block(self.buf.as_mut_slice(), &b, 0, b.rows, 0, b.cols, nr, tr);
-        }
-        (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
-        Ok(())
-    }
-
-    /// A view of the whole packed matrix, or `None` before the first pack.
-    pub fn view(&self) -> Option<PackedRef<'_>> {
-        self.path.map(|path| PackedRef { data: self.buf.as_slice(), k: self.k, n: self.n, path })
-    }
-
-    /// Rows (k) of the packed matrix.
-    pub fn rows(&self) -> usize {
-        self.k
-    }
-
-    /// Columns (n) of the packed matrix.
-    pub fn cols(&self) -> usize {
-        self.n
-    }
-}
-
-/// Per-caller workspace for packing blocks of A (and of B when B comes as a
-/// strided view): one per thread or task, grown on first use and reused
-/// after.
-#[derive(Default)]
-pub struct GemmScratch {
-    a: AlignedBuf,
-    b: AlignedBuf,
-}
-
-impl GemmScratch {
-    /// An empty scratch; it grows to what a call needs (at most `MC × KC`
-    /// values for A and `KC × NC` for B) on first use.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A scratch already as large as any call needs, so that it never
-    /// allocates again; an error when the memory cannot be had.
-    pub fn full() -> Result<Self> {
-        let mut s = Self::default();
-        s.a.resize(MC * KC)?;
-        s.b.resize(KC * NC)?;
-        Ok(s)
-    }
-}
-
 /// `C ← A·B`, or `C ← C + A·B` when `accumulate`. `B` is either packed
 /// ahead (a [`PackedB`] or a [`PackedRef`]: worth it when many calls share
 /// it) or a strided [`MatRef`], packed block by block into `scratch` as the
@@ -269,8 +164,8 @@ impl GemmScratch {
 /// shard or thread computes it, and whichever form B came in. Errors when
 /// the dimensions disagree, the path cannot run here, or the scratch cannot
 /// grow.
-pub fn gemm<'b>(
-    a: MatRef<'_>,
+pub fn gemm<'a, 'b>(
+    a: impl Into<AOperand<'a>>,
     b: impl Into<BOperand<'b>>,
     c: MatMut<'_>,
     accumulate: bool,
@@ -279,18 +174,26 @@ pub fn gemm<'b>(
     let Some((b, path)) = b.into().0 else {
         return Err(Error::config("gemm", "B was never packed"));
     };
-    let (bk, bn) = b.dims();
-    if a.cols != bk || c.rows != a.rows || c.cols != bn {
+    let Some(a) = a.into().0 else {
+        return Err(Error::config("gemm", "A was never packed"));
+    };
+    if let ASource::Packed(p) = a {
+        if p.path != path {
+            return Err(Error::config("gemm", format!("A is packed for {}, B runs on {path}", p.path)));
+        }
+    }
+    let ((am, ak), (bk, bn)) = (a.dims(), b.dims());
+    if ak != bk || c.rows != am || c.cols != bn {
         return Err(Error::shape(
             "gemm operands",
-            format!("A m×k, B k×n, C m×n with A {}×{}", a.rows, a.cols),
+            format!("A m×k, B k×n, C m×n with A {am}×{ak}"),
             format!("B {bk}×{bn}, C {}×{}", c.rows, c.cols),
         ));
     }
     let Some(engine) = path.engine() else {
         return Err(Error::config("gemm", format!("the {path} GEMM path cannot run on this CPU")));
     };
-    let (m, k, n) = (a.rows, a.cols, c.cols);
+    let (m, k, n) = (am, ak, c.cols);
     if m == 0 || n == 0 {
         return Ok(());
     }
@@ -305,32 +208,21 @@ pub fn gemm<'b>(
     }
     match engine {
         Engine::MatrixMultiply => {
+            let (ap, rsa, csa) = match a {
+                ASource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
+                ASource::Packed(p) => (p.data.as_ptr(), k as isize, 1),
+            };
             let (bp, rsb, csb) = match b {
                 BSource::Packed(p) => (p.data.as_ptr(), n as isize, 1),
                 BSource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
             };
             let beta = if accumulate { 1.0 } else { 0.0 };
-            // SAFETY: the views were checked at construction (A and a strided
-            // B reach only elements of their data, C's rows are rs ≥ n apart
-            // inside its data), and a packed B for this path is row-major k×n;
-            // m, k, n > 0, so no view here is empty.
+            // SAFETY: the views were checked at construction (a strided A or
+            // B reaches only elements of its data, C's rows are rs ≥ n apart
+            // inside its data), and a packed A or B for this path is
+            // row-major (m×k, k×n); m, k, n > 0, so no view here is empty.
             unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    k,
-                    n,
-                    1.0,
-                    a.data.as_ptr(),
-                    a.rs as isize,
-                    a.cs as isize,
-                    bp,
-                    rsb,
-                    csb,
-                    beta,
-                    c.ptr,
-                    c.rs as isize,
-                    1,
-                );
+                matrixmultiply::sgemm(m, k, n, 1.0, ap, rsa, csa, bp, rsb, csb, beta, c.ptr, c.rs as isize, 1);
             }
             Ok(())
         }
@@ -338,30 +230,11 @@ pub fn gemm<'b>(
     }
 }
 
-/// The right-hand operand as the blocked loop reads it.
-#[derive(Clone, Copy)]
-enum BSource<'b> {
-    /// Panels of `k × NR`, k-major, for all of B's columns.
-    Packed(PackedRef<'b>),
-    /// A view, packed per block.
-    Strided(MatRef<'b>),
-}
-
-impl BSource<'_> {
-    /// `(k, n)`.
-    fn dims(&self) -> (usize, usize) {
-        match self {
-            BSource::Packed(p) => (p.k, p.n),
-            BSource::Strided(v) => (v.rows, v.cols),
-        }
-    }
-}
-
 /// The cache-blocked loop nest: columns in blocks of NC, k in blocks of KC
 /// (B's `KC × NC` block, packed if it came strided, stays in L2 and one
 /// panel of it in L1), rows in blocks of MC (packed A), then MR × NR tiles.
 fn blocked(
-    a: MatRef<'_>,
+    a: ASource<'_>,
     b: BSource<'_>,
     c: MatMut<'_>,
     accumulate: bool,
@@ -370,10 +243,12 @@ fn blocked(
     tr: Transposer,
 ) -> Result<()> {
     let (mr, nr) = (kernel.mr, kernel.nr);
-    let (m, k, n) = (a.rows, a.cols, c.cols);
+    let ((m, k), n) = (a.dims(), c.cols);
     let (ldc, cptr) = (c.rs, c.ptr);
     let GemmScratch { a: abuf, b: bbuf } = scratch;
-    abuf.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k))?;
+    if let ASource::Strided(_) = a {
+        abuf.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k))?;
+    }
     if let BSource::Strided(_) = b {
         bbuf.resize(KC.min(k) * NC.min(n.div_ceil(nr) * nr))?;
     }
@@ -393,8 +268,14 @@ fn blocked(
             };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                let ap = abuf.as_mut_slice();
-                pack::pack_a(ap, &a, ic, mc, pc, kc, mr, tr);
+                let ap: &[f32] = match a {
+                    ASource::Strided(v) => {
+                        let ap = abuf.as_mut_slice();
+                        pack::pack_a(ap, &v, ic, mc, pc, kc, mr, tr);
+                        ap
+                    }
+                    ASource::Packed(p) => p.block(ic, pc, mr),
+                };
                 for jr in (0..ncb).step_by(nr) {
                     let nv = nr.min(ncb - jr);
                     let bpanel = &bp[(jr / nr) * stride + off..][..kc * nr];
@@ -416,37 +297,6 @@ fn blocked(
         }
     }
     Ok(())
-}
-
-/// The right-hand operand of [`gemm`] and the path it runs on: packed ahead
-/// (from a [`PackedB`], `None` when it was never packed, or a
-/// [`PackedRef`]), or a strided view packed as the loop goes.
-pub struct BOperand<'b>(Option<(BSource<'b>, GemmPath)>);
-
-impl<'b> BOperand<'b> {
-    /// A strided view, run on `path` (the `From<MatRef>` conversion uses the
-    /// process's [`gemm_path`]).
-    pub fn strided(b: MatRef<'b>, path: GemmPath) -> Self {
-        BOperand(Some((BSource::Strided(b), path)))
-    }
-}
-
-impl<'b> From<&'b PackedB> for BOperand<'b> {
-    fn from(b: &'b PackedB) -> Self {
-        BOperand(b.view().map(|p| (BSource::Packed(p), p.path)))
-    }
-}
-
-impl<'b> From<PackedRef<'b>> for BOperand<'b> {
-    fn from(b: PackedRef<'b>) -> Self {
-        BOperand(Some((BSource::Packed(b), b.path)))
-    }
-}
-
-impl<'b> From<MatRef<'b>> for BOperand<'b> {
-    fn from(b: MatRef<'b>) -> Self {
-        BOperand::strided(b, gemm_path())
-    }
 }
 
 /// `C ← A·B (+ C)` with `B` a strided view, packed into `packed` first: the

@@ -82,6 +82,16 @@ impl Transposer {
     }
 }
 
+/// `dst ← b` row-major (the packed form of the matrixmultiply path, which
+/// packs for itself).
+pub(crate) fn copy_row_major(dst: &mut [f32], b: &MatRef<'_>) {
+    for i in 0..b.rows {
+        for j in 0..b.cols {
+            dst[i * b.cols + j] = b.data[i * b.rs + j * b.cs];
+        }
+    }
+}
+
 /// Packs rows `i0..i0+m` and columns `k0..k0+kc` of `a` into `dst` as
 /// `ceil(m/mr)` panels of `kc × mr` (k-major), zero-padding the last panel.
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,289 @@
+//! Operands packed ahead, and how [`gemm`](super::gemm) takes its operands.
+//!
+//! Packing ahead is worth it when many calls (or many threads) share an
+//! operand: a shard's δ as the B of every weight-gradient tile, a layer's
+//! input as the A of every column block the threads split a layer into, the
+//! [`Predictor`](crate::Predictor)'s weights. Otherwise the GEMM packs each
+//! block of a strided view itself as its loop reaches it.
+
+use super::pack::{self, AlignedBuf};
+use super::view::MatRef;
+use super::{gemm_path, GemmPath, KC, MC, NC};
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+
+/// A read-only view of a [`PackedB`].
+#[derive(Clone, Copy, Debug)]
+pub struct PackedRef<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) k: usize,
+    pub(super) n: usize,
+    pub(super) path: GemmPath,
+}
+
+/// A `k × n` right-hand operand packed for one [`GemmPath`]: panels of `NR`
+/// columns, each `k × NR` k-major, the last zero-padded. Packing again at the
+/// same or a smaller size reuses the buffer.
+#[derive(Default)]
+pub struct PackedB {
+    buf: AlignedBuf,
+    k: usize,
+    n: usize,
+    path: Option<GemmPath>,
+}
+
+/// Groups of `per` units of `unit` values each, at least one group per
+/// thread of the current pool and about 64 Ki values a group: how a packing
+/// is cut into tasks.
+fn per_task(units: usize, unit: usize) -> usize {
+    let by_size = (1 << 16) / unit.max(1) + 1;
+    let by_threads = units.div_ceil(rayon::current_num_threads().max(1));
+    by_size.min(by_threads).max(1)
+}
+
+impl PackedB {
+    /// An empty packed operand.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Packs `b` for `path`.
+    pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) -> Result<()> {
+        self.pack_with(b, path, false)
+    }
+
+    /// Packs `b` for `path`, its panels in parallel on the current rayon
+    /// pool when `par`. Errors (leaving it unpacked) when the buffer cannot
+    /// be allocated.
+    pub fn pack_with(&mut self, b: MatRef<'_>, path: GemmPath, par: bool) -> Result<()> {
+        let (_, nr) = path.tile();
+        let tr = path.transposer();
+        let panels = if path == GemmPath::MatrixMultiply { b.cols } else { b.cols.div_ceil(nr) * nr };
+        let len = b.rows.checked_mul(panels).ok_or_else(|| Error::shape("packed B", "k·n to fit", "overflow"))?;
+        self.path = None;
+        self.buf.resize(len)?;
+        if path == GemmPath::MatrixMultiply {
+            pack::copy_row_major(self.buf.as_mut_slice(), &b);
+        } else if par && b.rows > 0 {
+            let per = per_task(b.cols.div_ceil(nr), b.rows * nr);
+            self.buf.as_mut_slice().par_chunks_mut(per * b.rows * nr).enumerate().for_each(|(i, dst)| {
+                let j0 = i * per * nr;
+                pack::pack_b_block(dst, &b, 0, b.rows, j0, (b.cols - j0).min(per * nr), nr, tr);
+            });
+        } else {
+            pack::pack_b_block(self.buf.as_mut_slice(), &b, 0, b.rows, 0, b.cols, nr, tr);
+        }
+        (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
+        Ok(())
+    }
+
+    /// A view of the whole packed matrix, or `None` before the first pack.
+    pub fn view(&self) -> Option<PackedRef<'_>> {
+        self.path.map(|path| PackedRef { data: self.buf.as_slice(), k: self.k, n: self.n, path })
+    }
+
+    /// Rows (k) of the packed matrix.
+    pub fn rows(&self) -> usize {
+        self.k
+    }
+
+    /// Columns (n) of the packed matrix.
+    pub fn cols(&self) -> usize {
+        self.n
+    }
+}
+
+/// A read-only view of a [`PackedA`].
+#[derive(Clone, Copy, Debug)]
+pub struct PackedARef<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) m: usize,
+    pub(super) k: usize,
+    pub(super) path: GemmPath,
+}
+
+impl<'a> PackedARef<'a> {
+    /// The packed rows `i0..` (a multiple of MR) of depth block `pc` (a
+    /// multiple of KC): the panels the blocked loop reads for that block.
+    pub(super) fn block(&self, i0: usize, pc: usize, mr: usize) -> &'a [f32] {
+        let (m_pad, kc) = (self.m.div_ceil(mr) * mr, KC.min(self.k - pc));
+        &self.data[pc * m_pad + (i0 / mr) * kc * mr..]
+    }
+}
+
+/// An `m × k` left-hand operand packed for one [`GemmPath`] as the blocked
+/// loop reads A: for each depth block of `KC` (the last shorter), panels of
+/// `MR` rows, each `kc × MR` k-major, the last zero-padded. Packing it once
+/// lets every thread of a layer share it.
+#[derive(Default)]
+pub struct PackedA {
+    buf: AlignedBuf,
+    m: usize,
+    k: usize,
+    path: Option<GemmPath>,
+}
+
+impl PackedA {
+    /// An empty packed operand.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Packs `a` for `path`, its panels in parallel on the current rayon
+    /// pool when `par`. Errors (leaving it unpacked) when the buffer cannot
+    /// be allocated.
+    pub fn pack_with(&mut self, a: MatRef<'_>, path: GemmPath, par: bool) -> Result<()> {
+        let (mr, _) = path.tile();
+        let tr = path.transposer();
+        let m_pad = if path == GemmPath::MatrixMultiply { a.rows } else { a.rows.div_ceil(mr) * mr };
+        let len = m_pad.checked_mul(a.cols).ok_or_else(|| Error::shape("packed A", "m·k to fit", "overflow"))?;
+        self.path = None;
+        self.buf.resize(len)?;
+        if path == GemmPath::MatrixMultiply {
+            pack::copy_row_major(self.buf.as_mut_slice(), &a);
+        } else {
+            let mut rest = self.buf.as_mut_slice();
+            for pc in (0..a.cols).step_by(KC) {
+                let kc = KC.min(a.cols - pc);
+                let (block, tail) = rest.split_at_mut(kc * m_pad);
+                rest = tail;
+                let per = if par { per_task(m_pad / mr, kc * mr) } else { m_pad / mr };
+                let group = |(g, dst): (usize, &mut [f32])| {
+                    let i0 = g * per * mr;
+                    pack::pack_a(dst, &a, i0, (a.rows - i0).min(per * mr), pc, kc, mr, tr);
+                };
+                if par {
+                    block.par_chunks_mut(per * kc * mr).enumerate().for_each(group);
+                } else {
+                    block.chunks_mut(per * kc * mr).enumerate().for_each(group);
+                }
+            }
+        }
+        (self.m, self.k, self.path) = (a.rows, a.cols, Some(path));
+        Ok(())
+    }
+
+    /// A view of the packed matrix, or `None` before the first pack.
+    pub fn view(&self) -> Option<PackedARef<'_>> {
+        self.path.map(|path| PackedARef { data: self.buf.as_slice(), m: self.m, k: self.k, path })
+    }
+}
+
+/// Per-caller workspace for packing blocks of A (and of B when B comes as a
+/// strided view): one per thread or task, grown on first use and reused
+/// after.
+#[derive(Default)]
+pub struct GemmScratch {
+    pub(super) a: AlignedBuf,
+    pub(super) b: AlignedBuf,
+}
+
+impl GemmScratch {
+    /// An empty scratch; it grows to what a call needs (at most `MC × KC`
+    /// values for A and `KC × NC` for B) on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A scratch already as large as any call needs, so that it never
+    /// allocates again; an error when the memory cannot be had.
+    pub fn full() -> Result<Self> {
+        let mut s = Self::default();
+        s.a.resize(MC * KC)?;
+        s.b.resize(KC * NC)?;
+        Ok(s)
+    }
+}
+
+/// The left-hand operand as the blocked loop reads it.
+#[derive(Clone, Copy)]
+pub(super) enum ASource<'a> {
+    /// A view, packed per block.
+    Strided(MatRef<'a>),
+    /// Packed ahead for a path.
+    Packed(PackedARef<'a>),
+}
+
+impl ASource<'_> {
+    /// `(m, k)`.
+    pub(super) fn dims(&self) -> (usize, usize) {
+        match self {
+            ASource::Strided(v) => (v.rows, v.cols),
+            ASource::Packed(p) => (p.m, p.k),
+        }
+    }
+}
+
+/// The left-hand operand of [`gemm`](super::gemm): a strided view (packed
+/// block by block inside the call) or packed ahead ([`PackedA`], `None` when
+/// it was never packed).
+#[derive(Clone, Copy)]
+pub struct AOperand<'a>(pub(super) Option<ASource<'a>>);
+
+impl<'a> From<MatRef<'a>> for AOperand<'a> {
+    fn from(a: MatRef<'a>) -> Self {
+        AOperand(Some(ASource::Strided(a)))
+    }
+}
+
+impl<'a> From<&'a PackedA> for AOperand<'a> {
+    fn from(a: &'a PackedA) -> Self {
+        AOperand(a.view().map(ASource::Packed))
+    }
+}
+
+impl<'a> From<PackedARef<'a>> for AOperand<'a> {
+    fn from(a: PackedARef<'a>) -> Self {
+        AOperand(Some(ASource::Packed(a)))
+    }
+}
+
+/// The right-hand operand as the blocked loop reads it.
+#[derive(Clone, Copy)]
+pub(super) enum BSource<'b> {
+    /// Panels of `k × NR`, k-major, for all of B's columns.
+    Packed(PackedRef<'b>),
+    /// A view, packed per block.
+    Strided(MatRef<'b>),
+}
+
+impl BSource<'_> {
+    /// `(k, n)`.
+    pub(super) fn dims(&self) -> (usize, usize) {
+        match self {
+            BSource::Packed(p) => (p.k, p.n),
+            BSource::Strided(v) => (v.rows, v.cols),
+        }
+    }
+}
+
+/// The right-hand operand of [`gemm`](super::gemm) and the path it runs on:
+/// packed ahead (from a [`PackedB`], `None` when it was never packed, or a
+/// [`PackedRef`]), or a strided view packed as the loop goes.
+pub struct BOperand<'b>(pub(super) Option<(BSource<'b>, GemmPath)>);
+
+impl<'b> BOperand<'b> {
+    /// A strided view, run on `path` (the `From<MatRef>` conversion uses the
+    /// process's [`gemm_path`]).
+    pub fn strided(b: MatRef<'b>, path: GemmPath) -> Self {
+        BOperand(Some((BSource::Strided(b), path)))
+    }
+}
+
+impl<'b> From<&'b PackedB> for BOperand<'b> {
+    fn from(b: &'b PackedB) -> Self {
+        BOperand(b.view().map(|p| (BSource::Packed(p), p.path)))
+    }
+}
+
+impl<'b> From<PackedRef<'b>> for BOperand<'b> {
+    fn from(b: PackedRef<'b>) -> Self {
+        BOperand(Some((BSource::Packed(b), b.path)))
+    }
+}
+
+impl<'b> From<MatRef<'b>> for BOperand<'b> {
+    fn from(b: MatRef<'b>) -> Self {
+        BOperand::strided(b, gemm_path())
+    }
+}
