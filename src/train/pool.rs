@@ -38,9 +38,6 @@ enum Slot {
 struct Shared {
     slot: Mutex<Slot>,
     cv: Condvar,
-    /// Pool threads that have exited (counted by rayon's exit handler).
-    exited: Mutex<usize>,
-    exit_cv: Condvar,
 }
 
 impl Shared {
@@ -56,28 +53,27 @@ impl Shared {
 pub(crate) struct Pool {
     threads: usize,
     inner: Option<(rayon::ThreadPool, Arc<Shared>)>,
+    /// The pool's threads, spawned here so that dropping the pool can join
+    /// them.
+    handles: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Pool {
     /// A pool of `threads` ≥ 1 threads.
     pub(crate) fn new(threads: usize) -> Result<Pool> {
         if threads <= 1 {
-            return Ok(Pool { threads: 1, inner: None });
+            return Ok(Pool { threads: 1, inner: None, handles: Vec::new() });
         }
-        let shared = Arc::new(Shared {
-            slot: Mutex::new(Slot::Idle),
-            cv: Condvar::new(),
-            exited: Mutex::new(0),
-            exit_cv: Condvar::new(),
-        });
-        let on_exit = Arc::clone(&shared);
+        let shared = Arc::new(Shared { slot: Mutex::new(Slot::Idle), cv: Condvar::new() });
+        let mut handles = Vec::new();
+        crate::mem::reserve(&mut handles, threads, "thread handles")?;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
-            .exit_handler(move |_| {
-                *on_exit.exited.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                on_exit.exit_cv.notify_all();
+            .spawn_handler(|t| {
+                let b = std::thread::Builder::new().name(format!("backprop-{}", t.index()));
+                handles.push(b.spawn(|| t.run())?);
+                Ok(())
             })
-            .thread_name(|i| format!("backprop-{i}"))
             .build()
             .map_err(|e| Error::config("threads", format!("cannot start {threads} threads: {e}")))?;
         // Wait until every thread has started (a starting thread allocates),
@@ -85,7 +81,7 @@ impl Pool {
         pool.broadcast(|_| ());
         let driver = Arc::clone(&shared);
         pool.spawn(move || drive(&driver));
-        Ok(Pool { threads, inner: Some((pool, shared)) })
+        Ok(Pool { threads, inner: Some((pool, shared)), handles })
     }
 
     /// Number of threads.
@@ -179,17 +175,16 @@ fn drive(shared: &Shared) {
 }
 
 impl Drop for Pool {
-    /// Ends the driver, then waits until every pool thread has exited, so
-    /// that no thread of a dropped trainer or predictor lingers (and runs
-    /// its exit, which allocates, while the program goes on).
+    /// Ends the driver, then joins every pool thread, so that no thread of a
+    /// dropped trainer or predictor lingers (or runs its exit, which
+    /// allocates, while the program goes on).
     fn drop(&mut self) {
         let Some((pool, shared)) = self.inner.take() else { return };
         *shared.lock() = Slot::Exit;
         shared.cv.notify_all();
         drop(pool);
-        let mut exited = shared.exited.lock().unwrap_or_else(|e| e.into_inner());
-        while *exited < self.threads {
-            exited = shared.exit_cv.wait(exited).unwrap_or_else(|e| e.into_inner());
+        for h in self.handles.drain(..) {
+            let _ = h.join();
         }
     }
 }
