@@ -1,6 +1,7 @@
 //! `backprop bench`: training-step throughput on synthetic data in memory
-//! (sigmoid hidden layers, softmax head, SGD), after a warm-up; with
-//! `--inference`, forward-only throughput through a `Predictor`.
+//! (sigmoid hidden layers and a softmax head unless told otherwise, SGD),
+//! after a warm-up; with `--inference`, forward-only throughput through a
+//! `Predictor`.
 
 use crate::common::{self, Sizes};
 use crate::Failure;
@@ -31,6 +32,12 @@ pub struct BenchArgs {
     /// Print a JSON array, one object per thread count
     #[arg(long)]
     json: bool,
+    /// Hidden activation
+    #[arg(long, value_enum, default_value = "sigmoid")]
+    activation: Activation,
+    /// Output head (softmax: one-hot targets; logistic: 0/1 targets; linear: real targets)
+    #[arg(long, value_enum, default_value = "softmax")]
+    head: Head,
     /// Time the forward pass alone (a `Predictor`, as `predict`, `eval` and
     /// the C ABI run it); GFLOP/s count 2·B·Σ in·out
     #[arg(long)]
@@ -80,8 +87,8 @@ fn time(seconds: f64, mut step: impl FnMut() -> backprop::Result<()>) -> backpro
 fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
     let l = &a.layers.0;
     let (b, (inputs, outputs)) = (a.batch_size, (l[0], l[l.len() - 1]));
-    let mlp = Mlp::builder().input(inputs).hidden_layers(&l[1..l.len() - 1]).activation(Activation::Sigmoid);
-    let mlp = mlp.head(Head::Softmax, outputs).seed(0).build()?;
+    let mlp = Mlp::builder().input(inputs).hidden_layers(&l[1..l.len() - 1]).activation(a.activation);
+    let mlp = mlp.head(a.head, outputs).seed(0).build()?;
     let mut rng = Rng::new(1);
     let x: Vec<f32> = (0..b * inputs).map(|_| rng.next_f32()).collect();
     if a.inference {
@@ -101,7 +108,11 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
     let mut tr = Trainer::new(mlp, config)?;
     let mut t = vec![0.0; b * outputs];
     for r in 0..b {
-        t[r * outputs + rng.below(outputs as u64) as usize] = 1.0;
+        match a.head {
+            Head::Softmax => t[r * outputs + rng.below(outputs as u64) as usize] = 1.0,
+            Head::Logistic => t[r * outputs..][..outputs].iter_mut().for_each(|v| *v = rng.below(2) as f32),
+            Head::Linear => t[r * outputs..][..outputs].iter_mut().for_each(|v| *v = rng.uniform(-1.0, 1.0)),
+        }
     }
     let (steps, median, best) = time(a.seconds, || tr.step(&x, &t, b).map(drop))?;
     Ok(Run { threads: tr.threads(), shard_rows: tr.shard_rows(), steps, median, best })
