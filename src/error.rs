@@ -53,6 +53,14 @@ pub enum ErrorKind {
         /// What was expected and what was found.
         msg: String,
     },
+    /// The processes of a distributed run could not exchange data (a peer
+    /// ended, or the communicator was shut down).
+    Collective {
+        /// The rank that saw the failure.
+        rank: usize,
+        /// What happened.
+        msg: String,
+    },
 }
 
 impl Error {
@@ -84,6 +92,11 @@ impl Error {
     /// An [`ErrorKind::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ErrorKind::Io { path: Some(path.into()), source }.into()
+    }
+
+    /// An [`ErrorKind::Collective`] seen by `rank`.
+    pub fn collective(rank: usize, msg: impl Into<String>) -> Self {
+        ErrorKind::Collective { rank, msg: msg.into() }.into()
     }
 
     /// An [`ErrorKind::Format`] for `path`, at `location` when known.
@@ -118,6 +131,7 @@ impl fmt::Display for Error {
                 write!(f, "{}: {loc}: {msg}", path.display())
             }
             ErrorKind::Format { path, location: None, msg } => write!(f, "{}: {msg}", path.display()),
+            ErrorKind::Collective { rank, msg } => write!(f, "rank {rank}: {msg}"),
         }
     }
 }

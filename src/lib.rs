@@ -39,6 +39,7 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 
 pub mod data;
+pub mod dist;
 mod error;
 pub mod ffi;
 pub mod head;

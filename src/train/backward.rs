@@ -17,7 +17,7 @@
 //! [`reduce`]: super::reduce
 
 use super::forward::{block_width, for_col_blocks, shared_input, Ctx};
-use super::reduce::{in_shard_order, squared_norm};
+use super::reduce::{in_shard_order, SquaredNorm};
 use super::shards::Shard;
 use crate::error::Result;
 use crate::kernels::gemm::{gemm_path, GemmScratch, MatMut, MatRef};
@@ -25,6 +25,7 @@ use crate::kernels::Kernels;
 use crate::layers::{dense_backward, dense_grad};
 use crate::model::{layer_ranges, Mlp};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// The deltas of one shard from `delta[last]` (the head's) down to the
 /// first hidden layer, each packed for the weight gradient.
@@ -69,54 +70,116 @@ pub(crate) struct TileWork {
 }
 
 /// Tile tasks needed for the widest layer input of `sizes`: how many
-/// [`TileWork`]s [`weight_gradients`] needs.
+/// [`TileWork`]s [`segment_gradients`] needs.
 pub(crate) fn tiles_needed(sizes: &[usize]) -> usize {
     sizes[..sizes.len() - 1].iter().map(|s| s.div_ceil(TILE_ROWS)).max().unwrap_or(1)
 }
 
+/// What the weight gradients are computed from: the shards' deltas and
+/// activations, and the batch's inputs `x`.
+pub(crate) struct GradInputs<'a> {
+    pub shards: &'a [Shard],
+    pub x: &'a [f32],
+    pub mlp: &'a Mlp,
+    pub kernels: &'a Kernels,
+    pub par: bool,
+}
+
+/// A run of tiles of one layer's gradient: the unit one chain message
+/// carries between ranks ([`dist`](crate::dist)); a whole layer in one
+/// process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub layer: usize,
+    /// Tiles of `TILE_ROWS` rows of `∂E/∂W`.
+    pub tiles: Range<usize>,
+    /// Whether the layer's bias gradient follows (the last segment of a
+    /// layer).
+    pub bias: bool,
+}
+
+impl Segment {
+    /// Where the segment lies in the gradient, laid out like
+    /// [`Mlp::params`] (a layer's bias follows its weights).
+    pub(crate) fn range(&self, sizes: &[usize]) -> Range<usize> {
+        let (wr, br) = layer_ranges(sizes, self.layer);
+        let (inn, out) = (sizes[self.layer], sizes[self.layer + 1]);
+        let r0 = self.tiles.start * TILE_ROWS;
+        let r1 = (self.tiles.end * TILE_ROWS).min(inn);
+        (wr.start + r0 * out)..if self.bias { br.end } else { wr.start + r1 * out }
+    }
+}
+
+/// The gradient's segments in order, layer by layer, each at most
+/// `max_floats` weights (but at least one tile).
+pub(crate) fn segments(sizes: &[usize], max_floats: usize) -> impl Iterator<Item = Segment> + '_ {
+    (0..sizes.len() - 1).flat_map(move |layer| {
+        let tiles = sizes[layer].div_ceil(TILE_ROWS);
+        let per = (max_floats / (TILE_ROWS * sizes[layer + 1])).clamp(1, tiles);
+        (0..tiles.div_ceil(per)).map(move |c| Segment {
+            layer,
+            tiles: c * per..((c + 1) * per).min(tiles),
+            bias: (c + 1) * per >= tiles,
+        })
+    })
+}
+
+/// The shards' terms of one segment of `∂E/∂θ`, into `g` (the segment's
+/// slice of the gradient): written when `onto` is false, added to what `g`
+/// holds (the sums of the shards before these, from another rank) when
+/// true. Each tile is `Σ_s h_sᵀ·δ_s` in shard order, its squares then
+/// folded into `norm`.
+pub(crate) fn segment_gradients(
+    g: &mut [f32],
+    seg: &Segment,
+    onto: bool,
+    inp: &GradInputs<'_>,
+    work: &mut [TileWork],
+    norm: &mut SquaredNorm,
+) -> Result<()> {
+    let (sizes, l, k) = (inp.mlp.sizes(), seg.layer, inp.kernels);
+    let (inn, out) = (sizes[l], sizes[l + 1]);
+    let rows = (seg.tiles.end * TILE_ROWS).min(inn) - seg.tiles.start * TILE_ROWS;
+    let (gw, gb) = g.split_at_mut(rows * out);
+    debug_assert!(work.len() >= seg.tiles.len());
+    let tile_task = |(i, (tile, w)): (usize, (&mut [f32], &mut TileWork))| -> Result<()> {
+        let (r0, tr) = ((seg.tiles.start + i) * TILE_ROWS, tile.len() / out);
+        in_shard_order(inp.shards, |sh, accumulate| {
+            let n = sh.rows.len();
+            let src = if l == 0 { &inp.x[sh.rows.start * inn..sh.rows.end * inn] } else { &sh.h[l - 1][..n * inn] };
+            // Rows r0..r0+tr of srcᵀ, by strides.
+            let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
+            dense_grad(tile, a, &sh.packed_delta[l], accumulate || onto, &mut w.scratch)
+        })?;
+        // While the tile is in cache.
+        w.sq = k.sum_squares(tile);
+        Ok(())
+    };
+    if inp.par {
+        gw.par_chunks_mut(TILE_ROWS * out).zip(work.par_iter_mut()).enumerate().try_for_each(tile_task)?;
+    } else {
+        gw.chunks_mut(TILE_ROWS * out).zip(work.iter_mut()).enumerate().try_for_each(tile_task)?;
+    }
+    norm.tiles(work[..seg.tiles.len()].iter().map(|w| w.sq));
+    if seg.bias {
+        if !onto {
+            gb.fill(0.0);
+        }
+        in_shard_order(inp.shards, |sh, _| k.col_sums(gb, &sh.delta[l][..sh.rows.len() * out]))?;
+        norm.end_layer(k.sum_squares(gb));
+    }
+    Ok(())
+}
+
 /// Writes the gradient of the batch objective into `grads` (laid out like
-/// the parameters) from the shards' deltas; `x` is the batch's inputs.
+/// the parameters) from the shards of one process, a segment a layer.
 /// Returns the squared global norm `Σ g²` (NaN or infinite when a gradient
 /// is).
-pub(crate) fn weight_gradients(
-    grads: &mut [f32],
-    shards: &[Shard],
-    x: &[f32],
-    mlp: &Mlp,
-    work: &mut [TileWork],
-    k: &Kernels,
-    par: bool,
-) -> Result<f64> {
-    let sizes = mlp.sizes();
-    let mut sq = 0.0f64;
-    for l in 0..mlp.num_layers() {
-        let (wr, br) = layer_ranges(sizes, l);
-        let (inn, out) = (sizes[l], sizes[l + 1]);
-        let (gw, gb) = grads[wr.start..br.end].split_at_mut(wr.len());
-        let tiles = inn.div_ceil(TILE_ROWS);
-        debug_assert!(work.len() >= tiles);
-        let tile_task = |(i, (tile, w)): (usize, (&mut [f32], &mut TileWork))| -> Result<()> {
-            let (r0, tr) = (i * TILE_ROWS, tile.len() / out);
-            in_shard_order(shards, |sh, accumulate| {
-                let n = sh.rows.len();
-                let src = if l == 0 { &x[sh.rows.start * inn..sh.rows.end * inn] } else { &sh.h[l - 1][..n * inn] };
-                // Rows r0..r0+tr of srcᵀ, by strides.
-                let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
-                dense_grad(tile, a, &sh.packed_delta[l], accumulate, &mut w.scratch)
-            })?;
-            // While the tile is in cache.
-            w.sq = k.sum_squares(tile);
-            Ok(())
-        };
-        if par {
-            gw.par_chunks_mut(TILE_ROWS * out).zip(work.par_iter_mut()).enumerate().try_for_each(tile_task)?;
-        } else {
-            gw.chunks_mut(TILE_ROWS * out).zip(work.iter_mut()).enumerate().try_for_each(tile_task)?;
-        }
-        sq += squared_norm(work[..tiles].iter().map(|w| w.sq));
-        gb.fill(0.0);
-        in_shard_order(shards, |sh, _| k.col_sums(gb, &sh.delta[l][..sh.rows.len() * out]))?;
-        sq += k.sum_squares(gb);
+pub(crate) fn weight_gradients(grads: &mut [f32], inp: &GradInputs<'_>, work: &mut [TileWork]) -> Result<f64> {
+    let sizes = inp.mlp.sizes();
+    let mut norm = SquaredNorm::default();
+    for seg in segments(sizes, usize::MAX) {
+        segment_gradients(&mut grads[seg.range(sizes)], &seg, false, inp, work, &mut norm)?;
     }
-    Ok(sq)
+    Ok(norm.total())
 }

@@ -2,9 +2,15 @@
 //! are sums over its shards, and the global norm a sum over gradient tiles,
 //! each added in the same order whatever thread computed the terms, so that
 //! a step's bits depend on the shard cut alone (rayon's maintainers' advice
-//! on float sums; STYLE.md's "determinism by construction").
+//! on float sums; STYLE.md's "determinism by construction"); across ranks,
+//! the same order through a chain ([`dist`](crate::dist)).
 
+use super::backward::{segment_gradients, segments, GradInputs, TileWork};
+use super::pool::Pool;
+use super::shards::Shard;
+use crate::dist::{owned_shards, Chain, Collective, SEGMENT_FLOATS};
 use crate::error::Result;
+use std::time::Instant;
 
 /// `Σ_s term(s)` in shard order: calls `term(shard, accumulate)` for each
 /// shard in turn, `accumulate` false for the first (which writes the sum)
@@ -13,8 +19,123 @@ pub(crate) fn in_shard_order<S>(shards: &[S], mut term: impl FnMut(&S, bool) -> 
     shards.iter().enumerate().try_for_each(|(s, sh)| term(sh, s > 0))
 }
 
-/// The squared global norm from the squared norms of the gradient's tiles,
-/// added left to right in f64.
-pub(crate) fn squared_norm(tiles: impl Iterator<Item = f64>) -> f64 {
-    tiles.fold(0.0, |acc, t| acc + t)
+/// The squared global norm `Σ g²`, in one fixed order: the squares of a
+/// layer's weight tiles folded left to right in f64, that layer sum added
+/// to the total, then the layer's bias squares.
+#[derive(Default)]
+pub(crate) struct SquaredNorm {
+    total: f64,
+    layer: f64,
+}
+
+impl SquaredNorm {
+    /// Folds in the next tiles of the current layer.
+    pub(crate) fn tiles(&mut self, tiles: impl Iterator<Item = f64>) {
+        self.layer = tiles.fold(self.layer, |acc, t| acc + t);
+    }
+
+    /// Ends the current layer, whose bias squares sum to `bias`.
+    pub(crate) fn end_layer(&mut self, bias: f64) {
+        self.total += self.layer;
+        self.total += bias;
+        self.layer = 0.0;
+    }
+
+    /// The norm of the layers ended so far.
+    pub(crate) fn total(&self) -> f64 {
+        self.total
+    }
+}
+
+/// The row errors of the shards summed in batch order, in f64.
+pub(crate) fn loss_sum(shards: &[Shard]) -> f64 {
+    shards.iter().flat_map(|sh| &sh.loss[..sh.rows.len()]).fold(0.0, |acc, &v| acc + v as f64)
+}
+
+/// The sum of a distributed step, the same bits as one process's: each rank
+/// that owns shards receives every segment of the gradient from the rank
+/// before it in the chain (the sums of all earlier shards), adds its own
+/// shards' terms onto it in shard order exactly as one process would, and
+/// sends it on; the last rank then broadcasts the whole gradient (one
+/// message) and its squared norm, which only it has. Rank `r+1` works on
+/// segment `c` while rank `r` computes segment `c+1`. MPI calls stay on
+/// the calling thread; each segment's tiles run on `pool`. Returns `Σ g²`;
+/// adds the seconds spent sending, receiving and broadcasting to `waited`.
+pub(crate) fn chain_gradients(
+    comm: &dyn Collective,
+    chain: Chain,
+    grads: &mut [f32],
+    inp: &GradInputs<'_>,
+    work: &mut [TileWork],
+    pool: &mut Pool,
+    waited: &mut f64,
+) -> Result<f64> {
+    let sizes = inp.mlp.sizes();
+    let mut norm = SquaredNorm::default();
+    let timed = |waited: &mut f64, f: &mut dyn FnMut() -> Result<()>| {
+        let t0 = Instant::now();
+        let r = f();
+        *waited += t0.elapsed().as_secs_f64();
+        r
+    };
+    if chain.member {
+        for seg in segments(sizes, SEGMENT_FLOATS) {
+            let g = &mut grads[seg.range(sizes)];
+            if let Some(prev) = chain.prev {
+                timed(waited, &mut || comm.receive(prev, g))?;
+            }
+            let (seg, norm, work) = (&seg, &mut norm, &mut *work);
+            pool.run_if(inp.par, || segment_gradients(g, seg, chain.prev.is_some(), inp, work, norm))?;
+            if let Some(next) = chain.next {
+                timed(waited, &mut || comm.send(next, g))?;
+            }
+        }
+    }
+    let mut sq = norm.total().to_le_bytes();
+    timed(waited, &mut || {
+        comm.broadcast(chain.last, grads)?;
+        comm.broadcast_bytes(chain.last, &mut sq)
+    })?;
+    Ok(f64::from_le_bytes(sq))
+}
+
+/// Gives every rank the whole batch's outputs `y` (`o` a row, in `h[last]`)
+/// and row errors, each rank broadcasting those of the shards it computed;
+/// `stage` holds at least a batch of rows × (o + 1) values.
+pub(crate) fn share_outputs(
+    comm: &dyn Collective,
+    shards: &mut [Shard],
+    (o, last): (usize, usize),
+    stage: &mut [f32],
+) -> Result<()> {
+    let (ranks, me, used) = (comm.size(), comm.rank(), shards.len());
+    for q in 0..ranks {
+        let own = &mut shards[owned_shards(used, ranks, q)];
+        let rows: usize = own.iter().map(|sh| sh.rows.len()).sum();
+        if rows == 0 {
+            continue;
+        }
+        let (ys, losses) = stage[..rows * (o + 1)].split_at_mut(rows * o);
+        let mut at = 0;
+        for sh in own.iter() {
+            let n = sh.rows.len();
+            if q == me {
+                ys[at * o..(at + n) * o].copy_from_slice(&sh.h[last][..n * o]);
+                losses[at..at + n].copy_from_slice(&sh.loss[..n]);
+            }
+            at += n;
+        }
+        comm.broadcast(q, &mut stage[..rows * (o + 1)])?;
+        if q != me {
+            let (ys, losses) = stage[..rows * (o + 1)].split_at(rows * o);
+            let mut at = 0;
+            for sh in own.iter_mut() {
+                let n = sh.rows.len();
+                sh.h[last][..n * o].copy_from_slice(&ys[at * o..(at + n) * o]);
+                sh.loss[..n].copy_from_slice(&losses[at..at + n]);
+                at += n;
+            }
+        }
+    }
+    Ok(())
 }

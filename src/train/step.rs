@@ -1,7 +1,9 @@
 //! The trainer and its step: shards (forward, head, deltas) → weight
 //! gradients, summed over shards in order → update.
 
-use super::backward::{tiles_needed, weight_gradients, TileWork};
+use super::backward::{tiles_needed, weight_gradients, GradInputs, TileWork};
+use super::reduce::{chain_gradients, loss_sum, share_outputs};
+use crate::dist::{owned_shards, Chain, Collective};
 use super::config::TrainConfig;
 use super::forward::Ctx;
 use super::pool::{Pool, ScratchPool};
@@ -13,6 +15,7 @@ use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd};
 use rayon::prelude::*;
+use std::time::Instant;
 
 /// Trains an [`Mlp`] by minibatch backpropagation on its own thread pool.
 ///
@@ -37,6 +40,12 @@ pub struct Trainer {
     /// `Σ g²` of the last computed gradients.
     grad_sq: f64,
     pool: Pool,
+    /// The other ranks of a data-parallel run ([`Trainer::distribute`]).
+    comm: Option<Box<dyn Collective>>,
+    /// Outputs and row errors on their way between ranks.
+    stage: Vec<f32>,
+    /// Seconds spent in messages and broadcasts.
+    comm_secs: f64,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -46,6 +55,7 @@ impl std::fmt::Debug for Trainer {
             .field("config", &self.config)
             .field("optimizer", &self.optimizer.name())
             .field("threads", &self.pool.threads())
+            .field("ranks", &self.comm.as_ref().map_or(1, |c| c.size()))
             .finish()
     }
 }
@@ -82,11 +92,49 @@ impl Trainer {
             scratch: ScratchPool::new(config.effective_threads())?,
             grad_sq: 0.0,
             pool: Pool::new(config.effective_threads())?,
+            comm: None,
+            stage: Vec::new(),
+            comm_secs: 0.0,
             shard_rows,
             optimizer,
             config,
             mlp,
         })
+    }
+
+    /// Trains data-parallel with the other ranks of `comm` from now on: each
+    /// rank computes its own shards of every batch ([`owned_shards`]) and
+    /// the gradients are summed in shard order across the ranks, so that
+    /// every rank applies the same update and the weights are bit-identical
+    /// to one process's with the same settings, for any number of ranks and
+    /// threads. Every rank must be given the same network, settings and
+    /// batches, and make the same calls. An error when there are more ranks
+    /// than shards in a full batch.
+    pub fn distribute(&mut self, comm: Box<dyn Collective>) -> Result<()> {
+        let (ranks, shards, b) = (comm.size(), self.shards.len(), self.config.batch_size);
+        if ranks > shards {
+            let msg = format!(
+                "{ranks} ranks, but a batch of {b} rows is {shards} shard(s) of {} rows: every rank needs a shard \
+                 (shard rows at most {})",
+                self.shard_rows,
+                b / ranks
+            );
+            return Err(Error::config("ranks", msg));
+        }
+        self.stage = zeros(b * (self.mlp.outputs() + 1), "outputs between ranks")?;
+        self.comm = Some(comm);
+        Ok(())
+    }
+
+    /// The ranks this trainer runs with, when [`distribute`](Self::distribute)d.
+    pub fn collective(&self) -> Option<&dyn Collective> {
+        self.comm.as_deref()
+    }
+
+    /// Seconds this trainer has spent in messages and broadcasts between
+    /// ranks (waiting for them included).
+    pub fn communication_seconds(&self) -> f64 {
+        self.comm_secs
     }
 
     /// The network being trained.
@@ -205,6 +253,9 @@ impl Trainer {
     pub fn compute_gradients(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
         self.check_batch(x, t, rows)?;
         self.used = assign_rows(&mut self.shards, rows, self.shard_rows);
+        if self.comm.is_some() {
+            return self.distributed_gradients(x, t, rows);
+        }
         let kernels = Kernels::active();
         let par = self.parallel_for(rows);
         let (mlp, used) = (&self.mlp, self.used);
@@ -219,19 +270,57 @@ impl Trainer {
             } else {
                 shards.iter_mut().try_for_each(pass)?;
             }
-            // Row errors summed in batch order, whatever the threads did.
-            let sum: f64 = shards.iter().flat_map(|sh| &sh.loss[..sh.rows.len()]).map(|&v| v as f64).sum();
+            let sum = loss_sum(shards);
             if !sum.is_finite() {
                 return Ok((sum, f64::NAN));
             }
-            Ok((sum, weight_gradients(grads, shards, x, mlp, tile_work, &kernels, par)?))
+            let inp = GradInputs { shards, x, mlp, kernels: &kernels, par };
+            Ok((sum, weight_gradients(grads, &inp, tile_work)?))
         })?;
+        self.finish_gradients(sum, grad_sq, rows)
+    }
+
+    /// The step's mean loss, once the gradients and their norm are known.
+    fn finish_gradients(&mut self, sum: f64, grad_sq: f64, rows: usize) -> Result<f32> {
         self.grad_sq = grad_sq;
         let loss = (sum / rows as f64) as f32;
         if !loss.is_finite() {
             return Err(Error::non_finite(format!("the loss (step {})", self.step + 1)));
         }
         Ok(loss)
+    }
+
+    /// [`compute_gradients`](Self::compute_gradients) on this rank's shards,
+    /// the outputs shared and the gradients summed across the ranks.
+    fn distributed_gradients(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
+        let comm = self.comm.as_deref().expect("distributed");
+        let (used, mlp, kernels) = (self.used, &self.mlp, Kernels::active());
+        let (own, chain) = (owned_shards(used, comm.size(), comm.rank()), Chain::of(used, comm.size(), comm.rank()));
+        let mine: usize = self.shards[own.clone()].iter().map(|sh| sh.rows.len()).sum();
+        let par = self.pool.parallel()
+            && super::flops_per_step(mlp.sizes(), mine) >= self.config.min_parallel_flops;
+        let (threads, scratch) = (if par { self.pool.threads() } else { 1 }, &self.scratch);
+        let shards = &mut self.shards[own.clone()];
+        self.pool.run_if(par, || -> Result<()> {
+            let ctx = Ctx { kernels, scratch, threads };
+            let pass = |sh: &mut Shard| sh.pass(mlp, x, t, 1.0 / rows as f32, &ctx);
+            if par {
+                shards.par_iter_mut().try_for_each(pass)
+            } else {
+                shards.iter_mut().try_for_each(pass)
+            }
+        })?;
+        let t0 = Instant::now();
+        share_outputs(comm, &mut self.shards[..used], (mlp.outputs(), mlp.num_layers() - 1), &mut self.stage)?;
+        self.comm_secs += t0.elapsed().as_secs_f64();
+        let sum = loss_sum(&self.shards[..used]);
+        if !sum.is_finite() {
+            return self.finish_gradients(sum, f64::NAN, rows);
+        }
+        let inp = GradInputs { shards: &self.shards[own], x, mlp, kernels: &kernels, par };
+        let (pool, waited) = (&mut self.pool, &mut self.comm_secs);
+        let grad_sq = chain_gradients(comm, chain, &mut self.grads, &inp, &mut self.tile_work, pool, waited)?;
+        self.finish_gradients(sum, grad_sq, rows)
     }
 
     /// Whether a step on `rows` rows runs on the pool: there is more than

@@ -42,24 +42,40 @@ enum Command {
 pub struct Failure {
     code: u8,
     msg: String,
+    /// Every rank of a distributed run has this same failure (so none is
+    /// left waiting, and no rank needs to end the others).
+    shared: bool,
 }
 
 impl Failure {
     /// A usage error (exit code 2): flags that contradict each other or
     /// the model they apply to.
     pub fn usage(msg: impl Into<String>) -> Self {
-        Failure { code: 2, msg: msg.into() }
+        Failure { code: 2, msg: msg.into(), shared: false }
     }
 
     /// Standard output was closed: end quietly with 128 + SIGPIPE.
     pub fn broken_pipe() -> Self {
-        Failure { code: 141, msg: String::new() }
+        Failure { code: 141, msg: String::new(), shared: false }
+    }
+
+    /// The same failure, marked as one every rank of a run has.
+    pub fn shared(self) -> Self {
+        Failure { shared: true, ..self }
+    }
+
+    /// Writes the one `error:` line (none for a closed pipe).
+    fn print(&self) {
+        if !self.msg.is_empty() {
+            // A closed stderr leaves only the exit code to tell.
+            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&self.msg));
+        }
     }
 }
 
 impl From<backprop::Error> for Failure {
     fn from(e: backprop::Error) -> Self {
-        Failure { code: 1, msg: e.to_string() }
+        Failure { code: 1, msg: e.to_string(), shared: false }
     }
 }
 
@@ -68,7 +84,7 @@ impl From<std::io::Error> for Failure {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Failure::broken_pipe();
         }
-        Failure { code: 1, msg: e.to_string() }
+        Failure { code: 1, msg: e.to_string(), shared: false }
     }
 }
 
@@ -104,10 +120,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            if !f.msg.is_empty() {
-                // A closed stderr leaves only the exit code to tell.
-                let _ = writeln!(std::io::stderr(), "error: {}", one_line(&f.msg));
-            }
+            f.print();
             ExitCode::from(f.code)
         }
     }

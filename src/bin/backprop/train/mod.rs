@@ -6,6 +6,7 @@ mod config;
 mod data;
 mod session;
 mod start;
+mod world;
 
 use crate::common::{self, Sizes};
 use crate::Failure;
@@ -138,10 +139,26 @@ pub enum ScheduleArg {
     Cosine,
 }
 
-/// Runs `backprop train`; `matches` tells which flags were given.
+/// Runs `backprop train`; `matches` tells which flags were given. Started
+/// by `mpirun` (in a build with the `mpi` feature), every rank of the MPI
+/// world trains its part of each batch.
 pub fn run(args: TrainArgs, matches: &clap::ArgMatches) -> Result<(), Failure> {
+    #[cfg(feature = "mpi")]
+    if backprop::dist::mpi::Mpi::launched() {
+        let mpi = backprop::dist::mpi::Mpi::init()?;
+        let world = world::World::mpi(&mpi);
+        let done = run_in(&args, matches, &world).map_err(|f| world.end(f));
+        // MPI is finalised as `mpi` drops, after the world's handles.
+        drop(world);
+        return done;
+    }
+    let world = world::World::single();
+    run_in(&args, matches, &world).map_err(|f| world.end(f))
+}
+
+fn run_in(args: &TrainArgs, matches: &clap::ArgMatches, world: &world::World) -> Result<(), Failure> {
     match &args.resume {
-        Some(path) => start::resume(&args, path, matches),
-        None => start::start(&args),
+        Some(path) => start::resume(args, path, matches, world),
+        None => start::start(args, world),
     }
 }

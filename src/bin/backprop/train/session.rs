@@ -9,6 +9,7 @@
 
 use super::config::{Held, RunConfig};
 use super::data::Split;
+use super::world::World;
 use super::TrainArgs;
 use crate::common::{self, say};
 use crate::Failure;
@@ -78,7 +79,10 @@ impl Saved {
 
 pub struct Session {
     pub cfg: RunConfig,
+    /// Prints nothing: --quiet, or a rank other than 0.
     quiet: bool,
+    /// Writes the model, checkpoints and log: a single process, or rank 0.
+    root: bool,
     pub trainer: Trainer,
     train: Split,
     held: Option<Split>,
@@ -105,30 +109,44 @@ impl Session {
         fingerprints: BTreeMap<String, String>,
         order: Vec<usize>,
         st: Progress,
+        world: &World,
     ) -> Result<Session, Failure> {
         let steps = (cfg.epochs * train.rows.div_ceil(cfg.batch_size)) as u64;
         // A batch larger than the data is the whole data, as scikit-learn
         // clips it (the rows a step sees are the same either way).
         let batch = cfg.batch_size.min(train.rows);
-        let tc = cfg.train_config(a.threads, steps, batch);
-        let trainer = Trainer::with_optimizer(mlp, tc, cfg.optimizer())?;
+        let tc = cfg.train_config(a.threads.or(world.threads_per_rank()), steps, batch);
+        let mut trainer = Trainer::with_optimizer(mlp, tc, cfg.optimizer())?;
+        if let Some(comm) = world.for_trainer() {
+            trainer.distribute(comm)?;
+        }
         let log = match &cfg.log {
-            Some(p) => Some(
+            Some(p) if world.is_root() => Some(
                 std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| backprop::Error::io(p, e))?,
             ),
-            None => None,
+            _ => None,
         };
         let predictor = match &held {
             Some(_) => Some(Predictor::with_threads(trainer.mlp(), trainer.threads())?),
             None => None,
         };
-        Ok(Session { cfg, quiet: a.quiet, trainer, train, held, outputs, fingerprints, order, st, log, predictor })
+        let (quiet, root) = (a.quiet || !world.is_root(), world.is_root());
+        Ok(Session { cfg, quiet, root, trainer, train, held, outputs, fingerprints, order, st, log, predictor })
     }
 
     /// Runs the remaining epochs.
-    pub fn run(mut self) -> Result<(), Failure> {
+    pub fn run(mut self, world: &World) -> Result<(), Failure> {
         if self.st.epoch > self.cfg.epochs || self.st.stopped {
             return self.say(format!("the run saved in {} had already finished", self.cfg.checkpoint.display()));
+        }
+        if world.size() > 1 {
+            let (b, r) = (self.batch(), self.trainer.shard_rows());
+            self.say(format!(
+                "distributed: {} ranks × {} threads (rank 0), a batch of {b} rows in {} shards of {r}",
+                world.size(),
+                self.trainer.threads(),
+                b.div_ceil(r)
+            ))?;
         }
         let mut batcher = Batcher::new(self.batch(), self.train.x.len() / self.train.rows.max(1), self.outputs)?;
         // Elapsed time: what the runs before a resume took, plus this one's.
@@ -198,7 +216,8 @@ impl Session {
             self.cfg.out.display(),
             self.cfg.checkpoint.display()
         );
-        Failure::from(backprop::Error::config("diverged", msg))
+        // Every rank has the same loss and gradients, so the same failure.
+        Failure::from(backprop::Error::config("diverged", msg)).shared()
     }
 
     /// Scores, saves, logs and checkpoints the epoch just finished.
@@ -221,12 +240,13 @@ impl Session {
         } else {
             self.st.bad_epochs += 1;
         }
-        if improved || self.cfg.patience.is_none() {
+        if self.root && (improved || self.cfg.patience.is_none()) {
             self.trainer.mlp().save(&self.cfg.out)?;
         }
         let tc = self.trainer.config();
         let lr = tc.schedule.lr(tc.lr, self.trainer.steps());
-        let report = Report { epoch: self.st.epoch, epochs: self.cfg.epochs, train, held, rate, elapsed, lr };
+        let comm = self.trainer.collective().map(|_| self.trainer.communication_seconds());
+        let report = Report { epoch: self.st.epoch, epochs: self.cfg.epochs, train, held, rate, elapsed, lr, comm };
         self.say(report.text(&self.cfg))?;
         if let (Some(f), Some(p)) = (&mut self.log, &self.cfg.log) {
             let io = |e| backprop::Error::io(p, e);
@@ -244,8 +264,11 @@ impl Session {
         self.checkpoint()
     }
 
-    /// Writes the checkpoint.
+    /// Writes the checkpoint (rank 0 alone).
     fn checkpoint(&self) -> Result<(), Failure> {
+        if !self.root {
+            return Ok(());
+        }
         let saved = Saved {
             run: self.cfg.clone(),
             progress: self.st.clone(),
@@ -289,6 +312,8 @@ struct Report {
     rate: f64,
     elapsed: f64,
     lr: f64,
+    /// Seconds spent between ranks so far, in a distributed run.
+    comm: Option<f64>,
 }
 
 impl Report {
@@ -306,7 +331,11 @@ impl Report {
         if let Some(h) = &self.held {
             s += &format!("  {}", common::text_scores(h, Self::held_name(cfg)));
         }
-        s + &format!("  {:.0} samples/s  {:.1}s", self.rate, self.elapsed)
+        s += &format!("  {:.0} samples/s  {:.1}s", self.rate, self.elapsed);
+        match self.comm {
+            Some(c) => s + &format!(" ({c:.1}s between ranks)"),
+            None => s,
+        }
     }
 
     fn json(&self, cfg: &RunConfig) -> String {
@@ -319,6 +348,9 @@ impl Report {
         m.insert("samples_per_sec".into(), self.rate.into());
         m.insert("elapsed_sec".into(), self.elapsed.into());
         m.insert("lr".into(), self.lr.into());
+        if let Some(c) = self.comm {
+            m.insert("comm_sec".into(), c.into());
+        }
         Value::Object(m).to_string()
     }
 }

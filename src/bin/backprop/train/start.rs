@@ -4,6 +4,7 @@
 use super::config::RunConfig;
 use super::data;
 use super::session::{Progress, Saved, Session};
+use super::world::World;
 use super::TrainArgs;
 use crate::files::{check_writable, refuse_clobbering};
 use crate::Failure;
@@ -79,13 +80,33 @@ fn check_files(cfg: &RunConfig) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Before any work: with several ranks and no `--shard-rows`, a batch cut
+/// into one shard per rank when the default cut has fewer; the files
+/// checked by rank 0, which alone writes them.
+fn prepare(world: &World, cfg: &mut RunConfig, shard_rows_given: bool) -> Result<(), Failure> {
+    if !shard_rows_given && cfg.batch_size.div_ceil(cfg.shard_rows) < world.size() {
+        cfg.shard_rows = cfg.batch_size.div_ceil(world.size());
+    }
+    world.agree(if world.is_root() { check_files(cfg) } else { Ok(()) })
+}
+
+/// A failure on every rank unless every rank read the same data and runs
+/// the same settings as rank 0.
+fn same_run(world: &World, cfg: &RunConfig, fingerprints: &BTreeMap<String, String>) -> Result<(), Failure> {
+    world.same("the data files (size or contents)", fingerprints)?;
+    let text = serde_json::to_string(cfg).map_err(|e| backprop::Error::config("settings", e.to_string()))?;
+    world.same("the settings (flags)", &text)
+}
+
 /// A new run from the flags.
-pub fn start(a: &TrainArgs) -> Result<(), Failure> {
-    let init = init_model(a)?;
-    let cfg = RunConfig::from_args(a, init.as_ref())?;
-    check_files(&cfg)?;
-    let (train, held, features, outputs) = data::load(&cfg, init.as_ref().map(|m| m.outputs()))?;
-    let mlp = match init {
+pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
+    let init = world.agree(init_model(a))?;
+    let mut cfg = world.agree(RunConfig::from_args(a, init.as_ref()))?;
+    prepare(world, &mut cfg, a.shard_rows.is_some())?;
+    let (train, held, features, outputs) = world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs())))?;
+    let fingerprints = world.agree(fingerprints(&cfg))?;
+    same_run(world, &cfg, &fingerprints)?;
+    let mlp = world.agree(match init {
         Some(m) if m.inputs() != features || m.outputs() != outputs => {
             let msg = format!(
                 "{features} features and {outputs} outputs, but the model {} has {} inputs and {} outputs",
@@ -93,17 +114,18 @@ pub fn start(a: &TrainArgs) -> Result<(), Failure> {
                 m.inputs(),
                 m.outputs()
             );
-            return Err(backprop::Error::format(&cfg.data, None, msg).into());
+            Err(backprop::Error::format(&cfg.data, None, msg).into())
         }
-        Some(m) => m,
+        Some(m) => Ok(m),
         None => Mlp::builder()
             .input(features)
             .hidden_layers(&cfg.hidden)
             .activation(cfg.activation)
             .head(cfg.head, outputs)
             .seed(cfg.seed)
-            .build()?,
-    };
+            .build()
+            .map_err(Failure::from),
+    })?;
     let log_len = cfg.log.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
     let progress = Progress {
         epoch: 1,
@@ -116,32 +138,30 @@ pub fn start(a: &TrainArgs) -> Result<(), Failure> {
         elapsed: 0.0,
         stopped: false,
     };
-    let fingerprints = fingerprints(&cfg)?;
     let order = (0..train.rows).collect();
-    Session::new(cfg, a, mlp, (train, held, outputs), fingerprints, order, progress)?.run()
+    let s = world.agree(Session::new(cfg, a, mlp, (train, held, outputs), fingerprints, order, progress, world))?;
+    s.run(world)
 }
 
-/// Continues the run saved in the checkpoint at `path`.
-pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches) -> Result<(), Failure> {
-    let ck = Checkpoint::load(path)?;
-    let saved = Saved::from_checkpoint(&ck, path)?;
-    let cfg = saved.run;
-    cfg.refuse_changes(&RunConfig::from_args(a, None)?, matches)?;
-    check_files(&cfg)?;
-    let now = fingerprints(&cfg)?;
-    for (key, file) in data_files(&cfg) {
-        if saved.fingerprints.get(key) != now.get(key) {
-            let msg = format!(
-                "the checkpoint was made with other data: {} has changed since (size or contents)",
-                file.display()
-            );
-            return Err(backprop::Error::format(path, None, msg).into());
-        }
-    }
+/// Continues the run saved in the checkpoint at `path` (which rank 0 reads
+/// and sends to the others: the file need only be on its machine).
+pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &World) -> Result<(), Failure> {
+    let bytes = world.share(std::fs::read(path).map_err(|e| backprop::Error::io(path, e).into()))?;
+    let (ck, saved) = world.agree(
+        Checkpoint::from_bytes(&bytes, path)
+            .and_then(|ck| Saved::from_checkpoint(&ck, path).map(|saved| (ck, saved)))
+            .map_err(Failure::from),
+    )?;
+    let mut cfg = saved.run;
+    world.agree(RunConfig::from_args(a, None).and_then(|given| cfg.refuse_changes(&given, matches)))?;
+    prepare(world, &mut cfg, true)?;
+    let now = world.agree(fingerprints(&cfg))?;
+    world.agree(same_data(&cfg, &saved.fingerprints, &now, path))?;
+    same_run(world, &cfg, &now)?;
     let bad =
         |what: &str| backprop::Error::format(path, None, format!("checkpoint state: {what} does not fit the run"));
     let outputs = *saved.layers.last().ok_or_else(|| bad("layers"))?;
-    let (train, held, _, _) = data::load(&cfg, Some(outputs))?;
+    let (train, held, _, _) = world.agree(data::load(&cfg, Some(outputs)))?;
     let mlp = Mlp::from_parts(saved.layers.clone(), cfg.activation, cfg.head, ck.params.clone())?;
     let order: Vec<usize> = ck.order.iter().map(|&r| r as usize).collect();
     if order.len() != train.rows || order.iter().any(|&r| r >= train.rows) {
@@ -150,15 +170,42 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches) -> Result<
     if !saved.progress.metrics.fits(cfg.head, outputs) {
         return Err(bad("the running scores").into());
     }
+    world.agree(if world.is_root() { tidy_files(&cfg, saved.progress.log_len) } else { Ok(()) })?;
+    let mut s =
+        world.agree(Session::new(cfg, a, mlp, (train, held, outputs), now, order, saved.progress, world))?;
+    s.trainer.restore(&ck.params, [&ck.slots[0], &ck.slots[1]], saved.steps)?;
+    s.run(world)
+}
+
+/// An error when a data file's fingerprint is not the one saved.
+fn same_data(
+    cfg: &RunConfig,
+    saved: &BTreeMap<String, String>,
+    now: &BTreeMap<String, String>,
+    path: &Path,
+) -> Result<(), Failure> {
+    for (key, file) in data_files(cfg) {
+        if saved.get(key) != now.get(key) {
+            let msg = format!(
+                "the checkpoint was made with other data: {} has changed since (size or contents)",
+                file.display()
+            );
+            return Err(backprop::Error::format(path, None, msg).into());
+        }
+    }
+    Ok(())
+}
+
+/// Before a resumed run writes: the log cut back to the checkpoint's
+/// length, temporary files of a killed run removed.
+fn tidy_files(cfg: &RunConfig, log_len: u64) -> Result<(), Failure> {
     if let Some(log) = &cfg.log {
-        truncate_log(log, saved.progress.log_len)?;
+        truncate_log(log, log_len)?;
     }
     for target in [&cfg.out, &cfg.checkpoint] {
         backprop::model::remove_dead_temps(target);
     }
-    let mut s = Session::new(cfg, a, mlp, (train, held, outputs), now, order, saved.progress)?;
-    s.trainer.restore(&ck.params, [&ck.slots[0], &ck.slots[1]], saved.steps)?;
-    s.run()
+    Ok(())
 }
 
 /// Cuts lines a killed run appended after its last checkpoint: the resumed

@@ -1,0 +1,143 @@
+//! Ranks as threads of one process: a [`Collective`] over channels, to run
+//! and test a data-parallel setup without MPI.
+
+use super::Collective;
+use crate::error::{Error, Result};
+use std::sync::mpsc::{channel, Receiver, Sender};
+
+/// One rank of a group made by [`Local::group`]: messages between two ranks
+/// go through a channel of their own, in the order they were sent. Each
+/// message is a new buffer (this is for tests and trials, not for speed).
+#[derive(Debug)]
+pub struct Local {
+    rank: usize,
+    /// `to[q]`: the channel to rank `q` (none to itself).
+    to: Vec<Option<Sender<Vec<u8>>>>,
+    /// `from[q]`: the channel from rank `q`.
+    from: Vec<Option<Receiver<Vec<u8>>>>,
+}
+
+impl Local {
+    /// `ranks` connected ranks, in rank order; hand one to each thread.
+    pub fn group(ranks: usize) -> Vec<Local> {
+        let mut to: Vec<Vec<Option<Sender<Vec<u8>>>>> = (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
+        let mut from: Vec<Vec<Option<Receiver<Vec<u8>>>>> =
+            (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
+        for a in 0..ranks {
+            for b in (0..ranks).filter(|&b| b != a) {
+                let (tx, rx) = channel();
+                to[a][b] = Some(tx);
+                from[b][a] = Some(rx);
+            }
+        }
+        to.into_iter().zip(from).enumerate().map(|(rank, (to, from))| Local { rank, to, from }).collect()
+    }
+
+    fn put(&self, to: usize, bytes: Vec<u8>) -> Result<()> {
+        let tx = self.to.get(to).and_then(Option::as_ref).ok_or_else(|| self.fail(format!("no rank {to} to send to")))?;
+        tx.send(bytes).map_err(|_| self.fail(format!("rank {to} has ended")))
+    }
+
+    fn take(&self, from: usize, len: usize) -> Result<Vec<u8>> {
+        let rx = self
+            .from
+            .get(from)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| self.fail(format!("no rank {from} to receive from")))?;
+        let bytes = rx.recv().map_err(|_| self.fail(format!("rank {from} has ended")))?;
+        if bytes.len() != len {
+            return Err(self.fail(format!("rank {from} sent {} bytes, {len} expected", bytes.len())));
+        }
+        Ok(bytes)
+    }
+
+    fn fail(&self, msg: String) -> Error {
+        Error::collective(self.rank, msg)
+    }
+}
+
+fn to_bytes(data: &[f32]) -> Vec<u8> {
+    data.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn from_bytes(bytes: &[u8], data: &mut [f32]) {
+    for (v, b) in data.iter_mut().zip(bytes.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+impl Collective for Local {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.to.len()
+    }
+
+    fn send(&self, to: usize, data: &[f32]) -> Result<()> {
+        self.put(to, to_bytes(data))
+    }
+
+    fn receive(&self, from: usize, data: &mut [f32]) -> Result<()> {
+        from_bytes(&self.take(from, data.len() * 4)?, data);
+        Ok(())
+    }
+
+    fn broadcast(&self, root: usize, data: &mut [f32]) -> Result<()> {
+        if self.rank == root {
+            (0..self.size()).filter(|&q| q != root).try_for_each(|q| self.put(q, to_bytes(data)))
+        } else {
+            self.receive(root, data)
+        }
+    }
+
+    fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()> {
+        if self.rank == root {
+            (0..self.size()).filter(|&q| q != root).try_for_each(|q| self.put(q, bytes.to_vec()))
+        } else {
+            bytes.copy_from_slice(&self.take(root, bytes.len())?);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_arrive_in_order_and_broadcasts_copy_the_roots_values() {
+        let ranks = Local::group(3);
+        std::thread::scope(|s| {
+            for c in ranks {
+                s.spawn(move || {
+                    let mut v = [c.rank() as f32; 4];
+                    c.broadcast(2, &mut v).unwrap();
+                    assert_eq!(v, [2.0; 4]);
+                    if c.rank() == 0 {
+                        c.send(1, &[1.0, 2.0]).unwrap();
+                        c.send(1, &[3.0, 4.0]).unwrap();
+                    } else if c.rank() == 1 {
+                        let (mut a, mut b) = ([0.0; 2], [0.0; 2]);
+                        c.receive(0, &mut a).unwrap();
+                        c.receive(0, &mut b).unwrap();
+                        assert_eq!((a, b), ([1.0, 2.0], [3.0, 4.0]));
+                    }
+                    let mut bytes = if c.rank() == 1 { *b"rank1" } else { [0; 5] };
+                    c.broadcast_bytes(1, &mut bytes).unwrap();
+                    assert_eq!(&bytes, b"rank1");
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn a_rank_that_ended_is_an_error_not_a_hang() {
+        let mut ranks = Local::group(2);
+        let survivor = ranks.remove(0);
+        drop(ranks);
+        let e = survivor.receive(1, &mut [0.0; 2]).unwrap_err();
+        assert_eq!(e.to_string(), "rank 0: rank 1 has ended");
+    }
+}

@@ -1,0 +1,123 @@
+//! Data-parallel training across processes: the [`Collective`] a
+//! [`Trainer`](crate::Trainer) is handed, and which shards of a batch each
+//! rank computes.
+//!
+//! Every rank holds the whole batch (each reads the data and derives the row
+//! order from the seed), computes forward and backward for its own shards
+//! only, and the gradient is then summed over the shards **in the same order
+//! as in one process**, so that the weights after any number of steps are
+//! bit-identical for any number of ranks (and threads per rank):
+//!
+//! ```text
+//! shards 0..S of a batch → ranks by contiguous ranges: rank r owns [r·S/P, (r+1)·S/P)
+//! gradient = ((g₀ + g₁) + g₂) + …       one process: each tile's shards added in order
+//! distributed: rank 0 adds its shards into a segment of the gradient, sends it to
+//!   rank 1, which adds its shards onto it, … ; the last rank broadcasts the sum
+//! ```
+//!
+//! The chain runs segment by segment (about [`SEGMENT_FLOATS`] values each),
+//! so rank `r+1` adds its shards into segment `c` while rank `r` computes
+//! segment `c+1`: the ranks work at the same time but for one segment.
+//! A reduction MPI chooses for itself (`MPI_Allreduce`) would not do: the
+//! standard leaves the bracketing of its sums to the implementation, so the
+//! bits could change with the number of ranks (open-mpi/ompi#12258).
+//!
+//! Implementations: [`Local`] (ranks as threads of one process) and, with
+//! the `mpi` feature, `mpi::MpiComm` over MPI's point-to-point messages.
+
+mod local;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+
+pub use local::Local;
+
+use crate::error::Result;
+use std::ops::Range;
+
+/// The processes of one data-parallel run, as the trainer uses them: plain
+/// copies of values between ranks, never arithmetic on them. Every rank
+/// must make the same calls in the same order (as MPI requires).
+pub trait Collective: Send {
+    /// This process's rank, `0..size()`.
+    fn rank(&self) -> usize;
+    /// Number of ranks.
+    fn size(&self) -> usize;
+    /// Sends `data` to rank `to`; `data` may be reused when it returns.
+    fn send(&self, to: usize, data: &[f32]) -> Result<()>;
+    /// Receives into `data` what rank `from` sent (of the same length).
+    fn receive(&self, from: usize, data: &mut [f32]) -> Result<()>;
+    /// Copies `data` of rank `root` into `data` of every other rank.
+    fn broadcast(&self, root: usize, data: &mut [f32]) -> Result<()>;
+    /// Copies `bytes` of rank `root` into `bytes` of every other rank (all
+    /// of the same length).
+    fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()>;
+}
+
+/// Values of the gradient a chain message carries, at most (1 MiB of f32):
+/// large enough that a message's latency is small beside its transfer,
+/// small enough that a layer is several messages, which the ranks work on
+/// at once.
+pub const SEGMENT_FLOATS: usize = 1 << 18;
+
+/// The shards `[r·S/P, (r+1)·S/P)` of `used` shards that rank `rank` of
+/// `ranks` computes: contiguous, in rank order, sizes differing by at most
+/// one (empty for some ranks when `used < ranks`, as in a short last batch).
+pub fn owned_shards(used: usize, ranks: usize, rank: usize) -> Range<usize> {
+    (rank * used / ranks)..((rank + 1) * used / ranks)
+}
+
+/// Where a rank stands in the chain of one step: the ranks that own shards,
+/// in rank order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chain {
+    /// The rank before this one that owns shards, when there is one: the
+    /// partial sums come from it.
+    pub prev: Option<usize>,
+    /// The next rank that owns shards: the partial sums go to it.
+    pub next: Option<usize>,
+    /// The last rank that owns shards: it broadcasts the sums.
+    pub last: usize,
+    /// Whether this rank owns shards.
+    pub member: bool,
+}
+
+impl Chain {
+    /// The chain of a step with `used` shards.
+    pub(crate) fn of(used: usize, ranks: usize, rank: usize) -> Chain {
+        let owns = |q: usize| !owned_shards(used, ranks, q).is_empty();
+        let last = (0..ranks).rev().find(|&q| owns(q)).unwrap_or(0);
+        Chain {
+            prev: (0..rank).rev().find(|&q| owns(q)),
+            next: (rank + 1..ranks).find(|&q| owns(q)),
+            last,
+            member: owns(rank),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_batch_in_order_once() {
+        for used in 1..20 {
+            for ranks in 1..8 {
+                let all: Vec<usize> = (0..ranks).flat_map(|r| owned_shards(used, ranks, r)).collect();
+                assert_eq!(all, (0..used).collect::<Vec<_>>(), "used {used}, ranks {ranks}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_chain_links_the_ranks_that_own_shards() {
+        // 2 shards on 4 ranks: ranks 1 and 3 own one each.
+        let c: Vec<Chain> = (0..4).map(|r| Chain::of(2, 4, r)).collect();
+        assert_eq!(owned_shards(2, 4, 1), 0..1);
+        assert_eq!(owned_shards(2, 4, 3), 1..2);
+        assert_eq!(c[1], Chain { prev: None, next: Some(3), last: 3, member: true });
+        assert_eq!(c[3], Chain { prev: Some(1), next: None, last: 3, member: true });
+        assert_eq!(c[0], Chain { prev: None, next: Some(1), last: 3, member: false });
+        assert_eq!(c[2], Chain { prev: Some(1), next: Some(3), last: 3, member: false });
+    }
+}

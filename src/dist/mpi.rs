@@ -1,0 +1,172 @@
+//! MPI (the `mpi` feature, rsmpi over the system's MPI library): the
+//! [`Collective`] of a run started by `mpirun`.
+//!
+//! ```no_run
+//! # fn main() -> backprop::Result<()> {
+//! use backprop::dist::mpi::Mpi;
+//! let mpi = Mpi::init()?;               // once, on the main thread
+//! let comm = mpi.world();
+//! # let (mlp, config) = (backprop::Mlp::builder().input(2).head(backprop::Head::Softmax, 2).build()?, backprop::TrainConfig::default());
+//! let mut trainer = backprop::Trainer::new(mlp, config)?;
+//! trainer.distribute(Box::new(comm))?;  // every rank: same data, same batches
+//! # Ok(()) }
+//! ```
+
+use super::Collective;
+use crate::error::{Error, Result};
+use mpi::environment::{Threading, Universe};
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+use std::marker::PhantomData;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+/// The most elements one MPI call moves (MPI counts are `int`).
+const MAX_COUNT: usize = 1 << 30;
+
+type Shared = Arc<RwLock<Option<Universe>>>;
+
+/// MPI, initialised: finalised when this is dropped, on the thread that
+/// made it (it is not `Send`), once every call through a [`MpiComm`] has
+/// returned; calls after that are errors.
+pub struct Mpi {
+    universe: Shared,
+    _main_thread: PhantomData<*const ()>,
+}
+
+impl std::fmt::Debug for Mpi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mpi").finish_non_exhaustive()
+    }
+}
+
+impl Mpi {
+    /// Initialises MPI with `MPI_THREAD_MULTIPLE` (so that a [`MpiComm`] may
+    /// be used from any thread); an error when MPI is already initialised
+    /// or the library cannot give that level.
+    pub fn init() -> Result<Mpi> {
+        let (universe, level) = mpi::initialize_with_threading(Threading::Multiple)
+            .ok_or_else(|| Error::collective(0, "MPI was already initialised"))?;
+        let mpi = Mpi { universe: Arc::new(RwLock::new(Some(universe))), _main_thread: PhantomData };
+        if level < Threading::Multiple {
+            return Err(Error::collective(
+                mpi.world().rank,
+                format!("the MPI library gives thread level {level:?}, and backprop needs Multiple"),
+            ));
+        }
+        Ok(mpi)
+    }
+
+    /// Whether this process was started by an MPI launcher (`mpirun`,
+    /// `mpiexec`, `srun`): it has the environment Open MPI, MPICH or PMIx
+    /// give their ranks.
+    pub fn launched() -> bool {
+        ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"].iter().any(|v| std::env::var_os(v).is_some())
+    }
+
+    /// The ranks of this process on its machine, from the launcher's
+    /// environment (1 when it does not say).
+    pub fn local_ranks() -> usize {
+        ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok()?.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// Every process of the run (`MPI_COMM_WORLD`).
+    pub fn world(&self) -> MpiComm {
+        let w = SimpleCommunicator::world();
+        MpiComm { universe: Arc::clone(&self.universe), rank: w.rank() as usize, size: w.size() as usize }
+    }
+}
+
+impl Drop for Mpi {
+    fn drop(&mut self) {
+        // Waits for calls in flight; the Universe's drop is MPI_Finalize.
+        let mut u = self.universe.write().unwrap_or_else(|e| e.into_inner());
+        drop(u.take());
+    }
+}
+
+/// `MPI_COMM_WORLD` as a [`Collective`]: blocking point-to-point messages
+/// and broadcasts of `MPI_FLOAT` / `MPI_BYTE`.
+#[derive(Clone)]
+pub struct MpiComm {
+    universe: Shared,
+    rank: usize,
+    size: usize,
+}
+
+impl std::fmt::Debug for MpiComm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpiComm").field("rank", &self.rank).field("size", &self.size).finish()
+    }
+}
+
+impl MpiComm {
+    /// The world communicator, while MPI is initialised.
+    fn world(&self) -> Result<(RwLockReadGuard<'_, Option<Universe>>, SimpleCommunicator)> {
+        let guard = self.universe.read().unwrap_or_else(|e| e.into_inner());
+        match &*guard {
+            Some(_) => Ok((guard, SimpleCommunicator::world())),
+            None => Err(Error::collective(self.rank, "MPI has been finalised")),
+        }
+    }
+
+    fn peer(&self, q: usize) -> Result<i32> {
+        if q >= self.size {
+            return Err(Error::collective(self.rank, format!("no rank {q} among {}", self.size)));
+        }
+        Ok(q as i32)
+    }
+
+    /// Ends every rank of the run (`MPI_Abort`) with exit status `code`:
+    /// for a failure one rank alone sees, which would leave the others
+    /// waiting on it.
+    pub fn abort(&self, code: i32) -> ! {
+        SimpleCommunicator::world().abort(code)
+    }
+}
+
+impl Collective for MpiComm {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn send(&self, to: usize, data: &[f32]) -> Result<()> {
+        let (_g, w) = self.world()?;
+        let p = w.process_at_rank(self.peer(to)?);
+        data.chunks(MAX_COUNT).for_each(|c| p.send(c));
+        Ok(())
+    }
+
+    fn receive(&self, from: usize, data: &mut [f32]) -> Result<()> {
+        let (_g, w) = self.world()?;
+        let p = w.process_at_rank(self.peer(from)?);
+        for c in data.chunks_mut(MAX_COUNT) {
+            let status = p.receive_into(c);
+            let got = status.count(f32::equivalent_datatype()) as usize;
+            if got != c.len() {
+                return Err(Error::collective(self.rank, format!("rank {from} sent {got} values, {} expected", c.len())));
+            }
+        }
+        Ok(())
+    }
+
+    fn broadcast(&self, root: usize, data: &mut [f32]) -> Result<()> {
+        let (_g, w) = self.world()?;
+        let p = w.process_at_rank(self.peer(root)?);
+        data.chunks_mut(MAX_COUNT).for_each(|c| p.broadcast_into(c));
+        Ok(())
+    }
+
+    fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()> {
+        let (_g, w) = self.world()?;
+        let p = w.process_at_rank(self.peer(root)?);
+        bytes.chunks_mut(MAX_COUNT).for_each(|c| p.broadcast_into(c));
+        Ok(())
+    }
+}
