@@ -51,6 +51,34 @@ pub trait Collective: Send {
     /// Copies `bytes` of rank `root` into `bytes` of every other rank (all
     /// of the same length).
     fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()>;
+
+    /// One rank's link of a chain over the parts of `data` (disjoint
+    /// ranges, in order): for each part `i`, receive it from `prev` (when
+    /// there is one), `work(i, part)`, then send it to `next` (when there
+    /// is one). The default does exactly that with blocking calls; an
+    /// implementation may let the sends run on while the next parts are
+    /// worked on (MPI does), as long as each part is sent once its work is
+    /// done and received before its work starts.
+    fn relay(
+        &self,
+        prev: Option<usize>,
+        next: Option<usize>,
+        data: &mut [f32],
+        parts: &[Range<usize>],
+        work: &mut dyn FnMut(usize, &mut [f32]) -> Result<()>,
+    ) -> Result<()> {
+        for (i, r) in parts.iter().enumerate() {
+            let part = &mut data[r.clone()];
+            if let Some(p) = prev {
+                self.receive(p, part)?;
+            }
+            work(i, part)?;
+            if let Some(n) = next {
+                self.send(n, part)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Values of the gradient a chain message carries, at most (1 MiB of f32):

@@ -5,11 +5,12 @@
 //! on float sums; STYLE.md's "determinism by construction"); across ranks,
 //! the same order through a chain ([`dist`](crate::dist)).
 
-use super::backward::{segment_gradients, segments, GradInputs, TileWork};
+use super::backward::{segment_gradients, segments, GradInputs, Segment, TileWork};
 use super::pool::Pool;
 use super::shards::Shard;
 use crate::dist::{owned_shards, Chain, Collective, SEGMENT_FLOATS};
 use crate::error::Result;
+use std::ops::Range;
 use std::time::Instant;
 
 /// `Σ_s term(s)` in shard order: calls `term(shard, accumulate)` for each
@@ -52,50 +53,64 @@ pub(crate) fn loss_sum(shards: &[Shard]) -> f64 {
     shards.iter().flat_map(|sh| &sh.loss[..sh.rows.len()]).fold(0.0, |acc, &v| acc + v as f64)
 }
 
+/// The segments of the gradient a chain message carries, and where each
+/// lies in it: fixed for a network, made once per trainer.
+pub(crate) struct ChainParts {
+    pub segments: Vec<Segment>,
+    pub ranges: Vec<Range<usize>>,
+}
+
+impl ChainParts {
+    pub(crate) fn new(sizes: &[usize]) -> Result<ChainParts> {
+        let n = segments(sizes, SEGMENT_FLOATS).count();
+        let (mut segs, mut ranges) = (Vec::new(), Vec::new());
+        crate::mem::reserve(&mut segs, n, "chain segments")?;
+        crate::mem::reserve(&mut ranges, n, "chain segments")?;
+        for seg in segments(sizes, SEGMENT_FLOATS) {
+            ranges.push(seg.range(sizes));
+            segs.push(seg);
+        }
+        Ok(ChainParts { segments: segs, ranges })
+    }
+}
+
 /// The sum of a distributed step, the same bits as one process's: each rank
 /// that owns shards receives every segment of the gradient from the rank
 /// before it in the chain (the sums of all earlier shards), adds its own
 /// shards' terms onto it in shard order exactly as one process would, and
-/// sends it on; the last rank then broadcasts the whole gradient (one
-/// message) and its squared norm, which only it has. Rank `r+1` works on
-/// segment `c` while rank `r` computes segment `c+1`. MPI calls stay on
-/// the calling thread; each segment's tiles run on `pool`. Returns `Σ g²`;
-/// adds the seconds spent sending, receiving and broadcasting to `waited`.
+/// sends it on ([`Collective::relay`]); the last rank then broadcasts the
+/// whole gradient (one message) and its squared norm, which only it has.
+/// Rank `r+1` works on segment `c` while rank `r` computes segment `c+1`.
+/// MPI calls stay on the calling thread; each segment's tiles run on
+/// `pool`. Returns `Σ g²`; adds the seconds spent in messages (waiting
+/// included, working excluded) to `waited`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn chain_gradients(
     comm: &dyn Collective,
     chain: Chain,
+    parts: &ChainParts,
     grads: &mut [f32],
     inp: &GradInputs<'_>,
     work: &mut [TileWork],
     pool: &mut Pool,
     waited: &mut f64,
 ) -> Result<f64> {
-    let sizes = inp.mlp.sizes();
     let mut norm = SquaredNorm::default();
-    let timed = |waited: &mut f64, f: &mut dyn FnMut() -> Result<()>| {
-        let t0 = Instant::now();
-        let r = f();
-        *waited += t0.elapsed().as_secs_f64();
-        r
-    };
+    let t0 = Instant::now();
     if chain.member {
-        for seg in segments(sizes, SEGMENT_FLOATS) {
-            let g = &mut grads[seg.range(sizes)];
-            if let Some(prev) = chain.prev {
-                timed(waited, &mut || comm.receive(prev, g))?;
-            }
-            let (seg, norm, work) = (&seg, &mut norm, &mut *work);
-            pool.run_if(inp.par, || segment_gradients(g, seg, chain.prev.is_some(), inp, work, norm))?;
-            if let Some(next) = chain.next {
-                timed(waited, &mut || comm.send(next, g))?;
-            }
-        }
+        let (onto, mut worked) = (chain.prev.is_some(), 0.0);
+        comm.relay(chain.prev, chain.next, grads, &parts.ranges, &mut |i, g| {
+            let (t, seg, norm, work) = (Instant::now(), &parts.segments[i], &mut norm, &mut *work);
+            let r = pool.run_if(inp.par, || segment_gradients(g, seg, onto, inp, work, norm));
+            worked += t.elapsed().as_secs_f64();
+            r
+        })?;
+        *waited -= worked;
     }
     let mut sq = norm.total().to_le_bytes();
-    timed(waited, &mut || {
-        comm.broadcast(chain.last, grads)?;
-        comm.broadcast_bytes(chain.last, &mut sq)
-    })?;
+    comm.broadcast(chain.last, grads)?;
+    comm.broadcast_bytes(chain.last, &mut sq)?;
+    *waited += t0.elapsed().as_secs_f64();
     Ok(f64::from_le_bytes(sq))
 }
 

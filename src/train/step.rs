@@ -2,7 +2,7 @@
 //! gradients, summed over shards in order → update.
 
 use super::backward::{tiles_needed, weight_gradients, GradInputs, TileWork};
-use super::reduce::{chain_gradients, loss_sum, share_outputs};
+use super::reduce::{chain_gradients, loss_sum, share_outputs, ChainParts};
 use crate::dist::{owned_shards, Chain, Collective};
 use super::config::TrainConfig;
 use super::forward::Ctx;
@@ -44,6 +44,8 @@ pub struct Trainer {
     comm: Option<Box<dyn Collective>>,
     /// Outputs and row errors on their way between ranks.
     stage: Vec<f32>,
+    /// The gradient's segments, as the chain between ranks sends them.
+    parts: Option<ChainParts>,
     /// Seconds spent in messages and broadcasts.
     comm_secs: f64,
 }
@@ -94,6 +96,7 @@ impl Trainer {
             pool: Pool::new(config.effective_threads())?,
             comm: None,
             stage: Vec::new(),
+            parts: None,
             comm_secs: 0.0,
             shard_rows,
             optimizer,
@@ -122,6 +125,7 @@ impl Trainer {
             return Err(Error::config("ranks", msg));
         }
         self.stage = zeros(b * (self.mlp.outputs() + 1), "outputs between ranks")?;
+        self.parts = Some(ChainParts::new(self.mlp.sizes())?);
         self.comm = Some(comm);
         Ok(())
     }
@@ -318,8 +322,8 @@ impl Trainer {
             return self.finish_gradients(sum, f64::NAN, rows);
         }
         let inp = GradInputs { shards: &self.shards[own], x, mlp, kernels: &kernels, par };
-        let (pool, waited) = (&mut self.pool, &mut self.comm_secs);
-        let grad_sq = chain_gradients(comm, chain, &mut self.grads, &inp, &mut self.tile_work, pool, waited)?;
+        let (pool, waited, parts) = (&mut self.pool, &mut self.comm_secs, self.parts.as_ref().expect("distributed"));
+        let grad_sq = chain_gradients(comm, chain, parts, &mut self.grads, &inp, &mut self.tile_work, pool, waited)?;
         self.finish_gradients(sum, grad_sq, rows)
     }
 

@@ -67,8 +67,10 @@ impl Failure {
     /// Writes the one `error:` line (none for a closed pipe).
     fn print(&self) {
         if !self.msg.is_empty() {
-            // A closed stderr leaves only the exit code to tell.
-            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&self.msg));
+            // One write, so that the lines of ranks sharing a stderr do not
+            // interleave; a closed stderr leaves only the exit code to tell.
+            let line = format!("error: {}\n", one_line(&self.msg));
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
 }

@@ -147,7 +147,7 @@ pub fn run(args: TrainArgs, matches: &clap::ArgMatches) -> Result<(), Failure> {
     if backprop::dist::mpi::Mpi::launched() {
         let mpi = backprop::dist::mpi::Mpi::init()?;
         let world = world::World::mpi(&mpi);
-        let done = run_in(&args, matches, &world).map_err(|f| world.end(f));
+        let done = run_in(&args, matches, &world).map_err(|f| world.end(f)).map_err(|f| world.said(f));
         // MPI is finalised as `mpi` drops, after the world's handles.
         drop(world);
         return done;

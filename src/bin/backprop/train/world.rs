@@ -80,6 +80,17 @@ impl World {
         Failure { msg: String::new(), ..f }
     }
 
+    /// Prints a failure every rank has, then waits until every rank has
+    /// printed its line (mpirun ends the others as soon as one rank exits
+    /// with an error, which could cut their lines off); returns the exit
+    /// code with nothing left to print.
+    pub fn said(&self, f: Failure) -> Failure {
+        let Some(c) = self.comm.as_ref().filter(|_| f.shared) else { return f };
+        f.print();
+        let _ = c.broadcast_bytes(0, &mut [0]);
+        Failure { msg: String::new(), ..f }
+    }
+
     /// `local` on every rank when it is `Ok` on every rank; otherwise, on
     /// every rank, the failure of the lowest rank that failed, naming it.
     pub fn agree<T>(&self, local: Result<T, Failure>) -> Result<T, Failure> {
