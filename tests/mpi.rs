@@ -166,7 +166,8 @@ fn csv_args(dir: &Path, extra: &[&str]) -> Vec<String> {
 }
 
 fn write_csv(path: &Path, rows: usize, shift: f32) {
-    let body: String = (0..rows).map(|r| format!("{},{},{}\n", r as f32 * 0.1 + shift, 1.0 - r as f32 * 0.05, r % 2)).collect();
+    let body: String =
+        (0..rows).map(|r| format!("{},{},{}\n", r as f32 * 0.1 + shift, 1.0 - r as f32 * 0.05, r % 2)).collect();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, body).unwrap();
 }

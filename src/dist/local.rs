@@ -20,7 +20,8 @@ pub struct Local {
 impl Local {
     /// `ranks` connected ranks, in rank order; hand one to each thread.
     pub fn group(ranks: usize) -> Vec<Local> {
-        let mut to: Vec<Vec<Option<Sender<Vec<u8>>>>> = (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
+        let mut to: Vec<Vec<Option<Sender<Vec<u8>>>>> =
+            (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
         let mut from: Vec<Vec<Option<Receiver<Vec<u8>>>>> =
             (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
         for a in 0..ranks {
@@ -34,7 +35,8 @@ impl Local {
     }
 
     fn put(&self, to: usize, bytes: Vec<u8>) -> Result<()> {
-        let tx = self.to.get(to).and_then(Option::as_ref).ok_or_else(|| self.fail(format!("no rank {to} to send to")))?;
+        let tx =
+            self.to.get(to).and_then(Option::as_ref).ok_or_else(|| self.fail(format!("no rank {to} to send to")))?;
         tx.send(bytes).map_err(|_| self.fail(format!("rank {to} has ended")))
     }
 

@@ -61,7 +61,9 @@ impl Mpi {
     /// `mpiexec`, `srun`): it has the environment Open MPI, MPICH or PMIx
     /// give their ranks.
     pub fn launched() -> bool {
-        ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"].iter().any(|v| std::env::var_os(v).is_some())
+        ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
     }
 
     /// The ranks of this process on its machine, from the launcher's
@@ -151,7 +153,10 @@ impl Collective for MpiComm {
             let status = p.receive_into(c);
             let got = status.count(f32::equivalent_datatype()) as usize;
             if got != c.len() {
-                return Err(Error::collective(self.rank, format!("rank {from} sent {got} values, {} expected", c.len())));
+                return Err(Error::collective(
+                    self.rank,
+                    format!("rank {from} sent {got} values, {} expected", c.len()),
+                ));
             }
         }
         Ok(())
@@ -194,7 +199,10 @@ impl Collective for MpiComm {
                 if let Some(p) = from {
                     let got = w.process_at_rank(p).receive_into(&mut *part).count(f32::equivalent_datatype());
                     if got as usize != part.len() {
-                        done = Err(Error::collective(self.rank, format!("rank {p} sent {got} values, {} expected", part.len())));
+                        done = Err(Error::collective(
+                            self.rank,
+                            format!("rank {p} sent {got} values, {} expected", part.len()),
+                        ));
                         break;
                     }
                 }

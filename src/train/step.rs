@@ -2,13 +2,13 @@
 //! gradients, summed over shards in order → update.
 
 use super::backward::{tiles_needed, weight_gradients, GradInputs, TileWork};
-use super::reduce::{chain_gradients, loss_sum, share_outputs, ChainParts};
-use crate::dist::{owned_shards, Chain, Collective};
 use super::config::TrainConfig;
 use super::forward::Ctx;
 use super::pool::{Pool, ScratchPool};
+use super::reduce::{chain_gradients, loss_sum, share_outputs, ChainParts};
 use super::shards::{assign_rows, Shard};
 use super::update::{update, Step};
+use crate::dist::{owned_shards, Chain, Collective};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::mem::{vec_of, zeros};
@@ -301,8 +301,7 @@ impl Trainer {
         let (used, mlp, kernels) = (self.used, &self.mlp, Kernels::active());
         let (own, chain) = (owned_shards(used, comm.size(), comm.rank()), Chain::of(used, comm.size(), comm.rank()));
         let mine: usize = self.shards[own.clone()].iter().map(|sh| sh.rows.len()).sum();
-        let par = self.pool.parallel()
-            && super::flops_per_step(mlp.sizes(), mine) >= self.config.min_parallel_flops;
+        let par = self.pool.parallel() && super::flops_per_step(mlp.sizes(), mine) >= self.config.min_parallel_flops;
         let (threads, scratch) = (if par { self.pool.threads() } else { 1 }, &self.scratch);
         let shards = &mut self.shards[own.clone()];
         self.pool.run_if(par, || -> Result<()> {

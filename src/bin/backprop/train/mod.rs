@@ -153,7 +153,7 @@ pub fn run(args: TrainArgs, matches: &clap::ArgMatches) -> Result<(), Failure> {
         return done;
     }
     let world = world::World::single();
-    run_in(&args, matches, &world).map_err(|f| world.end(f))
+    run_in(&args, matches, &world).map_err(|f| world.end(f)).map_err(|f| world.said(f))
 }
 
 fn run_in(args: &TrainArgs, matches: &clap::ArgMatches, world: &world::World) -> Result<(), Failure> {

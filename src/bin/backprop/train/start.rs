@@ -171,8 +171,7 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
         return Err(bad("the running scores").into());
     }
     world.agree(if world.is_root() { tidy_files(&cfg, saved.progress.log_len) } else { Ok(()) })?;
-    let mut s =
-        world.agree(Session::new(cfg, a, mlp, (train, held, outputs), now, order, saved.progress, world))?;
+    let mut s = world.agree(Session::new(cfg, a, mlp, (train, held, outputs), now, order, saved.progress, world))?;
     s.trainer.restore(&ck.params, [&ck.slots[0], &ck.slots[1]], saved.steps)?;
     s.run(world)
 }

@@ -21,7 +21,11 @@ pub struct World {
 impl World {
     /// One process.
     pub fn single() -> World {
-        World { comm: None, handle: Box::new(|| unreachable!("a single process has no ranks")), abort: Box::new(|_| {}) }
+        World {
+            comm: None,
+            handle: Box::new(|| unreachable!("a single process has no ranks")),
+            abort: Box::new(|_| {}),
+        }
     }
 
     /// Every rank of the MPI world.
