@@ -2,12 +2,13 @@
 """Expected data-parallel scaling of L and XL across N machines (MPI), by the
 alpha-beta model of the reduction backprop uses (src/dist/mod.rs):
 
-  chain reduce, pipelined in segments of m bytes: every rank forwards the
-  whole gradient (G bytes) once, the last segment trails by P-1 hops
+  chain reduce, pipelined in segments of m = min(G/P, 1 MiB) bytes: every
+  rank forwards the whole gradient (G bytes) once, the last segment trails
+  by P-1 hops
       t_chain = G/beta + (P-1)·(alpha + m/beta)
-  then a broadcast of the sum from the last rank (Open MPI's large-message
-  bcast: scatter + allgather, about 2·G/beta, log2 P latencies)
-      t_bcast = 2·G/beta + ceil(log2 P)·alpha
+  then the finished segments round the ring of the other ranks, pipelined
+  the same way (last → 0 → 1 → …)
+      t_back = G/beta + (P-1)·(alpha + m/beta)
 
 against the measured compute of a step: a machine computes B/P rows of
 forward and backward (t_row each, measured with `backprop bench` at T=2 on
@@ -15,14 +16,14 @@ the development machine) and the whole update (t_update, on every rank).
 The chain's transfers overlap the weight-gradient GEMMs only partly, so
 the model counts them in full (a bound, not a promise):
 
-  efficiency(P) = t_compute(B/P) / (t_compute(B/P) + t_update + t_chain + t_bcast)
+  efficiency(P) = t_compute(B/P) / (t_compute(B/P) + t_update + t_chain + t_back)
 
 Also printed: the smallest batch (a multiple of 64) that keeps efficiency at
 or above 80 % for each P and link.
 
-usage: python3 benches/cost_model.py [--row-us-L 71] [--row-us-XL 858] [--markdown]
+usage: python3 benches/cost_model.py [--row-us-L 71] [--row-us-XL 858]
 """
-import argparse, math
+import argparse
 
 # Gradient floats: Σ in·out + out over the layers.
 CONFIGS = {
@@ -31,7 +32,6 @@ CONFIGS = {
 }
 # Link: (name, bytes/s, alpha seconds). 10/25 GbE over TCP, 100 Gb/s RDMA.
 LINKS = [("10 Gb/s", 10e9 / 8, 30e-6), ("25 Gb/s", 25e9 / 8, 15e-6), ("100 Gb/s", 100e9 / 8, 3e-6)]
-SEGMENT_BYTES = 4 << 18  # SEGMENT_FLOATS f32
 UPDATE_NS_PER_PARAM = 0.31  # SGD, one core: M's update phase, 0.205 ms for 669,706 parameters
 MACHINES = [2, 8, 32]
 
@@ -43,9 +43,10 @@ def params(sizes):
 def comm_seconds(g_bytes, p, beta, alpha):
     if p == 1:
         return 0.0
-    chain = g_bytes / beta + (p - 1) * (alpha + SEGMENT_BYTES / beta)
-    bcast = 2 * g_bytes / beta + math.ceil(math.log2(p)) * alpha
-    return chain + bcast
+    m = min(g_bytes / p, 4 << 18)  # dist::segment_floats, in bytes
+    chain = g_bytes / beta + (p - 1) * (alpha + m / beta)
+    back = g_bytes / beta + (p - 1) * (alpha + m / beta)
+    return chain + back
 
 
 def efficiency(n, batch, p, row_s, beta, alpha):

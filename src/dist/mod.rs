@@ -12,10 +12,11 @@
 //! shards 0..S of a batch → ranks by contiguous ranges: rank r owns [r·S/P, (r+1)·S/P)
 //! gradient = ((g₀ + g₁) + g₂) + …       one process: each tile's shards added in order
 //! distributed: rank 0 adds its shards into a segment of the gradient, sends it to
-//!   rank 1, which adds its shards onto it, … ; the last rank broadcasts the sum
+//!   rank 1, which adds its shards onto it, … ; the last rank sends each finished
+//!   segment back round the ring, last → 0 → 1 → … (plain copies)
 //! ```
 //!
-//! The chain runs segment by segment (about [`SEGMENT_FLOATS`] values each),
+//! The chain runs segment by segment ([`segment_floats`] values at most),
 //! so rank `r+1` adds its shards into segment `c` while rank `r` computes
 //! segment `c+1`: the ranks work at the same time but for one segment.
 //! A reduction MPI chooses for itself (`MPI_Allreduce`) would not do: the
@@ -81,11 +82,17 @@ pub trait Collective: Send {
     }
 }
 
-/// Values of the gradient a chain message carries, at most (1 MiB of f32):
-/// large enough that a message's latency is small beside its transfer,
-/// small enough that a layer is several messages, which the ranks work on
-/// at once.
-pub const SEGMENT_FLOATS: usize = 1 << 18;
+/// Values of the gradient one chain message carries at most, for a
+/// gradient of `n` values on `ranks` ranks: `n / ranks`, and never more than
+/// 1 MiB of f32. Large enough that a message's latency is small beside its
+/// transfer; small enough that a layer is several messages, which the ranks
+/// work on at once, and that the pipeline's tail (`ranks − 1` messages, on
+/// the way there and back) stays short beside the whole gradient's
+/// transfer. (Segments only group the gradient's tiles into messages: the
+/// sums, and so the bits, are the same for any segment size.)
+pub fn segment_floats(n: usize, ranks: usize) -> usize {
+    (n / ranks.max(1)).clamp(1, 1 << 18)
+}
 
 /// The shards `[r·S/P, (r+1)·S/P)` of `used` shards that rank `rank` of
 /// `ranks` computes: contiguous, in rank order, sizes differing by at most
@@ -101,12 +108,19 @@ pub(crate) struct Chain {
     /// The rank before this one that owns shards, when there is one: the
     /// partial sums come from it.
     pub prev: Option<usize>,
-    /// The next rank that owns shards: the partial sums go to it.
+    /// The next rank that owns shards: the partial sums go to it. For the
+    /// last such rank, the first rank of the way back: the finished sums go
+    /// to it, segment by segment, as they are made.
     pub next: Option<usize>,
-    /// The last rank that owns shards: it broadcasts the sums.
+    /// The last rank that owns shards: it finishes the sums.
     pub last: usize,
     /// Whether this rank owns shards.
     pub member: bool,
+    /// The way back, every rank but `last` in rank order: the finished sums
+    /// come from `back_prev` (`last` for the first) and go on to
+    /// `back_next`. Both `None` for `last`.
+    pub back_prev: Option<usize>,
+    pub back_next: Option<usize>,
 }
 
 impl Chain {
@@ -114,11 +128,18 @@ impl Chain {
     pub(crate) fn of(used: usize, ranks: usize, rank: usize) -> Chain {
         let owns = |q: usize| !owned_shards(used, ranks, q).is_empty();
         let last = (0..ranks).rev().find(|&q| owns(q)).unwrap_or(0);
+        let back = |from: usize| (from..ranks).find(|&q| q != last);
+        let (back_prev, back_next) = match rank {
+            r if r == last => (None, None),
+            r => (Some((0..r).rev().find(|&q| q != last).unwrap_or(last)), back(r + 1)),
+        };
         Chain {
             prev: (0..rank).rev().find(|&q| owns(q)),
-            next: (rank + 1..ranks).find(|&q| owns(q)),
+            next: if rank == last { back(0) } else { (rank + 1..ranks).find(|&q| owns(q)) },
             last,
             member: owns(rank),
+            back_prev,
+            back_next,
         }
     }
 }
@@ -143,9 +164,12 @@ mod tests {
         let c: Vec<Chain> = (0..4).map(|r| Chain::of(2, 4, r)).collect();
         assert_eq!(owned_shards(2, 4, 1), 0..1);
         assert_eq!(owned_shards(2, 4, 3), 1..2);
-        assert_eq!(c[1], Chain { prev: None, next: Some(3), last: 3, member: true });
-        assert_eq!(c[3], Chain { prev: Some(1), next: None, last: 3, member: true });
-        assert_eq!(c[0], Chain { prev: None, next: Some(1), last: 3, member: false });
-        assert_eq!(c[2], Chain { prev: Some(1), next: Some(3), last: 3, member: false });
+        // Sums: 1 → 3; finished sums: 3 → 0 → 1 → 2.
+        let link =
+            |prev, next, member, back_prev, back_next| Chain { prev, next, last: 3, member, back_prev, back_next };
+        assert_eq!(c[1], link(None, Some(3), true, Some(0), Some(2)));
+        assert_eq!(c[3], link(Some(1), Some(0), true, None, None));
+        assert_eq!(c[0], link(None, Some(1), false, Some(3), Some(1)));
+        assert_eq!(c[2], link(Some(1), Some(3), false, Some(1), None));
     }
 }

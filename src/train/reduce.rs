@@ -8,7 +8,7 @@
 use super::backward::{segment_gradients, segments, GradInputs, Segment, TileWork};
 use super::pool::Pool;
 use super::shards::Shard;
-use crate::dist::{owned_shards, Chain, Collective, SEGMENT_FLOATS};
+use crate::dist::{owned_shards, segment_floats, Chain, Collective};
 use crate::error::Result;
 use std::ops::Range;
 use std::time::Instant;
@@ -61,12 +61,14 @@ pub(crate) struct ChainParts {
 }
 
 impl ChainParts {
-    pub(crate) fn new(sizes: &[usize]) -> Result<ChainParts> {
-        let n = segments(sizes, SEGMENT_FLOATS).count();
+    pub(crate) fn new(sizes: &[usize], ranks: usize) -> Result<ChainParts> {
+        let params = crate::model::layer_ranges(sizes, sizes.len() - 2).1.end;
+        let max = segment_floats(params, ranks);
+        let n = segments(sizes, max).count();
         let (mut segs, mut ranges) = (Vec::new(), Vec::new());
         crate::mem::reserve(&mut segs, n, "chain segments")?;
         crate::mem::reserve(&mut ranges, n, "chain segments")?;
-        for seg in segments(sizes, SEGMENT_FLOATS) {
+        for seg in segments(sizes, max) {
             ranges.push(seg.range(sizes));
             segs.push(seg);
         }
@@ -78,9 +80,11 @@ impl ChainParts {
 /// that owns shards receives every segment of the gradient from the rank
 /// before it in the chain (the sums of all earlier shards), adds its own
 /// shards' terms onto it in shard order exactly as one process would, and
-/// sends it on ([`Collective::relay`]); the last rank then broadcasts the
-/// whole gradient (one message) and its squared norm, which only it has.
-/// Rank `r+1` works on segment `c` while rank `r` computes segment `c+1`.
+/// sends it on ([`Collective::relay`]); the last rank sends each segment it
+/// finishes on round the ring of the other ranks (last → 0 → 1 → …, copies
+/// only, as it goes: no broadcast of the whole gradient at the end), then
+/// broadcasts the squared norm, which only it has. Rank `r+1` works on
+/// segment `c` while rank `r` computes segment `c+1`.
 /// MPI calls stay on the calling thread; each segment's tiles run on
 /// `pool`. Returns `Σ g²`; adds the seconds spent in messages (waiting
 /// included, working excluded) to `waited`.
@@ -107,8 +111,10 @@ pub(crate) fn chain_gradients(
         })?;
         *waited -= worked;
     }
+    if chain.last != comm.rank() {
+        comm.relay(chain.back_prev, chain.back_next, grads, &parts.ranges, &mut |_, _| Ok(()))?;
+    }
     let mut sq = norm.total().to_le_bytes();
-    comm.broadcast(chain.last, grads)?;
     comm.broadcast_bytes(chain.last, &mut sq)?;
     *waited += t0.elapsed().as_secs_f64();
     Ok(f64::from_le_bytes(sq))

@@ -125,7 +125,7 @@ impl Trainer {
             return Err(Error::config("ranks", msg));
         }
         self.stage = zeros(b * (self.mlp.outputs() + 1), "outputs between ranks")?;
-        self.parts = Some(ChainParts::new(self.mlp.sizes())?);
+        self.parts = Some(ChainParts::new(self.mlp.sizes(), ranks)?);
         self.comm = Some(comm);
         Ok(())
     }
@@ -313,17 +313,18 @@ impl Trainer {
                 shards.iter_mut().try_for_each(pass)
             }
         })?;
+        // The gradients first, so that no rank waits for the others' passes
+        // before starting its own weight gradients; then the outputs. A
+        // non-finite loss is then the same error as in one process (the
+        // gradients it left are not used).
+        let inp = GradInputs { shards: &self.shards[own], x, mlp, kernels: &kernels, par };
+        let (pool, waited, parts) = (&mut self.pool, &mut self.comm_secs, self.parts.as_ref().expect("distributed"));
+        let grad_sq = chain_gradients(comm, chain, parts, &mut self.grads, &inp, &mut self.tile_work, pool, waited)?;
         let t0 = Instant::now();
         share_outputs(comm, &mut self.shards[..used], (mlp.outputs(), mlp.num_layers() - 1), &mut self.stage)?;
         self.comm_secs += t0.elapsed().as_secs_f64();
         let sum = loss_sum(&self.shards[..used]);
-        if !sum.is_finite() {
-            return self.finish_gradients(sum, f64::NAN, rows);
-        }
-        let inp = GradInputs { shards: &self.shards[own], x, mlp, kernels: &kernels, par };
-        let (pool, waited, parts) = (&mut self.pool, &mut self.comm_secs, self.parts.as_ref().expect("distributed"));
-        let grad_sq = chain_gradients(comm, chain, parts, &mut self.grads, &inp, &mut self.tile_work, pool, waited)?;
-        self.finish_gradients(sum, grad_sq, rows)
+        self.finish_gradients(sum, if sum.is_finite() { grad_sq } else { f64::NAN }, rows)
     }
 
     /// Whether a step on `rows` rows runs on the pool: there is more than

@@ -142,9 +142,10 @@ impl Session {
         if world.size() > 1 {
             let (b, r) = (self.batch(), self.trainer.shard_rows());
             self.say(format!(
-                "distributed: {} ranks × {} threads (rank 0), a batch of {b} rows in {} shards of {r}",
+                "distributed: {} ranks × {} thread{} (rank 0), a batch of {b} rows in {} shards of {r}",
                 world.size(),
                 self.trainer.threads(),
+                if self.trainer.threads() == 1 { "" } else { "s" },
                 b.div_ceil(r)
             ))?;
         }
