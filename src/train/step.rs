@@ -112,7 +112,9 @@ impl Trainer {
     /// to one process's with the same settings, for any number of ranks and
     /// threads. Every rank must be given the same network, settings and
     /// batches, and make the same calls. An error when there are more ranks
-    /// than shards in a full batch.
+    /// than shards in a full batch. The trainer's own buffers are made here;
+    /// the communicator may allocate per step (MPI's request list, the
+    /// messages of [`Local`](crate::dist::Local)).
     pub fn distribute(&mut self, comm: Box<dyn Collective>) -> Result<()> {
         let (ranks, shards, b) = (comm.size(), self.shards.len(), self.config.batch_size);
         if ranks > shards {
