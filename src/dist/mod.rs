@@ -54,7 +54,7 @@ pub trait Collective: Send {
     fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()>;
 
     /// One rank's link of a chain over the parts of `data` (disjoint
-    /// ranges, in order): for each part `i`, receive it from `prev` (when
+    /// ranges, taken in the order given): for each part `i`, receive it from `prev` (when
     /// there is one), `work(i, part)`, then send it to `next` (when there
     /// is one). The default does exactly that with blocking calls; an
     /// implementation may let the sends run on while the next parts are

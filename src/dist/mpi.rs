@@ -173,8 +173,9 @@ impl Collective for MpiComm {
     /// end: part `i` goes out while the parts after it are worked on, so a
     /// rank never waits for the next one to be ready to receive (with one
     /// send in flight at a time, L's chain took 10 ms a step instead of 7.3,
-    /// as a rank kept pace with the slower next one). The request list is
-    /// the one allocation of a distributed step.
+    /// as a rank kept pace with the slower next one). The request list and
+    /// the list of the parts' slices are the allocations of a distributed
+    /// step.
     fn relay(
         &self,
         prev: Option<usize>,
@@ -186,16 +187,28 @@ impl Collective for MpiComm {
         let (_g, w) = self.world()?;
         let from = prev.map(|p| self.peer(p)).transpose()?;
         let to = next.map(|n| self.peer(n)).transpose()?;
-        if let Some(r) = parts.iter().find(|r| r.len() > MAX_COUNT || r.end > data.len()) {
-            return Err(Error::collective(self.rank, format!("relay part {r:?} out of range or too long")));
+        // Each part's slice, split off in the order of the parts' starts (the
+        // parts may come in any order, but must not overlap).
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        order.sort_by_key(|&i| parts[i].start);
+        let mut slices: Vec<Option<&mut [f32]>> = (0..parts.len()).map(|_| None).collect();
+        let (len, mut rest, mut at) = (data.len(), data, 0);
+        for &i in &order {
+            let r = &parts[i];
+            if r.start < at || r.end < r.start || r.end > len || r.len() > MAX_COUNT {
+                return Err(Error::collective(
+                    self.rank,
+                    format!("relay part {r:?} overlaps, or lies outside {len} values"),
+                ));
+            }
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.end - at);
+            slices[i] = Some(&mut head[r.start - at..]);
+            (rest, at) = (tail, r.end);
         }
         mpi::request::multiple_scope(parts.len(), |scope, sends| {
-            let (mut rest, mut at): (&mut [f32], usize) = (data, 0);
             let mut done = Ok(());
-            for (i, r) in parts.iter().enumerate() {
-                let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.end - at);
-                let part = &mut head[r.start - at..];
-                (rest, at) = (tail, r.end);
+            for (i, slot) in slices.iter_mut().enumerate() {
+                let part = slot.take().expect("every part split off once");
                 if let Some(p) = from {
                     let got = w.process_at_rank(p).receive_into(&mut *part).count(f32::equivalent_datatype());
                     if got as usize != part.len() {

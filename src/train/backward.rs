@@ -27,26 +27,24 @@ use crate::model::{layer_ranges, Mlp};
 use rayon::prelude::*;
 use std::ops::Range;
 
-/// The deltas of one shard from `delta[last]` (the head's) down to the
-/// first hidden layer, each packed for the weight gradient.
-pub(crate) fn backward_deltas(sh: &mut Shard, mlp: &Mlp, ctx: &Ctx<'_>) -> Result<()> {
-    let sizes = mlp.sizes();
-    let n = sh.rows.len();
-    let par = ctx.threads > 1;
+/// Layer `l`'s part of one shard's backward pass: its delta from the layer
+/// above, `δ_l = (δ_{l+1}·W_{l+1}ᵀ) ⊙ f'(h_l)` (for the last layer, the
+/// head's δ is already there), then `δ_l` packed for the weight gradient.
+pub(crate) fn backward_layer(sh: &mut Shard, mlp: &Mlp, l: usize, ctx: &Ctx<'_>) -> Result<()> {
+    let (sizes, n, par) = (mlp.sizes(), sh.rows.len(), ctx.threads > 1);
+    if n == 0 {
+        return Ok(());
+    }
     let Shard { h, delta, packed_delta, packed_input, .. } = sh;
-    for l in (0..mlp.num_layers()).rev() {
-        let w = sizes[l + 1];
-        packed_delta[l].pack_with(MatRef::new(&delta[l][..n * w], n, w)?, gemm_path(), par)?;
-        if l == 0 {
-            break;
-        }
-        let (below, above) = delta.split_at_mut(l);
-        let width = block_width(sizes[l], ctx.threads);
+    if l + 1 < mlp.num_layers() {
+        let (up, inn, w) = (l + 1, sizes[l + 1], sizes[l + 2]);
+        let (below, above) = delta.split_at_mut(up);
+        let width = block_width(inn, ctx.threads);
         let dl = MatRef::new(&above[0][..n * w], n, w)?;
-        let dl = shared_input(dl, sizes[l].div_ceil(width), Some(&mut *packed_input), par)?;
-        let din = MatMut::new(&mut below[l - 1][..n * sizes[l]], n, sizes[l])?;
-        let hv = MatRef::new(&h[l - 1][..n * sizes[l]], n, sizes[l])?;
-        let wt = MatRef::new(mlp.layer(l).expect("layer exists").weight, sizes[l], w)?.t();
+        let dl = shared_input(dl, inn.div_ceil(width), Some(&mut *packed_input), par)?;
+        let din = MatMut::new(&mut below[l][..n * inn], n, inn)?;
+        let hv = MatRef::new(&h[l][..n * inn], n, inn)?;
+        let wt = MatRef::new(mlp.layer(up).expect("layer exists").weight, inn, w)?.t();
         let act = mlp.activation();
         let block = |blk: MatMut<'_>, j0: usize| {
             let c = blk.cols();
@@ -55,7 +53,14 @@ pub(crate) fn backward_deltas(sh: &mut Shard, mlp: &Mlp, ctx: &Ctx<'_>) -> Resul
         };
         for_col_blocks(din, 0, width, par, &block)?;
     }
-    Ok(())
+    let w = sizes[l + 1];
+    packed_delta[l].pack_with(MatRef::new(&delta[l][..n * w], n, w)?, gemm_path(), par)
+}
+
+/// The deltas of one shard from `delta[last]` (the head's) down to the
+/// first hidden layer, each packed for the weight gradient.
+pub(crate) fn backward_deltas(sh: &mut Shard, mlp: &Mlp, ctx: &Ctx<'_>) -> Result<()> {
+    (0..mlp.num_layers()).rev().try_for_each(|l| backward_layer(sh, mlp, l, ctx))
 }
 
 /// Rows of `∂E/∂W` per tile task.
@@ -160,13 +165,13 @@ pub(crate) fn segment_gradients(
     } else {
         gw.chunks_mut(TILE_ROWS * out).zip(work.iter_mut()).enumerate().try_for_each(tile_task)?;
     }
-    norm.tiles(work[..seg.tiles.len()].iter().map(|w| w.sq));
+    norm.tiles(l, work[..seg.tiles.len()].iter().map(|w| w.sq));
     if seg.bias {
         if !onto {
             gb.fill(0.0);
         }
         in_shard_order(inp.shards, |sh, _| k.col_sums(gb, &sh.delta[l][..sh.rows.len() * out]))?;
-        norm.end_layer(k.sum_squares(gb));
+        norm.bias(l, k.sum_squares(gb));
     }
     Ok(())
 }
@@ -175,11 +180,16 @@ pub(crate) fn segment_gradients(
 /// the parameters) from the shards of one process, a segment a layer.
 /// Returns the squared global norm `Σ g²` (NaN or infinite when a gradient
 /// is).
-pub(crate) fn weight_gradients(grads: &mut [f32], inp: &GradInputs<'_>, work: &mut [TileWork]) -> Result<f64> {
+pub(crate) fn weight_gradients(
+    grads: &mut [f32],
+    inp: &GradInputs<'_>,
+    work: &mut [TileWork],
+    norm: &mut SquaredNorm,
+) -> Result<f64> {
     let sizes = inp.mlp.sizes();
-    let mut norm = SquaredNorm::default();
+    norm.clear();
     for seg in segments(sizes, usize::MAX) {
-        segment_gradients(&mut grads[seg.range(sizes)], &seg, false, inp, work, &mut norm)?;
+        segment_gradients(&mut grads[seg.range(sizes)], &seg, false, inp, work, norm)?;
     }
     Ok(norm.total())
 }

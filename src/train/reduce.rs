@@ -5,8 +5,7 @@
 //! on float sums; STYLE.md's "determinism by construction"); across ranks,
 //! the same order through a chain ([`dist`](crate::dist)).
 
-use super::backward::{segment_gradients, segments, GradInputs, Segment, TileWork};
-use super::pool::Pool;
+use super::backward::{segments, Segment};
 use super::shards::Shard;
 use crate::dist::{owned_shards, segment_floats, Chain, Collective};
 use crate::error::Result;
@@ -20,31 +19,39 @@ pub(crate) fn in_shard_order<S>(shards: &[S], mut term: impl FnMut(&S, bool) -> 
     shards.iter().enumerate().try_for_each(|(s, sh)| term(sh, s > 0))
 }
 
-/// The squared global norm `Σ g²`, in one fixed order: the squares of a
-/// layer's weight tiles folded left to right in f64, that layer sum added
-/// to the total, then the layer's bias squares.
-#[derive(Default)]
+/// The squared global norm `Σ g²`, in one fixed order whatever order the
+/// layers were computed in: the squares of each layer's weight tiles folded
+/// left to right in f64, then, layer by layer from the first, that layer's
+/// sum added to the total, then its bias squares.
 pub(crate) struct SquaredNorm {
-    total: f64,
-    layer: f64,
+    /// Per layer: the weight tiles' fold so far, and the bias squares.
+    layers: Vec<[f64; 2]>,
 }
 
 impl SquaredNorm {
-    /// Folds in the next tiles of the current layer.
-    pub(crate) fn tiles(&mut self, tiles: impl Iterator<Item = f64>) {
-        self.layer = tiles.fold(self.layer, |acc, t| acc + t);
+    /// Room for `layers` layers, all zero.
+    pub(crate) fn new(layers: usize) -> Result<SquaredNorm> {
+        Ok(SquaredNorm { layers: crate::mem::vec_of(layers, "gradient norms", || Ok([0.0; 2]))? })
     }
 
-    /// Ends the current layer, whose bias squares sum to `bias`.
-    pub(crate) fn end_layer(&mut self, bias: f64) {
-        self.total += self.layer;
-        self.total += bias;
-        self.layer = 0.0;
+    /// Zeroes every layer, for the next step.
+    pub(crate) fn clear(&mut self) {
+        self.layers.fill([0.0; 2]);
     }
 
-    /// The norm of the layers ended so far.
+    /// Folds in the next tiles of layer `l`.
+    pub(crate) fn tiles(&mut self, l: usize, tiles: impl Iterator<Item = f64>) {
+        self.layers[l][0] = tiles.fold(self.layers[l][0], |acc, t| acc + t);
+    }
+
+    /// Layer `l`'s bias squares sum to `bias`.
+    pub(crate) fn bias(&mut self, l: usize, bias: f64) {
+        self.layers[l][1] = bias;
+    }
+
+    /// `Σ g²` over every layer.
     pub(crate) fn total(&self) -> f64 {
-        self.total
+        self.layers.iter().fold(0.0, |total, &[w, b]| (total + w) + b)
     }
 }
 
@@ -54,7 +61,9 @@ pub(crate) fn loss_sum(shards: &[Shard]) -> f64 {
 }
 
 /// The segments of the gradient a chain message carries, and where each
-/// lies in it: fixed for a network, made once per trainer.
+/// lies in it: fixed for a network, made once per trainer. Last layer
+/// first, as backward makes them: a layer's weight gradients go out while
+/// the deltas of the layer below are computed.
 pub(crate) struct ChainParts {
     pub segments: Vec<Segment>,
     pub ranges: Vec<Range<usize>>,
@@ -68,9 +77,11 @@ impl ChainParts {
         let (mut segs, mut ranges) = (Vec::new(), Vec::new());
         crate::mem::reserve(&mut segs, n, "chain segments")?;
         crate::mem::reserve(&mut ranges, n, "chain segments")?;
-        for seg in segments(sizes, max) {
-            ranges.push(seg.range(sizes));
-            segs.push(seg);
+        for l in (0..sizes.len() - 1).rev() {
+            for seg in segments(sizes, max).filter(|s| s.layer == l) {
+                ranges.push(seg.range(sizes));
+                segs.push(seg);
+            }
         }
         Ok(ChainParts { segments: segs, ranges })
     }
@@ -78,46 +89,46 @@ impl ChainParts {
 
 /// The sum of a distributed step, the same bits as one process's: each rank
 /// that owns shards receives every segment of the gradient from the rank
-/// before it in the chain (the sums of all earlier shards), adds its own
-/// shards' terms onto it in shard order exactly as one process would, and
-/// sends it on ([`Collective::relay`]); the last rank sends each segment it
-/// finishes on round the ring of the other ranks (last → 0 → 1 → …, copies
-/// only, as it goes: no broadcast of the whole gradient at the end), then
-/// broadcasts the squared norm, which only it has. Rank `r+1` works on
-/// segment `c` while rank `r` computes segment `c+1`.
-/// MPI calls stay on the calling thread; each segment's tiles run on
-/// `pool`. Returns `Σ g²`; adds the seconds spent in messages (waiting
-/// included, working excluded) to `waited`.
-#[allow(clippy::too_many_arguments)]
+/// before it in the chain (the sums of all earlier shards), and `work(seg,
+/// values)` adds its own shards' terms onto it in shard order, exactly as
+/// one process would; then the segment goes on ([`Collective::relay`]). The
+/// last rank sends each segment it finishes on round the ring of the other
+/// ranks (last → 0 → 1 → …, copies only, as it goes: no broadcast of the
+/// whole gradient at the end). Rank `r+1` works on segment `c` while rank
+/// `r` computes segment `c+1`. MPI calls stay on the calling thread. Adds
+/// the seconds spent in messages (waiting included, `work` excluded) to
+/// `waited`.
 pub(crate) fn chain_gradients(
     comm: &dyn Collective,
     chain: Chain,
     parts: &ChainParts,
     grads: &mut [f32],
-    inp: &GradInputs<'_>,
-    work: &mut [TileWork],
-    pool: &mut Pool,
     waited: &mut f64,
-) -> Result<f64> {
-    let mut norm = SquaredNorm::default();
+    work: &mut dyn FnMut(&Segment, &mut [f32]) -> Result<()>,
+) -> Result<()> {
     let t0 = Instant::now();
+    let mut worked = 0.0;
     if chain.member {
-        let (onto, mut worked) = (chain.prev.is_some(), 0.0);
         comm.relay(chain.prev, chain.next, grads, &parts.ranges, &mut |i, g| {
-            let (t, seg, norm, work) = (Instant::now(), &parts.segments[i], &mut norm, &mut *work);
-            let r = pool.run_if(inp.par, || segment_gradients(g, seg, onto, inp, work, norm));
+            let t = Instant::now();
+            let r = work(&parts.segments[i], g);
             worked += t.elapsed().as_secs_f64();
             r
         })?;
-        *waited -= worked;
     }
     if chain.last != comm.rank() {
         comm.relay(chain.back_prev, chain.back_next, grads, &parts.ranges, &mut |_, _| Ok(()))?;
     }
-    let mut sq = norm.total().to_le_bytes();
-    comm.broadcast_bytes(chain.last, &mut sq)?;
-    *waited += t0.elapsed().as_secs_f64();
-    Ok(f64::from_le_bytes(sq))
+    *waited += t0.elapsed().as_secs_f64() - worked;
+    Ok(())
+}
+
+/// The squared norm `sq` of the last rank of the chain, which alone has
+/// the finished gradient's, on every rank.
+pub(crate) fn shared_norm(comm: &dyn Collective, chain: Chain, sq: f64) -> Result<f64> {
+    let mut bytes = sq.to_le_bytes();
+    comm.broadcast_bytes(chain.last, &mut bytes)?;
+    Ok(f64::from_le_bytes(bytes))
 }
 
 /// Gives every rank the whole batch's outputs `y` (`o` a row, in `h[last]`)

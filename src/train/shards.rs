@@ -56,6 +56,15 @@ impl Shard {
     /// last), `delta[l]` and its packed copy for every layer, and each row's
     /// error in `loss`. `scale` is `1/B`: the objective is the batch mean.
     pub(crate) fn pass(&mut self, mlp: &Mlp, x: &[f32], t: &[f32], scale: f32, ctx: &Ctx<'_>) -> Result<()> {
+        self.forward_head(mlp, x, t, scale, ctx)?;
+        backward_deltas(self, mlp, ctx)
+    }
+
+    /// [`pass`](Self::pass) up to the head: the activations, `y`, the row
+    /// errors and the last layer's δ (unpacked); the rest of backward is
+    /// [`backward_layer`](super::backward::backward_layer)'s, a layer at a
+    /// time.
+    pub(crate) fn forward_head(&mut self, mlp: &Mlp, x: &[f32], t: &[f32], scale: f32, ctx: &Ctx<'_>) -> Result<()> {
         let (n, sizes) = (self.rows.len(), mlp.sizes());
         if n == 0 {
             return Ok(());
@@ -66,8 +75,7 @@ impl Shard {
         let bias = mlp.layer(last).expect("layer exists").bias;
         let (y, d) = (&mut self.h[last][..n * o], &mut self.delta[last][..n * o]);
         let t = &t[self.rows.start * o..self.rows.end * o];
-        head_loss(mlp.head(), y, bias, t, d, &mut self.loss[..n], scale, ctx)?;
-        backward_deltas(self, mlp, ctx)
+        head_loss(mlp.head(), y, bias, t, d, &mut self.loss[..n], scale, ctx)
     }
 }
 

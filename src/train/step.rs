@@ -1,11 +1,11 @@
 //! The trainer and its step: shards (forward, head, deltas) → weight
 //! gradients, summed over shards in order → update.
 
-use super::backward::{tiles_needed, weight_gradients, GradInputs, TileWork};
+use super::backward::{backward_layer, segment_gradients, tiles_needed, weight_gradients, GradInputs, TileWork};
 use super::config::TrainConfig;
 use super::forward::Ctx;
 use super::pool::{Pool, ScratchPool};
-use super::reduce::{chain_gradients, loss_sum, share_outputs, ChainParts};
+use super::reduce::{chain_gradients, loss_sum, share_outputs, shared_norm, ChainParts, SquaredNorm};
 use super::shards::{assign_rows, Shard};
 use super::update::{update, Step};
 use crate::dist::{owned_shards, Chain, Collective};
@@ -39,6 +39,8 @@ pub struct Trainer {
     scratch: ScratchPool,
     /// `Σ g²` of the last computed gradients.
     grad_sq: f64,
+    /// Its terms, layer by layer.
+    norm: SquaredNorm,
     pool: Pool,
     /// The other ranks of a data-parallel run ([`Trainer::distribute`]).
     comm: Option<Box<dyn Collective>>,
@@ -93,6 +95,7 @@ impl Trainer {
             tile_work: vec_of(tiles_needed(mlp.sizes()), "gradient tiles", || Ok(TileWork::default()))?,
             scratch: ScratchPool::new(config.effective_threads())?,
             grad_sq: 0.0,
+            norm: SquaredNorm::new(mlp.num_layers())?,
             pool: Pool::new(config.effective_threads())?,
             comm: None,
             stage: Vec::new(),
@@ -266,6 +269,7 @@ impl Trainer {
         let par = self.parallel_for(rows);
         let (mlp, used) = (&self.mlp, self.used);
         let (shards, grads, tile_work) = (&mut self.shards[..used], &mut self.grads, &mut self.tile_work);
+        let norm = &mut self.norm;
         let (threads, scratch) = (if par { self.pool.threads() } else { 1 }, &self.scratch);
         let (sum, grad_sq) = self.pool.run_if(par, || -> Result<(f64, f64)> {
             let ctx = Ctx { kernels, scratch, threads };
@@ -281,7 +285,7 @@ impl Trainer {
                 return Ok((sum, f64::NAN));
             }
             let inp = GradInputs { shards, x, mlp, kernels: &kernels, par };
-            Ok((sum, weight_gradients(grads, &inp, tile_work)?))
+            Ok((sum, weight_gradients(grads, &inp, tile_work, norm)?))
         })?;
         self.finish_gradients(sum, grad_sq, rows)
     }
@@ -297,35 +301,52 @@ impl Trainer {
     }
 
     /// [`compute_gradients`](Self::compute_gradients) on this rank's shards,
-    /// the outputs shared and the gradients summed across the ranks.
+    /// the gradients summed across the ranks, the outputs shared. Backward
+    /// runs a layer at a time between the layers' gradients, last layer
+    /// first, so that a layer's gradient is on its way to the next rank
+    /// while the deltas of the layer below are computed.
     fn distributed_gradients(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
-        let comm = self.comm.as_deref().expect("distributed");
-        let (used, mlp, kernels) = (self.used, &self.mlp, Kernels::active());
-        let (own, chain) = (owned_shards(used, comm.size(), comm.rank()), Chain::of(used, comm.size(), comm.rank()));
-        let mine: usize = self.shards[own.clone()].iter().map(|sh| sh.rows.len()).sum();
-        let par = self.pool.parallel() && super::flops_per_step(mlp.sizes(), mine) >= self.config.min_parallel_flops;
-        let (threads, scratch) = (if par { self.pool.threads() } else { 1 }, &self.scratch);
-        let shards = &mut self.shards[own.clone()];
-        self.pool.run_if(par, || -> Result<()> {
+        let Trainer { comm, shards, mlp, pool, scratch, grads, tile_work, norm, parts, comm_secs, used, .. } = self;
+        let comm = comm.as_deref().expect("distributed");
+        let (kernels, (ranks, rank)) = (Kernels::active(), (comm.size(), comm.rank()));
+        let (own, chain) = (owned_shards(*used, ranks, rank), Chain::of(*used, ranks, rank));
+        let mine: usize = shards[own.clone()].iter().map(|sh| sh.rows.len()).sum();
+        let par = pool.parallel() && super::flops_per_step(mlp.sizes(), mine) >= self.config.min_parallel_flops;
+        let threads = if par { pool.threads() } else { 1 };
+        let (mlp, scratch, mine) = (&*mlp, &*scratch, &mut shards[own]);
+        pool.run_if(par, || {
             let ctx = Ctx { kernels, scratch, threads };
-            let pass = |sh: &mut Shard| sh.pass(mlp, x, t, 1.0 / rows as f32, &ctx);
+            let pass = |sh: &mut Shard| sh.forward_head(mlp, x, t, 1.0 / rows as f32, &ctx);
             if par {
-                shards.par_iter_mut().try_for_each(pass)
+                mine.par_iter_mut().try_for_each(pass)
             } else {
-                shards.iter_mut().try_for_each(pass)
+                mine.iter_mut().try_for_each(pass)
             }
         })?;
-        // The gradients first, so that no rank waits for the others' passes
-        // before starting its own weight gradients; then the outputs. A
-        // non-finite loss is then the same error as in one process (the
-        // gradients it left are not used).
-        let inp = GradInputs { shards: &self.shards[own], x, mlp, kernels: &kernels, par };
-        let (pool, waited, parts) = (&mut self.pool, &mut self.comm_secs, self.parts.as_ref().expect("distributed"));
-        let grad_sq = chain_gradients(comm, chain, parts, &mut self.grads, &inp, &mut self.tile_work, pool, waited)?;
+        norm.clear();
+        let onto = chain.prev.is_some();
+        let parts = parts.as_ref().expect("distributed");
+        chain_gradients(comm, chain, parts, grads, comm_secs, &mut |seg, g| {
+            let (mine, tile_work, norm) = (&mut *mine, &mut *tile_work, &mut *norm);
+            pool.run_if(par, || {
+                let ctx = Ctx { kernels, scratch, threads };
+                if seg.tiles.start == 0 {
+                    let back = |sh: &mut Shard| backward_layer(sh, mlp, seg.layer, &ctx);
+                    if par {
+                        mine.par_iter_mut().try_for_each(back)?;
+                    } else {
+                        mine.iter_mut().try_for_each(back)?;
+                    }
+                }
+                let inp = GradInputs { shards: mine, x, mlp, kernels: &kernels, par };
+                segment_gradients(g, seg, onto, &inp, tile_work, norm)
+            })
+        })?;
+        let grad_sq = shared_norm(comm, chain, norm.total())?;
         let t0 = Instant::now();
-        share_outputs(comm, &mut self.shards[..used], (mlp.outputs(), mlp.num_layers() - 1), &mut self.stage)?;
-        self.comm_secs += t0.elapsed().as_secs_f64();
-        let sum = loss_sum(&self.shards[..used]);
+        share_outputs(comm, &mut shards[..*used], (mlp.outputs(), mlp.num_layers() - 1), &mut self.stage)?;
+        *comm_secs += t0.elapsed().as_secs_f64();
+        let sum = loss_sum(&shards[..*used]);
         self.finish_gradients(sum, if sum.is_finite() { grad_sq } else { f64::NAN }, rows)
     }
 
