@@ -54,26 +54,28 @@ pub trait Collective: Send {
     fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()>;
 
     /// One rank's link of a chain over the parts of `data` (disjoint
-    /// ranges, taken in the order given): for each part `i`, receive it from `prev` (when
-    /// there is one), `work(i, part)`, then send it to `next` (when there
-    /// is one). The default does exactly that with blocking calls; an
-    /// implementation may let the sends run on while the next parts are
-    /// worked on (MPI does), as long as each part is sent once its work is
-    /// done and received before its work starts.
+    /// ranges, taken in the order given): for each part `i`, `work(i,
+    /// None)` (what can be done before the part arrives), receive it from
+    /// `prev` (when there is one), `work(i, Some(part))`, then send it to
+    /// `next` (when there is one). The default does exactly that with
+    /// blocking calls; an implementation may let the sends run on while the
+    /// next parts are worked on (MPI does), as long as each part is sent
+    /// once its work is done and received before its work starts.
     fn relay(
         &self,
         prev: Option<usize>,
         next: Option<usize>,
         data: &mut [f32],
         parts: &[Range<usize>],
-        work: &mut dyn FnMut(usize, &mut [f32]) -> Result<()>,
+        work: &mut dyn FnMut(usize, Option<&mut [f32]>) -> Result<()>,
     ) -> Result<()> {
         for (i, r) in parts.iter().enumerate() {
+            work(i, None)?;
             let part = &mut data[r.clone()];
             if let Some(p) = prev {
                 self.receive(p, part)?;
             }
-            work(i, part)?;
+            work(i, Some(&mut *part))?;
             if let Some(n) = next {
                 self.send(n, part)?;
             }

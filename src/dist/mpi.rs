@@ -182,7 +182,7 @@ impl Collective for MpiComm {
         next: Option<usize>,
         data: &mut [f32],
         parts: &[Range<usize>],
-        work: &mut dyn FnMut(usize, &mut [f32]) -> Result<()>,
+        work: &mut dyn FnMut(usize, Option<&mut [f32]>) -> Result<()>,
     ) -> Result<()> {
         let (_g, w) = self.world()?;
         let from = prev.map(|p| self.peer(p)).transpose()?;
@@ -209,6 +209,10 @@ impl Collective for MpiComm {
             let mut done = Ok(());
             for (i, slot) in slices.iter_mut().enumerate() {
                 let part = slot.take().expect("every part split off once");
+                if let Err(e) = work(i, None) {
+                    done = Err(e);
+                    break;
+                }
                 if let Some(p) = from {
                     let got = w.process_at_rank(p).receive_into(&mut *part).count(f32::equivalent_datatype());
                     if got as usize != part.len() {
@@ -219,7 +223,7 @@ impl Collective for MpiComm {
                         break;
                     }
                 }
-                if let Err(e) = work(i, part) {
+                if let Err(e) = work(i, Some(&mut *part)) {
                     done = Err(e);
                     break;
                 }

@@ -90,8 +90,10 @@ impl ChainParts {
 /// The sum of a distributed step, the same bits as one process's: each rank
 /// that owns shards receives every segment of the gradient from the rank
 /// before it in the chain (the sums of all earlier shards), and `work(seg,
-/// values)` adds its own shards' terms onto it in shard order, exactly as
-/// one process would; then the segment goes on ([`Collective::relay`]). The
+/// Some(values))` adds its own shards' terms onto it in shard order, exactly
+/// as one process would; then the segment goes on ([`Collective::relay`]).
+/// `work(seg, None)` comes first, before the segment is received: what can
+/// be computed without it (the deltas of its layer). The
 /// last rank sends each segment it finishes on round the ring of the other
 /// ranks (last → 0 → 1 → …, copies only, as it goes: no broadcast of the
 /// whole gradient at the end). Rank `r+1` works on segment `c` while rank
@@ -104,7 +106,7 @@ pub(crate) fn chain_gradients(
     parts: &ChainParts,
     grads: &mut [f32],
     waited: &mut f64,
-    work: &mut dyn FnMut(&Segment, &mut [f32]) -> Result<()>,
+    work: &mut dyn FnMut(&Segment, Option<&mut [f32]>) -> Result<()>,
 ) -> Result<()> {
     let t0 = Instant::now();
     let mut worked = 0.0;

@@ -327,19 +327,28 @@ impl Trainer {
         let onto = chain.prev.is_some();
         let parts = parts.as_ref().expect("distributed");
         chain_gradients(comm, chain, parts, grads, comm_secs, &mut |seg, g| {
+            if g.is_none() && seg.tiles.start > 0 {
+                return Ok(());
+            }
             let (mine, tile_work, norm) = (&mut *mine, &mut *tile_work, &mut *norm);
             pool.run_if(par, || {
                 let ctx = Ctx { kernels, scratch, threads };
-                if seg.tiles.start == 0 {
-                    let back = |sh: &mut Shard| backward_layer(sh, mlp, seg.layer, &ctx);
-                    if par {
-                        mine.par_iter_mut().try_for_each(back)?;
-                    } else {
-                        mine.iter_mut().try_for_each(back)?;
+                match g {
+                    // Before a layer's first segment arrives: its deltas.
+                    None if seg.tiles.start == 0 => {
+                        let back = |sh: &mut Shard| backward_layer(sh, mlp, seg.layer, &ctx);
+                        if par {
+                            mine.par_iter_mut().try_for_each(back)
+                        } else {
+                            mine.iter_mut().try_for_each(back)
+                        }
+                    }
+                    None => Ok(()),
+                    Some(g) => {
+                        let inp = GradInputs { shards: mine, x, mlp, kernels: &kernels, par };
+                        segment_gradients(g, seg, onto, &inp, tile_work, norm)
                     }
                 }
-                let inp = GradInputs { shards: mine, x, mlp, kernels: &kernels, par };
-                segment_gradients(g, seg, onto, &inp, tile_work, norm)
             })
         })?;
         let grad_sq = shared_norm(comm, chain, norm.total())?;
