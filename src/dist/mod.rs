@@ -35,6 +35,10 @@ pub use local::Local;
 use crate::error::Result;
 use std::ops::Range;
 
+/// What a rank does with part `i` of a [`Collective::relay`]: called with
+/// `None` before the part is received, then with the part.
+pub type RelayWork<'a> = dyn FnMut(usize, Option<&mut [f32]>) -> Result<()> + 'a;
+
 /// The processes of one data-parallel run, as the trainer uses them: plain
 /// copies of values between ranks, never arithmetic on them. Every rank
 /// must make the same calls in the same order (as MPI requires).
@@ -67,7 +71,7 @@ pub trait Collective: Send {
         next: Option<usize>,
         data: &mut [f32],
         parts: &[Range<usize>],
-        work: &mut dyn FnMut(usize, Option<&mut [f32]>) -> Result<()>,
+        work: &mut RelayWork<'_>,
     ) -> Result<()> {
         for (i, r) in parts.iter().enumerate() {
             work(i, None)?;

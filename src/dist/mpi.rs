@@ -12,7 +12,7 @@
 //! # Ok(()) }
 //! ```
 
-use super::Collective;
+use super::{Collective, RelayWork};
 use crate::error::{Error, Result};
 use mpi::environment::{Threading, Universe};
 use mpi::topology::SimpleCommunicator;
@@ -182,7 +182,7 @@ impl Collective for MpiComm {
         next: Option<usize>,
         data: &mut [f32],
         parts: &[Range<usize>],
-        work: &mut dyn FnMut(usize, Option<&mut [f32]>) -> Result<()>,
+        work: &mut RelayWork<'_>,
     ) -> Result<()> {
         let (_g, w) = self.world()?;
         let from = prev.map(|p| self.peer(p)).transpose()?;

@@ -87,6 +87,10 @@ impl ChainParts {
     }
 }
 
+/// What a rank does with a segment of the gradient in [`chain_gradients`]:
+/// called with `None` before the segment is received, then with it.
+pub(crate) type SegmentWork<'a> = dyn FnMut(&Segment, Option<&mut [f32]>) -> Result<()> + 'a;
+
 /// The sum of a distributed step, the same bits as one process's: each rank
 /// that owns shards receives every segment of the gradient from the rank
 /// before it in the chain (the sums of all earlier shards), and `work(seg,
@@ -106,7 +110,7 @@ pub(crate) fn chain_gradients(
     parts: &ChainParts,
     grads: &mut [f32],
     waited: &mut f64,
-    work: &mut dyn FnMut(&Segment, Option<&mut [f32]>) -> Result<()>,
+    work: &mut SegmentWork<'_>,
 ) -> Result<()> {
     let t0 = Instant::now();
     let mut worked = 0.0;
