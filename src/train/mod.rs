@@ -6,6 +6,8 @@
 //!     forward (forward.rs) ─▶ head: y, E, δ_L ─▶ δ down the layers (backward.rs)
 //!   ─▶ ∂E/∂W = Σ_shards hᵀ·δ, tile by tile in parallel (backward.rs),
 //!      the shards added in one fixed order (reduce.rs)
+//!      (across ranks, Trainer::distribute: the same order through a
+//!      chain of processes, backward a layer at a time between; reduce.rs)
 //!   ─▶ update: the optimizer over the flat parameters, in chunks (update.rs)
 //!   ─▶ checkpoint (between steps, when the caller asks; checkpoint.rs)
 //! ```

@@ -335,7 +335,7 @@ impl Trainer {
                 let ctx = Ctx { kernels, scratch, threads };
                 match g {
                     // Before a layer's first segment arrives: its deltas.
-                    None if seg.tiles.start == 0 => {
+                    None => {
                         let back = |sh: &mut Shard| backward_layer(sh, mlp, seg.layer, &ctx);
                         if par {
                             mine.par_iter_mut().try_for_each(back)
@@ -343,7 +343,6 @@ impl Trainer {
                             mine.iter_mut().try_for_each(back)
                         }
                     }
-                    None => Ok(()),
                     Some(g) => {
                         let inp = GradInputs { shards: mine, x, mlp, kernels: &kernels, par };
                         segment_gradients(g, seg, onto, &inp, tile_work, norm)
