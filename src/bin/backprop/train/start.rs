@@ -146,7 +146,7 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
 /// Continues the run saved in the checkpoint at `path` (which rank 0 reads
 /// and sends to the others: the file need only be on its machine).
 pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &World) -> Result<(), Failure> {
-    let bytes = world.share(std::fs::read(path).map_err(|e| backprop::Error::io(path, e).into()))?;
+    let bytes = world.share(|| std::fs::read(path).map_err(|e| backprop::Error::io(path, e).into()))?;
     let (ck, saved) = world.agree(
         Checkpoint::from_bytes(&bytes, path)
             .and_then(|ck| Saved::from_checkpoint(&ck, path).map(|saved| (ck, saved)))

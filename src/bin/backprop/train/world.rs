@@ -139,10 +139,10 @@ impl World {
         self.agree(local)
     }
 
-    /// Rank 0's `bytes` on every rank (rank 0's `Ok`, or its failure on
-    /// every rank).
-    pub fn share(&self, bytes: Result<Vec<u8>, Failure>) -> Result<Vec<u8>, Failure> {
-        let bytes = self.agree(if self.is_root() { bytes } else { Ok(Vec::new()) })?;
+    /// The bytes `read` gives on rank 0 (which alone calls it), on every
+    /// rank; or rank 0's failure on every rank.
+    pub fn share(&self, read: impl FnOnce() -> Result<Vec<u8>, Failure>) -> Result<Vec<u8>, Failure> {
+        let bytes = self.agree(if self.is_root() { read() } else { Ok(Vec::new()) })?;
         let Some(c) = &self.comm else { return Ok(bytes) };
         let fail = |e: backprop::Error| Failure::from(e).shared();
         let mut len = (bytes.len() as u64).to_le_bytes();
