@@ -122,6 +122,17 @@ impl MpiComm {
         Ok(q as i32)
     }
 
+    /// One message of at most `MAX_COUNT` values from rank `from` into
+    /// `data`, which it must fill exactly.
+    fn receive_from(&self, w: &SimpleCommunicator, from: i32, data: &mut [f32]) -> Result<()> {
+        let got = w.process_at_rank(from).receive_into(&mut *data).count(f32::equivalent_datatype()) as usize;
+        if got != data.len() {
+            let msg = format!("rank {from} sent {got} values, {} expected", data.len());
+            return Err(Error::collective(self.rank, msg));
+        }
+        Ok(())
+    }
+
     /// Ends every rank of the run (`MPI_Abort`) with exit status `code`:
     /// for a failure one rank alone sees, which would leave the others
     /// waiting on it.
@@ -148,18 +159,8 @@ impl Collective for MpiComm {
 
     fn receive(&self, from: usize, data: &mut [f32]) -> Result<()> {
         let (_g, w) = self.world()?;
-        let p = w.process_at_rank(self.peer(from)?);
-        for c in data.chunks_mut(MAX_COUNT) {
-            let status = p.receive_into(c);
-            let got = status.count(f32::equivalent_datatype()) as usize;
-            if got != c.len() {
-                return Err(Error::collective(
-                    self.rank,
-                    format!("rank {from} sent {got} values, {} expected", c.len()),
-                ));
-            }
-        }
-        Ok(())
+        let from = self.peer(from)?;
+        data.chunks_mut(MAX_COUNT).try_for_each(|c| self.receive_from(&w, from, c))
     }
 
     fn broadcast(&self, root: usize, data: &mut [f32]) -> Result<()> {
@@ -214,12 +215,8 @@ impl Collective for MpiComm {
                     break;
                 }
                 if let Some(p) = from {
-                    let got = w.process_at_rank(p).receive_into(&mut *part).count(f32::equivalent_datatype());
-                    if got as usize != part.len() {
-                        done = Err(Error::collective(
-                            self.rank,
-                            format!("rank {p} sent {got} values, {} expected", part.len()),
-                        ));
+                    if let Err(e) = self.receive_from(&w, p, part) {
+                        done = Err(e);
                         break;
                     }
                 }

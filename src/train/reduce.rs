@@ -70,8 +70,9 @@ pub(crate) struct ChainParts {
 }
 
 impl ChainParts {
-    pub(crate) fn new(sizes: &[usize], ranks: usize) -> Result<ChainParts> {
-        let params = crate::model::layer_ranges(sizes, sizes.len() - 2).1.end;
+    /// The parts of a gradient of `params` values (a network of `sizes`)
+    /// for `ranks` ranks.
+    pub(crate) fn new(sizes: &[usize], params: usize, ranks: usize) -> Result<ChainParts> {
         let max = segment_floats(params, ranks);
         let n = segments(sizes, max).count();
         let (mut segs, mut ranges) = (Vec::new(), Vec::new());

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::kernels::gemm::{PackedA, PackedB};
 use crate::mem::{product, vec_of, zeros};
 use crate::model::Mlp;
+use rayon::prelude::*;
 use std::ops::Range;
 
 /// One shard's workspace: rows `rows` of the current batch.
@@ -76,6 +77,20 @@ impl Shard {
         let (y, d) = (&mut self.h[last][..n * o], &mut self.delta[last][..n * o]);
         let t = &t[self.rows.start * o..self.rows.end * o];
         head_loss(mlp.head(), y, bias, t, d, &mut self.loss[..n], scale, ctx)
+    }
+}
+
+/// `f` on every shard: across the pool when `par` (the caller runs inside
+/// it), else in turn on this thread.
+pub(crate) fn each_shard(
+    shards: &mut [Shard],
+    par: bool,
+    f: impl Fn(&mut Shard) -> Result<()> + Send + Sync,
+) -> Result<()> {
+    if par {
+        shards.par_iter_mut().try_for_each(f)
+    } else {
+        shards.iter_mut().try_for_each(f)
     }
 }
 

@@ -6,7 +6,7 @@ use super::config::TrainConfig;
 use super::forward::Ctx;
 use super::pool::{Pool, ScratchPool};
 use super::reduce::{chain_gradients, loss_sum, share_outputs, shared_norm, ChainParts, SquaredNorm};
-use super::shards::{assign_rows, Shard};
+use super::shards::{assign_rows, each_shard, Shard};
 use super::update::{update, Step};
 use crate::dist::{owned_shards, Chain, Collective};
 use crate::error::{Error, Result};
@@ -14,7 +14,6 @@ use crate::kernels::Kernels;
 use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd};
-use rayon::prelude::*;
 use std::time::Instant;
 
 /// Trains an [`Mlp`] by minibatch backpropagation on its own thread pool.
@@ -130,7 +129,7 @@ impl Trainer {
             return Err(Error::config("ranks", msg));
         }
         self.stage = zeros(b * (self.mlp.outputs() + 1), "outputs between ranks")?;
-        self.parts = Some(ChainParts::new(self.mlp.sizes(), ranks)?);
+        self.parts = Some(ChainParts::new(self.mlp.sizes(), self.mlp.params().len(), ranks)?);
         self.comm = Some(comm);
         Ok(())
     }
@@ -274,12 +273,7 @@ impl Trainer {
         let (sum, grad_sq) = self.pool.run_if(par, || -> Result<(f64, f64)> {
             let ctx = Ctx { kernels, scratch, threads };
             let scale = 1.0 / rows as f32;
-            let pass = |sh: &mut Shard| sh.pass(mlp, x, t, scale, &ctx);
-            if par {
-                shards.par_iter_mut().try_for_each(pass)?;
-            } else {
-                shards.iter_mut().try_for_each(pass)?;
-            }
+            each_shard(shards, par, |sh| sh.pass(mlp, x, t, scale, &ctx))?;
             let sum = loss_sum(shards);
             if !sum.is_finite() {
                 return Ok((sum, f64::NAN));
@@ -316,12 +310,7 @@ impl Trainer {
         let (mlp, scratch, mine) = (&*mlp, &*scratch, &mut shards[own]);
         pool.run_if(par, || {
             let ctx = Ctx { kernels, scratch, threads };
-            let pass = |sh: &mut Shard| sh.forward_head(mlp, x, t, 1.0 / rows as f32, &ctx);
-            if par {
-                mine.par_iter_mut().try_for_each(pass)
-            } else {
-                mine.iter_mut().try_for_each(pass)
-            }
+            each_shard(mine, par, |sh| sh.forward_head(mlp, x, t, 1.0 / rows as f32, &ctx))
         })?;
         norm.clear();
         let onto = chain.prev.is_some();
@@ -335,14 +324,7 @@ impl Trainer {
                 let ctx = Ctx { kernels, scratch, threads };
                 match g {
                     // Before a layer's first segment arrives: its deltas.
-                    None => {
-                        let back = |sh: &mut Shard| backward_layer(sh, mlp, seg.layer, &ctx);
-                        if par {
-                            mine.par_iter_mut().try_for_each(back)
-                        } else {
-                            mine.iter_mut().try_for_each(back)
-                        }
-                    }
+                    None => each_shard(mine, par, |sh| backward_layer(sh, mlp, seg.layer, &ctx)),
                     Some(g) => {
                         let inp = GradInputs { shards: mine, x, mlp, kernels: &kernels, par };
                         segment_gradients(g, seg, onto, &inp, tile_work, norm)
