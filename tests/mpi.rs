@@ -86,10 +86,14 @@ fn single_process_model(epochs: usize) -> Vec<u8> {
 #[test]
 fn one_to_four_ranks_train_the_single_process_model_byte_for_byte() {
     let want = single_process_model(3);
-    for ranks in 1..=4 {
+    // Through the ranks' shared memory (the default on one machine), and
+    // by messages for 2 and 3 ranks (as between machines).
+    let runs = (1..=4).map(|r| (r, "1")).chain([(2, "0"), (3, "0")]);
+    for (ranks, shared) in runs {
         let dir = common::scratch("mpi-ranks");
-        ok(mpirun(ranks).arg(bin()).args(train_args(&dir, 3)), &format!("{ranks} ranks"));
-        assert!(model(&dir) == want, "{ranks} ranks: the model differs from the single process's");
+        let what = format!("{ranks} ranks, BACKPROP_MPI_SHARED_MEMORY={shared}");
+        ok(mpirun(ranks).env("BACKPROP_MPI_SHARED_MEMORY", shared).arg(bin()).args(train_args(&dir, 3)), &what);
+        assert!(model(&dir) == want, "{what}: the model differs from the single process's");
         let others: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(others.len(), 2, "rank 0 alone writes the model and its checkpoint: {others:?}");
     }

@@ -57,6 +57,15 @@ pub trait Collective: Send {
     /// of the same length).
     fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()>;
 
+    /// Collective (every rank, with the same `floats`): lets an
+    /// implementation prepare for relays of up to `floats` values (MPI:
+    /// memory shared by the ranks of one machine). The default does
+    /// nothing.
+    fn reserve(&self, floats: usize) -> Result<()> {
+        let _ = floats;
+        Ok(())
+    }
+
     /// One rank's link of a chain over the parts of `data` (disjoint
     /// ranges, taken in the order given): for each part `i`, `work(i,
     /// None)` (what can be done before the part arrives), receive it from

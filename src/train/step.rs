@@ -130,6 +130,7 @@ impl Trainer {
         }
         self.stage = zeros(b * (self.mlp.outputs() + 1), "outputs between ranks")?;
         self.parts = Some(ChainParts::new(self.mlp.sizes(), self.mlp.params().len(), ranks)?);
+        comm.reserve(self.mlp.params().len())?;
         self.comm = Some(comm);
         Ok(())
     }

@@ -146,6 +146,14 @@ pub fn run(args: TrainArgs, matches: &clap::ArgMatches) -> Result<(), Failure> {
     #[cfg(feature = "mpi")]
     if backprop::dist::mpi::Mpi::launched() {
         let mpi = backprop::dist::mpi::Mpi::init()?;
+        // A panic (a bug) on one rank ends every rank: unwinding would free
+        // MPI's shared memory, which waits for the others, which wait for
+        // this rank's part of the step.
+        let (comm, report) = (mpi.world(), std::panic::take_hook());
+        std::panic::set_hook(Box::new(move |info| {
+            report(info);
+            comm.abort(101)
+        }));
         let world = world::World::mpi(&mpi);
         let done = run_in(&args, matches, &world).map_err(|f| world.end(f)).map_err(|f| world.said(f));
         // MPI is finalised as `mpi` drops, after the world's handles.

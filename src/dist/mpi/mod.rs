@@ -12,6 +12,8 @@
 //! # Ok(()) }
 //! ```
 
+mod window;
+
 use super::{Collective, RelayWork};
 use crate::error::{Error, Result};
 use mpi::environment::{Threading, Universe};
@@ -19,12 +21,21 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use window::Window;
 
 /// The most elements one MPI call moves (MPI counts are `int`).
 const MAX_COUNT: usize = 1 << 30;
 
-type Shared = Arc<RwLock<Option<Universe>>>;
+/// MPI while it is initialised: the window of the ranks' shared memory
+/// (when [`Collective::reserve`] made one) is freed before the universe is
+/// dropped (`MPI_Finalize`), fields dropping in order.
+struct State {
+    window: Mutex<Option<Window>>,
+    _universe: Universe,
+}
+
+type Shared = Arc<RwLock<Option<State>>>;
 
 /// MPI, initialised: finalised when this is dropped, on the thread that
 /// made it (it is not `Send`), once every call through a [`MpiComm`] has
@@ -47,7 +58,8 @@ impl Mpi {
     pub fn init() -> Result<Mpi> {
         let (universe, level) = mpi::initialize_with_threading(Threading::Multiple)
             .ok_or_else(|| Error::collective(0, "MPI was already initialised"))?;
-        let mpi = Mpi { universe: Arc::new(RwLock::new(Some(universe))), _main_thread: PhantomData };
+        let state = State { window: Mutex::new(None), _universe: universe };
+        let mpi = Mpi { universe: Arc::new(RwLock::new(Some(state))), _main_thread: PhantomData };
         if level < Threading::Multiple {
             return Err(Error::collective(
                 mpi.world().rank,
@@ -84,7 +96,8 @@ impl Mpi {
 
 impl Drop for Mpi {
     fn drop(&mut self) {
-        // Waits for calls in flight; the Universe's drop is MPI_Finalize.
+        // Waits for calls in flight; the window is freed, then the
+        // Universe's drop is MPI_Finalize.
         let mut u = self.universe.write().unwrap_or_else(|e| e.into_inner());
         drop(u.take());
     }
@@ -107,7 +120,7 @@ impl std::fmt::Debug for MpiComm {
 
 impl MpiComm {
     /// The world communicator, while MPI is initialised.
-    fn world(&self) -> Result<(RwLockReadGuard<'_, Option<Universe>>, SimpleCommunicator)> {
+    fn world(&self) -> Result<(RwLockReadGuard<'_, Option<State>>, SimpleCommunicator)> {
         let guard = self.universe.read().unwrap_or_else(|e| e.into_inner());
         match &*guard {
             Some(_) => Ok((guard, SimpleCommunicator::world())),
@@ -131,6 +144,70 @@ impl MpiComm {
             return Err(Error::collective(self.rank, msg));
         }
         Ok(())
+    }
+
+    /// `data` split into the relay's `parts` (which may come in any order,
+    /// but must not overlap), each part's slice at its index.
+    fn split_parts<'a>(&self, data: &'a mut [f32], parts: &[Range<usize>]) -> Result<Vec<Option<&'a mut [f32]>>> {
+        let mut order: Vec<usize> = (0..parts.len()).collect();
+        order.sort_by_key(|&i| parts[i].start);
+        let mut slices: Vec<Option<&mut [f32]>> = (0..parts.len()).map(|_| None).collect();
+        let (len, mut rest, mut at) = (data.len(), data, 0);
+        for &i in &order {
+            let r = &parts[i];
+            if r.start < at || r.end < r.start || r.end > len || r.len() > MAX_COUNT {
+                return Err(Error::collective(
+                    self.rank,
+                    format!("relay part {r:?} overlaps, or lies outside {len} values"),
+                ));
+            }
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.end - at);
+            slices[i] = Some(&mut head[r.start - at..]);
+            (rest, at) = (tail, r.end);
+        }
+        Ok(slices)
+    }
+
+    /// [`Collective::relay`] by messages. The sends are non-blocking
+    /// (`MPI_Isend`) and all in flight until the end: part `i` goes out
+    /// while the parts after it are worked on, so a rank never waits for
+    /// the next one to be ready to receive (with one send in flight at a
+    /// time, L's chain took 10 ms a step instead of 7.3, as a rank kept pace
+    /// with the slower next one).
+    fn relay_messages(
+        &self,
+        w: &SimpleCommunicator,
+        (from, to): (Option<i32>, Option<i32>),
+        slices: &mut [Option<&mut [f32]>],
+        work: &mut RelayWork<'_>,
+    ) -> Result<()> {
+        mpi::request::multiple_scope(slices.len(), |scope, sends| {
+            let mut done = Ok(());
+            for (i, slot) in slices.iter_mut().enumerate() {
+                let part = slot.take().expect("every part split off once");
+                if let Err(e) = work(i, None) {
+                    done = Err(e);
+                    break;
+                }
+                if let Some(p) = from {
+                    if let Err(e) = self.receive_from(w, p, part) {
+                        done = Err(e);
+                        break;
+                    }
+                }
+                if let Err(e) = work(i, Some(&mut *part)) {
+                    done = Err(e);
+                    break;
+                }
+                if let Some(n) = to {
+                    let part: &[f32] = part;
+                    sends.add(w.process_at_rank(n).immediate_send(scope, part));
+                }
+            }
+            let mut finished = Vec::new();
+            sends.wait_all(&mut finished);
+            done
+        })
     }
 
     /// Ends every rank of the run (`MPI_Abort`) with exit status `code`:
@@ -170,12 +247,9 @@ impl Collective for MpiComm {
         Ok(())
     }
 
-    /// The sends are non-blocking (`MPI_Isend`) and all in flight until the
-    /// end: part `i` goes out while the parts after it are worked on, so a
-    /// rank never waits for the next one to be ready to receive (with one
-    /// send in flight at a time, L's chain took 10 ms a step instead of 7.3,
-    /// as a rank kept pace with the slower next one). The request list and
-    /// the list of the parts' slices are the allocations of a distributed
+    /// Through the shared window when [`reserve`](Self::reserve) made one
+    /// large enough, else by messages. The list of the parts' slices (and
+    /// the messages' request list) are the allocations of a distributed
     /// step.
     fn relay(
         &self,
@@ -185,54 +259,37 @@ impl Collective for MpiComm {
         parts: &[Range<usize>],
         work: &mut RelayWork<'_>,
     ) -> Result<()> {
-        let (_g, w) = self.world()?;
+        let (g, w) = self.world()?;
         let from = prev.map(|p| self.peer(p)).transpose()?;
         let to = next.map(|n| self.peer(n)).transpose()?;
-        // Each part's slice, split off in the order of the parts' starts (the
-        // parts may come in any order, but must not overlap).
-        let mut order: Vec<usize> = (0..parts.len()).collect();
-        order.sort_by_key(|&i| parts[i].start);
-        let mut slices: Vec<Option<&mut [f32]>> = (0..parts.len()).map(|_| None).collect();
-        let (len, mut rest, mut at) = (data.len(), data, 0);
-        for &i in &order {
-            let r = &parts[i];
-            if r.start < at || r.end < r.start || r.end > len || r.len() > MAX_COUNT {
-                return Err(Error::collective(
-                    self.rank,
-                    format!("relay part {r:?} overlaps, or lies outside {len} values"),
-                ));
+        let len = data.len();
+        let mut slices = self.split_parts(data, parts)?;
+        let state = g.as_ref().expect("world() checked MPI is initialised");
+        let mut window = state.window.lock().unwrap_or_else(|e| e.into_inner());
+        match window.as_mut() {
+            Some(win) if len <= win.floats() && parts.len() <= window::RING => {
+                win.relay(prev, next, &mut slices, parts, work)
             }
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.end - at);
-            slices[i] = Some(&mut head[r.start - at..]);
-            (rest, at) = (tail, r.end);
+            _ => self.relay_messages(&w, (from, to), &mut slices, work),
         }
-        mpi::request::multiple_scope(parts.len(), |scope, sends| {
-            let mut done = Ok(());
-            for (i, slot) in slices.iter_mut().enumerate() {
-                let part = slot.take().expect("every part split off once");
-                if let Err(e) = work(i, None) {
-                    done = Err(e);
-                    break;
-                }
-                if let Some(p) = from {
-                    if let Err(e) = self.receive_from(&w, p, part) {
-                        done = Err(e);
-                        break;
-                    }
-                }
-                if let Err(e) = work(i, Some(&mut *part)) {
-                    done = Err(e);
-                    break;
-                }
-                if let Some(n) = to {
-                    let part: &[f32] = part;
-                    sends.add(w.process_at_rank(n).immediate_send(scope, part));
-                }
-            }
-            let mut finished = Vec::new();
-            sends.wait_all(&mut finished);
-            done
-        })
+    }
+
+    /// Collective: when every rank runs on one machine (and
+    /// `BACKPROP_MPI_SHARED_MEMORY=0` is not set on rank 0), a window of
+    /// shared memory of `floats` values a rank, through which relays of up
+    /// to that many values then go instead of messages.
+    fn reserve(&self, floats: usize) -> Result<()> {
+        let mut wanted = [u8::from(std::env::var_os("BACKPROP_MPI_SHARED_MEMORY").is_none_or(|v| v != "0"))];
+        self.broadcast_bytes(0, &mut wanted)?;
+        let (g, _w) = self.world()?;
+        let state = g.as_ref().expect("world() checked MPI is initialised");
+        let mut window = state.window.lock().unwrap_or_else(|e| e.into_inner());
+        if wanted[0] == 0 || window.as_ref().is_some_and(|w| w.floats() >= floats) {
+            return Ok(());
+        }
+        *window = None;
+        *window = Window::new(self.rank, self.size, floats)?;
+        Ok(())
     }
 
     fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()> {
