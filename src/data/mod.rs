@@ -5,8 +5,10 @@
 mod batch;
 mod csv;
 mod idx;
+mod order;
 
 pub use batch::Batcher;
+pub use order::{epoch_rng, validation_split};
 
 use crate::error::{Error, Result};
 use crate::head::Head;

@@ -178,14 +178,27 @@ impl Mlp {
     /// header is written with its keys in a fixed order, so the same model
     /// always gives the same bytes.
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        self.to_safetensors_with(&BTreeMap::new())
+    }
+
+    /// [`to_safetensors`](Self::to_safetensors) with `extra` metadata
+    /// entries besides the model's own (what a program keeps with the
+    /// model, such as the Python package's class labels); loading ignores
+    /// them, and [`safetensors_metadata`] reads them back. An error when an
+    /// entry would replace one of the model's own.
+    pub fn to_safetensors_with(&self, extra: &BTreeMap<String, String>) -> Result<Vec<u8>> {
         let sizes: Vec<String> = self.sizes().iter().map(|s| s.to_string()).collect();
-        let meta = BTreeMap::from([
+        let mut meta = BTreeMap::from([
             ("activation".to_string(), self.activation().name().to_string()),
             ("format".to_string(), FORMAT.to_string()),
             ("head".to_string(), self.head().name().to_string()),
             ("layers".to_string(), sizes.join(",")),
             ("version".to_string(), VERSION.to_string()),
         ]);
+        if let Some(k) = extra.keys().find(|k| meta.contains_key(*k)) {
+            return Err(Error::config("model metadata", format!("{k:?} is the model's own entry")));
+        }
+        meta.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut tensors = Vec::new();
         for l in 0..self.num_layers() {
             let layer = self.layer(l).expect("layer below num_layers");
@@ -265,6 +278,14 @@ impl Mlp {
         }
         Mlp::from_parts(sizes, activation, head, params)
     }
+}
+
+/// Every metadata entry of safetensors bytes (the model's own and any
+/// extra); `path` names the source in errors.
+pub fn safetensors_metadata(bytes: &[u8], path: &Path) -> Result<BTreeMap<String, String>> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| Error::format(path, None, format!("not a safetensors file ({e})")))?;
+    Ok(header.metadata().clone().unwrap_or_default().into_iter().collect())
 }
 
 /// The values of tensor `name`, checked to be finite f32 of `shape`.

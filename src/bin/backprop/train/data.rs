@@ -4,12 +4,8 @@
 use super::config::{Held, RunConfig};
 use crate::Failure;
 use backprop::data;
-use backprop::rng::Rng;
 use backprop::Head;
 use std::path::Path;
-
-/// Seed offset of the validation split's stream.
-const SPLIT_STREAM: u64 = 0x5641_4c49_4441_5445;
 
 /// Inputs and encoded targets.
 pub struct Split {
@@ -57,17 +53,13 @@ fn split_off(train: &mut Split, fraction: f64, f: usize, o: usize, seed: u64) ->
     if n < 2 {
         return Err(Failure::usage("--val-split needs at least two rows of training data"));
     }
-    let n_val = ((fraction * n as f64).round() as usize).clamp(1, n - 1);
-    let mut order: Vec<usize> = (0..n).collect();
-    Rng::new(seed ^ SPLIT_STREAM).shuffle(&mut order);
-    let (keep, val) = order.split_at_mut(n - n_val);
-    keep.sort_unstable();
+    let (keep, val) = data::validation_split(n, fraction, seed)?;
     let take = |rows: &[usize]| Split {
         x: rows.iter().flat_map(|&r| &train.x[r * f..(r + 1) * f]).copied().collect(),
         t: rows.iter().flat_map(|&r| &train.t[r * o..(r + 1) * o]).copied().collect(),
         rows: rows.len(),
     };
-    let (kept, held) = (take(keep), take(val));
+    let (kept, held) = (take(&keep), take(&val));
     *train = kept;
     Ok(held)
 }

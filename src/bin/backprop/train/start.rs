@@ -9,14 +9,10 @@ use super::TrainArgs;
 use crate::files::{check_writable, refuse_clobbering};
 use crate::Failure;
 use backprop::metrics::Metrics;
-use backprop::rng::Rng;
 use backprop::train::{file_fingerprint, Checkpoint};
 use backprop::Mlp;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Seed offset of the row-order stream (initial weights use the seed itself).
-const SHUFFLE_STREAM: u64 = 0x5348_5546_464c_4531;
 
 /// The model from `--init`, checked against the architecture flags.
 fn init_model(a: &TrainArgs) -> Result<Option<Mlp>, Failure> {
@@ -130,7 +126,7 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
     let progress = Progress {
         epoch: 1,
         batch: 0,
-        rng: Rng::new(cfg.seed ^ SHUFFLE_STREAM),
+        rng: backprop::data::epoch_rng(cfg.seed),
         metrics: Metrics::new(cfg.head, outputs),
         best: None,
         bad_epochs: 0,

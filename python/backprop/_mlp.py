@@ -1,0 +1,523 @@
+"""`MLPClassifier` and `MLPRegressor`: scikit-learn's estimators of the same
+names, trained by the backprop engine."""
+
+import json
+import numbers
+import sys
+import warnings
+
+import numpy as np
+
+from . import _native
+from ._compat import (
+    BaseEstimator,
+    ClassifierMixin,
+    ConvergenceWarning,
+    HAVE_SKLEARN,
+    NotFittedError,
+    RegressorMixin,
+    check_classification_targets,
+    check_is_fitted,
+    type_of_target,
+    validate_data,
+)
+
+#: scikit-learn's activation names and the engine's.
+_ACTIVATIONS = {"logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+#: The metadata entry of a model file that holds the estimator's state.
+META_KEY = "backprop.python"
+
+_DOC_PARAMS = """
+    Parameters are scikit-learn's, with its defaults, where the engine has
+    the feature; a value it does not have raises ``ValueError`` at ``fit``.
+
+    hidden_layer_sizes : tuple of int, default (100,)
+    activation : {'logistic', 'tanh', 'relu'}, default 'relu'
+        'identity' is not supported (the engine's hidden layers are
+        non-linear).
+    solver : {'adam', 'sgd', 'adamw'}, default 'adam'
+        'lbfgs' is not supported. 'adamw' is AdamW (decoupled decay).
+    alpha : float, default 1e-4
+        L2 penalty, as scikit-learn scales it: its gradient term is
+        ``alpha * W / batch_rows``, so the engine's weight decay is
+        ``alpha / batch_size`` (PyTorch's ``weight_decay``). Unlike
+        scikit-learn's, it decays the biases too. With 'adamw' it is the
+        decoupled decay ``lr * alpha / batch_size`` per step.
+    batch_size : int or 'auto', default 'auto' (``min(200, n_samples)``)
+    learning_rate : {'constant'}, default 'constant'
+        'invscaling' and 'adaptive' are not supported; see ``lr_schedule``.
+    learning_rate_init : float, default 1e-3
+    power_t : float, default 0.5
+        Only for 'invscaling' (not supported), as in scikit-learn.
+    max_iter : int, default 200
+        Epochs.
+    shuffle : bool, default True
+    random_state : int, RandomState or None
+        An int is the seed of ``backprop train --seed``: the same data and
+        settings give the same weights, byte for byte.
+    tol, n_iter_no_change : stop when the training loss (or, with early
+        stopping, the validation score) has not improved by ``tol`` for
+        more than ``n_iter_no_change`` epochs, as scikit-learn does.
+    verbose : bool, default False
+        One line an epoch on stdout, as scikit-learn's.
+    warm_start : bool, default False
+    momentum : float, default 0.9; nesterovs_momentum : bool, default True
+        For 'sgd' (scikit-learn's and PyTorch's momentum are the same rule).
+    early_stopping : bool, default False
+    validation_fraction : float, default 0.1
+        Held out as ``backprop train --val-split`` holds it out (seeded by
+        ``random_state``), scored after each epoch; the best epoch's weights
+        are kept.
+    beta_1, beta_2, epsilon : Adam's, defaults 0.9, 0.999, 1e-8
+    max_fun : int, default 15000
+        Only for 'lbfgs' (not supported), as in scikit-learn.
+    n_threads : int or None, default None (every core)
+        The engine's threads for training and prediction. The results do
+        not depend on it.
+    clip_norm : float or None, default None
+        Clip the global gradient norm (PyTorch's ``clip_grad_norm_``).
+    lr_schedule : {'constant', 'cosine'}, default 'constant'
+        'cosine' anneals the rate to 0 over ``max_iter`` epochs.
+"""
+
+
+class _BaseMLP(BaseEstimator):
+    _head = None  # set per estimator
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5, max_iter=200,
+                 shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None, clip_norm=None,
+                 lr_schedule="constant"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.n_threads = n_threads
+        self.clip_norm = clip_norm
+        self.lr_schedule = lr_schedule
+
+    # -- settings ---------------------------------------------------------
+
+    def _hidden(self):
+        h = self.hidden_layer_sizes
+        h = [h] if isinstance(h, numbers.Integral) else list(h)
+        if not all(isinstance(s, numbers.Integral) and s > 0 for s in h):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {self.hidden_layer_sizes!r}")
+        return [int(s) for s in h]
+
+    def _check_settings(self):
+        """Every setting checked against the engine; a `ValueError` names
+        the first it cannot honour."""
+        if self.activation == "identity":
+            raise ValueError("activation='identity' is not supported by backprop: use 'logistic', 'tanh' or 'relu'")
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be 'logistic', 'tanh' or 'relu', got {self.activation!r}")
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not supported by backprop: use 'adam', 'sgd' or 'adamw'")
+        if self.solver not in ("adam", "sgd", "adamw"):
+            raise ValueError(f"solver must be 'adam', 'sgd' or 'adamw', got {self.solver!r}")
+        if self.learning_rate != "constant":
+            raise ValueError(
+                f"learning_rate={self.learning_rate!r} is not supported by backprop: use 'constant', and "
+                "lr_schedule='cosine' for a decaying rate"
+            )
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        checks = [
+            ("max_iter", self.max_iter, isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1),
+            ("alpha", self.alpha, isinstance(self.alpha, numbers.Real) and self.alpha >= 0),
+            ("learning_rate_init", self.learning_rate_init,
+             isinstance(self.learning_rate_init, numbers.Real) and self.learning_rate_init > 0),
+            ("tol", self.tol, isinstance(self.tol, numbers.Real) and self.tol >= 0),
+            ("momentum", self.momentum, isinstance(self.momentum, numbers.Real) and 0 <= self.momentum < 1),
+            ("validation_fraction", self.validation_fraction,
+             isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1),
+            ("beta_1", self.beta_1, isinstance(self.beta_1, numbers.Real) and 0 <= self.beta_1 < 1),
+            ("beta_2", self.beta_2, isinstance(self.beta_2, numbers.Real) and 0 <= self.beta_2 < 1),
+            ("epsilon", self.epsilon, isinstance(self.epsilon, numbers.Real) and self.epsilon > 0),
+            ("n_iter_no_change", self.n_iter_no_change,
+             isinstance(self.n_iter_no_change, numbers.Integral) and self.n_iter_no_change >= 1),
+            ("n_threads", self.n_threads,
+             self.n_threads is None or (isinstance(self.n_threads, numbers.Integral) and self.n_threads >= 1)),
+            ("clip_norm", self.clip_norm,
+             self.clip_norm is None or (isinstance(self.clip_norm, numbers.Real) and self.clip_norm > 0)),
+            ("batch_size", self.batch_size,
+             self.batch_size == "auto" or (isinstance(self.batch_size, numbers.Integral) and self.batch_size >= 1)),
+        ]
+        for name, value, ok in checks:
+            if not ok:
+                raise ValueError(f"{name}={value!r} is out of range for {type(self).__name__}")
+        self._hidden()
+
+    def _batch(self, n):
+        if self.batch_size == "auto":
+            return min(200, n)
+        if self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+        return min(int(self.batch_size), n)
+
+    def _seed(self):
+        rs = self.random_state
+        if rs is None:
+            return int(np.random.randint(0, 2**31 - 1))
+        if isinstance(rs, numbers.Integral):
+            return int(rs) % 2**64
+        if isinstance(rs, np.random.RandomState):
+            return int(rs.randint(0, 2**31 - 1))
+        raise ValueError(f"random_state must be an int, a numpy RandomState or None, got {rs!r}")
+
+    def _new_fit(self, rows, epochs):
+        batch = self._batch(rows)
+        return _native.Fit(
+            self._net, batch, total_steps=epochs * -(-rows // batch), shuffle=bool(self.shuffle),
+            seed=self._seed_value, solver=self.solver, lr=float(self.learning_rate_init),
+            momentum=float(self.momentum) if self.solver == "sgd" else 0.0,
+            nesterov=bool(self.nesterovs_momentum and self.solver == "sgd" and self.momentum > 0),
+            weight_decay=float(self.alpha) / batch, beta1=float(self.beta_1), beta2=float(self.beta_2),
+            eps=float(self.epsilon), schedule=self.lr_schedule, clip_norm=self.clip_norm,
+            threads=int(self.n_threads or 0),
+        )
+
+    # -- fitting ----------------------------------------------------------
+
+    def _initialize(self, n_features, n_outputs):
+        sizes = [n_features, *self._hidden(), n_outputs]
+        self._net = _native.Network(sizes, _ACTIVATIONS[self.activation], self._head_name, self._seed_value)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _fit(self, X, T, incremental):
+        """Epochs over X and the encoded targets T (float32, C order)."""
+        self._check_settings()
+        first = not hasattr(self, "_net") or not (self.warm_start or incremental)
+        if first:
+            self._seed_value = self._seed()
+            self._initialize(X.shape[1], T.shape[1])
+        elif self._net.sizes != [X.shape[1], *self._hidden(), T.shape[1]]:
+            raise ValueError(
+                f"the fitted network has layers {self._net.sizes}, but this data and hidden_layer_sizes need "
+                f"{[X.shape[1], *self._hidden(), T.shape[1]]}"
+            )
+        val = None
+        if self.early_stopping and not incremental:
+            keep, held = _native.validation_split(X.shape[0], float(self.validation_fraction), self._seed_value)
+            val = (X[held], self._held_targets(held))
+            X, T = np.ascontiguousarray(X[keep]), np.ascontiguousarray(T[keep])
+        epochs = 1 if incremental else int(self.max_iter)
+        if not incremental or getattr(self, "_fit_state", None) is None or self._fit_rows != X.shape[0]:
+            self._fit_state, self._fit_rows = self._new_fit(X.shape[0], epochs), X.shape[0]
+        best = None
+        for _ in range(epochs):
+            loss = self._fit_state.epoch(X, T) + self._penalty(X.shape[0])
+            self._net = self._fit_state.network()
+            self.n_iter_ += 1
+            self.t_ += X.shape[0]
+            self.loss_ = loss
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            if val is not None:
+                self._set_fitted_attributes()
+                score = self.score(*val)
+                self.validation_scores_.append(score)
+                if self.verbose:
+                    print(f"Validation score: {score:f}")
+                self._no_improvement_count = (
+                    self._no_improvement_count + 1 if score < self.best_validation_score_ + self.tol else 0
+                )
+                if score > self.best_validation_score_:
+                    self.best_validation_score_, best = score, self._net.params()
+            else:
+                self._no_improvement_count = (
+                    self._no_improvement_count + 1 if loss > self.best_loss_ - self.tol else 0
+                )
+                self.best_loss_ = min(self.best_loss_, loss)
+            if incremental:
+                break
+            if self._no_improvement_count > self.n_iter_no_change:
+                if self.verbose:
+                    what = "Validation score" if val is not None else "Training loss"
+                    print(f"{what} did not improve more than tol={self.tol} for {self.n_iter_no_change} "
+                          "consecutive epochs. Stopping.")
+                break
+        else:
+            if not incremental:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
+                    "hasn't converged yet.",
+                    ConvergenceWarning,
+                )
+        if best is not None:
+            self._net.set_params(best)
+        self._set_fitted_attributes()
+        return self
+
+    def _penalty(self, rows):
+        """scikit-learn's L2 term of the epoch loss: ``½·alpha·ΣW²`` per
+        batch, averaged over the rows (from the epoch's last weights)."""
+        if self.alpha == 0:
+            return 0.0
+        sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self._weights()[0])
+        return 0.5 * self.alpha * sq * -(-rows // self._batch(rows)) / rows
+
+    def _weights(self):
+        sizes, p = self._net.sizes, self._net.params()
+        coefs, intercepts, at = [], [], 0
+        for i, o in zip(sizes[:-1], sizes[1:]):
+            coefs.append(p[at:at + i * o].reshape(i, o))
+            intercepts.append(p[at + i * o:at + i * o + o].copy())
+            at += i * o + o
+        return coefs, intercepts
+
+    def _set_fitted_attributes(self):
+        self.coefs_, self.intercepts_ = self._weights()
+        self.n_layers_ = len(self._net.sizes)
+        self.n_outputs_ = self._net.sizes[-1]
+        self.out_activation_ = {"softmax": "softmax", "logistic": "logistic", "linear": "identity"}[self._net.head]
+
+    def _forward(self, X):
+        check_is_fitted(self, "coefs_")
+        X = validate_data(self, X, reset=False)
+        return self._net.predict(X, int(self.n_threads or 0))
+
+    # -- files, pickling --------------------------------------------------
+
+    def _state_meta(self):
+        state = {"estimator": type(self).__name__, "params": _json_params(self.get_params()),
+                 "n_iter": self.n_iter_, "loss_curve": self.loss_curve_}
+        if hasattr(self, "feature_names_in_"):
+            state["feature_names_in"] = [str(f) for f in self.feature_names_in_]
+        state.update(self._target_meta())
+        return {META_KEY: json.dumps(state)}
+
+    def save(self, path):
+        """Writes the model as the command line's safetensors model file
+        (usable by ``backprop predict``/``eval``, the C ABI and PyTorch),
+        with this estimator's classes and settings in its metadata."""
+        check_is_fitted(self, "coefs_")
+        self._net.save(str(path), self._state_meta())
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_fit_state", None)  # the optimizer's state is not kept: a later partial_fit starts it anew
+        state.pop("_fit_rows", None)
+        if "_net" in state:
+            state["_net"] = self._net.to_bytes({})
+        return state
+
+    def __setstate__(self, state):
+        if "_net" in state:
+            state["_net"], _ = _native.Network.from_bytes(state["_net"], "<pickle>")
+        self.__dict__.update(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _json_params(params):
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, (np.integer,)):
+            v = int(v)
+        elif isinstance(v, np.floating):
+            v = float(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        try:
+            json.dumps(v)
+        except TypeError:
+            continue  # a RandomState: not kept
+        out[k] = v
+    return out
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    __doc__ = ("Multi-layer perceptron classifier, scikit-learn's ``MLPClassifier`` on the backprop engine.\n\n"
+               "One label column trains a softmax head (``classes_`` any labels, sorted as numpy sorts them);\n"
+               "a 0/1 indicator matrix trains independent logistic outputs (multi-label).\n" + _DOC_PARAMS)
+
+    def _encode(self, y, reset):
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y.ravel()
+        check_classification_targets(y)
+        kind = type_of_target(y)
+        if kind == "multilabel-indicator":
+            if reset:
+                self.classes_, self._multilabel = np.arange(y.shape[1]), True
+            elif not self._multilabel or y.shape[1] != len(self.classes_):
+                raise ValueError("partial_fit labels do not match the labels of the first fit")
+            return np.ascontiguousarray(y, dtype=np.float32)
+        if reset:
+            self.classes_, self._multilabel = np.unique(y), False
+        elif self._multilabel:
+            raise ValueError("the estimator was fitted on a multi-label indicator matrix; y is one label column")
+        idx = np.searchsorted(self.classes_, y)
+        if np.any(idx >= len(self.classes_)) or np.any(self.classes_[np.minimum(idx, len(self.classes_) - 1)] != y):
+            unknown = np.setdiff1d(y, self.classes_)
+            raise ValueError(f"y contains labels not in classes_: {unknown[:5].tolist()}")
+        T = np.zeros((len(y), len(self.classes_)), dtype=np.float32)
+        T[np.arange(len(y)), idx] = 1.0
+        self._y_onehot = T
+        return T
+
+    @property
+    def _head_name(self):
+        return "logistic" if self._multilabel else "softmax"
+
+    def _held_targets(self, held):
+        return self._y_fit[held]
+
+    def fit(self, X, y):
+        """Trains from scratch (or from the current weights with
+        ``warm_start``) for up to ``max_iter`` epochs; returns self."""
+        X, y = validate_data(self, X, y, reset=True, multi_output=True)
+        T = self._encode(y, reset=True)
+        self._y_fit = np.asarray(y) if not (np.ndim(y) == 2 and np.shape(y)[1] == 1) else np.asarray(y).ravel()
+        return self._fit(X, T, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), keeping the optimizer's state between
+        calls; ``classes`` is needed on the first call."""
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y = validate_data(self, X, y, reset=first, multi_output=True)
+        if first:
+            self.classes_, self._multilabel = np.unique(classes), type_of_target(y) == "multilabel-indicator"
+            if self._multilabel:
+                self.classes_ = np.arange(np.shape(y)[1])
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"`classes={list(classes)}` is not the same as on last call to partial_fit, "
+                             f"was: {list(self.classes_)}")
+        T = self._encode(y, reset=False)
+        return self._fit(X, T, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities, (n_samples, n_classes)."""
+        return self._forward(X).astype(np.float64)
+
+    def predict_log_proba(self, X):
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        p = self._forward(X)
+        if self._multilabel:
+            return (p > 0.5).astype(int)
+        return self.classes_[np.argmax(p, axis=1)]
+
+    def _target_meta(self):
+        return {"classes": self.classes_.tolist(), "multilabel": bool(self._multilabel)}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    __doc__ = ("Multi-layer perceptron regressor, scikit-learn's ``MLPRegressor`` on the backprop engine:\n"
+               "a linear head, squared error; y 1-D or 2-D.\n" + _DOC_PARAMS)
+
+    _head_name = "linear"
+
+    def _encode(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        return np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.float32)
+
+    def _held_targets(self, held):
+        return self._y_fit[held]
+
+    def fit(self, X, y):
+        """Trains from scratch (or from the current weights with
+        ``warm_start``) for up to ``max_iter`` epochs; returns self."""
+        X, y = validate_data(self, X, y, reset=True, multi_output=True, y_numeric=True)
+        self._y_fit = np.asarray(y, dtype=np.float64)
+        return self._fit(X, self._encode(y), incremental=False)
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), keeping the optimizer's state between calls."""
+        X, y = validate_data(self, X, y, reset=not hasattr(self, "_net"), multi_output=True, y_numeric=True)
+        return self._fit(X, self._encode(y), incremental=True)
+
+    def predict(self, X):
+        y = self._forward(X).astype(np.float64)
+        return y.ravel() if y.shape[1] == 1 else y
+
+    def _target_meta(self):
+        return {}
+
+
+def load(path):
+    """The estimator in a model file: one saved by ``save`` comes back as it
+    was (its class, classes and settings); one written by ``backprop train``
+    (or PyTorch) becomes an ``MLPClassifier`` for a softmax or logistic
+    head (classes ``0..outputs-1``) or an ``MLPRegressor`` for a linear
+    head."""
+    with open(path, "rb") as f:
+        data = f.read()
+    net, meta = _native.Network.from_bytes(data, str(path))
+    state = json.loads(meta[META_KEY]) if META_KEY in meta else None
+    inverse = {v: k for k, v in _ACTIVATIONS.items()}
+    sizes = net.sizes
+    if state is None:
+        cls = MLPRegressor if net.head == "linear" else MLPClassifier
+        est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=inverse[net.activation])
+        state = {"n_iter": 0, "loss_curve": [], "classes": list(range(sizes[-1])),
+                 "multilabel": net.head == "logistic"}
+    else:
+        cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[state["estimator"]]
+        params = dict(state["params"])
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        est = cls(**params)
+    est._net = net
+    est.n_features_in_ = sizes[0]
+    est.n_iter_, est.loss_curve_ = state["n_iter"], list(state["loss_curve"])
+    est.loss_ = est.loss_curve_[-1] if est.loss_curve_ else None
+    if "feature_names_in" in state:
+        est.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+    if cls is MLPClassifier:
+        est.classes_, est._multilabel = np.asarray(state["classes"]), bool(state["multilabel"])
+    est._set_fitted_attributes()
+    return est
+
+
+def _native_info():
+    return {"simd": _native.simd_path(), "python": sys.version.split()[0], "sklearn": HAVE_SKLEARN}
+
+
+__all__ = ["MLPClassifier", "MLPRegressor", "load", "NotFittedError"]

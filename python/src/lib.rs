@@ -1,0 +1,358 @@
+//! `backprop._native`: the engine under the Python estimators.
+//!
+//! Two classes, each holding its Rust state behind a mutex (so no Python
+//! object crosses a thread, and two Python threads never share a trainer
+//! at once):
+//! - [`Network`]: a model (layer sizes, activation, head, parameters) with a
+//!   cached [`Predictor`]; its bytes are the CLI's safetensors model file.
+//! - [`Fit`]: a [`Trainer`] over a network, run an epoch at a time exactly
+//!   as `backprop train` runs its epochs (the same row order from the same
+//!   seed, the same batches), so the weights are the CLI's, bit for bit.
+//!
+//! Training and prediction release the GIL. Inputs must be C-contiguous
+//! float32 (the Python side converts anything else once); they are read in
+//! place, never copied. Engine errors become `ValueError`; a panic, should
+//! one ever happen, becomes PyO3's `PanicException`, never an abort.
+
+use backprop::data::{epoch_rng, validation_split as split_rows, Batcher};
+use backprop::optim::{Adam, AdamW, Optimizer, Schedule, ScheduleKind, Sgd};
+use backprop::rng::Rng;
+use backprop::train::auto_shard_rows;
+use backprop::{Activation, Head, Mlp, Predictor, TrainConfig, Trainer};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// An engine error as the `ValueError` scikit-learn raises for bad input.
+fn value_error(e: backprop::Error) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
+    m.lock().map_err(|_| PyRuntimeError::new_err("an earlier call panicked while it held this object"))
+}
+
+/// The values of a C-contiguous array, with its rows and columns.
+fn matrix<'a>(a: &'a PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<(&'a [f32], usize, usize)> {
+    let (rows, cols) = (a.shape()[0], a.shape()[1]);
+    let values = a.as_slice().map_err(|_| PyValueError::new_err(format!("{what} must be C-contiguous float32")))?;
+    Ok((values, rows, cols))
+}
+
+/// A model and its cached predictor.
+struct NetState {
+    mlp: Mlp,
+    /// The predictor and its thread count, made at the first prediction.
+    predictor: Option<(Predictor, usize)>,
+}
+
+/// A multilayer perceptron: `Network(sizes, activation, head, seed)`.
+#[pyclass(module = "backprop._native", frozen)]
+struct Network {
+    inner: Mutex<NetState>,
+}
+
+impl Network {
+    fn from_mlp(mlp: Mlp) -> Network {
+        Network { inner: Mutex::new(NetState { mlp, predictor: None }) }
+    }
+}
+
+#[pymethods]
+impl Network {
+    /// A freshly initialised network: `sizes` from inputs to outputs,
+    /// `activation` ("sigmoid", "tanh", "relu") for the hidden layers,
+    /// `head` ("softmax", "logistic", "linear"), weights from `seed`.
+    #[new]
+    fn new(sizes: Vec<usize>, activation: &str, head: &str, seed: u64) -> PyResult<Network> {
+        let act = Activation::from_name(activation)
+            .ok_or_else(|| PyValueError::new_err(format!("unknown activation {activation:?}")))?;
+        let h = Head::from_name(head).ok_or_else(|| PyValueError::new_err(format!("unknown head {head:?}")))?;
+        let (Some(&inputs), Some(&outputs)) = (sizes.first(), sizes.last()) else {
+            return Err(PyValueError::new_err("sizes needs at least the inputs and the outputs"));
+        };
+        if sizes.len() < 2 {
+            return Err(PyValueError::new_err("sizes needs at least the inputs and the outputs"));
+        }
+        let mlp = Mlp::builder()
+            .input(inputs)
+            .hidden_layers(&sizes[1..sizes.len() - 1])
+            .activation(act)
+            .head(h, outputs)
+            .seed(seed)
+            .build()
+            .map_err(value_error)?;
+        Ok(Network::from_mlp(mlp))
+    }
+
+    /// The network in a model file's bytes, and the file's metadata.
+    #[staticmethod]
+    fn from_bytes(data: &[u8], source: PathBuf) -> PyResult<(Network, BTreeMap<String, String>)> {
+        let mlp = Mlp::from_safetensors(data, &source).map_err(value_error)?;
+        let meta = backprop::model::safetensors_metadata(data, &source).map_err(value_error)?;
+        Ok((Network::from_mlp(mlp), meta))
+    }
+
+    /// The model file's bytes, with `meta` entries besides the model's own.
+    fn to_bytes<'py>(&self, py: Python<'py>, meta: BTreeMap<String, String>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = lock(&self.inner)?.mlp.to_safetensors_with(&meta).map_err(value_error)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Writes the model file to `path` atomically (a temporary file renamed
+    /// over it), with `meta` entries besides the model's own.
+    fn save(&self, py: Python<'_>, path: PathBuf, meta: BTreeMap<String, String>) -> PyResult<()> {
+        let bytes = lock(&self.inner)?.mlp.to_safetensors_with(&meta).map_err(value_error)?;
+        py.detach(|| backprop::model::write_atomic(Path::new(&path), &bytes)).map_err(value_error)
+    }
+
+    #[getter]
+    fn sizes(&self) -> PyResult<Vec<usize>> {
+        Ok(lock(&self.inner)?.mlp.sizes().to_vec())
+    }
+
+    #[getter]
+    fn activation(&self) -> PyResult<&'static str> {
+        Ok(lock(&self.inner)?.mlp.activation().name())
+    }
+
+    #[getter]
+    fn head(&self) -> PyResult<&'static str> {
+        Ok(lock(&self.inner)?.mlp.head().name())
+    }
+
+    /// Every parameter, layer by layer: `W` (inputs × outputs, row-major)
+    /// then `b`. A copy.
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        Ok(lock(&self.inner)?.mlp.params().to_vec().into_pyarray(py))
+    }
+
+    /// Replaces every parameter (the layout of [`params`](Self::params)).
+    fn set_params(&self, values: PyReadonlyArray1<'_, f32>) -> PyResult<()> {
+        let mut s = lock(&self.inner)?;
+        let v = values.as_slice().map_err(|_| PyValueError::new_err("parameters must be contiguous float32"))?;
+        let n = s.mlp.params().len();
+        if v.len() != n {
+            return Err(PyValueError::new_err(format!("{} parameters given, the network has {n}", v.len())));
+        }
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(PyValueError::new_err(format!("parameter {i} is not finite")));
+        }
+        s.mlp.params_mut().copy_from_slice(v);
+        s.predictor = None;
+        Ok(())
+    }
+
+    /// The outputs for rows `x` (rows × inputs): probabilities for the
+    /// softmax and logistic heads, values for the linear head; on `threads`
+    /// threads (0: every core), without the GIL.
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArray2<'py, f32>,
+        threads: usize,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let (xs, rows, cols) = matrix(&x, "X")?;
+        let inner = &self.inner;
+        let (y, outputs) = py.detach(|| -> PyResult<(Vec<f32>, usize)> {
+            let mut s = lock(inner)?;
+            let (i, o) = (s.mlp.inputs(), s.mlp.outputs());
+            if cols != i {
+                let msg = format!("X has {cols} features, but the network takes {i} inputs");
+                return Err(PyValueError::new_err(msg));
+            }
+            let threads = if threads == 0 { TrainConfig::default().effective_threads() } else { threads };
+            let NetState { mlp, predictor } = &mut *s;
+            if predictor.as_ref().is_none_or(|(_, t)| *t != threads) {
+                *predictor = Some((Predictor::with_threads(mlp, threads).map_err(value_error)?, threads));
+            }
+            let (p, _) = predictor.as_mut().expect("made above");
+            let mut y = vec![0.0; rows * o];
+            p.predict(xs, rows, &mut y).map_err(value_error)?;
+            Ok((y, o))
+        })?;
+        let y = y.into_pyarray(py);
+        Ok(y.reshape([rows, outputs])?)
+    }
+}
+
+/// A trainer and the row order of its epochs.
+struct FitState {
+    trainer: Trainer,
+    rng: Rng,
+    order: Vec<usize>,
+    batcher: Batcher,
+    shuffle: bool,
+    batch: usize,
+}
+
+impl FitState {
+    /// One epoch, as `backprop train` runs it: the order shuffled (unless
+    /// shuffling is off), then a step per batch of `batch` rows in that
+    /// order. The order carries over from epoch to epoch while the row
+    /// count stays; another count starts it anew from `0..rows`. Returns
+    /// the mean error of the rows over the epoch.
+    fn epoch(&mut self, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<f64> {
+        let FitState { trainer, rng, order, batcher, shuffle, batch } = self;
+        if order.len() != rows {
+            *order = (0..rows).collect();
+        }
+        if *shuffle {
+            rng.shuffle(order);
+        }
+        let mut loss = 0.0;
+        for idx in order.chunks((*batch).min(rows).max(1)) {
+            let (xb, tb) = batcher.gather(x, t, idx)?;
+            trainer.step(xb, tb, idx.len())?;
+            loss = trainer.last_losses().fold(loss, |s, l| s + f64::from(l));
+        }
+        Ok(loss / rows.max(1) as f64)
+    }
+}
+
+/// A training run: `Fit(network, batch_size, ...)` starts from the
+/// network's weights (which it leaves as they are: take the trained ones
+/// with [`network`](Self::network)) and takes steps of `batch_size` rows.
+#[pyclass(module = "backprop._native", frozen)]
+struct Fit {
+    inner: Mutex<FitState>,
+    features: usize,
+    outputs: usize,
+}
+
+/// The optimizer named `solver` with its settings.
+fn optimizer(solver: &str, sgd: Sgd, adam: Adam) -> PyResult<Box<dyn Optimizer>> {
+    Ok(match solver {
+        "sgd" => Box::new(sgd),
+        "adam" => Box::new(adam),
+        "adamw" => {
+            Box::new(AdamW { beta1: adam.beta1, beta2: adam.beta2, eps: adam.eps, weight_decay: adam.weight_decay })
+        }
+        other => return Err(PyValueError::new_err(format!("unknown solver {other:?}"))),
+    })
+}
+
+#[pymethods]
+impl Fit {
+    /// `schedule` is "constant" or "cosine" (to 0 over `total_steps`
+    /// steps); `threads` 0 means every core. `batch_size` is the batch of
+    /// `backprop train --batch-size` clipped to the rows, as the CLI clips
+    /// it, and the shards are cut as the CLI cuts them, so the results are
+    /// the CLI's for the same settings.
+    #[new]
+    #[pyo3(signature = (network, batch_size, *, total_steps, shuffle, seed, solver, lr, momentum, nesterov,
+                        weight_decay, beta1, beta2, eps, schedule, clip_norm, threads))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        network: &Network,
+        batch_size: usize,
+        total_steps: u64,
+        shuffle: bool,
+        seed: u64,
+        solver: &str,
+        lr: f64,
+        momentum: f64,
+        nesterov: bool,
+        weight_decay: f64,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        schedule: &str,
+        clip_norm: Option<f64>,
+        threads: usize,
+    ) -> PyResult<Fit> {
+        if batch_size == 0 {
+            return Err(PyValueError::new_err("batch_size must be at least 1"));
+        }
+        let mlp = lock(&network.inner)?.mlp.clone();
+        let (features, outputs, batch) = (mlp.inputs(), mlp.outputs(), batch_size);
+        let kind = match schedule {
+            "constant" => ScheduleKind::Constant,
+            "cosine" => ScheduleKind::Cosine { total_steps },
+            other => return Err(PyValueError::new_err(format!("unknown schedule {other:?}"))),
+        };
+        let config = TrainConfig {
+            batch_size: batch,
+            shard_rows: auto_shard_rows(batch),
+            threads,
+            lr,
+            schedule: Schedule { kind, warmup_steps: 0 },
+            clip_norm,
+            ..TrainConfig::default()
+        };
+        let sgd = Sgd { momentum, nesterov, weight_decay };
+        let adam = Adam { beta1, beta2, eps, weight_decay };
+        let trainer = Trainer::with_optimizer(mlp, config, optimizer(solver, sgd, adam)?).map_err(value_error)?;
+        let batcher = Batcher::new(batch, features, outputs).map_err(value_error)?;
+        let state = FitState { trainer, rng: epoch_rng(seed), order: Vec::new(), batcher, shuffle, batch };
+        Ok(Fit { inner: Mutex::new(state), features, outputs })
+    }
+
+    /// One epoch over `x` (rows × features) and the encoded targets `t`
+    /// (rows × outputs), without the GIL; returns the epoch's mean error.
+    fn epoch(&self, py: Python<'_>, x: PyReadonlyArray2<'_, f32>, t: PyReadonlyArray2<'_, f32>) -> PyResult<f64> {
+        let (xs, xr, xc) = matrix(&x, "X")?;
+        let (ts, tr, tc) = matrix(&t, "targets")?;
+        if xr == 0 || (xc, tr, tc) != (self.features, xr, self.outputs) {
+            let msg = format!(
+                "this fit takes rows of {} features and {} targets, got X {xr}×{xc} and targets {tr}×{tc}",
+                self.features, self.outputs
+            );
+            return Err(PyValueError::new_err(msg));
+        }
+        let inner = &self.inner;
+        py.detach(|| lock(inner)?.epoch(xs, ts, xr).map_err(value_error))
+    }
+
+    /// The network as trained so far (a copy).
+    fn network(&self) -> PyResult<Network> {
+        Ok(Network::from_mlp(lock(&self.inner)?.trainer.mlp().clone()))
+    }
+
+    /// Optimizer steps taken.
+    #[getter]
+    fn steps(&self) -> PyResult<u64> {
+        Ok(lock(&self.inner)?.trainer.steps())
+    }
+
+    /// Threads the trainer runs on.
+    #[getter]
+    fn threads(&self) -> PyResult<usize> {
+        Ok(lock(&self.inner)?.trainer.threads())
+    }
+}
+
+/// The rows of a table of `rows` kept for training and held out for
+/// validation, as `backprop train --val-split FRACTION --seed SEED` splits
+/// them.
+#[pyfunction]
+fn validation_split<'py>(
+    py: Python<'py>,
+    rows: usize,
+    fraction: f64,
+    seed: u64,
+) -> PyResult<(Bound<'py, PyArray1<usize>>, Bound<'py, PyArray1<usize>>)> {
+    let (keep, val) = split_rows(rows, fraction, seed).map_err(value_error)?;
+    Ok((keep.into_pyarray(py), val.into_pyarray(py)))
+}
+
+/// The SIMD path of the elementwise kernels on this CPU.
+#[pyfunction]
+fn simd_path() -> String {
+    backprop::simd_path().to_string()
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Network>()?;
+    m.add_class::<Fit>()?;
+    m.add_function(wrap_pyfunction!(validation_split, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_path, m)?)?;
+    Ok(())
+}
