@@ -8,7 +8,7 @@ import numpy as np
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-    from sklearn.exceptions import ConvergenceWarning, NotFittedError
+    from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import check_is_fitted
 
@@ -27,6 +27,9 @@ except ImportError:  # pragma: no cover - exercised by the no-sklearn test in a 
 
     class ConvergenceWarning(UserWarning):
         """The solver stopped at `max_iter` (as scikit-learn's)."""
+
+    class DataConversionWarning(UserWarning):
+        """y was converted to the shape the estimator expects (as scikit-learn's)."""
 
     class BaseEstimator:
         """`get_params` / `set_params` from the constructor's signature."""

@@ -13,6 +13,7 @@ from ._compat import (
     BaseEstimator,
     ClassifierMixin,
     ConvergenceWarning,
+    DataConversionWarning,
     HAVE_SKLEARN,
     NotFittedError,
     RegressorMixin,
@@ -347,6 +348,11 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
+def _require_y(est, y):
+    if y is None:
+        raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y is None.")
+
+
 def _json_params(params):
     out = {}
     for k, v in params.items():
@@ -372,6 +378,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _encode(self, y, reset):
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y "
+                          "to (n_samples, ), for example using ravel().", DataConversionWarning, stacklevel=3)
             y = y.ravel()
         check_classification_targets(y)
         kind = type_of_target(y)
@@ -404,6 +412,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def fit(self, X, y):
         """Trains from scratch (or from the current weights with
         ``warm_start``) for up to ``max_iter`` epochs; returns self."""
+        _require_y(self, y)
         X, y = validate_data(self, X, y, reset=True, multi_output=True)
         T = self._encode(y, reset=True)
         self._y_fit = np.asarray(y) if not (np.ndim(y) == 2 and np.shape(y)[1] == 1) else np.asarray(y).ravel()
@@ -464,6 +473,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def fit(self, X, y):
         """Trains from scratch (or from the current weights with
         ``warm_start``) for up to ``max_iter`` epochs; returns self."""
+        _require_y(self, y)
         X, y = validate_data(self, X, y, reset=True, multi_output=True, y_numeric=True)
         self._y_fit = np.asarray(y, dtype=np.float64)
         return self._fit(X, self._encode(y), incremental=False)
@@ -479,6 +489,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _target_meta(self):
         return {}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
 
 def load(path):
