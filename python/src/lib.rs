@@ -178,7 +178,7 @@ impl Network {
             Ok((y, o))
         })?;
         let y = y.into_pyarray(py);
-        Ok(y.reshape([rows, outputs])?)
+        y.reshape([rows, outputs])
     }
 }
 
@@ -328,6 +328,9 @@ impl Fit {
     }
 }
 
+/// Row numbers, as a numpy array.
+type RowIndex<'py> = Bound<'py, PyArray1<usize>>;
+
 /// The rows of a table of `rows` kept for training and held out for
 /// validation, as `backprop train --val-split FRACTION --seed SEED` splits
 /// them.
@@ -337,7 +340,7 @@ fn validation_split<'py>(
     rows: usize,
     fraction: f64,
     seed: u64,
-) -> PyResult<(Bound<'py, PyArray1<usize>>, Bound<'py, PyArray1<usize>>)> {
+) -> PyResult<(RowIndex<'py>, RowIndex<'py>)> {
     let (keep, val) = split_rows(rows, fraction, seed).map_err(value_error)?;
     Ok((keep.into_pyarray(py), val.into_pyarray(py)))
 }
