@@ -1,0 +1,93 @@
+"""Fit and predict_proba times of backprop's MLPClassifier against
+scikit-learn's on the bundled 8,000 MNIST digits (issue 12's speed table).
+
+    pip install ./python scikit-learn
+    python benches/sklearn_compare.py [--rounds 3] [--json]
+
+Each configuration is fitted with the same parameters by both estimators,
+alternating, `--rounds` times; the medians of the fit times and the test
+accuracy on the 2,000 test digits are printed, then predict_proba on all
+10,000 rows.
+"""
+
+import argparse
+import gzip
+import json
+import pathlib
+import statistics
+import time
+import warnings
+
+import numpy as np
+import sklearn
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier as SkMLP
+
+import backprop
+from backprop import MLPClassifier as BpMLP
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "mnist10k"
+
+CONFIGS = {
+    "784-128-10 logistic SGD lr 1.0 batch 64, 10 epochs": dict(
+        hidden_layer_sizes=(128,), activation="logistic", solver="sgd", learning_rate_init=1.0, momentum=0.0,
+        batch_size=64, max_iter=10),
+    "scikit-learn's defaults, hidden (256, 128), 20 epochs": dict(hidden_layer_sizes=(256, 128), max_iter=20),
+}
+
+
+def idx(name):
+    with gzip.open(DATA / name) as f:
+        raw = f.read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def load():
+    x = lambda n: (idx(n).reshape(-1, 784) / np.float32(255)).astype(np.float32)
+    return (x("train-images-idx3-ubyte.gz"), idx("train-labels-idx1-ubyte.gz"),
+            x("test-images-idx3-ubyte.gz"), idx("test-labels-idx1-ubyte.gz"))
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    Xtr, ytr, Xte, yte = load()
+    rows = []
+    for name, params in CONFIGS.items():
+        res = {"sklearn": ([], None), "backprop": ([], None)}
+        for _ in range(args.rounds):
+            for who, cls in (("sklearn", SkMLP), ("backprop", BpMLP)):
+                t, est = timed(lambda: cls(random_state=0, **params).fit(Xtr, ytr))
+                res[who][0].append(t)
+                res[who] = (res[who][0], est)
+        sk_t, bp_t = statistics.median(res["sklearn"][0]), statistics.median(res["backprop"][0])
+        sk_acc, bp_acc = res["sklearn"][1].score(Xte, yte), res["backprop"][1].score(Xte, yte)
+        rows.append(dict(config=name, sklearn_fit_s=sk_t, backprop_fit_s=bp_t, speedup=sk_t / bp_t,
+                         sklearn_acc=sk_acc, backprop_acc=bp_acc, sklearn_runs=res["sklearn"][0],
+                         backprop_runs=res["backprop"][0]))
+        print(f"{name}: scikit-learn {sk_t:.2f} s ({100 * sk_acc:.1f} %), backprop {bp_t:.2f} s "
+              f"({100 * bp_acc:.1f} %): {sk_t / bp_t:.1f}x", flush=True)
+    X10 = np.vstack([Xtr, Xte])
+    sk, bp = res["sklearn"][1], res["backprop"][1]
+    sk_p = statistics.median(timed(lambda: sk.predict_proba(X10))[0] for _ in range(5))
+    bp_p = statistics.median(timed(lambda: bp.predict_proba(X10))[0] for _ in range(5))
+    print(f"predict_proba on 10,000 rows (784-256-128-10): scikit-learn {1e3 * sk_p:.1f} ms, "
+          f"backprop {1e3 * bp_p:.1f} ms: {sk_p / bp_p:.1f}x")
+    if args.json:
+        print(json.dumps(dict(sklearn=sklearn.__version__, backprop=backprop.__version__, fits=rows,
+                              predict_proba_ms=dict(sklearn=1e3 * sk_p, backprop=1e3 * bp_p))))
+
+
+if __name__ == "__main__":
+    main()
