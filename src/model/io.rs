@@ -305,3 +305,22 @@ fn tensor(st: &SafeTensors<'_>, path: &Path, name: &str, shape: &[usize]) -> Res
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_metadata_travels_with_the_model_and_cannot_replace_its_own() {
+        let mlp = Mlp::builder().input(3).hidden(4).head(Head::Softmax, 2).seed(1).build().unwrap();
+        let extra = BTreeMap::from([("classes".to_string(), "[\"a\",\"b\"]".to_string())]);
+        let bytes = mlp.to_safetensors_with(&extra).unwrap();
+        let meta = safetensors_metadata(&bytes, Path::new("m")).unwrap();
+        assert_eq!(meta["classes"], "[\"a\",\"b\"]");
+        assert_eq!(meta["format"], FORMAT);
+        assert_eq!(Mlp::from_safetensors(&bytes, Path::new("m")).unwrap(), mlp, "loading ignores the extra entry");
+        assert_eq!(mlp.to_safetensors_with(&BTreeMap::new()).unwrap(), mlp.to_safetensors().unwrap());
+        let clash = BTreeMap::from([("head".to_string(), "linear".to_string())]);
+        assert!(mlp.to_safetensors_with(&clash).is_err());
+    }
+}
