@@ -119,7 +119,9 @@ impl World {
         let len = u64::from_le_bytes(head[1..].try_into().expect("8 bytes")) as usize;
         let mut text = if q == c.rank() { msg } else { vec![0; len] };
         c.broadcast_bytes(q, &mut text).map_err(fail)?;
-        let msg = format!("rank {q}: {}", String::from_utf8_lossy(&text));
+        // Named once: an error between ranks names its rank already.
+        let (text, own) = (String::from_utf8_lossy(&text), format!("rank {q}: "));
+        let msg = if text.starts_with(&own) { text.into_owned() } else { format!("{own}{text}") };
         Err(Failure { code: head[0], msg, shared: true })
     }
 
