@@ -218,8 +218,9 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
             self.best_loss_ = np.inf
 
-    def _fit(self, X, T, incremental):
-        """Epochs over X and the encoded targets T (float32, C order)."""
+    def _fit(self, X, T, incremental, y=None):
+        """Epochs over X and the encoded targets T (float32, C order); `y`
+        (the targets as given) scores the validation rows."""
         self._check_settings()
         first = not hasattr(self, "_net") or not (self.warm_start or incremental)
         if first:
@@ -233,11 +234,14 @@ class _BaseMLP(BaseEstimator):
         val = None
         if self.early_stopping and not incremental:
             keep, held = _native.validation_split(X.shape[0], float(self.validation_fraction), self._seed_value)
-            val = (X[held], self._held_targets(held))
+            val = (X[held], np.asarray(y)[held])
             X, T = np.ascontiguousarray(X[keep]), np.ascontiguousarray(T[keep])
         epochs = 1 if incremental else int(self.max_iter)
-        if not incremental or getattr(self, "_fit_state", None) is None or self._fit_rows != X.shape[0]:
-            self._fit_state, self._fit_rows = self._new_fit(X.shape[0], epochs), X.shape[0]
+        # partial_fit keeps the trainer (and the optimizer's state) while its
+        # batch holds the call's: min(batch_size, rows) steps, as scikit-learn.
+        batch = self._batch(X.shape[0])
+        if not incremental or getattr(self, "_fit_state", None) is None or batch > self._fit_batch:
+            self._fit_state, self._fit_batch = self._new_fit(X.shape[0], epochs), batch
         best = None
         for _ in range(epochs):
             loss = self._fit_state.epoch(X, T) + self._penalty(X.shape[0])
@@ -332,7 +336,7 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_fit_state", None)  # the optimizer's state is not kept: a later partial_fit starts it anew
-        state.pop("_fit_rows", None)
+        state.pop("_fit_batch", None)
         if "_net" in state:
             state["_net"] = self._net.to_bytes({})
         return state
@@ -399,15 +403,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y contains labels not in classes_: {unknown[:5].tolist()}")
         T = np.zeros((len(y), len(self.classes_)), dtype=np.float32)
         T[np.arange(len(y)), idx] = 1.0
-        self._y_onehot = T
         return T
 
     @property
     def _head_name(self):
         return "logistic" if self._multilabel else "softmax"
-
-    def _held_targets(self, held):
-        return self._y_fit[held]
 
     def fit(self, X, y):
         """Trains from scratch (or from the current weights with
@@ -415,8 +415,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         _require_y(self, y)
         X, y = validate_data(self, X, y, reset=True, multi_output=True)
         T = self._encode(y, reset=True)
-        self._y_fit = np.asarray(y) if not (np.ndim(y) == 2 and np.shape(y)[1] == 1) else np.asarray(y).ravel()
-        return self._fit(X, T, incremental=False)
+        y = np.asarray(y)
+        return self._fit(X, T, incremental=False, y=y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y), keeping the optimizer's state between
@@ -467,16 +467,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y = np.asarray(y, dtype=np.float64)
         return np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.float32)
 
-    def _held_targets(self, held):
-        return self._y_fit[held]
-
     def fit(self, X, y):
         """Trains from scratch (or from the current weights with
         ``warm_start``) for up to ``max_iter`` epochs; returns self."""
         _require_y(self, y)
         X, y = validate_data(self, X, y, reset=True, multi_output=True, y_numeric=True)
-        self._y_fit = np.asarray(y, dtype=np.float64)
-        return self._fit(X, self._encode(y), incremental=False)
+        return self._fit(X, self._encode(y), incremental=False, y=np.asarray(y, dtype=np.float64))
 
     def partial_fit(self, X, y):
         """One epoch over (X, y), keeping the optimizer's state between calls."""

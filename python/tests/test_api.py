@@ -150,6 +150,8 @@ def test_pickle_deepcopy_and_clone_keep_what_they_should(digits):
     for other in (pickle.loads(pickle.dumps(clf)), copy.deepcopy(clf)):
         assert np.array_equal(other.predict_proba(X), clf.predict_proba(X))
         assert other.loss_curve_ == clf.loss_curve_
+    # The state is the model's bytes and the fitted attributes: no copy of the training data.
+    assert len(pickle.dumps(clf)) < 2 * len(clf._net.to_bytes({})) + 4096  # the bytes, and coefs_ beside them
     fresh = clone(clf)
     assert fresh.get_params() == clf.get_params() and not hasattr(fresh, "coefs_")
     unfitted = pickle.loads(pickle.dumps(MLPRegressor(alpha=0.5)))
