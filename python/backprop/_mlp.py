@@ -221,28 +221,8 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X, T, incremental, y=None):
         """Epochs over X and the encoded targets T (float32, C order); `y`
         (the targets as given) scores the validation rows."""
-        self._check_settings()
-        first = not hasattr(self, "_net") or not (self.warm_start or incremental)
-        if first:
-            self._seed_value = self._seed()
-            self._initialize(X.shape[1], T.shape[1])
-        elif self._net.sizes != [X.shape[1], *self._hidden(), T.shape[1]]:
-            raise ValueError(
-                f"the fitted network has layers {self._net.sizes}, but this data and hidden_layer_sizes need "
-                f"{[X.shape[1], *self._hidden(), T.shape[1]]}"
-            )
-        val = None
-        if self.early_stopping and not incremental:
-            keep, held = _native.validation_split(X.shape[0], float(self.validation_fraction), self._seed_value)
-            val = (X[held], np.asarray(y)[held])
-            X, T = np.ascontiguousarray(X[keep]), np.ascontiguousarray(T[keep])
-        epochs = 1 if incremental else int(self.max_iter)
-        # partial_fit keeps the trainer (and the optimizer's state) while its
-        # batch holds the call's: min(batch_size, rows) steps, as scikit-learn.
-        batch = self._batch(X.shape[0])
-        if not incremental or getattr(self, "_fit_state", None) is None or batch > self._fit_batch:
-            self._fit_state, self._fit_batch = self._new_fit(X.shape[0], epochs), batch
-        best = None
+        X, T, val = self._prepare(X, T, incremental, y)
+        epochs, best = (1 if incremental else int(self.max_iter)), None
         for _ in range(epochs):
             loss = self._fit_state.epoch(X, T) + self._penalty(X.shape[0])
             self._net = self._fit_state.network()
@@ -252,22 +232,7 @@ class _BaseMLP(BaseEstimator):
             self.loss_curve_.append(loss)
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            if val is not None:
-                self._set_fitted_attributes()
-                score = self.score(*val)
-                self.validation_scores_.append(score)
-                if self.verbose:
-                    print(f"Validation score: {score:f}")
-                self._no_improvement_count = (
-                    self._no_improvement_count + 1 if score < self.best_validation_score_ + self.tol else 0
-                )
-                if score > self.best_validation_score_:
-                    self.best_validation_score_, best = score, self._net.params()
-            else:
-                self._no_improvement_count = (
-                    self._no_improvement_count + 1 if loss > self.best_loss_ - self.tol else 0
-                )
-                self.best_loss_ = min(self.best_loss_, loss)
+            best = self._score_epoch(loss, val, best)
             if incremental:
                 break
             if self._no_improvement_count > self.n_iter_no_change:
@@ -287,6 +252,50 @@ class _BaseMLP(BaseEstimator):
             self._net.set_params(best)
         self._set_fitted_attributes()
         return self
+
+    def _prepare(self, X, T, incremental, y):
+        """The network (new, or the fitted one when continuing), the
+        validation rows split off (with early stopping), and the trainer:
+        partial_fit keeps it (and the optimizer's state) while its batch
+        holds the call's, ``min(batch_size, rows)`` as scikit-learn's."""
+        self._check_settings()
+        if not hasattr(self, "_net") or not (self.warm_start or incremental):
+            self._seed_value = self._seed()
+            self._initialize(X.shape[1], T.shape[1])
+        elif self._net.sizes != [X.shape[1], *self._hidden(), T.shape[1]]:
+            raise ValueError(
+                f"the fitted network has layers {self._net.sizes}, but this data and hidden_layer_sizes need "
+                f"{[X.shape[1], *self._hidden(), T.shape[1]]}"
+            )
+        val = None
+        if self.early_stopping and not incremental:
+            keep, held = _native.validation_split(X.shape[0], float(self.validation_fraction), self._seed_value)
+            val = (X[held], np.asarray(y)[held])
+            X, T = np.ascontiguousarray(X[keep]), np.ascontiguousarray(T[keep])
+        batch = self._batch(X.shape[0])
+        if not incremental or getattr(self, "_fit_state", None) is None or batch > self._fit_batch:
+            epochs = 1 if incremental else int(self.max_iter)
+            self._fit_state, self._fit_batch = self._new_fit(X.shape[0], epochs), batch
+        return X, T, val
+
+    def _score_epoch(self, loss, val, best):
+        """scikit-learn's bookkeeping after an epoch: the no-improvement
+        count from the validation score (early stopping) or the training
+        loss; returns the best epoch's parameters so far (early stopping)."""
+        if val is None:
+            worse = loss > self.best_loss_ - self.tol
+            self.best_loss_ = min(self.best_loss_, loss)
+        else:
+            self._set_fitted_attributes()
+            score = self.score(*val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            worse = score < self.best_validation_score_ + self.tol
+            if score > self.best_validation_score_:
+                self.best_validation_score_, best = score, self._net.params()
+        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
+        return best
 
     def _penalty(self, rows):
         """scikit-learn's L2 term of the epoch loss: ``½·alpha·ΣW²`` per
