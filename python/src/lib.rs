@@ -74,17 +74,14 @@ impl Network {
         let act = Activation::from_name(activation)
             .ok_or_else(|| PyValueError::new_err(format!("unknown activation {activation:?}")))?;
         let h = Head::from_name(head).ok_or_else(|| PyValueError::new_err(format!("unknown head {head:?}")))?;
-        let (Some(&inputs), Some(&outputs)) = (sizes.first(), sizes.last()) else {
+        let [inputs, hidden @ .., outputs] = sizes.as_slice() else {
             return Err(PyValueError::new_err("sizes needs at least the inputs and the outputs"));
         };
-        if sizes.len() < 2 {
-            return Err(PyValueError::new_err("sizes needs at least the inputs and the outputs"));
-        }
         let mlp = Mlp::builder()
-            .input(inputs)
-            .hidden_layers(&sizes[1..sizes.len() - 1])
+            .input(*inputs)
+            .hidden_layers(hidden)
             .activation(act)
-            .head(h, outputs)
+            .head(h, *outputs)
             .seed(seed)
             .build()
             .map_err(value_error)?;

@@ -141,7 +141,8 @@ impl Window {
             window.regions.push(unsafe { at.cast::<u8>().add(skip) });
         }
         // SAFETY: this rank's region (from its 64-byte boundary) holds at
-        // least `DATA_AT + floats * 4` bytes, and no other rank touches it before the barrier below.
+        // least `DATA_AT + floats * 4` bytes, and no other rank touches it
+        // before the barrier below.
         unsafe { ptr::write_bytes(window.regions[rank], 0, DATA_AT) };
         // SAFETY: collective on `node`; after it every header is zeroed.
         check(rank, "MPI_Barrier", unsafe { ffi::MPI_Barrier(node) })?;
@@ -160,12 +161,12 @@ impl Window {
         unsafe { &*self.regions[q].cast::<Header>() }
     }
 
-    /// Rank `q`'s values `r` (within `floats`, checked by the caller).
+    /// Where rank `q`'s values `r` start (`r` within `floats`: the relay
+    /// checks it before any part is moved).
     fn values(&self, q: usize, r: &Range<usize>) -> *mut f32 {
-        debug_assert!(r.end <= self.floats);
+        assert!(r.start <= r.end && r.end <= self.floats, "relay part {r:?} outside the window");
         // SAFETY: the region holds `DATA_AT + floats * 4` bytes from its
-        // 64-byte boundary, and
-        // `r.start <= floats`.
+        // 64-byte boundary, and `r.start <= floats` (asserted above).
         unsafe { self.regions[q].add(DATA_AT).cast::<f32>().add(r.start) }
     }
 
