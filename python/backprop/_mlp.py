@@ -188,8 +188,7 @@ class _BaseMLP(BaseEstimator):
             return int(rs.randint(0, 2**31 - 1))
         raise ValueError(f"random_state must be an int, a numpy RandomState or None, got {rs!r}")
 
-    def _new_fit(self, rows, epochs):
-        batch = self._batch(rows)
+    def _new_fit(self, rows, epochs, batch):
         return _native.Fit(
             self._net, batch, total_steps=epochs * -(-rows // batch), shuffle=bool(self.shuffle),
             seed=self._seed_value, solver=self.solver, lr=float(self.learning_rate_init),
@@ -275,7 +274,7 @@ class _BaseMLP(BaseEstimator):
         batch = self._batch(X.shape[0])
         if not incremental or getattr(self, "_fit_state", None) is None or batch > self._fit_batch:
             epochs = 1 if incremental else int(self.max_iter)
-            self._fit_state, self._fit_batch = self._new_fit(X.shape[0], epochs), batch
+            self._fit_state, self._fit_batch = self._new_fit(X.shape[0], epochs, batch), batch
         return X, T, val
 
     def _score_epoch(self, loss, val, best):
@@ -303,7 +302,7 @@ class _BaseMLP(BaseEstimator):
         if self.alpha == 0:
             return 0.0
         sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self._weights()[0])
-        return 0.5 * self.alpha * sq * -(-rows // self._batch(rows)) / rows
+        return 0.5 * self.alpha * sq * -(-rows // self._fit_batch) / rows
 
     def _weights(self):
         sizes, p = self._net.sizes, self._net.params()

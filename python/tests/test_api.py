@@ -91,6 +91,15 @@ def test_tol_stops_and_max_iter_warns(digits):
     assert clf.n_iter_ == 4
 
 
+def test_a_batch_larger_than_the_data_is_clipped_with_one_warning(digits):
+    X, y = digits
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        clf = MLPClassifier(batch_size=5000, max_iter=3, random_state=0).fit(X, y)
+    clipped = [w for w in seen if "clipped" in str(w.message)]
+    assert len(clipped) == 1 and clf.n_iter_ == 3
+
+
 def test_warm_start_and_partial_fit_continue_from_the_weights(digits):
     X, y = digits
     a = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, warm_start=True, random_state=0).fit(X, y)
