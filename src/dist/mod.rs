@@ -32,7 +32,7 @@ pub mod mpi;
 
 pub use local::Local;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::ops::Range;
 
 /// What a rank does with part `i` of a [`Collective::relay`]: called with
@@ -82,19 +82,53 @@ pub trait Collective: Send {
         parts: &[Range<usize>],
         work: &mut RelayWork<'_>,
     ) -> Result<()> {
-        for (i, r) in parts.iter().enumerate() {
-            work(i, None)?;
-            let part = &mut data[r.clone()];
-            if let Some(p) = prev {
-                self.receive(p, part)?;
-            }
-            work(i, Some(&mut *part))?;
-            if let Some(n) = next {
-                self.send(n, part)?;
-            }
-        }
-        Ok(())
+        let parts = split_parts(self.rank(), data, parts)?;
+        relay_parts(
+            parts,
+            work,
+            |_, part| prev.map_or(Ok(()), |p| self.receive(p, part)),
+            |_, part| next.map_or(Ok(()), |n| self.send(n, part)),
+        )
     }
+}
+
+/// `data` cut into a relay's `parts` (disjoint ranges, in any order), each
+/// part's slice at its index; an error, seen by `rank`, naming a part that
+/// overlaps another or lies outside `data`.
+pub(crate) fn split_parts<'a>(rank: usize, data: &'a mut [f32], parts: &[Range<usize>]) -> Result<Vec<&'a mut [f32]>> {
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| parts[i].start);
+    let mut slices: Vec<Option<&mut [f32]>> = (0..parts.len()).map(|_| None).collect();
+    let (len, mut rest, mut at) = (data.len(), data, 0);
+    for &i in &order {
+        let r = &parts[i];
+        if r.start < at || r.end < r.start || r.end > len {
+            return Err(Error::collective(rank, format!("relay part {r:?} overlaps, or lies outside {len} values")));
+        }
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.end - at);
+        slices[i] = Some(&mut head[r.start - at..]);
+        (rest, at) = (tail, r.end);
+    }
+    Ok(slices.into_iter().map(|s| s.expect("every part split off once")).collect())
+}
+
+/// The loop of every [`Collective::relay`], whatever moves the parts: for
+/// each part `i` in turn, `work(i, None)`, `receive(i, part)`, `work(i,
+/// Some(part))`, `send(i, part)`. `send` holds the part for all of `'a`,
+/// so that a send may run on while the next parts are worked on.
+pub(crate) fn relay_parts<'a>(
+    parts: Vec<&'a mut [f32]>,
+    work: &mut RelayWork<'_>,
+    mut receive: impl FnMut(usize, &mut [f32]) -> Result<()>,
+    mut send: impl FnMut(usize, &'a [f32]) -> Result<()>,
+) -> Result<()> {
+    for (i, part) in parts.into_iter().enumerate() {
+        work(i, None)?;
+        receive(i, part)?;
+        work(i, Some(&mut *part))?;
+        send(i, part)?;
+    }
+    Ok(())
 }
 
 /// Values of the gradient one chain message carries at most, for a

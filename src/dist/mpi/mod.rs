@@ -146,28 +146,6 @@ impl MpiComm {
         Ok(())
     }
 
-    /// `data` split into the relay's `parts` (which may come in any order,
-    /// but must not overlap), each part's slice at its index.
-    fn split_parts<'a>(&self, data: &'a mut [f32], parts: &[Range<usize>]) -> Result<Vec<Option<&'a mut [f32]>>> {
-        let mut order: Vec<usize> = (0..parts.len()).collect();
-        order.sort_by_key(|&i| parts[i].start);
-        let mut slices: Vec<Option<&mut [f32]>> = (0..parts.len()).map(|_| None).collect();
-        let (len, mut rest, mut at) = (data.len(), data, 0);
-        for &i in &order {
-            let r = &parts[i];
-            if r.start < at || r.end < r.start || r.end > len || r.len() > MAX_COUNT {
-                return Err(Error::collective(
-                    self.rank,
-                    format!("relay part {r:?} overlaps, or lies outside {len} values"),
-                ));
-            }
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(r.end - at);
-            slices[i] = Some(&mut head[r.start - at..]);
-            (rest, at) = (tail, r.end);
-        }
-        Ok(slices)
-    }
-
     /// [`Collective::relay`] by messages. The sends are non-blocking
     /// (`MPI_Isend`) and all in flight until the end: part `i` goes out
     /// while the parts after it are worked on, so a rank never waits for
@@ -178,32 +156,21 @@ impl MpiComm {
         &self,
         w: &SimpleCommunicator,
         (from, to): (Option<i32>, Option<i32>),
-        slices: &mut [Option<&mut [f32]>],
+        parts: Vec<&mut [f32]>,
         work: &mut RelayWork<'_>,
     ) -> Result<()> {
-        mpi::request::multiple_scope(slices.len(), |scope, sends| {
-            let mut done = Ok(());
-            for (i, slot) in slices.iter_mut().enumerate() {
-                let part = slot.take().expect("every part split off once");
-                if let Err(e) = work(i, None) {
-                    done = Err(e);
-                    break;
-                }
-                if let Some(p) = from {
-                    if let Err(e) = self.receive_from(w, p, part) {
-                        done = Err(e);
-                        break;
+        mpi::request::multiple_scope(parts.len(), |scope, sends| {
+            let done = super::relay_parts(
+                parts,
+                work,
+                |_, part| from.map_or(Ok(()), |p| self.receive_from(w, p, part)),
+                |_, part| {
+                    if let Some(n) = to {
+                        sends.add(w.process_at_rank(n).immediate_send(scope, part));
                     }
-                }
-                if let Err(e) = work(i, Some(&mut *part)) {
-                    done = Err(e);
-                    break;
-                }
-                if let Some(n) = to {
-                    let part: &[f32] = part;
-                    sends.add(w.process_at_rank(n).immediate_send(scope, part));
-                }
-            }
+                    Ok(())
+                },
+            );
             let mut finished = Vec::new();
             sends.wait_all(&mut finished);
             done
@@ -262,15 +229,18 @@ impl Collective for MpiComm {
         let (g, w) = self.world()?;
         let from = prev.map(|p| self.peer(p)).transpose()?;
         let to = next.map(|n| self.peer(n)).transpose()?;
+        if let Some(r) = parts.iter().find(|r| r.len() > MAX_COUNT) {
+            return Err(Error::collective(self.rank, format!("relay part {r:?} is more than one message holds")));
+        }
         let len = data.len();
-        let mut slices = self.split_parts(data, parts)?;
+        let slices = super::split_parts(self.rank, data, parts)?;
         let state = g.as_ref().expect("world() checked MPI is initialised");
-        let mut window = state.window.lock().unwrap_or_else(|e| e.into_inner());
-        match window.as_mut() {
+        let window = state.window.lock().unwrap_or_else(|e| e.into_inner());
+        match window.as_ref() {
             Some(win) if len <= win.floats() && parts.len() <= window::RING => {
-                win.relay(prev, next, &mut slices, parts, work)
+                win.relay(prev, next, slices, parts, work)
             }
-            _ => self.relay_messages(&w, (from, to), &mut slices, work),
+            _ => self.relay_messages(&w, (from, to), slices, work),
         }
     }
 

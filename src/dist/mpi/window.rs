@@ -23,9 +23,10 @@
 //! to use the window (it depends only on values every rank shares), and
 //! ranks make the same relays in the same order, so the counts match.
 
-use crate::dist::RelayWork;
+use crate::dist::{relay_parts, RelayWork};
 use crate::error::{Error, Result};
 use mpi::ffi;
+use std::cell::Cell;
 use std::ops::Range;
 use std::os::raw::{c_int, c_void};
 use std::ptr;
@@ -59,13 +60,14 @@ pub(super) struct Window {
     floats: usize,
     rank: usize,
     /// Parts this rank has read from each rank's region.
-    read: Vec<u64>,
+    read: Vec<Cell<u64>>,
 }
 
 // SAFETY: the raw pointers are into memory that lives until `Drop` (the
 // window's), and the MPI handles are plain values; MPI is initialised with
 // MPI_THREAD_MULTIPLE, so the window may be used from any thread. Access
-// goes through `&mut self` (the caller holds it in a Mutex).
+// goes through the caller's Mutex (the read counts are `Cell`s: the
+// window is `Send`, not `Sync`).
 unsafe impl Send for Window {}
 
 fn check(rank: usize, what: &str, code: c_int) -> Result<()> {
@@ -123,7 +125,8 @@ impl Window {
             )
         };
         check(rank, "MPI_Win_allocate_shared", code)?;
-        let mut window = Window { win, node, regions: Vec::with_capacity(size), floats, rank, read: vec![0; size] };
+        let mut window =
+            Window { win, node, regions: Vec::with_capacity(size), floats, rank, read: vec![Cell::new(0); size] };
         for q in 0..size {
             let (mut len, mut unit, mut at): (ffi::MPI_Aint, c_int, *mut c_void) = (0, 0, ptr::null_mut());
             // SAFETY: `win` is a shared window over `node`, whose ranks are
@@ -196,8 +199,8 @@ impl Window {
     /// Copies the next part rank `from` publishes into `part` (range `r`
     /// of the relay's data), once it is there; an error when `from`
     /// published another range.
-    fn take(&mut self, from: usize, r: &Range<usize>, part: &mut [f32]) -> Result<()> {
-        let k = self.read[from];
+    fn take(&self, from: usize, r: &Range<usize>, part: &mut [f32]) -> Result<()> {
+        let k = self.read[from].get();
         let h = self.header(from);
         spin_until(|| h.published.load(Ordering::Acquire) > k);
         let slot = &h.ring[k as usize % RING];
@@ -211,7 +214,7 @@ impl Window {
         // passes `k`; `r` lies within `floats`, `part` has its length.
         unsafe { ptr::copy_nonoverlapping(self.values(from, r), part.as_mut_ptr(), part.len()) };
         h.taken.fetch_add(1, Ordering::Release);
-        self.read[from] = k + 1;
+        self.read[from].set(k + 1);
         Ok(())
     }
 }
@@ -221,28 +224,27 @@ impl Window {
     /// window: `slices[i]` is part `i` (at `parts[i]`, within
     /// [`floats`](Self::floats)).
     pub(super) fn relay(
-        &mut self,
+        &self,
         prev: Option<usize>,
         next: Option<usize>,
-        slices: &mut [Option<&mut [f32]>],
+        slices: Vec<&mut [f32]>,
         parts: &[Range<usize>],
         work: &mut RelayWork<'_>,
     ) -> Result<()> {
         if next.is_some() {
             self.wait_taken();
         }
-        for (i, (slot, r)) in slices.iter_mut().zip(parts).enumerate() {
-            let part = slot.take().expect("every part split off once");
-            work(i, None)?;
-            if let Some(p) = prev {
-                self.take(p, r, part)?;
-            }
-            work(i, Some(&mut *part))?;
-            if next.is_some() {
-                self.publish(r, part);
-            }
-        }
-        Ok(())
+        relay_parts(
+            slices,
+            work,
+            |i, part| prev.map_or(Ok(()), |p| self.take(p, &parts[i], part)),
+            |i, part| {
+                if next.is_some() {
+                    self.publish(&parts[i], part);
+                }
+                Ok(())
+            },
+        )
     }
 }
 
