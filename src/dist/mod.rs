@@ -90,6 +90,37 @@ pub trait Collective: Send {
             |_, part| next.map_or(Ok(()), |n| self.send(n, part)),
         )
     }
+
+    /// One step's ordered sum over the ranks that own shards, then its
+    /// result on every rank: the `work` of [`relay`](Self::relay) along
+    /// `chain.prev → this rank → chain.next` when this rank is a member,
+    /// then (every rank but `chain.last`) the finished parts copied in.
+    /// On return `data` holds the finished sum. The default is two relays
+    /// (the way back, `last → 0 → 1 → …`, plain copies); an implementation
+    /// whose ranks share memory may do the sums in place there instead (MPI
+    /// on one machine does), as long as each part's terms are added in rank
+    /// order.
+    fn chain(&self, chain: Chain, data: &mut [f32], parts: &[Range<usize>], work: &mut RelayWork<'_>) -> Result<()> {
+        chain_by_relays(self, chain, data, parts, work)
+    }
+}
+
+/// [`Collective::chain`] as two relays: the sums along the chain, then the
+/// finished parts the way back (`last → 0 → 1 → …`).
+pub(crate) fn chain_by_relays<C: Collective + ?Sized>(
+    comm: &C,
+    chain: Chain,
+    data: &mut [f32],
+    parts: &[Range<usize>],
+    work: &mut RelayWork<'_>,
+) -> Result<()> {
+    if chain.member {
+        comm.relay(chain.prev, chain.next, data, parts, work)?;
+    }
+    if chain.last != comm.rank() {
+        comm.relay(chain.back_prev, chain.back_next, data, parts, &mut |_, _| Ok(()))?;
+    }
+    Ok(())
 }
 
 /// `data` cut into a relay's `parts` (disjoint ranges, in any order), each
@@ -150,10 +181,10 @@ pub fn owned_shards(used: usize, ranks: usize, rank: usize) -> Range<usize> {
     (rank * used / ranks)..((rank + 1) * used / ranks)
 }
 
-/// Where a rank stands in the chain of one step: the ranks that own shards,
-/// in rank order.
+/// Where a rank stands in the chain of one step ([`Collective::chain`]):
+/// the ranks that own shards, in rank order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Chain {
+pub struct Chain {
     /// The rank before this one that owns shards, when there is one: the
     /// partial sums come from it.
     pub prev: Option<usize>,
@@ -169,12 +200,14 @@ pub(crate) struct Chain {
     /// come from `back_prev` (`last` for the first) and go on to
     /// `back_next`. Both `None` for `last`.
     pub back_prev: Option<usize>,
+    /// Where the finished sums go on to on the way back (see `back_prev`).
     pub back_next: Option<usize>,
 }
 
 impl Chain {
-    /// The chain of a step with `used` shards.
-    pub(crate) fn of(used: usize, ranks: usize, rank: usize) -> Chain {
+    /// The chain of a step with `used` shards on `ranks` ranks, as `rank`
+    /// sees it.
+    pub fn of(used: usize, ranks: usize, rank: usize) -> Chain {
         let owns = |q: usize| !owned_shards(used, ranks, q).is_empty();
         let last = (0..ranks).rev().find(|&q| owns(q)).unwrap_or(0);
         let back = |from: usize| (from..ranks).find(|&q| q != last);

@@ -92,19 +92,18 @@ impl ChainParts {
 /// called with `None` before the segment is received, then with it.
 pub(crate) type SegmentWork<'a> = dyn FnMut(&Segment, Option<&mut [f32]>) -> Result<()> + 'a;
 
-/// The sum of a distributed step, the same bits as one process's: each rank
-/// that owns shards receives every segment of the gradient from the rank
-/// before it in the chain (the sums of all earlier shards), and `work(seg,
-/// Some(values))` adds its own shards' terms onto it in shard order, exactly
-/// as one process would; then the segment goes on ([`Collective::relay`]).
-/// `work(seg, None)` comes first, before the segment is received: what can
-/// be computed without it (the deltas of its layer). The
-/// last rank sends each segment it finishes on round the ring of the other
-/// ranks (last → 0 → 1 → …, copies only, as it goes: no broadcast of the
-/// whole gradient at the end). Rank `r+1` works on segment `c` while rank
-/// `r` computes segment `c+1`. MPI calls stay on the calling thread. Adds
-/// the seconds spent in messages (waiting included, `work` excluded) to
-/// `waited`.
+/// The sum of a distributed step, the same bits as one process's
+/// ([`Collective::chain`]): each rank that owns shards takes every segment
+/// of the gradient as the rank before it in the chain left it (the sums of
+/// all earlier shards), and `work(seg, Some(values))` adds its own shards'
+/// terms onto it in shard order, exactly as one process would; then the
+/// segment goes on. `work(seg, None)` comes first, before the segment is
+/// there: what can be computed without it (the deltas of its layer). The
+/// finished segments reach the other ranks as the last rank makes them (no
+/// broadcast of the whole gradient at the end). Rank `r+1` works on
+/// segment `c` while rank `r` computes segment `c+1`. MPI calls stay on
+/// the calling thread. Adds the seconds spent between ranks (waiting
+/// included, `work` excluded) to `waited`.
 pub(crate) fn chain_gradients(
     comm: &dyn Collective,
     chain: Chain,
@@ -115,17 +114,12 @@ pub(crate) fn chain_gradients(
 ) -> Result<()> {
     let t0 = Instant::now();
     let mut worked = 0.0;
-    if chain.member {
-        comm.relay(chain.prev, chain.next, grads, &parts.ranges, &mut |i, g| {
-            let t = Instant::now();
-            let r = work(&parts.segments[i], g);
-            worked += t.elapsed().as_secs_f64();
-            r
-        })?;
-    }
-    if chain.last != comm.rank() {
-        comm.relay(chain.back_prev, chain.back_next, grads, &parts.ranges, &mut |_, _| Ok(()))?;
-    }
+    comm.chain(chain, grads, &parts.ranges, &mut |i, g| {
+        let t = Instant::now();
+        let r = work(&parts.segments[i], g);
+        worked += t.elapsed().as_secs_f64();
+        r
+    })?;
     *waited += t0.elapsed().as_secs_f64() - worked;
     Ok(())
 }

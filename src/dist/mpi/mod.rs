@@ -14,7 +14,7 @@
 
 mod window;
 
-use super::{Collective, RelayWork};
+use super::{Chain, Collective, RelayWork};
 use crate::error::{Error, Result};
 use mpi::environment::{Threading, Universe};
 use mpi::topology::SimpleCommunicator;
@@ -214,10 +214,8 @@ impl Collective for MpiComm {
         Ok(())
     }
 
-    /// Through the shared window when [`reserve`](Self::reserve) made one
-    /// large enough, else by messages. The list of the parts' slices (and
-    /// the messages' request list) are the allocations of a distributed
-    /// step.
+    /// By messages; the list of the parts' slices (and the messages'
+    /// request list) are the allocations of a distributed step.
     fn relay(
         &self,
         prev: Option<usize>,
@@ -226,28 +224,39 @@ impl Collective for MpiComm {
         parts: &[Range<usize>],
         work: &mut RelayWork<'_>,
     ) -> Result<()> {
-        let (g, w) = self.world()?;
+        let (_g, w) = self.world()?;
         let from = prev.map(|p| self.peer(p)).transpose()?;
         let to = next.map(|n| self.peer(n)).transpose()?;
         if let Some(r) = parts.iter().find(|r| r.len() > MAX_COUNT) {
             return Err(Error::collective(self.rank, format!("relay part {r:?} is more than one message holds")));
         }
-        let len = data.len();
         let slices = super::split_parts(self.rank, data, parts)?;
+        self.relay_messages(&w, (from, to), slices, work)
+    }
+
+    /// In the shared window when [`reserve`](Self::reserve) made one large
+    /// enough, else by messages (two relays).
+    fn chain(&self, chain: Chain, data: &mut [f32], parts: &[Range<usize>], work: &mut RelayWork<'_>) -> Result<()> {
+        let (g, _w) = self.world()?;
         let state = g.as_ref().expect("world() checked MPI is initialised");
         let window = state.window.lock().unwrap_or_else(|e| e.into_inner());
         match window.as_ref() {
-            Some(win) if len <= win.floats() && parts.len() <= window::RING => {
-                win.relay(prev, next, slices, parts, work)
+            Some(win) if data.len() <= win.floats() && parts.len() <= window::RING => {
+                let slices = super::split_parts(self.rank, data, parts)?;
+                win.chain(chain, slices, parts, work)
             }
-            _ => self.relay_messages(&w, (from, to), slices, work),
+            _ => {
+                drop(window);
+                drop(g);
+                super::chain_by_relays(self, chain, data, parts, work)
+            }
         }
     }
 
     /// Collective: when every rank runs on one machine (and
     /// `BACKPROP_MPI_SHARED_MEMORY=0` is not set on rank 0), a window of
-    /// shared memory of `floats` values a rank, through which relays of up
-    /// to that many values then go instead of messages.
+    /// shared memory holding `floats` values, in which chains of up to that
+    /// many values then make their sums instead of going by messages.
     fn reserve(&self, floats: usize) -> Result<()> {
         let mut wanted = [u8::from(std::env::var_os("BACKPROP_MPI_SHARED_MEMORY").is_none_or(|v| v != "0"))];
         self.broadcast_bytes(0, &mut wanted)?;

@@ -1,29 +1,32 @@
 //! Memory the ranks of one machine share (MPI-3 `MPI_Win_allocate_shared`),
-//! for [`Collective::relay`](crate::dist::Collective::relay) without
-//! messages: a rank publishes a part by copying it into its own region of
-//! the window; the next rank copies it out of there. Open MPI's
-//! shared-memory transport moves a 1 MiB message at about 2 GB/s here
-//! (`process_vm_readv`, 3.7 ms of L's 7.45 MB gradient a step); two
-//! `memcpy`s through the window run at about 10 GB/s.
+//! for [`Collective::chain`](crate::dist::Collective::chain) without
+//! messages and without copies between ranks: the gradient's sums are made
+//! in place, in one buffer every rank maps. Open MPI's shared-memory
+//! transport moves a 1 MiB message at about 2 GB/s here
+//! (`process_vm_readv`, 3.7 ms of L's 7.45 MB gradient a step); copying
+//! each part into the sender's memory and out again took 2-3.5 ms a step.
 //!
-//! Each rank's region is a [`Header`] and `floats` values. The header
-//! counts the parts the rank has published and the parts its readers have
-//! taken, and holds each published part's range, in a ring:
+//! Rank 0's region holds a [`Header`] and the sum buffer of `floats`
+//! values; every other rank's region, a header. A header says how far its
+//! rank has got: the last part it finished (`published`, as a position
+//! that only grows) with each part's range in a ring, and the last round
+//! whose finished sums it has copied out (`done`):
 //!
 //! ```text
-//! writer: (at a relay's start) wait until taken == published
-//!         copy part into its region, ring[published % RING] = range, published += 1
-//! reader: wait until published(prev) > parts read from prev so far
-//!         check the range, copy the part out, taken(prev) += 1
+//! first rank of the chain: (at a round's start) wait until done ≥ round − 1 on every rank
+//! each rank of the chain:  per part: wait until published(prev) reaches the part,
+//!                          add its terms onto the part of the sum buffer in place,
+//!                          copy the part into its own gradient, publish the part
+//! every other rank:        per part: wait until published(last) reaches it, copy it
+//! every rank, at the end:  done = round
 //! ```
 //!
-//! A relay writes parts at disjoint ranges, and a writer starts a relay
-//! only when every part it published before has been taken, so no part is
-//! overwritten before it is read. Both ends of a link decide alike whether
-//! to use the window (it depends only on values every rank shares), and
-//! ranks make the same relays in the same order, so the counts match.
+//! So a part of the sum buffer is written by one rank at a time, in rank
+//! order, and read only once the last rank has finished it; the next round
+//! writes over it only after every rank has read it. Every rank makes the
+//! same calls in the same order, so the rounds match.
 
-use crate::dist::{relay_parts, RelayWork};
+use crate::dist::{Chain, RelayWork};
 use crate::error::{Error, Result};
 use mpi::ffi;
 use std::cell::Cell;
@@ -32,19 +35,28 @@ use std::os::raw::{c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Parts a relay may have in flight through the window.
+/// Parts a round may have (positions hold a part index in their low 20
+/// bits).
 pub(super) const RING: usize = 1024;
 
-/// The counters at the start of a rank's region (each on its own cache
-/// line: the writer bumps one, its readers the other).
+/// A rank's progress at the start of its region (each counter on its own
+/// cache line: ranks spin on `published` while its owner works).
 #[repr(C, align(64))]
 struct Header {
+    /// [`position`] of the last part this rank finished.
     published: AtomicU64,
     _own_line: [u64; 7],
-    taken: AtomicU64,
+    /// The last round whose finished sums this rank has copied out.
+    done: AtomicU64,
     _own_line_too: [u64; 7],
-    /// Start and length of published part `k` at `k % RING`.
+    /// Start and length of part `i` of the round, at `i`.
     ring: [[AtomicU64; 2]; RING],
+}
+
+/// Where part `i` of round `round` stands in a `published` count: later
+/// parts, and later rounds, are larger.
+fn position(round: u64, i: usize) -> u64 {
+    (round << 20) | (i as u64 + 1)
 }
 
 /// Bytes of a region before its values.
@@ -55,18 +67,18 @@ const DATA_AT: usize = std::mem::size_of::<Header>();
 pub(super) struct Window {
     win: ffi::MPI_Win,
     node: ffi::MPI_Comm,
-    /// Each rank's region, by rank.
+    /// Each rank's region (its header), by rank.
     regions: Vec<*mut u8>,
     floats: usize,
     rank: usize,
-    /// Parts this rank has read from each rank's region.
-    read: Vec<Cell<u64>>,
+    /// Rounds this rank has begun (every rank alike).
+    round: Cell<u64>,
 }
 
 // SAFETY: the raw pointers are into memory that lives until `Drop` (the
 // window's), and the MPI handles are plain values; MPI is initialised with
 // MPI_THREAD_MULTIPLE, so the window may be used from any thread. Access
-// goes through the caller's Mutex (the read counts are `Cell`s: the
+// goes through the caller's Mutex (the round count is a `Cell`: the
 // window is `Send`, not `Sync`).
 unsafe impl Send for Window {}
 
@@ -109,14 +121,14 @@ impl Window {
         }
         // The regions are placed end to end at no particular alignment:
         // each is 64 bytes more than it needs, its header at the first
-        // 64-byte boundary.
-        let bytes = DATA_AT + floats * 4 + 64;
+        // 64-byte boundary. Rank 0's holds the sum buffer too.
+        let bytes = |q: usize| DATA_AT + if q == 0 { floats * 4 } else { 0 } + 64;
         let mut base: *mut c_void = ptr::null_mut();
         // SAFETY: collective on `node`; `base` receives this rank's region
-        // of `bytes` bytes, `win` the window.
+        // of `bytes(rank)` bytes, `win` the window.
         let code = unsafe {
             ffi::MPI_Win_allocate_shared(
-                bytes as ffi::MPI_Aint,
+                bytes(rank) as ffi::MPI_Aint,
                 1,
                 ffi::RSMPI_INFO_NULL,
                 node,
@@ -125,8 +137,7 @@ impl Window {
             )
         };
         check(rank, "MPI_Win_allocate_shared", code)?;
-        let mut window =
-            Window { win, node, regions: Vec::with_capacity(size), floats, rank, read: vec![Cell::new(0); size] };
+        let mut window = Window { win, node, regions: Vec::with_capacity(size), floats, rank, round: Cell::new(0) };
         for q in 0..size {
             let (mut len, mut unit, mut at): (ffi::MPI_Aint, c_int, *mut c_void) = (0, 0, ptr::null_mut());
             // SAFETY: `win` is a shared window over `node`, whose ranks are
@@ -135,17 +146,17 @@ impl Window {
                 ffi::MPI_Win_shared_query(win, q as c_int, &mut len, &mut unit, (&mut at as *mut *mut c_void).cast())
             };
             check(rank, "MPI_Win_shared_query", code)?;
-            if (len as usize) < bytes {
-                let msg = format!("rank {q}'s shared region is {len} bytes, {bytes} expected");
+            if (len as usize) < bytes(q) {
+                let msg = format!("rank {q}'s shared region is {len} bytes, {} expected", bytes(q));
                 return Err(Error::collective(rank, msg));
             }
             let skip = (at as usize).next_multiple_of(64) - at as usize;
-            // SAFETY: `skip < 64`, within the region of `bytes` bytes.
+            // SAFETY: `skip < 64`, within the region of `bytes(q)` bytes.
             window.regions.push(unsafe { at.cast::<u8>().add(skip) });
         }
         // SAFETY: this rank's region (from its 64-byte boundary) holds at
-        // least `DATA_AT + floats * 4` bytes, and no other rank touches it
-        // before the barrier below.
+        // least `DATA_AT` bytes, and no other rank touches it before the
+        // barrier below.
         unsafe { ptr::write_bytes(window.regions[rank], 0, DATA_AT) };
         // SAFETY: collective on `node`; after it every header is zeroed.
         check(rank, "MPI_Barrier", unsafe { ffi::MPI_Barrier(node) })?;
@@ -164,87 +175,87 @@ impl Window {
         unsafe { &*self.regions[q].cast::<Header>() }
     }
 
-    /// Where rank `q`'s values `r` start (`r` within `floats`: the relay
-    /// checks it before any part is moved).
-    fn values(&self, q: usize, r: &Range<usize>) -> *mut f32 {
-        assert!(r.start <= r.end && r.end <= self.floats, "relay part {r:?} outside the window");
-        // SAFETY: the region holds `DATA_AT + floats * 4` bytes from its
-        // 64-byte boundary, and `r.start <= floats` (asserted above).
-        unsafe { self.regions[q].add(DATA_AT).cast::<f32>().add(r.start) }
+    /// Where values `r` of the sum buffer start (`r` within `floats`: the
+    /// caller checks it before any part is moved).
+    fn sums(&self, r: &Range<usize>) -> *mut f32 {
+        assert!(r.start <= r.end && r.end <= self.floats, "chain part {r:?} outside the window");
+        // SAFETY: rank 0's region holds `DATA_AT + floats * 4` bytes from
+        // its 64-byte boundary, and `r.start <= floats` (asserted above).
+        unsafe { self.regions[0].add(DATA_AT).cast::<f32>().add(r.start) }
     }
 
-    /// Waits (spinning, then yielding) until every part this rank has
-    /// published has been taken: called before it publishes in a relay.
-    fn wait_taken(&self) {
-        let h = self.header(self.rank);
-        spin_until(|| h.taken.load(Ordering::Acquire) == h.published.load(Ordering::Relaxed));
-    }
-
-    /// Copies `part` (at range `r` of the relay's data) into this rank's
-    /// region for the next rank to take.
-    fn publish(&self, r: &Range<usize>, part: &[f32]) {
-        let h = self.header(self.rank);
-        let k = h.published.load(Ordering::Relaxed);
-        // SAFETY: `r` lies within `floats` (checked by the relay) and
-        // `part` has its length; no reader touches these values until
-        // `published` passes `k` (below), and every earlier part at this
-        // range has been taken (`wait_taken` at the relay's start).
-        unsafe { ptr::copy_nonoverlapping(part.as_ptr(), self.values(self.rank, r), part.len()) };
-        let slot = &h.ring[k as usize % RING];
-        slot[0].store(r.start as u64, Ordering::Relaxed);
-        slot[1].store(r.len() as u64, Ordering::Relaxed);
-        h.published.store(k + 1, Ordering::Release);
-    }
-
-    /// Copies the next part rank `from` publishes into `part` (range `r`
-    /// of the relay's data), once it is there; an error when `from`
-    /// published another range.
-    fn take(&self, from: usize, r: &Range<usize>, part: &mut [f32]) -> Result<()> {
-        let k = self.read[from].get();
-        let h = self.header(from);
-        spin_until(|| h.published.load(Ordering::Acquire) > k);
-        let slot = &h.ring[k as usize % RING];
-        let (start, len) = (slot[0].load(Ordering::Relaxed) as usize, slot[1].load(Ordering::Relaxed) as usize);
+    /// Waits (spinning, then yielding) until rank `q` has finished part
+    /// `i` (range `r`) of `round`; an error when it finished another range.
+    fn wait(&self, q: usize, round: u64, i: usize, r: &Range<usize>) -> Result<()> {
+        let h = self.header(q);
+        spin_until(|| h.published.load(Ordering::Acquire) >= position(round, i));
+        let (start, len) =
+            (h.ring[i][0].load(Ordering::Relaxed) as usize, h.ring[i][1].load(Ordering::Relaxed) as usize);
         if (start, len) != (r.start, r.len()) {
-            let msg = format!("rank {from} published values {start}..{}, {r:?} expected", start + len);
+            let msg = format!("rank {q} finished values {start}..{}, {r:?} expected", start + len);
             return Err(Error::collective(self.rank, msg));
         }
-        // SAFETY: rank `from` wrote these values before its Release store
-        // of `published` (Acquire above) and leaves them until `taken`
-        // passes `k`; `r` lies within `floats`, `part` has its length.
-        unsafe { ptr::copy_nonoverlapping(self.values(from, r), part.as_mut_ptr(), part.len()) };
-        h.taken.fetch_add(1, Ordering::Release);
-        self.read[from].set(k + 1);
         Ok(())
     }
-}
 
-impl Window {
-    /// [`Collective::relay`](crate::dist::Collective::relay) through the
-    /// window: `slices[i]` is part `i` (at `parts[i]`, within
-    /// [`floats`](Self::floats)).
-    pub(super) fn relay(
+    /// Says that this rank has finished part `i` (range `r`) of `round`.
+    fn publish(&self, round: u64, i: usize, r: &Range<usize>) {
+        let h = self.header(self.rank);
+        h.ring[i][0].store(r.start as u64, Ordering::Relaxed);
+        h.ring[i][1].store(r.len() as u64, Ordering::Relaxed);
+        h.published.store(position(round, i), Ordering::Release);
+    }
+
+    /// [`Collective::chain`](crate::dist::Collective::chain) in the sum
+    /// buffer: `slices[i]` is part `i` of the rank's own gradient (at
+    /// `parts[i]`, within [`floats`](Self::floats); at most [`RING`]
+    /// parts).
+    pub(super) fn chain(
         &self,
-        prev: Option<usize>,
-        next: Option<usize>,
-        slices: Vec<&mut [f32]>,
+        chain: Chain,
+        mut slices: Vec<&mut [f32]>,
         parts: &[Range<usize>],
         work: &mut RelayWork<'_>,
     ) -> Result<()> {
-        if next.is_some() {
-            self.wait_taken();
+        let round = self.round.get() + 1;
+        self.round.set(round);
+        if chain.member && chain.prev.is_none() {
+            for q in 0..self.regions.len() {
+                let h = self.header(q);
+                spin_until(|| h.done.load(Ordering::Acquire) + 1 >= round);
+            }
         }
-        relay_parts(
-            slices,
-            work,
-            |i, part| prev.map_or(Ok(()), |p| self.take(p, &parts[i], part)),
-            |i, part| {
-                if next.is_some() {
-                    self.publish(&parts[i], part);
+        if chain.member {
+            for (i, (part, r)) in slices.iter_mut().zip(parts).enumerate() {
+                work(i, None)?;
+                if let Some(p) = chain.prev {
+                    self.wait(p, round, i, r)?;
                 }
-                Ok(())
-            },
-        )
+                // SAFETY: values `r` of the sum buffer (within `floats`,
+                // asserted by `sums`) are this rank's alone until it
+                // publishes the part: the rank before it has published it
+                // (Acquire in `wait`), or this is the chain's first rank and
+                // every rank is done with the last round (Acquire above);
+                // the ranks after it wait for its Release in `publish`.
+                let sum = unsafe { std::slice::from_raw_parts_mut(self.sums(r), r.len()) };
+                work(i, Some(&mut *sum))?;
+                if chain.last == self.rank {
+                    part.copy_from_slice(sum);
+                }
+                self.publish(round, i, r);
+            }
+        }
+        if chain.last != self.rank {
+            for (i, (part, r)) in slices.iter_mut().zip(parts).enumerate() {
+                self.wait(chain.last, round, i, r)?;
+                // SAFETY: the last rank has finished the part (Acquire in
+                // `wait`); no rank writes it again before this rank says it
+                // is done with the round (below).
+                part.copy_from_slice(unsafe { std::slice::from_raw_parts(self.sums(r), r.len()) });
+            }
+        }
+        self.header(self.rank).done.store(round, Ordering::Release);
+        Ok(())
     }
 }
 
