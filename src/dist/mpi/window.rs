@@ -16,7 +16,8 @@
 //! first rank of the chain: (at a round's start) wait until done ≥ round − 1 on every rank
 //! each rank of the chain:  per part: wait until published(prev) reaches the part,
 //!                          add its terms onto the part of the sum buffer in place,
-//!                          copy the part into its own gradient, publish the part
+//!                          (the last rank) copy the part into its own gradient,
+//!                          publish the part
 //! every other rank:        per part: wait until published(last) reaches it, copy it
 //! every rank, at the end:  done = round
 //! ```
