@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cli::{fails, gz, idx_images, idx_labels, write};
+use common::cli::{clap_fails, fails, gz, idx_images, idx_labels, write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -275,9 +275,14 @@ fn bad_flags_are_usage_errors() {
     for (extra, needles) in cases {
         let mut args = vec!["train", "--data", &data];
         args.extend_from_slice(extra);
-        fails(&d, &args, true, 2, needles);
+        clap_fails(&d, &args, true, needles);
     }
-    fails(&d, &["train", "--bogus"], true, 2, &["--bogus"]);
+    // clap's whole message: the flag it meant, the values it allows, the
+    // arguments missing.
+    clap_fails(&d, &["train", "--bogus"], true, &["--bogus"]);
+    clap_fails(&d, &["train", "--data", &data, "--epoch", "3"], true, &["'--epoch'", "tip: a similar argument exists: '--epochs'"]);
+    clap_fails(&d, &["train", "--activation", "gelu"], true, &["gelu", "[possible values: sigmoid, tanh, relu]"]);
+    clap_fails(&d, &["eval"], false, &["required arguments were not provided", "--model <FILE>", "--data <PATH>"]);
     // Flags that do not go together.
     let combos: [(&[&str], &[&str]); 5] = [
         (&["--optimizer", "adam", "--momentum", "0.9"], &["--momentum", "sgd"]),

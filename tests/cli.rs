@@ -287,3 +287,49 @@ fn bench_reports_json() {
         assert!(obj["gflops"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// Bare `backprop` is a usage error that lists the commands.
+#[test]
+fn bare_backprop_lists_the_commands() {
+    let o = bin().output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for cmd in ["train", "eval", "predict", "bench", "Usage: backprop <COMMAND>"] {
+        assert!(err.contains(cmd), "{err}");
+    }
+}
+
+/// Raw-scale regression data diverges; the error says only what is true of
+/// the files, and what to try.
+#[test]
+fn divergence_names_only_the_files_that_exist_and_suggests_scaling() {
+    let d = scratch();
+    let mut rng = backprop::rng::Rng::new(7);
+    let mut s = String::from("sqft,rooms,age,price\n");
+    for _ in 0..300 {
+        let (a, r, g) = (rng.uniform(500.0, 4000.0), (rng.uniform(1.0, 6.0)).round(), rng.uniform(0.0, 80.0));
+        s += &format!("{a:.0},{r},{g:.1},{:.0}\n", 100.0 * a + 20000.0 * r - 1000.0 * g);
+    }
+    std::fs::write(d.join("prices.csv"), s).unwrap();
+    // lr 1 diverges in epoch 2, after a save; lr 1e6 in the first epoch.
+    for (lr, saved) in [("1", true), ("1e6", false)] {
+        let o = bin()
+            .current_dir(&d)
+            .args(["train", "--data", "prices.csv", "--head", "linear", "--quiet", "--out", "p.safetensors"])
+            .args(["--lr", lr])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("diverged") && err.contains("the targets reach"), "{err}");
+        assert!(err.contains("try a smaller --lr than"), "{err}");
+        let (model, ck) = (d.join("p.safetensors").exists(), d.join("p.safetensors.ckpt").exists());
+        if saved {
+            assert!(err.contains("p.safetensors holds the model of epoch 1") && model && ck, "{err}");
+        } else {
+            assert!(err.contains("nothing was written") && !model && !ck, "{err}");
+        }
+        let _ = std::fs::remove_file(d.join("p.safetensors"));
+        let _ = std::fs::remove_file(d.join("p.safetensors.ckpt"));
+    }
+}

@@ -22,6 +22,29 @@ pub fn fails(dir: &Path, args: &[&str], out_flag: bool, code: i32, needles: &[&s
     fails_with(cmd, dir, &out, code, needles)
 }
 
+/// As [`fails`] for an error the flags' parser (clap) finds: exit code 2
+/// and clap's whole message, its `error:` line first, then its tip and
+/// the pointer to `--help`; every `needle` in it.
+pub fn clap_fails(dir: &Path, args: &[&str], out_flag: bool, needles: &[&str]) {
+    let out = dir.join("existing.out");
+    std::fs::write(&out, SENTINEL).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backprop"));
+    cmd.args(args).current_dir(dir);
+    if out_flag {
+        cmd.arg("--out").arg(&out);
+    }
+    let o = cmd.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: exit code; stderr: {err}");
+    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    assert!(err.contains("try '--help'"), "{args:?}: not clap's whole message: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
+    }
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_eq!(std::fs::read(&out).unwrap(), SENTINEL, "{args:?}: --out was touched");
+}
+
 /// As [`fails`] for a command already set up; `out` is a file that must be
 /// left as it was (holding [`SENTINEL`]).
 pub fn fails_with(mut cmd: Command, dir: &Path, out: &Path, code: i32, needles: &[&str]) {

@@ -2,7 +2,9 @@
 //! perceptrons from the command line.
 //!
 //! Exit codes: 0 on success, 2 for a usage error (a bad flag or value), 1
-//! for anything else; every error is one line starting `error:`. Output to a
+//! for anything else. An error the flags' parser finds is clap's message
+//! (`error: …`, then its tip and the usage); every other error is one line
+//! starting `error:`. Output to a
 //! pipe that closes (`backprop train | head -1`) ends the program quietly
 //! with status 141, as a shell reports a command killed by SIGPIPE.
 
@@ -19,7 +21,7 @@ use std::process::ExitCode;
 
 /// Multilayer perceptrons trained by backpropagation on CPUs.
 #[derive(Parser, Debug)]
-#[command(name = "backprop", version, about, propagate_version = true)]
+#[command(name = "backprop", version, about, propagate_version = true, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,11 +107,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // clap's first line is "error: …"; the usage lines after it are
-            // dropped so that an error is always one line.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: invalid usage");
-            let _ = writeln!(std::io::stderr(), "{}", one_line(first));
+            // clap's whole message: its "error: …" line, then what it
+            // suggests (a similar flag, the allowed values, the missing
+            // arguments) and the usage; bare `backprop` gets the help with
+            // the command list.
+            let _ = e.print();
             return ExitCode::from(2);
         }
     };

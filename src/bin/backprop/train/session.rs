@@ -96,6 +96,9 @@ pub struct Session {
     /// Scores the held-out rows after each epoch (the trainer's weights
     /// loaded into it then).
     predictor: Option<Predictor>,
+    /// What the files hold: the epoch whose model `--out` has (from this
+    /// run or the one it resumes), and whether there is a checkpoint.
+    written: (Option<usize>, bool),
 }
 
 impl Session {
@@ -131,7 +134,9 @@ impl Session {
             None => None,
         };
         let (quiet, root) = (a.quiet || !world.is_root(), world.is_root());
-        Ok(Session { cfg, quiet, root, trainer, train, held, outputs, fingerprints, order, st, log, predictor })
+        let resumed = st.epoch > 1 || st.batch > 0;
+        let written = (Some(st.epoch - 1).filter(|&e| e > 0 && resumed), resumed);
+        Ok(Session { cfg, quiet, root, trainer, train, held, outputs, fingerprints, order, st, log, predictor, written })
     }
 
     /// Runs the remaining epochs.
@@ -207,15 +212,22 @@ impl Session {
         Ok(rows)
     }
 
-    /// The error for a non-finite loss or gradient: the files keep the last
-    /// good state, since nothing is written after it.
+    /// The error for a non-finite loss or gradient: what the files hold
+    /// (nothing is written after it), and what to try.
     fn diverged(&self, e: backprop::Error) -> Failure {
+        let files = match self.written {
+            (None, false) => "nothing was written (the run stopped before its first epoch ended)".to_string(),
+            (model, ck) => {
+                let model = model.map(|m| format!("{} holds the model of epoch {m}", self.cfg.out.display()));
+                let ck = ck.then(|| format!("{} the state to resume from", self.cfg.checkpoint.display()));
+                model.into_iter().chain(ck).collect::<Vec<_>>().join(" and ")
+            }
+        };
         let msg = format!(
-            "epoch {}, step {}: {e}; training stopped, and {} and {} keep their last good state",
+            "epoch {}, step {}: {e}; training stopped; {files}; {}",
             self.st.epoch,
             self.trainer.steps() + 1,
-            self.cfg.out.display(),
-            self.cfg.checkpoint.display()
+            divergence_hint(&self.train, self.cfg.head, self.cfg.lr)
         );
         // Every rank has the same loss and gradients, so the same failure.
         Failure::from(backprop::Error::config("diverged", msg)).shared()
@@ -241,8 +253,11 @@ impl Session {
         } else {
             self.st.bad_epochs += 1;
         }
-        if self.root && (improved || self.cfg.patience.is_none()) {
-            self.trainer.mlp().save(&self.cfg.out)?;
+        if improved || self.cfg.patience.is_none() {
+            if self.root {
+                self.trainer.mlp().save(&self.cfg.out)?;
+            }
+            self.written.0 = Some(self.st.epoch);
         }
         let tc = self.trainer.config();
         let lr = tc.schedule.lr(tc.lr, self.trainer.steps());
@@ -266,7 +281,8 @@ impl Session {
     }
 
     /// Writes the checkpoint (rank 0 alone).
-    fn checkpoint(&self) -> Result<(), Failure> {
+    fn checkpoint(&mut self) -> Result<(), Failure> {
+        self.written.1 = true;
         if !self.root {
             return Ok(());
         }
@@ -354,4 +370,17 @@ impl Report {
         }
         Value::Object(m).to_string()
     }
+}
+
+/// What to try after a run diverged: scaling, when the inputs (or a linear
+/// head's targets) are far from unit size, and a smaller learning rate.
+fn divergence_hint(train: &Split, head: backprop::Head, lr: f64) -> String {
+    let largest = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let (x, t) = (largest(&train.x), if head == backprop::Head::Linear { largest(&train.t) } else { 0.0 });
+    let scale = match (x > 10.0, t > 10.0) {
+        (_, true) => format!("the targets reach {t:.3e} and the inputs {x:.3e}: scale them to about unit size, or "),
+        (true, false) => format!("the inputs reach {x:.3e}: scale them to about unit size, or "),
+        _ => String::new(),
+    };
+    format!("{scale}try a smaller --lr than {lr}")
 }
