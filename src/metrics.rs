@@ -1,6 +1,7 @@
 //! Scores of a head's outputs against targets, accumulated batch by batch:
-//! the mean error, and accuracy (softmax: argmax; logistic: every output
-//! thresholded at 0.5) or RMSE and R² (linear; R² averaged over the output
+//! the mean error, and accuracy (softmax: argmax; logistic: the rows whose
+//! every output, thresholded at 0.5, is right, scikit-learn's subset
+//! accuracy, and the fraction of right outputs) or RMSE and R² (linear; R² averaged over the output
 //! columns, as scikit-learn's `r2_score` does). The targets' spread for R²
 //! is Welford's running mean and sum of squared deviations, exact where
 //! `Σt² - (Σt)²/n` cancels (targets far from zero, close together).
@@ -15,7 +16,11 @@ pub struct Metrics {
     outputs: usize,
     rows: usize,
     loss: f64,
+    /// Right rows (softmax), right outputs (logistic).
     hits: u64,
+    /// Rows with every output right (logistic).
+    #[serde(default)]
+    row_hits: u64,
     /// Per output (linear only): `Σ (y - t)²`.
     sq_err: Vec<f64>,
     /// Per output (linear only): the running mean of t.
@@ -31,8 +36,11 @@ pub struct Scores {
     pub rows: usize,
     /// Mean error per row.
     pub loss: f64,
-    /// Fraction correct (softmax: rows; logistic: outputs), classifiers only.
+    /// Fraction of rows right, classifiers only (logistic: every output
+    /// of the row right, scikit-learn's subset accuracy).
     pub accuracy: Option<f64>,
+    /// Fraction of outputs right, logistic only (1 − Hamming loss).
+    pub label_accuracy: Option<f64>,
     /// Root mean squared error over every output, linear only.
     pub rmse: Option<f64>,
     /// Coefficient of determination, linear only.
@@ -47,7 +55,8 @@ impl Metrics {
     /// Empty sums for a head with `outputs` outputs.
     pub fn new(head: Head, outputs: usize) -> Self {
         let zeros = || if head == Head::Linear { vec![0.0; outputs] } else { Vec::new() };
-        Metrics { head, outputs, rows: 0, loss: 0.0, hits: 0, sq_err: zeros(), t_mean: zeros(), t_m2: zeros() }
+        let (sq_err, t_mean, t_m2) = (zeros(), zeros(), zeros());
+        Metrics { head, outputs, rows: 0, loss: 0.0, hits: 0, row_hits: 0, sq_err, t_mean, t_m2 }
     }
 
     /// Adds one row: its outputs `y`, targets `t` and error.
@@ -56,7 +65,11 @@ impl Metrics {
         self.loss += loss as f64;
         match self.head {
             Head::Softmax => self.hits += (argmax(y) == argmax(t)) as u64,
-            Head::Logistic => self.hits += y.iter().zip(t).filter(|(&y, &t)| (y > 0.5) == (t > 0.5)).count() as u64,
+            Head::Logistic => {
+                let right = y.iter().zip(t).filter(|(&y, &t)| (y > 0.5) == (t > 0.5)).count();
+                self.hits += right as u64;
+                self.row_hits += (right == y.len()) as u64;
+            }
             Head::Linear => {
                 let n = self.rows as f64;
                 for (j, (&y, &t)) in y.iter().zip(t).enumerate() {
@@ -95,10 +108,14 @@ impl Metrics {
     /// The scores so far.
     pub fn scores(&self) -> Scores {
         let n = self.rows.max(1) as f64;
-        let mut s = Scores { rows: self.rows, loss: self.loss / n, accuracy: None, rmse: None, r2: None };
+        let mut s =
+            Scores { rows: self.rows, loss: self.loss / n, accuracy: None, label_accuracy: None, rmse: None, r2: None };
         match self.head {
             Head::Softmax => s.accuracy = Some(self.hits as f64 / n),
-            Head::Logistic => s.accuracy = Some(self.hits as f64 / (n * self.outputs as f64)),
+            Head::Logistic => {
+                s.accuracy = Some(self.row_hits as f64 / n);
+                s.label_accuracy = Some(self.hits as f64 / (n * self.outputs as f64));
+            }
             Head::Linear => {
                 let total: f64 = self.sq_err.iter().sum();
                 s.rmse = Some((total / (n * self.outputs as f64)).sqrt());
@@ -132,9 +149,10 @@ mod tests {
         let s = m.scores();
         assert_eq!((s.rows, s.loss, s.accuracy), (2, 2.0, Some(0.5)));
 
+        // Row 1 all right, row 2 one output of two: subset 1/2, labels 3/4.
         let mut m = Metrics::new(Head::Logistic, 2);
         m.add_batch(&[0.9, 0.2, 0.6, 0.7], &[1., 0., 0., 1.], &[0.0, 0.0]);
-        assert_eq!(m.scores().accuracy, Some(0.75));
+        assert_eq!((m.scores().accuracy, m.scores().label_accuracy), (Some(0.5), Some(0.75)));
 
         // y = t + (±1): SSres = 4, t = 0,2,4,6: mean 3, SStot = 20.
         let mut m = Metrics::new(Head::Linear, 1);

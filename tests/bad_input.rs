@@ -280,7 +280,12 @@ fn bad_flags_are_usage_errors() {
     // clap's whole message: the flag it meant, the values it allows, the
     // arguments missing.
     clap_fails(&d, &["train", "--bogus"], true, &["--bogus"]);
-    clap_fails(&d, &["train", "--data", &data, "--epoch", "3"], true, &["'--epoch'", "tip: a similar argument exists: '--epochs'"]);
+    clap_fails(
+        &d,
+        &["train", "--data", &data, "--epoch", "3"],
+        true,
+        &["'--epoch'", "tip: a similar argument exists: '--epochs'"],
+    );
     clap_fails(&d, &["train", "--activation", "gelu"], true, &["gelu", "[possible values: sigmoid, tanh, relu]"]);
     clap_fails(&d, &["eval"], false, &["required arguments were not provided", "--model <FILE>", "--data <PATH>"]);
     // Flags that do not go together.

@@ -333,3 +333,33 @@ fn divergence_names_only_the_files_that_exist_and_suggests_scaling() {
         let _ = std::fs::remove_file(d.join("p.safetensors.ckpt"));
     }
 }
+
+/// A logistic model's accuracy is per row (every output right, as
+/// scikit-learn's subset accuracy), its label accuracy per output; both as
+/// `predict`'s probabilities give them.
+#[test]
+fn logistic_accuracy_is_per_row_and_label_accuracy_per_output() {
+    let dir = scratch();
+    let data = dir.join("tags.csv");
+    write_csv(&data, 300, false, |x| {
+        vec![(x[0] > 0.0) as u8 as f32, (x[1] > x[2]) as u8 as f32, (x[3] > 0.5) as u8 as f32]
+    });
+    let model = dir.join("tags.safetensors");
+    let train = ["train", "--head", "logistic", "--targets", "3", "--hidden", "4", "--epochs", "2", "--quiet"];
+    run(bin().args(train).arg("--data").arg(&data).arg("--out").arg(&model));
+    let json = stdout(&run(bin().args(["eval", "--json", "--model"]).arg(&model).arg("--data").arg(&data)));
+    let pred = stdout(&run(bin().args(["predict", "--model"]).arg(&model).arg("--data").arg(&data)));
+    let text = std::fs::read_to_string(&data).unwrap();
+    let (mut rows_right, mut outputs_right) = (0, 0);
+    for (p, row) in pred.lines().skip(1).zip(text.lines()) {
+        let t: Vec<f32> = row.split(',').skip(4).map(|c| c.parse().unwrap()).collect();
+        let y: Vec<f32> = p.split(',').map(|c| c.parse().unwrap()).collect();
+        let right = y.iter().zip(&t).filter(|(y, t)| (**y > 0.5) == (**t > 0.5)).count();
+        outputs_right += right;
+        rows_right += (right == 3) as usize;
+    }
+    let (subset, labels) = (rows_right as f64 / 300.0, outputs_right as f64 / 900.0);
+    assert!(subset < labels, "the data should tell them apart: {subset} {labels}");
+    assert!((json_field(&json, "accuracy").unwrap() - subset).abs() < 1e-9, "{json} vs {subset}");
+    assert!((json_field(&json, "label_accuracy").unwrap() - labels).abs() < 1e-9, "{json} vs {labels}");
+}

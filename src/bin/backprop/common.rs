@@ -163,13 +163,19 @@ pub fn check_features(ds: &Dataset, mlp: &Mlp, model: &Path) -> Result<(), backp
     Ok(())
 }
 
-/// The JSON fields of a set of scores: `rows`, `loss`, then `accuracy` or
-/// `rmse` and `r2`, each name after `prefix`. Non-finite numbers become
+/// The JSON fields of a set of scores: `rows`, `loss`, then `accuracy`
+/// (and `label_accuracy` for logistic) or `rmse` and `r2`, each name after `prefix`. Non-finite numbers become
 /// `null`.
 pub fn json_scores(s: &Scores, prefix: &str) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert(format!("{prefix}rows"), s.rows.into());
-    let fields = [("loss", Some(s.loss)), ("accuracy", s.accuracy), ("rmse", s.rmse), ("r2", s.r2)];
+    let fields = [
+        ("loss", Some(s.loss)),
+        ("accuracy", s.accuracy),
+        ("label_accuracy", s.label_accuracy),
+        ("rmse", s.rmse),
+        ("r2", s.r2),
+    ];
     for (name, v) in fields {
         if let Some(v) = v {
             m.insert(format!("{prefix}{name}"), v.into());
@@ -183,6 +189,9 @@ pub fn text_scores(s: &Scores, prefix: &str) -> String {
     let mut t = format!("{prefix}loss {:.4}", s.loss);
     if let Some(a) = s.accuracy {
         t += &format!("  {prefix}accuracy {:.2}%", 100.0 * a);
+    }
+    if let Some(a) = s.label_accuracy {
+        t += &format!("  {prefix}label_accuracy {:.2}%", 100.0 * a);
     }
     if let Some(r) = s.rmse {
         t += &format!("  {prefix}rmse {r:.4}");

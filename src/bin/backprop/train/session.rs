@@ -136,7 +136,21 @@ impl Session {
         let (quiet, root) = (a.quiet || !world.is_root(), world.is_root());
         let resumed = st.epoch > 1 || st.batch > 0;
         let written = (Some(st.epoch - 1).filter(|&e| e > 0 && resumed), resumed);
-        Ok(Session { cfg, quiet, root, trainer, train, held, outputs, fingerprints, order, st, log, predictor, written })
+        Ok(Session {
+            cfg,
+            quiet,
+            root,
+            trainer,
+            train,
+            held,
+            outputs,
+            fingerprints,
+            order,
+            st,
+            log,
+            predictor,
+            written,
+        })
     }
 
     /// Runs the remaining epochs.
