@@ -101,12 +101,22 @@ fn checkpoint_bytes() -> Vec<u8> {
 }
 
 /// A loaded dataset is consistent: buffer sizes match the shape, every
-/// value is finite.
+/// input is finite, and every target too but where a text label stands
+/// (one target column, its cells kept, NaN in `y` exactly at the text).
 fn check_dataset(ds: &backprop::data::Dataset) {
     assert!(ds.rows > 0);
     assert_eq!(ds.x.len(), ds.rows * ds.features);
     assert_eq!(ds.y.len(), ds.rows * ds.targets);
-    assert!(ds.x.iter().chain(&ds.y).all(|v| v.is_finite()));
+    assert!(ds.x.iter().all(|v| v.is_finite()));
+    match &ds.labels {
+        None => assert!(ds.y.iter().all(|v| v.is_finite())),
+        Some(labels) => {
+            assert_eq!((ds.targets, labels.len()), (1, ds.rows));
+            for (y, l) in ds.y.iter().zip(labels) {
+                assert_eq!(y.is_nan(), l.parse::<f32>().is_err(), "{y} for label {l:?}");
+            }
+        }
+    }
 }
 
 proptest! {

@@ -1,18 +1,61 @@
 //! CSV of numbers, read with the `csv` crate in one pass (gunzipped on the
-//! fly): cells separated by commas, quoted or not, spaces around them
-//! ignored; CRLF line ends and a UTF-8 byte-order mark are fine; blank lines
-//! are skipped. One example per line, the last K columns its targets.
+//! fly): cells separated by commas, semicolons or tabs (sniffed from the
+//! first line unless given), quoted or not, spaces around them ignored; CRLF
+//! line ends and a UTF-8 byte-order mark are fine; blank lines are skipped.
+//! One example per line; its target columns the last K, or chosen by name or
+//! position ([`CsvOptions`]).
 //!
-//! A first line none of whose cells is a number is a header and is skipped;
-//! a first line with some numbers and some other cells is an error at the
-//! first cell that is not a number (a typo, not a header). Every other cell
-//! must be a finite number, and every row as long as the first.
+//! A first line none of whose cells is a number or a missing value (`NA`,
+//! an empty cell, …) is a header, whose names the dataset keeps; any other
+//! first line is data. Every feature cell must be a finite number, and
+//! every row as long as the first; a missing value is an error at its line
+//! and column, never a reason to call a line a header. A single target
+//! column may hold text (class names, as `setosa`): its cells are kept as
+//! written ([`Dataset::labels`]).
 
 use super::{open, read_error, Dataset, Source};
 use crate::error::{Error, Result};
 use crate::mem;
 use std::io::Read;
+use std::ops::RangeInclusive;
 use std::path::Path;
+
+/// A target column chosen by name (from the header) or by its 1-based
+/// position (or a range of positions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Column {
+    /// The header's name.
+    Name(String),
+    /// Columns `a..=b`, counted from 1.
+    Positions(RangeInclusive<usize>),
+}
+
+impl Column {
+    /// `NAME`, `INDEX` or `FIRST-LAST` (positions from 1): digits are a
+    /// position, two runs of digits around `-` a range, anything else a
+    /// name.
+    pub fn parse(s: &str) -> Column {
+        let pos = |t: &str| t.parse::<usize>().ok().filter(|&p| p >= 1 && t.bytes().all(|b| b.is_ascii_digit()));
+        if let Some(p) = pos(s) {
+            return Column::Positions(p..=p);
+        }
+        match s.split_once('-').map(|(a, b)| (pos(a), pos(b))) {
+            Some((Some(a), Some(b))) if a <= b => Column::Positions(a..=b),
+            _ => Column::Name(s.to_string()),
+        }
+    }
+}
+
+/// How to read a CSV file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// The cell separator; sniffed from the first line when `None` (the most
+    /// frequent of `,` `;` and tab outside quotes, `,` when none occurs).
+    pub delimiter: Option<u8>,
+    /// The target columns, in the order given (when empty: the last K,
+    /// K as the caller decides from the width).
+    pub targets: Vec<Column>,
+}
 
 /// The 1-based line on which the record reported at byte `pos` of the
 /// (decompressed) text starts. The `csv` crate reports a record at the line
@@ -38,13 +81,36 @@ fn at(path: &Path, pos: u64, col: Option<usize>) -> Option<String> {
     })
 }
 
+/// What a cell holds.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Number(f32),
+    /// Empty, or a marker tools write for a missing value.
+    Missing,
+    /// A number too large for f32, or infinite.
+    Infinite,
+    Text,
+}
+
+fn classify(cell: &str) -> Cell {
+    const MISSING: [&str; 7] = ["", "na", "n/a", "nan", "null", "none", "?"];
+    match cell.parse::<f32>() {
+        Ok(v) if v.is_finite() => Cell::Number(v),
+        Ok(v) if v.is_nan() => Cell::Missing,
+        Ok(_) => Cell::Infinite,
+        Err(_) if MISSING.iter().any(|m| cell.eq_ignore_ascii_case(m)) => Cell::Missing,
+        Err(_) => Cell::Text,
+    }
+}
+
 /// A cell as a finite number, or what is wrong with it.
 fn number(cell: &str) -> std::result::Result<f32, String> {
-    match cell.parse::<f32>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        Ok(v) => Err(format!("expected a finite number, got {v}")),
-        Err(_) if cell.is_empty() => Err("expected a number, got an empty cell".into()),
-        Err(_) => Err(format!("expected a number, got {cell:?}")),
+    match classify(cell) {
+        Cell::Number(v) => Ok(v),
+        Cell::Infinite => Err(format!("expected a finite number, got {cell:?}")),
+        Cell::Missing if cell.is_empty() => Err("expected a number, got an empty cell (a missing value)".into()),
+        Cell::Missing => Err(format!("expected a number, got {cell:?} (a missing value)")),
+        Cell::Text => Err(format!("expected a number, got {cell:?}")),
     }
 }
 
@@ -62,57 +128,206 @@ fn csv_error(path: &Path, gz: bool, e: csv::Error) -> Error {
     }
 }
 
-/// Loads the CSV `src` reads from `path`, whose last `targets(columns)`
-/// columns are targets: the count is chosen from the first data row's
-/// width, so the file is read once.
-pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
-    let gz = src.gz;
-    let mut reader =
-        csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(src.reader);
+/// The separator of the first non-blank line of `head`: the most frequent
+/// of `,` `;` tab outside double quotes (`,` on a tie or when none occurs).
+fn sniff_delimiter(head: &[u8]) -> u8 {
+    let line = head.split(|&b| b == b'\n').find(|l| l.iter().any(|b| !b.is_ascii_whitespace())).unwrap_or(&[]);
+    let (mut counts, mut quoted) = ([0usize; 3], false);
+    for &b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' | b';' | b'\t' if !quoted => counts[[b',', b';', b'\t'].iter().position(|&d| d == b).unwrap()] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..3).fold(0, |b, i| if counts[i] > counts[b] { i } else { b });
+    [b',', b';', b'\t'][best]
+}
+
+/// The 0-based target columns of rows `width` wide: `chosen` resolved
+/// against the header `names` (in the order given), or the last `last`.
+fn target_columns(
+    chosen: &[Column],
+    names: &[String],
+    width: usize,
+    last: usize,
+) -> std::result::Result<Vec<usize>, String> {
+    if chosen.is_empty() {
+        return Ok((width.saturating_sub(last)..width).collect());
+    }
+    let mut cols = Vec::new();
+    for c in chosen {
+        match c {
+            Column::Name(n) if names.is_empty() => {
+                return Err(format!("--target {n:?}: the file has no header line to find it in"));
+            }
+            Column::Name(n) => match names.iter().position(|h| h == n) {
+                Some(i) => cols.push(i),
+                None => return Err(format!("--target {n:?}: no such column; the header has {}", names.join(", "))),
+            },
+            Column::Positions(r) if *r.end() > width => {
+                return Err(format!("--target {}: the rows have {width} columns", r.end()));
+            }
+            Column::Positions(r) => cols.extend(r.clone().map(|p| p - 1)),
+        }
+    }
+    if let Some(d) = cols.iter().enumerate().find(|(i, c)| cols[..*i].contains(c)).map(|(_, c)| c) {
+        return Err(format!("column {} is chosen as a target twice", d + 1));
+    }
+    Ok(cols)
+}
+
+/// What a CSV's rows turn into, gathered as they are read.
+struct Table {
+    /// Header names, when the first line is a header.
+    names: Vec<String>,
+    width: usize,
+    /// Whether each column is a target, and the target columns in order.
+    is_target: Vec<bool>,
+    targets: Vec<usize>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    /// The single target column's cells as written; whether one is text.
+    labels: Vec<String>,
+    text: bool,
+    rows: usize,
+}
+
+impl Table {
+    fn new(names: Vec<String>, width: usize, targets: Vec<usize>) -> Table {
+        let mut is_target = vec![false; width];
+        targets.iter().for_each(|&c| is_target[c] = true);
+        let (x, y, labels) = (Vec::new(), Vec::new(), Vec::new());
+        Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0 }
+    }
+
+    /// Adds a data row; the error names the 1-based column.
+    fn add(&mut self, cells: &csv::StringRecord) -> std::result::Result<(), (Option<usize>, String)> {
+        if cells.len() != self.width {
+            let like = if self.names.is_empty() { "the first row" } else { "the header" };
+            return Err((None, format!("expected {} columns like {like}, got {}", self.width, cells.len())));
+        }
+        mem::reserve(&mut self.x, self.width - self.targets.len(), "CSV features")
+            .map_err(|e| (None, e.to_string()))?;
+        mem::reserve(&mut self.y, self.targets.len(), "CSV targets").map_err(|e| (None, e.to_string()))?;
+        for (c, cell) in cells.iter().enumerate().filter(|&(c, _)| !self.is_target[c]) {
+            self.x.push(number(cell).map_err(|m| (Some(c + 1), m))?);
+        }
+        let single = self.targets.len() == 1;
+        for &c in &self.targets {
+            let cell = &cells[c];
+            match classify(cell) {
+                Cell::Text if single => {
+                    self.text = true;
+                    self.y.push(f32::NAN);
+                }
+                _ => self.y.push(number(cell).map_err(|m| (Some(c + 1), m))?),
+            }
+            if single {
+                self.labels.push(cell.to_string());
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn into_dataset(self, path: &Path) -> Dataset {
+        let (features, targets) = (self.width - self.targets.len(), self.targets.len());
+        let name = |c: usize| self.names.get(c).cloned();
+        let feature_names = (0..self.width).filter(|&c| !self.is_target[c]).filter_map(name).collect();
+        let target_names = self.targets.iter().filter_map(|&c| name(c)).collect();
+        let labels = self.text.then_some(self.labels);
+        Dataset {
+            path: path.to_path_buf(),
+            rows: self.rows,
+            features,
+            targets,
+            x: self.x,
+            y: self.y,
+            feature_names,
+            target_names,
+            labels,
+        }
+    }
+}
+
+/// The header names of the CSV `src` reads from `path`, when its first
+/// line is a header (read no further).
+pub(super) fn header(path: &Path, src: Source, delimiter: Option<u8>) -> Result<Option<Vec<String>>> {
+    let (mut reader, _) = records(path, src, delimiter)?;
     let mut rec = csv::StringRecord::new();
-    let (mut x, mut y, mut rows) = (Vec::new(), Vec::new(), 0usize);
-    let mut shape: Option<(usize, usize)> = None; // (columns, targets)
-    let mut targets = Some(targets);
-    let mut first = true;
+    while reader.read_record(&mut rec).map_err(|e| csv_error(path, false, e))? {
+        if !rec.iter().all(str::is_empty) {
+            let names = rec.iter().all(|c| classify(c) == Cell::Text);
+            return Ok(names.then(|| rec.iter().map(str::to_string).collect()));
+        }
+    }
+    Ok(None)
+}
+
+/// A `csv` reader over `src`, its delimiter given or sniffed; and whether
+/// the source is gzipped.
+fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Reader<Box<dyn Read>>, bool)> {
+    let (gz, mut reader) = (src.gz, src.reader);
+    let mut head = vec![0u8; 1 << 16];
+    let n = super::read_full(&mut reader, &mut head).map_err(|e| read_error(path, gz, e))?;
+    head.truncate(n);
+    let delimiter = delimiter.unwrap_or_else(|| sniff_delimiter(&head));
+    let text: Box<dyn Read> = Box::new(std::io::Cursor::new(head).chain(reader));
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .trim(csv::Trim::All)
+        .from_reader(text);
+    Ok((reader, gz))
+}
+
+/// Loads the CSV `src` reads from `path`; without chosen target columns
+/// the last `last(columns)` are targets, the count chosen from the first
+/// row's width, so that the file is read once.
+pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnce(usize) -> usize) -> Result<Dataset> {
+    let (mut reader, gz) = records(path, src, opts.delimiter)?;
+    let mut rec = csv::StringRecord::new();
+    let (mut table, mut names, mut last) = (None::<Table>, None::<Vec<String>>, Some(last));
     while reader.read_record(&mut rec).map_err(|e| csv_error(path, gz, e))? {
         if rec.iter().all(str::is_empty) {
             continue; // a blank line (or only spaces)
         }
         let pos = rec.position().map_or(0, |p| p.byte());
-        let cells: Vec<std::result::Result<f32, String>> = rec.iter().map(number).collect();
-        if std::mem::take(&mut first) {
-            match cells.iter().position(|c| c.is_err()) {
-                Some(_) if cells.iter().all(|c| c.is_err()) => continue, // the header
-                Some(c) => {
-                    let msg = format!("{} (a header line holds no numbers)", cells[c].clone().unwrap_err());
-                    return Err(Error::format(path, at(path, pos, Some(c + 1)), msg));
+        if table.is_none() && names.is_none() && !rec.iter().any(|c| matches!(classify(c), Cell::Number(_))) {
+            // No numbers: a header, unless a name is missing.
+            if let Some(c) = rec.iter().position(|c| classify(c) != Cell::Text) {
+                let msg =
+                    format!("{} in a line of names (a header's names must all be given)", number(&rec[c]).unwrap_err());
+                return Err(Error::format(path, at(path, pos, Some(c + 1)), msg));
+            }
+            names = Some(rec.iter().map(str::to_string).collect());
+            continue;
+        }
+        let t = match &mut table {
+            Some(t) => t,
+            None => {
+                let names = names.take().unwrap_or_default();
+                let width = if names.is_empty() { rec.len() } else { names.len() };
+                let k = last.take().map_or(0, |f| f(width));
+                let cols = target_columns(&opts.targets, &names, width, k)
+                    .map_err(|m| Error::format(path, at(path, pos, None), m))?;
+                if cols.len() >= width {
+                    let msg = format!("{width} columns leave no features beside {} target column(s)", cols.len());
+                    return Err(Error::format(path, at(path, pos, None), msg));
                 }
-                None => {}
+                table.insert(Table::new(names, width, cols))
             }
-        }
-        let (w, k) = *shape.get_or_insert_with(|| (cells.len(), targets.take().map_or(0, |f| f(cells.len()))));
-        if cells.len() != w {
-            let msg = format!("expected {w} columns like the first row, got {}", cells.len());
-            return Err(Error::format(path, at(path, pos, None), msg));
-        }
-        if w <= k {
-            let msg = format!("{w} columns leave no features beside {k} target column(s)");
-            return Err(Error::format(path, at(path, pos, None), msg));
-        }
-        mem::reserve(&mut x, w - k, "CSV features")?;
-        mem::reserve(&mut y, k, "CSV targets")?;
-        for (c, cell) in cells.into_iter().enumerate() {
-            let v = cell.map_err(|msg| Error::format(path, at(path, pos, Some(c + 1)), msg))?;
-            if c < w - k {
-                x.push(v);
-            } else {
-                y.push(v);
-            }
-        }
-        rows += 1;
+        };
+        let first = t.rows == 0 && t.names.is_empty();
+        t.add(&rec).map_err(|(col, msg)| {
+            let hint = if first { " (a header line holds no numbers and no missing values)" } else { "" };
+            Error::format(path, at(path, pos, col), format!("{msg}{hint}"))
+        })?;
     }
-    match shape {
-        Some((w, k)) => Ok(Dataset { path: path.to_path_buf(), rows, features: w - k, targets: k, x, y }),
+    match table {
+        Some(t) => Ok(t.into_dataset(path)),
         None => Err(Error::format(path, None, "no data rows (the file is empty or holds only a header)")),
     }
 }

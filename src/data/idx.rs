@@ -119,5 +119,16 @@ pub(super) fn load(path: &Path, src: Source) -> Result<Dataset> {
         *v = b as f32 / 255.0;
     }
     let y = labels.iter().map(|&b| b as f32).collect();
-    Ok(Dataset { path: path.to_path_buf(), rows: count, features: pixels, targets: 1, x, y })
+    let (feature_names, target_names, labels) = (Vec::new(), Vec::new(), None);
+    Ok(Dataset {
+        path: path.to_path_buf(),
+        rows: count,
+        features: pixels,
+        targets: 1,
+        x,
+        y,
+        feature_names,
+        target_names,
+        labels,
+    })
 }

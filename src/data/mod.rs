@@ -7,6 +7,7 @@ mod csv;
 mod idx;
 mod order;
 
+pub use self::csv::{Column, CsvOptions};
 pub use batch::Batcher;
 pub use order::{epoch_rng, validation_split};
 
@@ -31,8 +32,17 @@ pub struct Dataset {
     pub targets: usize,
     /// Inputs, row-major.
     pub x: Vec<f32>,
-    /// Raw targets, row-major (class indices for softmax data).
+    /// Raw targets, row-major (class indices for softmax data; NaN where
+    /// [`labels`](Self::labels) holds text, until [`index_labels`]).
     pub y: Vec<f32>,
+    /// The header's names of the feature columns (empty without a header).
+    pub feature_names: Vec<String>,
+    /// The header's names of the target columns (empty without a header).
+    pub target_names: Vec<String>,
+    /// The single target column's cells as written, when any is text (class
+    /// names such as `setosa`): [`class_names`] and [`index_labels`] turn
+    /// them into class indices.
+    pub labels: Option<Vec<String>>,
 }
 
 /// The file formats [`load`] reads.
@@ -129,14 +139,64 @@ pub fn load(path: &Path, targets: usize) -> Result<Dataset> {
 /// columns of the first data row (`targets(columns)`), in the same single
 /// pass over the file. A file without data rows is an error.
 pub fn load_with(path: &Path, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
+    load_csv_with(path, &CsvOptions::default(), targets)
+}
+
+/// Like [`load_with`], reading a CSV as `opts` says (its delimiter, its
+/// target columns by name or position; without chosen columns, the last
+/// `targets(columns)`).
+pub fn load_csv_with(path: &Path, opts: &CsvOptions, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
     let ds = match sniff(path)? {
-        (Format::Csv, src) => csv::load(path, src, targets)?,
+        (Format::Csv, src) => csv::load(path, src, opts, targets)?,
         (Format::Idx, src) => idx::load(path, src)?,
     };
     if ds.rows == 0 {
         return Err(Error::format(path, None, "no data rows"));
     }
     Ok(ds)
+}
+
+/// The header names of a CSV file (its delimiter given or sniffed), when
+/// its first line is a header; `None` for IDX files and headerless CSV.
+/// Reads only the first line.
+pub fn header(path: &Path, delimiter: Option<u8>) -> Result<Option<Vec<String>>> {
+    match sniff(path)? {
+        (Format::Csv, src) => csv::header(path, src, delimiter),
+        (Format::Idx, _) => Ok(None),
+    }
+}
+
+/// The class names of a dataset whose label column holds text: its
+/// distinct labels, sorted (as scikit-learn's `classes_`); `None` for
+/// numeric labels.
+pub fn class_names(ds: &Dataset) -> Option<Vec<String>> {
+    let mut names = ds.labels.clone()?;
+    names.sort_unstable();
+    names.dedup();
+    Some(names)
+}
+
+/// Sets each row's target to the index of its label in `names` (the
+/// labels as written, or, for numeric labels, their values); an error
+/// naming the first row whose label is not among them.
+pub fn index_labels(ds: &mut Dataset, names: &[String]) -> Result<()> {
+    if ds.targets != 1 {
+        let msg = format!("class names need exactly one target column, found {}", ds.targets);
+        return Err(Error::format(&ds.path, None, msg));
+    }
+    for r in 0..ds.rows {
+        let label = ds.labels.as_ref().map_or_else(|| ds.y[r].to_string(), |l| l[r].clone());
+        match names.iter().position(|n| *n == label) {
+            Some(i) => ds.y[r] = i as f32,
+            None => {
+                let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+                let msg = format!("label {label:?} is not one of the classes ({})", shown.join(", "));
+                return Err(Error::format(&ds.path, Some(format!("row {}", r + 1)), msg));
+            }
+        }
+    }
+    ds.labels = None;
+    Ok(())
 }
 
 /// The most softmax classes a label may imply on its own (larger counts
@@ -154,6 +214,14 @@ pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Resul
     let row_err = |r: usize, c: usize, msg: String| {
         Error::format(&ds.path, Some(format!("row {}, target column {}", r + 1, c + 1)), msg)
     };
+    if let Some(labels) = &ds.labels {
+        let r = ds.y.iter().position(|v| v.is_nan()).unwrap_or(0);
+        let msg = match head {
+            Head::Softmax => "text labels need class names first (data::class_names, data::index_labels)".to_string(),
+            _ => format!("the {head} head needs numbers, and the target column holds text; text labels are classes, for the softmax head"),
+        };
+        return Err(row_err(r, 0, format!("{:?}: {msg}", labels[r])));
+    }
     match head {
         Head::Softmax => {
             if ds.targets != 1 {

@@ -1,9 +1,10 @@
 //! `backprop eval`: score a saved model on labelled data.
 
 use crate::common;
+use crate::labels::{csv_options, read_model, scored_targets, CsvArgs};
 use crate::Failure;
 use backprop::data;
-use backprop::{Head, Mlp, Predictor};
+use backprop::{Head, Predictor};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -17,6 +18,8 @@ pub struct EvalArgs {
     /// CSV: the last K columns are targets [default: 1 for softmax, else the model's outputs]
     #[arg(long, value_name = "K", value_parser = common::positive)]
     targets: Option<usize>,
+    #[command(flatten)]
+    csv: CsvArgs,
     /// Print one JSON object: rows, loss, and accuracy or rmse and r2
     #[arg(long)]
     json: bool,
@@ -26,10 +29,12 @@ pub struct EvalArgs {
 }
 
 pub fn run(a: EvalArgs) -> Result<(), Failure> {
-    let mlp = Mlp::load(&a.model)?;
+    let (mlp, names) = read_model(&a.model)?;
     let k = a.targets.unwrap_or_else(|| common::default_targets(mlp.head(), mlp.outputs()));
-    let ds = data::load(&a.data, k)?;
+    let target = scored_targets(&a.csv.target, &names, &a.data, a.csv.delimiter);
+    let mut ds = data::load_csv_with(&a.data, &csv_options(&target, a.csv.delimiter), |_| k)?;
     common::check_features(&ds, &mlp, &a.model)?;
+    names.index(&mut ds)?;
     let classes = (mlp.head() == Head::Softmax).then_some(mlp.outputs());
     let (t, outputs) = data::encode_targets(&ds, mlp.head(), classes)?;
     if outputs != mlp.outputs() {

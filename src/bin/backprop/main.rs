@@ -12,6 +12,7 @@ mod bench;
 mod common;
 mod eval;
 mod files;
+mod labels;
 mod predict;
 mod train;
 

@@ -2,6 +2,7 @@
 
 use crate::common;
 use crate::files::{check_writable, refuse_clobbering};
+use crate::labels::{csv_options, read_model, scored_targets, CsvArgs, Names};
 use crate::Failure;
 use backprop::data;
 use backprop::model::write_atomic;
@@ -21,6 +22,8 @@ pub struct PredictArgs {
     /// model's inputs, else as for eval]
     #[arg(long, value_name = "K")]
     targets: Option<usize>,
+    #[command(flatten)]
+    csv: CsvArgs,
     /// Write the CSV here (atomically) instead of to standard output
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -30,25 +33,28 @@ pub struct PredictArgs {
 }
 
 /// The CSV: a header, then per row (for softmax) the predicted class and the
-/// probabilities, or the outputs.
-fn render(mlp: &Mlp, y: &[f32]) -> csv::Result<Vec<u8>> {
+/// probabilities, or the outputs; columns named after the classes or
+/// target columns of the training data when the model keeps their names.
+fn render(mlp: &Mlp, names: &Names, y: &[f32]) -> csv::Result<Vec<u8>> {
     let o = mlp.outputs();
     let softmax = mlp.head() == Head::Softmax;
     let mut w = csv::Writer::from_writer(Vec::with_capacity(y.len() * 12));
-    let names = (0..o).map(|j| format!("y{j}"));
+    let given = if softmax { names.classes.clone().unwrap_or_default() } else { names.targets.clone() };
+    let columns: Vec<String> = if given.len() == o { given } else { (0..o).map(|j| format!("y{j}")).collect() };
     if softmax {
-        w.write_record(std::iter::once("class".to_string()).chain(names))?;
+        w.write_record(std::iter::once("class").chain(columns.iter().map(String::as_str)))?;
     } else {
-        w.write_record(names)?;
+        w.write_record(&columns)?;
     }
     let mut cells = Vec::with_capacity(o + 1);
     for row in y.chunks_exact(o) {
         cells.clear();
         if softmax {
             let class = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-            cells.push(class.to_string());
+            cells.push(names.classes.as_ref().map_or_else(|| class.to_string(), |c| c[class].clone()));
         }
-        cells.extend(row.iter().map(|v| v.to_string()));
+        // Shortest round-trip form, in exponent notation when far from 1.
+        cells.extend(row.iter().map(|v| format!("{v:?}")));
         w.write_record(&cells)?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
@@ -59,9 +65,10 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
         refuse_clobbering(&[("--data", &a.data), ("--model", &a.model)], &[("--out", out)])?;
         check_writable("--out", out)?;
     }
-    let mlp = Mlp::load(&a.model)?;
+    let (mlp, names) = read_model(&a.model)?;
     let (inputs, default) = (mlp.inputs(), common::default_targets(mlp.head(), mlp.outputs()));
-    let ds = data::load_with(&a.data, |columns| match a.targets {
+    let target = scored_targets(&a.csv.target, &names, &a.data, a.csv.delimiter);
+    let ds = data::load_csv_with(&a.data, &csv_options(&target, a.csv.delimiter), |columns| match a.targets {
         Some(k) => k,
         None if columns == inputs => 0,
         None => default,
@@ -69,7 +76,7 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
     common::check_features(&ds, &mlp, &a.model)?;
     let mut y = backprop::mem::zeros(backprop::mem::product(ds.rows, mlp.outputs(), "outputs")?, "outputs")?;
     Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?.predict(&ds.x, ds.rows, &mut y)?;
-    let csv = render(&mlp, &y).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
+    let csv = render(&mlp, &names, &y).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
     match &a.out {
         Some(p) => write_atomic(p, &csv)?,
         None => {

@@ -29,6 +29,10 @@ pub struct RunConfig {
     pub test: Option<PathBuf>,
     pub val_split: Option<f64>,
     pub targets: usize,
+    #[serde(default)]
+    pub target: Vec<String>,
+    #[serde(default)]
+    pub delimiter: Option<char>,
     pub classes: Option<usize>,
     pub hidden: Vec<usize>,
     pub activation: Activation,
@@ -128,6 +132,8 @@ impl RunConfig {
             test,
             val_split: a.val_split,
             targets,
+            target: a.csv.target.clone(),
+            delimiter: a.csv.delimiter,
             classes: a.classes,
             hidden,
             activation,

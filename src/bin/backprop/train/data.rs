@@ -2,6 +2,7 @@
 //! rows (a test file or a seeded validation split).
 
 use super::config::{Held, RunConfig};
+use crate::labels::{self, Names};
 use crate::Failure;
 use backprop::data;
 use backprop::Head;
@@ -14,29 +15,42 @@ pub struct Split {
     pub rows: usize,
 }
 
-/// The training rows, the held-out rows, the feature count and the output
-/// count of a run. `outputs` is the model's when it is known (from --init
-/// or a checkpoint), which fixes the softmax class count.
-pub fn load(c: &RunConfig, outputs: Option<usize>) -> Result<(Split, Option<Split>, usize, usize), Failure> {
-    let ds = data::load(&c.data, c.targets)?;
-    let classes = c.classes.or(outputs.filter(|_| c.head == Head::Softmax));
-    let (t, outputs) = data::encode_targets(&ds, c.head, classes)?;
+/// The training rows, the held-out rows, the feature count, the output
+/// count and the names of a run. `outputs` is the model's when it is known
+/// (from --init or a checkpoint), which fixes the softmax class count, and
+/// `classes` its class names, which fix how text labels map to classes.
+pub fn load(
+    c: &RunConfig,
+    outputs: Option<usize>,
+    classes: Option<Vec<String>>,
+) -> Result<(Split, Option<Split>, usize, usize, Names), Failure> {
+    let mut ds = read(&c.data, c)?;
+    let names = Names::of_training(&mut ds, c.head, classes)?;
+    let count = names.classes.as_ref().map(Vec::len).or(c.classes).or(outputs.filter(|_| c.head == Head::Softmax));
+    let (t, outputs) = data::encode_targets(&ds, c.head, count)?;
     let features = ds.features;
     let mut train = Split { x: ds.x, t, rows: ds.rows };
     let held = match c.held() {
-        Held::Test(p) => Some(held_out(&p, c, outputs, features)?),
+        Held::Test(p) => Some(held_out(&p, c, outputs, features, &names)?),
         Held::Val(f) => Some(split_off(&mut train, f, features, outputs, c.seed)?),
         Held::None => None,
     };
-    Ok((train, held, features, outputs))
+    Ok((train, held, features, outputs, names))
 }
 
-fn held_out(path: &Path, c: &RunConfig, outputs: usize, features: usize) -> Result<Split, Failure> {
-    let ds = data::load(path, c.targets)?;
+/// A data file of the run, its target columns as the flags say.
+fn read(path: &Path, c: &RunConfig) -> Result<data::Dataset, Failure> {
+    let opts = labels::csv_options(&c.target, c.delimiter);
+    Ok(data::load_csv_with(path, &opts, |_| c.targets)?)
+}
+
+fn held_out(path: &Path, c: &RunConfig, outputs: usize, features: usize, names: &Names) -> Result<Split, Failure> {
+    let mut ds = read(path, c)?;
     if ds.features != features {
         let msg = format!("{} features per row, but the training data has {features}", ds.features);
         return Err(backprop::Error::format(path, None, msg).into());
     }
+    names.index(&mut ds)?;
     let classes = (c.head == Head::Softmax).then_some(outputs);
     let (t, o) = data::encode_targets(&ds, c.head, classes)?;
     if o != outputs {

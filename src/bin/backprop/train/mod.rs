@@ -28,6 +28,8 @@ pub struct TrainArgs {
     /// CSV: the last K columns are targets [default: 1, or with --init one per output unless softmax]
     #[arg(long, value_name = "K", value_parser = common::positive)]
     pub targets: Option<usize>,
+    #[command(flatten)]
+    pub csv: crate::labels::CsvArgs,
     /// Softmax: number of classes [default: the largest label + 1]
     #[arg(long, value_name = "C", value_parser = common::classes)]
     pub classes: Option<usize>,

@@ -12,6 +12,7 @@ use super::data::Split;
 use super::world::World;
 use super::TrainArgs;
 use crate::common::{self, say};
+use crate::labels::Names;
 use crate::Failure;
 use backprop::data::Batcher;
 use backprop::metrics::{Metrics, Scores};
@@ -59,6 +60,9 @@ pub struct Saved {
     pub progress: Progress,
     /// Optimizer steps taken.
     pub steps: u64,
+    /// The class and target names the model keeps.
+    #[serde(default)]
+    pub names: Names,
     /// The network's layer sizes.
     pub layers: Vec<usize>,
     /// `flag → size:crc` of each data file.
@@ -96,6 +100,8 @@ pub struct Session {
     /// Scores the held-out rows after each epoch (the trainer's weights
     /// loaded into it then).
     predictor: Option<Predictor>,
+    /// The class and target names, saved with the model.
+    names: Names,
     /// What the files hold: the epoch whose model `--out` has (from this
     /// run or the one it resumes), and whether there is a checkpoint.
     written: (Option<usize>, bool),
@@ -108,7 +114,7 @@ impl Session {
         cfg: RunConfig,
         a: &TrainArgs,
         mlp: Mlp,
-        (train, held, outputs): (Split, Option<Split>, usize),
+        (train, held, outputs, names): (Split, Option<Split>, usize, Names),
         fingerprints: BTreeMap<String, String>,
         order: Vec<usize>,
         st: Progress,
@@ -149,6 +155,7 @@ impl Session {
             st,
             log,
             predictor,
+            names,
             written,
         })
     }
@@ -269,7 +276,8 @@ impl Session {
         }
         if improved || self.cfg.patience.is_none() {
             if self.root {
-                self.trainer.mlp().save(&self.cfg.out)?;
+                let bytes = self.trainer.mlp().to_safetensors_with(&self.names.metadata())?;
+                backprop::model::write_atomic(&self.cfg.out, &bytes)?;
             }
             self.written.0 = Some(self.st.epoch);
         }
@@ -304,6 +312,7 @@ impl Session {
             run: self.cfg.clone(),
             progress: self.st.clone(),
             steps: self.trainer.steps(),
+            names: self.names.clone(),
             layers: self.trainer.mlp().sizes().to_vec(),
             fingerprints: self.fingerprints.clone(),
         };

@@ -7,6 +7,7 @@ use super::session::{Progress, Saved, Session};
 use super::world::World;
 use super::TrainArgs;
 use crate::files::{check_writable, refuse_clobbering};
+use crate::labels::{read_model, Names};
 use crate::Failure;
 use backprop::metrics::Metrics;
 use backprop::train::{file_fingerprint, Checkpoint};
@@ -14,10 +15,11 @@ use backprop::Mlp;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The model from `--init`, checked against the architecture flags.
-fn init_model(a: &TrainArgs) -> Result<Option<Mlp>, Failure> {
+/// The model from `--init` and its names, checked against the
+/// architecture flags.
+fn init_model(a: &TrainArgs) -> Result<Option<(Mlp, Names)>, Failure> {
     let Some(path) = &a.init else { return Ok(None) };
-    let m = Mlp::load(path)?;
+    let (m, names) = read_model(path)?;
     let hidden = &m.sizes()[1..m.sizes().len() - 1];
     let clash = |flag: &str, given: String, file: String| {
         Failure::usage(format!("{flag} {given} conflicts with the model in {} ({file})", path.display()))
@@ -32,7 +34,7 @@ fn init_model(a: &TrainArgs) -> Result<Option<Mlp>, Failure> {
     if let Some(head) = a.head.filter(|&h| h != m.head()) {
         return Err(clash("--head", head.to_string(), m.head().to_string()));
     }
-    Ok(Some(m))
+    Ok(Some((m, names)))
 }
 
 /// The run's data files, by flag.
@@ -96,10 +98,12 @@ fn same_run(world: &World, cfg: &RunConfig, fingerprints: &BTreeMap<String, Stri
 
 /// A new run from the flags.
 pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
-    let init = world.agree(init_model(a))?;
+    let (init, init_names) = world.agree(init_model(a))?.unzip();
     let mut cfg = world.agree(RunConfig::from_args(a, init.as_ref()))?;
     prepare(world, &mut cfg, a.shard_rows.is_some())?;
-    let (train, held, features, outputs) = world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs())))?;
+    let classes = init_names.and_then(|n| n.classes);
+    let (train, held, features, outputs, names) =
+        world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs()), classes))?;
     let fingerprints = world.agree(fingerprints(&cfg))?;
     same_run(world, &cfg, &fingerprints)?;
     let mlp = world.agree(match init {
@@ -135,7 +139,8 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
         stopped: false,
     };
     let order = (0..train.rows).collect();
-    let s = world.agree(Session::new(cfg, a, mlp, (train, held, outputs), fingerprints, order, progress, world))?;
+    let data = (train, held, outputs, names);
+    let s = world.agree(Session::new(cfg, a, mlp, data, fingerprints, order, progress, world))?;
     s.run(world)
 }
 
@@ -157,7 +162,7 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     let bad =
         |what: &str| backprop::Error::format(path, None, format!("checkpoint state: {what} does not fit the run"));
     let outputs = *saved.layers.last().ok_or_else(|| bad("layers"))?;
-    let (train, held, _, _) = world.agree(data::load(&cfg, Some(outputs)))?;
+    let (train, held, _, _, names) = world.agree(data::load(&cfg, Some(outputs), saved.names.classes.clone()))?;
     let mlp = Mlp::from_parts(saved.layers.clone(), cfg.activation, cfg.head, ck.params.clone())?;
     let order: Vec<usize> = ck.order.iter().map(|&r| r as usize).collect();
     if order.len() != train.rows || order.iter().any(|&r| r >= train.rows) {
@@ -167,7 +172,8 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
         return Err(bad("the running scores").into());
     }
     world.agree(if world.is_root() { tidy_files(&cfg, saved.progress.log_len) } else { Ok(()) })?;
-    let mut s = world.agree(Session::new(cfg, a, mlp, (train, held, outputs), now, order, saved.progress, world))?;
+    let mut s =
+        world.agree(Session::new(cfg, a, mlp, (train, held, outputs, names), now, order, saved.progress, world))?;
     s.trainer.restore(&ck.params, [&ck.slots[0], &ck.slots[1]], saved.steps)?;
     s.run(world)
 }

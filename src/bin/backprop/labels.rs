@@ -1,0 +1,142 @@
+//! Which columns of a CSV are targets (`--target`, `--delimiter`), and the
+//! names a model keeps from its training data: the classes (sorted text
+//! labels, as scikit-learn's `classes_`) and the target columns' header
+//! names, in the model file's metadata, so that `eval` and `predict` read
+//! labels and name columns as training did.
+
+use crate::Failure;
+use backprop::data::{self, Column, CsvOptions, Dataset};
+use backprop::{Head, Mlp};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The metadata key of the class names (a JSON list).
+const CLASSES_KEY: &str = "backprop.classes";
+/// The metadata key of the target columns' names (a JSON list).
+const TARGETS_KEY: &str = "backprop.targets";
+
+/// The CSV flags `train`, `eval` and `predict` share.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CsvArgs {
+    /// CSV: a target column, by header name or position from 1 (or a range FIRST-LAST); repeat for more
+    /// [default: the last --targets columns]
+    #[arg(long, value_name = "NAME|INDEX", conflicts_with = "targets")]
+    pub target: Vec<String>,
+    /// CSV: the cell separator, `,` `;` or `tab` [default: sniffed from the first line]
+    #[arg(long, value_name = "C", value_parser = delimiter)]
+    pub delimiter: Option<char>,
+}
+
+/// `,` `;` `tab` (or a tab character), or another single ASCII character.
+fn delimiter(s: &str) -> Result<char, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok('\t'),
+        _ => match s.chars().collect::<Vec<_>>()[..] {
+            [c] if c.is_ascii() && !c.is_ascii_alphanumeric() && c != '"' => Ok(c),
+            _ => Err(format!("expected one character such as , ; or tab, got {s:?}")),
+        },
+    }
+}
+
+/// How to read a CSV with these flags, `target` naming columns (the
+/// flags', or the model's target names).
+pub fn csv_options(target: &[String], delimiter: Option<char>) -> CsvOptions {
+    CsvOptions { delimiter: delimiter.map(|c| c as u8), targets: target.iter().map(|t| Column::parse(t)).collect() }
+}
+
+/// The names a model keeps from its training data.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Names {
+    /// The classes, when the labels were text (softmax).
+    pub classes: Option<Vec<String>>,
+    /// The target columns' header names (empty without a header).
+    pub targets: Vec<String>,
+}
+
+impl Names {
+    /// The metadata entries of a model file.
+    pub fn metadata(&self) -> BTreeMap<String, String> {
+        let json = |v: &[String]| serde_json::to_string(v).expect("a list of strings serializes");
+        let mut m = BTreeMap::new();
+        if let Some(c) = &self.classes {
+            m.insert(CLASSES_KEY.to_string(), json(c));
+        }
+        if !self.targets.is_empty() {
+            m.insert(TARGETS_KEY.to_string(), json(&self.targets));
+        }
+        m
+    }
+
+    /// A model's names from its metadata; an error naming the file when an
+    /// entry is not a list of strings (or the class list does not fit the
+    /// model).
+    fn from_metadata(meta: &BTreeMap<String, String>, mlp: &Mlp, path: &Path) -> Result<Names, backprop::Error> {
+        let list = |key: &str| -> Result<Option<Vec<String>>, backprop::Error> {
+            meta.get(key)
+                .map(|v| serde_json::from_str::<Vec<String>>(v))
+                .transpose()
+                .map_err(|e| backprop::Error::format(path, None, format!("metadata {key}: {e}")))
+        };
+        let classes = list(CLASSES_KEY)?;
+        if let Some(c) = classes.as_ref().filter(|c| c.len() != mlp.outputs() || mlp.head() != Head::Softmax) {
+            let msg = format!(
+                "metadata {CLASSES_KEY} names {} classes for a {} head of {}",
+                c.len(),
+                mlp.head(),
+                mlp.outputs()
+            );
+            return Err(backprop::Error::format(path, None, msg));
+        }
+        Ok(Names { classes, targets: list(TARGETS_KEY)?.unwrap_or_default() })
+    }
+
+    /// The names of `ds`, the training data of a model whose class names
+    /// are `fixed` when it continues one (from `--init` or a checkpoint):
+    /// its labels are mapped to them (or, when text and none are fixed, to
+    /// their sorted list).
+    pub fn of_training(ds: &mut Dataset, head: Head, fixed: Option<Vec<String>>) -> Result<Names, backprop::Error> {
+        let classes = match fixed {
+            Some(c) => Some(c),
+            None if head == Head::Softmax => data::class_names(ds),
+            None => None,
+        };
+        if let Some(c) = &classes {
+            data::index_labels(ds, c)?;
+        }
+        Ok(Names { classes, targets: ds.target_names.clone() })
+    }
+
+    /// Maps the labels of `ds` (held-out or evaluation data) to the
+    /// classes, when there are names.
+    pub fn index(&self, ds: &mut Dataset) -> Result<(), backprop::Error> {
+        match &self.classes {
+            Some(c) => data::index_labels(ds, c),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A model file and its names.
+pub fn read_model(path: &Path) -> Result<(Mlp, Names), Failure> {
+    let bytes = std::fs::read(path).map_err(|e| backprop::Error::io(path, e))?;
+    let mlp = Mlp::from_safetensors(&bytes, path)?;
+    let meta = backprop::model::safetensors_metadata(&bytes, path)?;
+    let names = Names::from_metadata(&meta, &mlp, path)?;
+    Ok((mlp, names))
+}
+
+/// The target columns to read from a file scored against a model: those
+/// the flags name, else the model's target names when the file's header
+/// has them all, else (empty) the last K.
+pub fn scored_targets(flags: &[String], names: &Names, path: &Path, delimiter: Option<char>) -> Vec<String> {
+    if !flags.is_empty() {
+        return flags.to_vec();
+    }
+    if names.targets.is_empty() {
+        return Vec::new();
+    }
+    match data::header(path, delimiter.map(|c| c as u8)) {
+        Ok(Some(h)) if names.targets.iter().all(|t| h.contains(t)) => names.targets.clone(),
+        _ => Vec::new(),
+    }
+}
