@@ -411,3 +411,29 @@ fn text_labels_anywhere_in_the_row_by_name_or_position() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(1) && err.contains("row 2") && err.contains("daisy"), "{err}");
 }
+
+/// A run starts with a summary on standard error: the data, what is held
+/// out (or that nothing is), the network and the threads.
+#[test]
+fn a_run_starts_with_a_summary_on_stderr() {
+    let dir = scratch();
+    let iris = example("iris.csv");
+    let o = run(bin()
+        .args(["train", "--target", "species", "--hidden", "8", "--epochs", "1", "--threads", "1", "--data"])
+        .arg(&iris)
+        .arg("--out")
+        .arg(dir.join("m.safetensors")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for needle in [
+        "data: 150 rows × 4 features",
+        "3 classes (setosa, versicolor, virginica)",
+        "held out: none",
+        "network: 4-8-3, sigmoid hidden, softmax head, 67 parameters",
+        "1 thread, SIMD ",
+    ] {
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+    }
+    assert!(!stdout(&o).contains("data:"), "the summary is on stderr");
+    let o = run(bin().args(["train", "--val-split", "0.2", "--target", "species", "--epochs", "1", "--data"]).arg(&iris).arg("--out").arg(dir.join("v.safetensors")));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("held out: 30 rows (0.2 of the data, seeded)"));
+}

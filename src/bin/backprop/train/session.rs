@@ -8,6 +8,7 @@
 //! stood and ends with the same model file, byte for byte.
 
 use super::config::{Held, RunConfig};
+use backprop::Head;
 use super::data::Split;
 use super::world::World;
 use super::TrainArgs;
@@ -175,6 +176,7 @@ impl Session {
                 b.div_ceil(r)
             ))?;
         }
+        self.summary()?;
         let mut batcher = Batcher::new(self.batch(), self.train.x.len() / self.train.rows.max(1), self.outputs)?;
         // Elapsed time: what the runs before a resume took, plus this one's.
         let (start, before) = (Instant::now(), self.st.elapsed);
@@ -185,6 +187,62 @@ impl Session {
             self.end_epoch(rate, before + start.elapsed().as_secs_f64())?;
         }
         self.say(format!("saved {}", self.cfg.out.display()))
+    }
+
+    /// The start-of-run summary, on standard error: the data, what is held
+    /// out (or that nothing is), the network, the optimizer, the threads;
+    /// for a resumed run, where it continues.
+    fn summary(&self) -> Result<(), Failure> {
+        if self.quiet {
+            return Ok(());
+        }
+        let (f, o) = (self.trainer.mlp().inputs(), self.outputs);
+        let what = match (self.cfg.head, &self.names.classes) {
+            (Head::Softmax, Some(c)) => {
+                let shown: Vec<&str> = c.iter().take(8).map(String::as_str).collect();
+                format!("{o} classes ({}{})", shown.join(", "), if c.len() > 8 { ", …" } else { "" })
+            }
+            (Head::Softmax, None) => format!("{o} classes"),
+            (_, _) => format!("{o} target column{}", if o == 1 { "" } else { "s" }),
+        };
+        let mut lines = vec![format!(
+            "data: {} rows × {f} features from {}, {what}",
+            self.train.rows,
+            self.cfg.data.display()
+        )];
+        lines.push(match (self.cfg.held(), &self.held) {
+            (Held::Test(p), Some(h)) => format!("held out: {} rows from {}", h.rows, p.display()),
+            (Held::Val(v), Some(h)) => format!("held out: {} rows ({v} of the data, seeded)", h.rows),
+            _ => "held out: none (no scores on unseen rows; --test FILE or --val-split F gives them)".to_string(),
+        });
+        let mlp = self.trainer.mlp();
+        let layers: Vec<String> = mlp.sizes().iter().map(|s| s.to_string()).collect();
+        lines.push(format!(
+            "network: {}, {} hidden, {} head, {} parameters; {} lr {}, batch {}, {} epochs; {} thread{}, SIMD {}",
+            layers.join("-"),
+            mlp.activation(),
+            mlp.head(),
+            mlp.params().len(),
+            self.trainer.optimizer_name(),
+            self.cfg.lr,
+            self.batch(),
+            self.cfg.epochs,
+            self.trainer.threads(),
+            if self.trainer.threads() == 1 { "" } else { "s" },
+            backprop::simd_path().name()
+        ));
+        if self.written.1 {
+            lines.push(format!(
+                "resuming {} at epoch {}, batch {} (step {})",
+                self.cfg.checkpoint.display(),
+                self.st.epoch,
+                self.st.batch + 1,
+                self.trainer.steps() + 1
+            ));
+        }
+        let text = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        Ok(())
     }
 
     /// Rows per step: the batch size, or every row when there are fewer.
