@@ -434,6 +434,27 @@ fn a_run_starts_with_a_summary_on_stderr() {
         assert!(err.contains(needle), "{needle:?} not in {err}");
     }
     assert!(!stdout(&o).contains("data:"), "the summary is on stderr");
-    let o = run(bin().args(["train", "--val-split", "0.2", "--target", "species", "--epochs", "1", "--data"]).arg(&iris).arg("--out").arg(dir.join("v.safetensors")));
+    let o = run(bin()
+        .args(["train", "--val-split", "0.2", "--target", "species", "--epochs", "1", "--data"])
+        .arg(&iris)
+        .arg("--out")
+        .arg(dir.join("v.safetensors")));
     assert!(String::from_utf8_lossy(&o.stderr).contains("held out: 30 rows (0.2 of the data, seeded)"));
+}
+
+/// `predict` on IDX images with no labels file beside them.
+#[test]
+fn predict_reads_idx_images_without_labels() {
+    let dir = scratch();
+    let data = dir.join("d.csv");
+    write_csv(&data, 50, false, |x| vec![(x[0] > 0.0) as u8 as f32]);
+    let model = dir.join("m.safetensors");
+    run(bin().args(["train", "--epochs", "1", "--quiet", "--data"]).arg(&data).arg("--out").arg(&model));
+    let images = dir.join("new-images-idx3-ubyte");
+    std::fs::write(&images, common::cli::idx_images(3, 2, 12)).unwrap();
+    let pred = stdout(&run(bin().args(["predict", "--model"]).arg(&model).arg("--data").arg(&images)));
+    assert_eq!(pred.lines().count(), 4, "a header and one line per image: {pred}");
+    // eval needs the labels, and says where it looked.
+    let o = bin().args(["eval", "--model"]).arg(&model).arg("--data").arg(&images).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("new-labels-idx1-ubyte"), "{o:?}");
 }

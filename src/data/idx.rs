@@ -93,9 +93,10 @@ fn image_dims(path: &Path, src: Source) -> Result<(usize, usize, Source)> {
     Ok((dims[0], pixels, src))
 }
 
-/// Loads the images `src` reads from `path` (scaled to [0, 1]) and their
-/// labels from the file beside it.
-pub(super) fn load(path: &Path, src: Source) -> Result<Dataset> {
+/// Loads the images `src` reads from `path` (scaled to [0, 1]) and, when
+/// `targets(pixels)` asks for any, their labels from the file beside it
+/// (without, a dataset of no targets: images to predict on).
+pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
     let (count, pixels, src) = image_dims(path, src)?;
     if count == 0 {
         return Err(Error::format(path, None, "the header declares 0 images"));
@@ -104,6 +105,25 @@ pub(super) fn load(path: &Path, src: Source) -> Result<Dataset> {
         .checked_mul(pixels as u64)
         .ok_or_else(|| Error::format(path, None, "declared size overflows"))?;
     let bytes = body(path, src, 16, declared)?;
+    let mut x = crate::mem::zeros(bytes.len(), "IDX pixels")?;
+    for (v, &b) in x.iter_mut().zip(&bytes) {
+        *v = b as f32 / 255.0;
+    }
+    let (feature_names, target_names, labels) = (Vec::new(), Vec::new(), None);
+    if targets(pixels) == 0 {
+        let y = Vec::new();
+        return Ok(Dataset {
+            path: path.to_path_buf(),
+            rows: count,
+            features: pixels,
+            targets: 0,
+            x,
+            y,
+            feature_names,
+            target_names,
+            labels,
+        });
+    }
     let lpath = labels_path(path)?;
     let (ldims, lsrc) = header(&lpath, open(&lpath)?, 0x0000_0801, 1)?;
     if ldims[0] != count {
@@ -113,13 +133,7 @@ pub(super) fn load(path: &Path, src: Source) -> Result<Dataset> {
             format!("{} labels for {count} images in {}", ldims[0], path.display()),
         ));
     }
-    let labels = body(&lpath, lsrc, 8, count as u64)?;
-    let mut x = crate::mem::zeros(bytes.len(), "IDX pixels")?;
-    for (v, &b) in x.iter_mut().zip(&bytes) {
-        *v = b as f32 / 255.0;
-    }
-    let y = labels.iter().map(|&b| b as f32).collect();
-    let (feature_names, target_names, labels) = (Vec::new(), Vec::new(), None);
+    let y = body(&lpath, lsrc, 8, count as u64)?.iter().map(|&b| b as f32).collect();
     Ok(Dataset {
         path: path.to_path_buf(),
         rows: count,

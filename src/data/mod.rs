@@ -51,7 +51,8 @@ pub enum Format {
     /// Comma-separated numbers; a non-numeric first line is a header.
     Csv,
     /// An MNIST `*-images-idx3-ubyte` file with its `*-labels-idx1-ubyte`
-    /// beside it; pixels scaled to [0, 1], the label the one target.
+    /// beside it; pixels scaled to [0, 1], the label the one target (read
+    /// only when the caller asks for a target).
     Idx,
 }
 
@@ -130,7 +131,8 @@ fn sniff(path: &Path) -> Result<(Format, Source)> {
 }
 
 /// Loads `path` in whichever format it holds. For CSV the last `targets`
-/// columns are targets; IDX data always has one target, the label.
+/// columns are targets; IDX data has one target, the label (none, and no
+/// labels file read, when `targets` is 0).
 pub fn load(path: &Path, targets: usize) -> Result<Dataset> {
     load_with(path, |_| targets)
 }
@@ -148,7 +150,7 @@ pub fn load_with(path: &Path, targets: impl FnOnce(usize) -> usize) -> Result<Da
 pub fn load_csv_with(path: &Path, opts: &CsvOptions, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
     let ds = match sniff(path)? {
         (Format::Csv, src) => csv::load(path, src, opts, targets)?,
-        (Format::Idx, src) => idx::load(path, src)?,
+        (Format::Idx, src) => idx::load(path, src, targets)?,
     };
     if ds.rows == 0 {
         return Err(Error::format(path, None, "no data rows"));

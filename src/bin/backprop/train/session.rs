@@ -8,7 +8,6 @@
 //! stood and ends with the same model file, byte for byte.
 
 use super::config::{Held, RunConfig};
-use backprop::Head;
 use super::data::Split;
 use super::world::World;
 use super::TrainArgs;
@@ -19,6 +18,7 @@ use backprop::data::Batcher;
 use backprop::metrics::{Metrics, Scores};
 use backprop::rng::Rng;
 use backprop::train::Checkpoint;
+use backprop::Head;
 use backprop::{Mlp, Predictor, Trainer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -205,11 +205,8 @@ impl Session {
             (Head::Softmax, None) => format!("{o} classes"),
             (_, _) => format!("{o} target column{}", if o == 1 { "" } else { "s" }),
         };
-        let mut lines = vec![format!(
-            "data: {} rows × {f} features from {}, {what}",
-            self.train.rows,
-            self.cfg.data.display()
-        )];
+        let mut lines =
+            vec![format!("data: {} rows × {f} features from {}, {what}", self.train.rows, self.cfg.data.display())];
         lines.push(match (self.cfg.held(), &self.held) {
             (Held::Test(p), Some(h)) => format!("held out: {} rows from {}", h.rows, p.display()),
             (Held::Val(v), Some(h)) => format!("held out: {} rows ({v} of the data, seeded)", h.rows),
