@@ -8,11 +8,9 @@ use std::process::Command;
 
 pub const SENTINEL: &[u8] = b"an existing output that must survive";
 
-/// Runs `backprop args…` with `--out` pointing at an existing file (when
-/// `out_flag`), and checks the exit code, that stderr is one `error:` line
-/// (or clap's whole message for an error of the flags) containing every
-/// `needle`, and that the output file is unchanged.
-pub fn fails(dir: &Path, args: &[&str], out_flag: bool, code: i32, needles: &[&str]) {
+/// `backprop args…` in `dir`, with `--out` pointing at an existing file
+/// holding [`SENTINEL`] (when `out_flag`); and that file.
+fn prepared(dir: &Path, args: &[&str], out_flag: bool) -> (Command, std::path::PathBuf) {
     let out = dir.join("existing.out");
     std::fs::write(&out, SENTINEL).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_backprop"));
@@ -20,6 +18,15 @@ pub fn fails(dir: &Path, args: &[&str], out_flag: bool, code: i32, needles: &[&s
     if out_flag {
         cmd.arg("--out").arg(&out);
     }
+    (cmd, out)
+}
+
+/// Runs `backprop args…` with `--out` pointing at an existing file (when
+/// `out_flag`), and checks the exit code, that stderr is one `error:` line
+/// (or clap's whole message for an error of the flags) containing every
+/// `needle`, and that the output file is unchanged.
+pub fn fails(dir: &Path, args: &[&str], out_flag: bool, code: i32, needles: &[&str]) {
+    let (cmd, out) = prepared(dir, args, out_flag);
     fails_with(cmd, dir, &out, code, needles)
 }
 
@@ -27,24 +34,14 @@ pub fn fails(dir: &Path, args: &[&str], out_flag: bool, code: i32, needles: &[&s
 /// and clap's whole message, its `error:` line first, then its tip and
 /// the pointer to `--help`; every `needle` in it.
 pub fn clap_fails(dir: &Path, args: &[&str], out_flag: bool, needles: &[&str]) {
-    let out = dir.join("existing.out");
-    std::fs::write(&out, SENTINEL).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_backprop"));
-    cmd.args(args).current_dir(dir);
-    if out_flag {
-        cmd.arg("--out").arg(&out);
-    }
-    let o = cmd.output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: exit code; stderr: {err}");
-    assert!(err.starts_with("error: "), "{args:?}: {err}");
-    assert!(err.contains("try '--help'"), "{args:?}: not clap's whole message: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
-    }
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    assert_eq!(std::fs::read(&out).unwrap(), SENTINEL, "{args:?}: --out was touched");
+    let (cmd, out) = prepared(dir, args, out_flag);
+    let mut all = needles.to_vec();
+    all.push(CLAP_TAIL);
+    fails_with(cmd, dir, &out, 2, &all)
 }
+
+/// The last line of clap's messages.
+const CLAP_TAIL: &str = "For more information, try '--help'.";
 
 /// As [`fails`] for a command already set up; `out` is a file that must be
 /// left as it was (holding [`SENTINEL`]).
@@ -55,7 +52,7 @@ pub fn fails_with(mut cmd: Command, dir: &Path, out: &Path, code: i32, needles: 
     assert_eq!(o.status.code(), Some(code), "{args:?}: exit code; stderr: {err}");
     // One line, but for an error of the flags' parser, which is clap's whole
     // message (see `clap_fails`).
-    if !err.contains("For more information, try '--help'.") {
+    if !err.contains(CLAP_TAIL) {
         assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
     }
     assert!(err.starts_with("error: "), "{args:?}: {err}");
