@@ -139,7 +139,13 @@ fn softmax_logistic_and_linear_from_csv() {
             stdout(&run(bin().args(["predict", "--targets", &k, "--model"]).arg(&model).arg("--data").arg(&data)));
         let lines: Vec<&str> = pred.lines().collect();
         assert_eq!(lines.len(), 401, "{head}: a header and one line per row");
-        let cols = if head == "softmax" { 1 + 3 } else { 2 };
+        // softmax: class and 3 probabilities; logistic: 2 labels and their
+        // probabilities; linear: 2 outputs.
+        let cols = match head {
+            "softmax" => 1 + 3,
+            "logistic" => 2 + 2,
+            _ => 2,
+        };
         assert!(lines[1..].iter().all(|l| l.split(',').count() == cols), "{head}: {}", lines[1]);
         if head == "softmax" {
             // The first column is the argmax of the probabilities, which sum to 1.
@@ -350,11 +356,15 @@ fn logistic_accuracy_is_per_row_and_label_accuracy_per_output() {
     run(bin().args(train).arg("--data").arg(&data).arg("--out").arg(&model));
     let json = stdout(&run(bin().args(["eval", "--json", "--model"]).arg(&model).arg("--data").arg(&data)));
     let pred = stdout(&run(bin().args(["predict", "--model"]).arg(&model).arg("--data").arg(&data)));
+    assert_eq!(pred.lines().next(), Some("y0,y1,y2,p_y0,p_y1,p_y2"));
     let text = std::fs::read_to_string(&data).unwrap();
     let (mut rows_right, mut outputs_right) = (0, 0);
     for (p, row) in pred.lines().skip(1).zip(text.lines()) {
         let t: Vec<f32> = row.split(',').skip(4).map(|c| c.parse().unwrap()).collect();
-        let y: Vec<f32> = p.split(',').map(|c| c.parse().unwrap()).collect();
+        // Three thresholded labels, then their probabilities.
+        let cells: Vec<f32> = p.split(',').map(|c| c.parse().unwrap()).collect();
+        let (labels, y) = cells.split_at(3);
+        assert!(labels.iter().zip(y).all(|(l, p)| *l == f32::from(u8::from(*p > 0.5))), "{p}");
         let right = y.iter().zip(&t).filter(|(y, t)| (**y > 0.5) == (**t > 0.5)).count();
         outputs_right += right;
         rows_right += (right == 3) as usize;

@@ -32,26 +32,31 @@ pub struct PredictArgs {
     threads: Option<usize>,
 }
 
-/// The CSV: a header, then per row (for softmax) the predicted class and the
-/// probabilities, or the outputs; columns named after the classes or
-/// target columns of the training data when the model keeps their names.
+/// The CSV: a header, then per row the predicted class and the
+/// probabilities (softmax), each output's label thresholded at 0.5 and
+/// its probability `p_…` (logistic), or the outputs (linear); columns named
+/// after the classes or target columns of the training data when the model
+/// keeps their names.
 fn render(mlp: &Mlp, names: &Names, y: &[f32]) -> csv::Result<Vec<u8>> {
-    let o = mlp.outputs();
-    let softmax = mlp.head() == Head::Softmax;
+    let (o, head) = (mlp.outputs(), mlp.head());
     let mut w = csv::Writer::from_writer(Vec::with_capacity(y.len() * 12));
-    let given = if softmax { names.classes.clone().unwrap_or_default() } else { names.targets.clone() };
+    let given = if head == Head::Softmax { names.classes.clone().unwrap_or_default() } else { names.targets.clone() };
     let columns: Vec<String> = if given.len() == o { given } else { (0..o).map(|j| format!("y{j}")).collect() };
-    if softmax {
-        w.write_record(std::iter::once("class").chain(columns.iter().map(String::as_str)))?;
-    } else {
-        w.write_record(&columns)?;
+    match head {
+        Head::Softmax => w.write_record(std::iter::once("class").chain(columns.iter().map(String::as_str)))?,
+        Head::Logistic => w.write_record(columns.iter().cloned().chain(columns.iter().map(|c| format!("p_{c}"))))?,
+        Head::Linear => w.write_record(&columns)?,
     }
-    let mut cells = Vec::with_capacity(o + 1);
+    let mut cells = Vec::with_capacity(2 * o + 1);
     for row in y.chunks_exact(o) {
         cells.clear();
-        if softmax {
-            let class = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
-            cells.push(names.classes.as_ref().map_or_else(|| class.to_string(), |c| c[class].clone()));
+        match head {
+            Head::Softmax => {
+                let class = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+                cells.push(names.classes.as_ref().map_or_else(|| class.to_string(), |c| c[class].clone()));
+            }
+            Head::Logistic => cells.extend(row.iter().map(|&p| u8::from(p > 0.5).to_string())),
+            Head::Linear => {}
         }
         // Shortest round-trip form, in exponent notation when far from 1.
         cells.extend(row.iter().map(|v| format!("{v:?}")));
