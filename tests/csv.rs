@@ -131,6 +131,14 @@ fn target_columns_by_name_position_or_range() {
         let err = by(cols).unwrap_err();
         assert!(err.contains(needle), "{cols:?}: {err}");
     }
+    // A model's target names: used when the header has them all, else the last K.
+    let named = |names: &[&str]| CsvOptions {
+        targets_if_named: names.iter().map(|n| n.to_string()).collect(),
+        ..CsvOptions::default()
+    };
+    assert_eq!(loads_with(text, &named(&["label"])).unwrap().y, vec![0., 1.]);
+    assert_eq!(loads_with(text, &named(&["label", "zzz"])).unwrap().y, vec![3., 6.]);
+    assert_eq!(loads_with(b"0,1\n1,2\n", &named(&["label"])).unwrap().y, vec![1., 2.]);
     let opts = CsvOptions { targets: vec![Column::parse("label")], ..CsvOptions::default() };
     assert!(loads_with(b"0,1\n1,2\n", &opts).unwrap_err().contains("no header"));
 }

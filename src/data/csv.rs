@@ -55,6 +55,10 @@ pub struct CsvOptions {
     /// The target columns, in the order given (when empty: the last K,
     /// K as the caller decides from the width).
     pub targets: Vec<Column>,
+    /// When `targets` is empty: the header's columns of these names, as
+    /// targets in this order, if the file has a header holding every one
+    /// (a model's target names); else the last K.
+    pub targets_if_named: Vec<String>,
 }
 
 /// The 1-based line on which the record reported at byte `pos` of the
@@ -144,16 +148,24 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
     [b',', b';', b'\t'][best]
 }
 
-/// The 0-based target columns of rows `width` wide: `chosen` resolved
-/// against the header `names` (in the order given), or the last `last`.
+/// The 0-based target columns of rows `width` wide: `opts.targets`
+/// resolved against the header `names` (in the order given), else the
+/// columns named `opts.targets_if_named` when the header has them all, else
+/// the last `last`.
 fn target_columns(
-    chosen: &[Column],
+    opts: &CsvOptions,
     names: &[String],
     width: usize,
     last: usize,
 ) -> std::result::Result<Vec<usize>, String> {
+    let chosen = &opts.targets;
     if chosen.is_empty() {
-        return Ok((width.saturating_sub(last)..width).collect());
+        let named: Option<Vec<usize>> =
+            opts.targets_if_named.iter().map(|t| names.iter().position(|n| n == t)).collect();
+        return Ok(match named {
+            Some(cols) if !cols.is_empty() => cols,
+            _ => (width.saturating_sub(last)..width).collect(),
+        });
     }
     let mut cols = Vec::new();
     for c in chosen {
@@ -251,20 +263,6 @@ impl Table {
     }
 }
 
-/// The header names of the CSV `src` reads from `path`, when its first
-/// line is a header (read no further).
-pub(super) fn header(path: &Path, src: Source, delimiter: Option<u8>) -> Result<Option<Vec<String>>> {
-    let (mut reader, _) = records(path, src, delimiter)?;
-    let mut rec = csv::StringRecord::new();
-    while reader.read_record(&mut rec).map_err(|e| csv_error(path, false, e))? {
-        if !rec.iter().all(str::is_empty) {
-            let names = rec.iter().all(|c| classify(c) == Cell::Text);
-            return Ok(names.then(|| rec.iter().map(str::to_string).collect()));
-        }
-    }
-    Ok(None)
-}
-
 /// A `csv` reader over `src`, its delimiter given or sniffed; and whether
 /// the source is gzipped.
 fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Reader<Box<dyn Read>>, bool)> {
@@ -311,8 +309,8 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
                 let names = names.take().unwrap_or_default();
                 let width = if names.is_empty() { rec.len() } else { names.len() };
                 let k = last.take().map_or(0, |f| f(width));
-                let cols = target_columns(&opts.targets, &names, width, k)
-                    .map_err(|m| Error::format(path, at(path, pos, None), m))?;
+                let cols =
+                    target_columns(opts, &names, width, k).map_err(|m| Error::format(path, at(path, pos, None), m))?;
                 if cols.len() >= width {
                     let msg = format!("{width} columns leave no features beside {} target column(s)", cols.len());
                     return Err(Error::format(path, at(path, pos, None), msg));

@@ -158,16 +158,6 @@ pub fn load_csv_with(path: &Path, opts: &CsvOptions, targets: impl FnOnce(usize)
     Ok(ds)
 }
 
-/// The header names of a CSV file (its delimiter given or sniffed), when
-/// its first line is a header; `None` for IDX files and headerless CSV.
-/// Reads only the first line.
-pub fn header(path: &Path, delimiter: Option<u8>) -> Result<Option<Vec<String>>> {
-    match sniff(path)? {
-        (Format::Csv, src) => csv::header(path, src, delimiter),
-        (Format::Idx, _) => Ok(None),
-    }
-}
-
 /// The class names of a dataset whose label column holds text: its
 /// distinct labels, sorted (as scikit-learn's `classes_`); `None` for
 /// numeric labels.

@@ -1,7 +1,7 @@
 //! `backprop eval`: score a saved model on labelled data.
 
 use crate::common;
-use crate::labels::{csv_options, read_model, scored_targets, CsvArgs};
+use crate::labels::{read_model, scored_options, CsvArgs};
 use crate::Failure;
 use backprop::data;
 use backprop::{Head, Predictor};
@@ -31,8 +31,7 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> Result<(), Failure> {
     let (mlp, names) = read_model(&a.model)?;
     let k = a.targets.unwrap_or_else(|| common::default_targets(mlp.head(), mlp.outputs()));
-    let target = scored_targets(&a.csv.target, &names, &a.data, a.csv.delimiter);
-    let mut ds = data::load_csv_with(&a.data, &csv_options(&target, a.csv.delimiter), |_| k)?;
+    let mut ds = data::load_csv_with(&a.data, &scored_options(&a.csv, &names), |_| k)?;
     common::check_features(&ds, &mlp, &a.model)?;
     names.index(&mut ds)?;
     let classes = (mlp.head() == Head::Softmax).then_some(mlp.outputs());

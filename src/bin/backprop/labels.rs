@@ -38,10 +38,20 @@ fn delimiter(s: &str) -> Result<char, String> {
     }
 }
 
-/// How to read a CSV with these flags, `target` naming columns (the
-/// flags', or the model's target names).
+/// How to read a CSV with these flags (the target columns they name).
 pub fn csv_options(target: &[String], delimiter: Option<char>) -> CsvOptions {
-    CsvOptions { delimiter: delimiter.map(|c| c as u8), targets: target.iter().map(|t| Column::parse(t)).collect() }
+    CsvOptions {
+        delimiter: delimiter.map(|c| c as u8),
+        targets: target.iter().map(|t| Column::parse(t)).collect(),
+        targets_if_named: Vec::new(),
+    }
+}
+
+/// How to read a file scored against a model: the target columns the
+/// flags name, else the model's target names when the file's header has
+/// them all, else the last K.
+pub fn scored_options(args: &CsvArgs, names: &Names) -> CsvOptions {
+    CsvOptions { targets_if_named: names.targets.clone(), ..csv_options(&args.target, args.delimiter) }
 }
 
 /// The names a model keeps from its training data.
@@ -123,20 +133,4 @@ pub fn read_model(path: &Path) -> Result<(Mlp, Names), Failure> {
     let meta = backprop::model::safetensors_metadata(&bytes, path)?;
     let names = Names::from_metadata(&meta, &mlp, path)?;
     Ok((mlp, names))
-}
-
-/// The target columns to read from a file scored against a model: those
-/// the flags name, else the model's target names when the file's header
-/// has them all, else (empty) the last K.
-pub fn scored_targets(flags: &[String], names: &Names, path: &Path, delimiter: Option<char>) -> Vec<String> {
-    if !flags.is_empty() {
-        return flags.to_vec();
-    }
-    if names.targets.is_empty() {
-        return Vec::new();
-    }
-    match data::header(path, delimiter.map(|c| c as u8)) {
-        Ok(Some(h)) if names.targets.iter().all(|t| h.contains(t)) => names.targets.clone(),
-        _ => Vec::new(),
-    }
 }

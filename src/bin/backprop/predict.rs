@@ -2,7 +2,7 @@
 
 use crate::common;
 use crate::files::{check_writable, refuse_clobbering};
-use crate::labels::{csv_options, read_model, scored_targets, CsvArgs, Names};
+use crate::labels::{read_model, scored_options, CsvArgs, Names};
 use crate::Failure;
 use backprop::data;
 use backprop::model::write_atomic;
@@ -72,8 +72,7 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
     }
     let (mlp, names) = read_model(&a.model)?;
     let (inputs, default) = (mlp.inputs(), common::default_targets(mlp.head(), mlp.outputs()));
-    let target = scored_targets(&a.csv.target, &names, &a.data, a.csv.delimiter);
-    let ds = data::load_csv_with(&a.data, &csv_options(&target, a.csv.delimiter), |columns| match a.targets {
+    let ds = data::load_csv_with(&a.data, &scored_options(&a.csv, &names), |columns| match a.targets {
         Some(k) => k,
         None if columns == inputs => 0,
         None => default,

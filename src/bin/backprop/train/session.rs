@@ -452,9 +452,9 @@ impl Report {
 
 /// What to try after a run diverged: scaling, when the inputs (or a linear
 /// head's targets) are far from unit size, and a smaller learning rate.
-fn divergence_hint(train: &Split, head: backprop::Head, lr: f64) -> String {
+fn divergence_hint(train: &Split, head: Head, lr: f64) -> String {
     let largest = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    let (x, t) = (largest(&train.x), if head == backprop::Head::Linear { largest(&train.t) } else { 0.0 });
+    let (x, t) = (largest(&train.x), if head == Head::Linear { largest(&train.t) } else { 0.0 });
     let scale = match (x > 10.0, t > 10.0) {
         (_, true) => format!("the targets reach {t:.3e} and the inputs {x:.3e}: scale them to about unit size, or "),
         (true, false) => format!("the inputs reach {x:.3e}: scale them to about unit size, or "),
