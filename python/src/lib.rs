@@ -276,7 +276,7 @@ impl Fit {
         };
         let config = TrainConfig {
             batch_size: batch,
-            shard_rows: auto_shard_rows(batch),
+            shard_rows: auto_shard_rows(batch, &mlp.sizes()[1..mlp.sizes().len() - 1]),
             threads,
             lr,
             schedule: Schedule { kind, warmup_steps: 0 },

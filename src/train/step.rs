@@ -73,7 +73,7 @@ impl Trainer {
     pub fn with_optimizer(mlp: Mlp, config: TrainConfig, optimizer: Box<dyn Optimizer>) -> Result<Trainer> {
         config.validate()?;
         optimizer.validate()?;
-        let shard_rows = config.effective_shard_rows();
+        let shard_rows = config.effective_shard_rows(mlp.sizes());
         let nshards = config.batch_size.div_ceil(shard_rows);
         let n = mlp.params().len();
         let slot = |i: usize| {

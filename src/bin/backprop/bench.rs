@@ -26,7 +26,7 @@ pub struct BenchArgs {
     /// Seconds of timed steps per thread count (after the warm-up)
     #[arg(long, value_name = "S", default_value_t = 3.0, value_parser = seconds)]
     seconds: f64,
-    /// Rows per shard [default: chosen from the batch size]
+    /// Rows per shard [default: chosen from the batch size and the hidden widths]
     #[arg(long, value_name = "R", value_parser = common::batch_size)]
     shard_rows: Option<usize>,
     /// Print a JSON array, one object per thread count

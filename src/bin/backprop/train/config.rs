@@ -127,6 +127,7 @@ impl RunConfig {
         let checkpoint =
             absolute(&a.checkpoint.clone().unwrap_or_else(|| PathBuf::from(format!("{}.ckpt", out.display()))))?;
         let adam_defaults = Adam::default();
+        let shard_rows = a.shard_rows.unwrap_or_else(|| auto_shard_rows(a.batch_size, &hidden)).min(a.batch_size);
         Ok(RunConfig {
             data,
             test,
@@ -141,7 +142,7 @@ impl RunConfig {
             init: a.init.as_deref().map(absolute).transpose()?,
             epochs: a.epochs,
             batch_size: a.batch_size,
-            shard_rows: a.shard_rows.unwrap_or_else(|| auto_shard_rows(a.batch_size)).min(a.batch_size),
+            shard_rows,
             seed: a.seed,
             no_shuffle: a.no_shuffle,
             optimizer: a.optimizer,

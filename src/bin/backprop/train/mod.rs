@@ -96,7 +96,7 @@ pub struct TrainArgs {
     /// Worker threads [default: all cores]
     #[arg(long, value_name = "T", value_parser = common::threads)]
     pub threads: Option<usize>,
-    /// Rows per shard [default: chosen from the batch size]
+    /// Rows per shard [default: chosen from the batch size and the hidden widths]
     #[arg(long, value_name = "R", value_parser = common::batch_size)]
     pub shard_rows: Option<usize>,
     /// Keep the file's row order (the last batch may be smaller) instead of shuffling every epoch
