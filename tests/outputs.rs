@@ -106,7 +106,7 @@ fn quiet_on_closed_pipe(mut cmd: Command, read_first: bool) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(141), "{cmd:?}: {err}");
     // Nothing but the start-of-run summary of `train`.
-    let summary = ["data: ", "held out: ", "network: "];
+    let summary = ["data: ", "held out: ", "network: ", "scaling: "];
     let other: Vec<&str> = err.lines().filter(|l| !summary.iter().any(|s| l.starts_with(s))).collect();
     assert!(other.is_empty(), "{cmd:?}: {err}");
 }

@@ -5,12 +5,18 @@
 //! `torch.nn.Sequential` of `Linear` layers loads unchanged (and such a state
 //! dict saved with this metadata loads here). Metadata: `format` =
 //! `backprop-mlp`, `version` = `1`, `activation`, `head`, `layers` (every
-//! size, comma-separated). Loading checks all of it and names what is wrong.
+//! size, comma-separated). A model that standardises its inputs or targets
+//! ([`Scaling`](super::Scaling)) also holds `scaling.inputs.mean`,
+//! `scaling.inputs.std` (f32, `[in]`) and/or `scaling.targets.mean`,
+//! `scaling.targets.std` (`[out]`), named by the metadata entry `scaling`
+//! (`inputs`, `targets` or `inputs,targets`); pop them from the state dict
+//! before `load_state_dict` and apply them around the network. Loading checks
+//! all of it and names what is wrong.
 //! The header is written here (with serde_json) rather than by the
 //! `safetensors` crate, whose metadata comes out in hash-map order: a model
 //! must always give the same bytes.
 
-use super::Mlp;
+use super::{Mlp, Scaling, Standardizer};
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
@@ -195,7 +201,10 @@ impl Mlp {
             ("layers".to_string(), sizes.join(",")),
             ("version".to_string(), VERSION.to_string()),
         ]);
-        if let Some(k) = extra.keys().find(|k| meta.contains_key(*k)) {
+        if let Some(name) = self.scaling().name() {
+            meta.insert("scaling".to_string(), name.to_string());
+        }
+        if let Some(k) = extra.keys().find(|k| meta.contains_key(*k) || *k == "scaling") {
             return Err(Error::config("model metadata", format!("{k:?} is the model's own entry")));
         }
         meta.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -214,6 +223,18 @@ impl Mlp {
             tensors.push(RawTensor { name: format!("layers.{l}.weight"), dtype: "F32", shape: vec![o, i], bytes: w });
             let b = le_bytes(layer.bias, f32::to_le_bytes)?;
             tensors.push(RawTensor { name: format!("layers.{l}.bias"), dtype: "F32", shape: vec![o], bytes: b });
+        }
+        let scaled = [("inputs", &self.scaling().inputs), ("targets", &self.scaling().targets)];
+        for (what, s) in scaled.into_iter().filter_map(|(w, s)| s.as_ref().map(|s| (w, s))) {
+            for (part, v) in [("mean", &s.mean), ("std", &s.std)] {
+                let bytes = le_bytes(v, f32::to_le_bytes)?;
+                tensors.push(RawTensor {
+                    name: format!("scaling.{what}.{part}"),
+                    dtype: "F32",
+                    shape: vec![v.len()],
+                    bytes,
+                });
+            }
         }
         write_safetensors(&meta, &tensors)
     }
@@ -256,7 +277,16 @@ impl Mlp {
             .collect::<Option<_>>()
             .filter(|v: &Vec<usize>| v.len() >= 2)
             .ok_or_else(|| bad(format!("metadata layers {layers:?} is not a list of at least two sizes ≥ 1")))?;
-        let expected: usize = 2 * (sizes.len() - 1);
+        let scaled = match meta.get("scaling").map(String::as_str) {
+            None => (false, false),
+            Some("inputs") => (true, false),
+            Some("targets") => (false, true),
+            Some("inputs,targets") => (true, true),
+            Some(other) => {
+                return Err(bad(format!("metadata scaling {other:?}, expected inputs, targets or inputs,targets")))
+            }
+        };
+        let expected: usize = 2 * (sizes.len() - 1) + 2 * (scaled.0 as usize + scaled.1 as usize);
         if st.len() != expected {
             let names = st.names().join(", ");
             return Err(bad(format!("{} tensors ({names}), expected {expected} for layers {layers}", st.len())));
@@ -276,7 +306,18 @@ impl Mlp {
             }
             params.extend(tensor(&st, path, &format!("layers.{l}.bias"), &[o])?);
         }
-        Mlp::from_parts(sizes, activation, head, params)
+        let standardizer = |what: &str, n: usize| -> Result<Standardizer> {
+            let part = |p: &str| tensor(&st, path, &format!("scaling.{what}.{p}"), &[n]);
+            Ok(Standardizer { mean: part("mean")?, std: part("std")? })
+        };
+        let (i, o) = (sizes[0], sizes[sizes.len() - 1]);
+        let scaling = Scaling {
+            inputs: scaled.0.then(|| standardizer("inputs", i)).transpose()?,
+            targets: scaled.1.then(|| standardizer("targets", o)).transpose()?,
+        };
+        Mlp::from_parts(sizes, activation, head, params)?
+            .with_scaling(scaling)
+            .map_err(|e| bad(format!("scaling tensors: {e}")))
     }
 }
 

@@ -2,19 +2,23 @@
 //! parameters, layer after layer `W (in × out, row-major)` then `b (out)`.
 
 use super::init;
+use super::scaling::Scaling;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
 use std::ops::Range;
 
 /// A dense MLP `sizes[0] → sizes[1] → … → sizes[L]`: hidden layers apply
-/// `activation`, the last layer feeds `head`.
+/// `activation`, the last layer feeds `head`. It may carry the
+/// standardisation of its inputs and targets ([`Scaling`]), which inference
+/// applies and training leaves to the caller.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
     sizes: Vec<usize>,
     activation: Activation,
     head: Head,
     params: Vec<f32>,
+    scaling: Scaling,
 }
 
 /// One layer's parameters: `weight` is `inputs × outputs` row-major (row i
@@ -75,7 +79,30 @@ impl Mlp {
         if let Some(i) = params.iter().position(|v| !v.is_finite()) {
             return Err(Error::non_finite(format!("parameter {i}")));
         }
-        Ok(Mlp { sizes, activation, head, params })
+        Ok(Mlp { sizes, activation, head, params, scaling: Scaling::default() })
+    }
+
+    /// The network with `scaling`: the inputs' standardiser must have one
+    /// column per input, the targets' one per output, and only a linear
+    /// head's targets can be scaled.
+    pub fn with_scaling(mut self, scaling: Scaling) -> Result<Mlp> {
+        if let Some(s) = &scaling.inputs {
+            s.check(self.inputs(), "input scaling")?;
+        }
+        if let Some(s) = &scaling.targets {
+            if self.head != Head::Linear {
+                return Err(Error::config("target scaling", format!("only for the linear head, not {}", self.head)));
+            }
+            s.check(self.outputs(), "target scaling")?;
+        }
+        self.scaling = scaling;
+        Ok(self)
+    }
+
+    /// What the network standardises (nothing unless
+    /// [`with_scaling`](Self::with_scaling) said so).
+    pub fn scaling(&self) -> &Scaling {
+        &self.scaling
     }
 
     /// Layer sizes: inputs, each hidden width, outputs.
@@ -227,6 +254,6 @@ impl MlpBuilder {
         let n = count_params(&sizes).ok_or_else(|| Error::config("layers", "too many parameters"))?;
         let mut params = crate::mem::zeros(n, "parameters")?;
         init::init_params(&sizes, self.activation, self.seed, &mut params);
-        Ok(Mlp { sizes, activation: self.activation, head, params })
+        Ok(Mlp { sizes, activation: self.activation, head, params, scaling: Scaling::default() })
     }
 }

@@ -1,10 +1,12 @@
 //! The model: layer sizes, activation, head and parameters ([`Mlp`]), its
-//! initial weights, its files (safetensors), and inference ([`Predictor`]).
+//! initial weights, its files (safetensors), the standardisation it
+//! carries ([`Scaling`]), and inference ([`Predictor`]).
 
 mod init;
 mod io;
 mod mlp;
 mod predict;
+mod scaling;
 
 pub use init::init_limit;
 pub use io::{check_writable, remove_dead_temps, safetensors_metadata, write_atomic, FORMAT, VERSION};
@@ -12,3 +14,4 @@ pub(crate) use io::{le_bytes, write_safetensors, RawTensor};
 pub(crate) use mlp::layer_ranges;
 pub use mlp::{LayerMut, LayerRef, Mlp, MlpBuilder};
 pub use predict::Predictor;
+pub use scaling::{Scaling, Standardizer};

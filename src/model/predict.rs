@@ -4,7 +4,7 @@
 //!
 //! [`forward`]: crate::train::forward::forward
 
-use super::Mlp;
+use super::{Mlp, Scaling};
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::kernels::gemm::{gemm_path, MatRef, PackedB};
@@ -23,19 +23,25 @@ const CHUNK: usize = 256;
 /// (`2·rows·Σ in·out`) run on the calling thread, pool or not.
 const MIN_PARALLEL_FLOPS: f64 = 8e6;
 
-/// One thread's buffers: activations of every layer for `CHUNK` rows.
+/// One thread's buffers: activations of every layer for `CHUNK` rows, and
+/// (for a model that standardises) its inputs and targets scaled.
 struct Worker {
     h: Vec<Vec<f32>>,
     delta: Vec<f32>,
+    xs: Vec<f32>,
+    ts: Vec<f32>,
 }
 
 /// A network ready for repeated forward passes: its weights packed for the
 /// GEMM, a pool of threads, and per thread the activation buffers of
 /// `CHUNK` rows. Independent of the [`Mlp`] it was made from (it holds a
 /// packed copy of the weights); [`load`](Self::load) takes new weights of
-/// the same sizes without allocating.
+/// the same sizes without allocating. A model's [`Scaling`] is applied: the
+/// inputs are standardised before the first layer and a linear head's
+/// outputs un-scaled, so callers pass and get raw values.
 pub struct Predictor {
     sizes: Vec<usize>,
+    scaling: Scaling,
     activation: Activation,
     head: Head,
     packed: Vec<PackedB>,
@@ -74,12 +80,13 @@ impl Predictor {
         let mut p = Predictor {
             packed: vec_of(mlp.num_layers(), "packed weights", || Ok(PackedB::new()))?,
             biases,
-            workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes))?,
+            workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes, mlp.scaling()))?,
             scratch: ScratchPool::new(threads)?,
             pool: Pool::new(threads)?,
             kernels: Kernels::active(),
             activation: mlp.activation(),
             head: mlp.head(),
+            scaling: mlp.scaling().clone(),
             sizes,
         };
         p.load(mlp)?;
@@ -87,9 +94,12 @@ impl Predictor {
     }
 
     /// Takes the weights of `mlp`, which must have this predictor's sizes,
-    /// activation and head (for example the trainer's network after more
-    /// steps). Allocates nothing.
+    /// activation, head and scaling (for example the trainer's network after
+    /// more steps). Allocates nothing.
     pub fn load(&mut self, mlp: &Mlp) -> Result<()> {
+        if mlp.scaling() != &self.scaling {
+            return Err(Error::config("predictor network", "the model's scaling differs from the predictor's"));
+        }
         if mlp.sizes() != self.sizes || mlp.activation() != self.activation || mlp.head() != self.head {
             let want = format!("{:?} {} {}", self.sizes, self.activation, self.head);
             let got = format!("{:?} {} {}", mlp.sizes(), mlp.activation(), mlp.head());
@@ -128,7 +138,9 @@ impl Predictor {
     }
 
     /// Like [`predict`](Self::predict), and also writes each row's error
-    /// against targets `t` (rows × outputs) into `loss` (rows values).
+    /// against targets `t` (rows × outputs) into `loss` (rows values). The
+    /// error is the training objective's: with scaled targets, it is
+    /// measured against the standardised targets.
     pub fn predict_with_loss(
         &mut self,
         x: &[f32],
@@ -165,8 +177,9 @@ impl Predictor {
         loss: Option<&mut [f32]>,
     ) -> Result<()> {
         let par = self.parallel_for(rows);
-        let Predictor { sizes, activation, head, packed, biases, workers, scratch, pool, kernels } = self;
+        let Predictor { sizes, activation, head, packed, biases, workers, scratch, pool, kernels, scaling } = self;
         let net = Net { sizes, activation: *activation, weights: Weights::Packed { packed, biases } };
+        let net = Scaled { net, scaling };
         let (i, o) = (sizes[0], *sizes.last().expect("two sizes"));
         let per = if par { rows.div_ceil(workers.len()) } else { rows };
         let ctx = Ctx { kernels: *kernels, scratch, threads: 1 };
@@ -189,15 +202,30 @@ impl Predictor {
     }
 }
 
+/// A network and what it standardises.
+struct Scaled<'a> {
+    net: Net<'a>,
+    scaling: &'a Scaling,
+}
+
 impl Worker {
-    fn new(sizes: &[usize]) -> Result<Worker> {
+    fn new(sizes: &[usize], scaling: &Scaling) -> Result<Worker> {
         let mut l = 0;
         let h = vec_of(sizes.len() - 1, "activations", || {
             l += 1;
             zeros(product(CHUNK, sizes[l], "activations")?, "activations")
         })?;
-        let delta = zeros(product(CHUNK, *sizes.last().expect("two sizes"), "deltas")?, "deltas")?;
-        Ok(Worker { h, delta })
+        let o = *sizes.last().expect("two sizes");
+        let delta = zeros(product(CHUNK, o, "deltas")?, "deltas")?;
+        let buf = |on: bool, n: usize| {
+            if on {
+                zeros(product(CHUNK, n, "scaled rows")?, "scaled rows")
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let (xs, ts) = (buf(scaling.inputs.is_some(), sizes[0])?, buf(scaling.targets.is_some(), o)?);
+        Ok(Worker { h, delta, xs, ts })
     }
 
     /// The forward pass and head for the rows of `x`, `CHUNK` at a time:
@@ -205,7 +233,7 @@ impl Worker {
     #[allow(clippy::too_many_arguments)]
     fn rows(
         &mut self,
-        net: &Net<'_>,
+        scaled: &Scaled<'_>,
         head: Head,
         x: &[f32],
         t: Option<&[f32]>,
@@ -213,6 +241,7 @@ impl Worker {
         mut loss: Option<&mut [f32]>,
         ctx: &Ctx<'_>,
     ) -> Result<()> {
+        let (net, scaling) = (&scaled.net, scaled.scaling);
         let (i, o) = (net.sizes[0], *net.sizes.last().expect("two sizes"));
         let last = net.sizes.len() - 2;
         let bias = match &net.weights {
@@ -221,14 +250,31 @@ impl Worker {
         };
         for (c, (xc, yc)) in x.chunks(CHUNK * i).zip(y.chunks_mut(CHUNK * o)).enumerate() {
             let r = xc.len() / i;
+            let xc = match &scaling.inputs {
+                Some(s) => {
+                    let xs = &mut self.xs[..r * i];
+                    xs.copy_from_slice(xc);
+                    s.apply(xs);
+                    &*xs
+                }
+                None => xc,
+            };
             forward(net, xc, r, &mut self.h, None, ctx)?;
             yc.copy_from_slice(&self.h[last][..r * o]);
             match (t, loss.as_deref_mut()) {
                 (Some(t), Some(loss)) => {
-                    let (tc, lc) = (&t[c * CHUNK * o..][..r * o], &mut loss[c * CHUNK..][..r]);
+                    let (mut tc, lc) = (&t[c * CHUNK * o..][..r * o], &mut loss[c * CHUNK..][..r]);
+                    if let Some(s) = &scaling.targets {
+                        self.ts[..r * o].copy_from_slice(tc);
+                        s.apply(&mut self.ts[..r * o]);
+                        tc = &self.ts[..r * o];
+                    }
                     head.forward_loss(&ctx.kernels, yc, bias, tc, &mut self.delta[..r * o], lc, 1.0)?;
                 }
                 _ => head.forward(&ctx.kernels, yc, bias)?,
+            }
+            if let Some(s) = &scaling.targets {
+                s.unapply(yc);
             }
         }
         Ok(())

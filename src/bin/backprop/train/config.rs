@@ -34,6 +34,10 @@ pub struct RunConfig {
     #[serde(default)]
     pub delimiter: Option<char>,
     pub classes: Option<usize>,
+    #[serde(default)]
+    pub standardize: bool,
+    #[serde(default)]
+    pub standardize_targets: bool,
     pub hidden: Vec<usize>,
     pub activation: Activation,
     pub head: Head,
@@ -98,6 +102,48 @@ fn only_for(flag: &str, what: &str) -> Failure {
     Failure::usage(format!("{flag} applies only to {what}"))
 }
 
+/// Whether the run standardises its inputs and its targets: what the
+/// `--init` model's file carries (flags may only repeat it), else the
+/// flags, inputs by default for CSV data (see [`STANDARDIZE_BY_DEFAULT`]).
+fn scaling_flags(a: &TrainArgs, init: Option<&Mlp>, data: &Path, head: Head) -> Result<(bool, bool), Failure> {
+    if a.standardize_targets && head != Head::Linear {
+        return Err(only_for("--standardize-targets", "--head linear"));
+    }
+    if let Some(m) = init {
+        let (inputs, targets) = (m.scaling().inputs.is_some(), m.scaling().targets.is_some());
+        let asked = [(a.standardize && !inputs, "--standardize"), (a.no_standardize && inputs, "--no-standardize")];
+        let asked = asked.into_iter().chain([(a.standardize_targets && !targets, "--standardize-targets")]);
+        if let Some((_, flag)) = asked.into_iter().find(|(clash, _)| *clash) {
+            let has = m.scaling().name().unwrap_or("no scaling");
+            return Err(Failure::usage(format!(
+                "{flag} would change the scaling of the --init model ({has}); a model keeps the scaling it was trained with"
+            )));
+        }
+        return Ok((inputs, targets));
+    }
+    let csv = is_csv(data);
+    let inputs = a.standardize || (!a.no_standardize && csv && STANDARDIZE_BY_DEFAULT);
+    Ok((inputs, a.standardize_targets))
+}
+
+/// Whether `data` is (or, unreadable, is taken for) a CSV file.
+fn is_csv(data: &Path) -> bool {
+    backprop::data::detect(data).map(|f| f == backprop::data::Format::Csv).unwrap_or(true)
+}
+
+/// Whether a fresh CSV run standardises its inputs unless `--no-standardize`.
+/// Measured with `--val-split 0.2`, seeds 0, 1, 2, held-out score without →
+/// with: iris, default SGD (lr 1, batch 64), 50 epochs: 0.87 0.63 0.77 →
+/// 0.97 0.93 0.93; iris, Adam lr 0.01, 200 epochs: 0.97 1.0 1.0 → 0.97 1.0
+/// 0.97; diabetes (raw, linear head), Adam lr 0.01, R² −0.00 −0.01 −0.02 →
+/// 0.49 0.58 0.36; tags (logistic) subset accuracy 0.58 0.65 0.48 → 0.75
+/// 0.73 0.72; the bundled digits as a CSV of raw 0-255 pixels, label first
+/// (Kaggle's layout), `--test` the 2,000 test digits, default SGD: 9.6 %
+/// 21.9 % 10.1 % → 93.7 % 93.8 % 93.8 %, Adam: 90.0 % 90.9 % 89.9 % → 92.9 %
+/// 93.5 % 92.7 %. Targets stay raw by default: on diabetes,
+/// `--standardize-targets` on top gave R² 0.36 0.33 0.25.
+const STANDARDIZE_BY_DEFAULT: bool = true;
+
 impl RunConfig {
     /// The run the flags describe, defaults filled in; `init` is the model
     /// from `--init`, whose architecture it takes.
@@ -126,6 +172,7 @@ impl RunConfig {
         let out = absolute(&a.out)?;
         let checkpoint =
             absolute(&a.checkpoint.clone().unwrap_or_else(|| PathBuf::from(format!("{}.ckpt", out.display()))))?;
+        let (standardize, standardize_targets) = scaling_flags(a, init, &data, head)?;
         let adam_defaults = Adam::default();
         let shard_rows = a.shard_rows.unwrap_or_else(|| auto_shard_rows(a.batch_size, &hidden)).min(a.batch_size);
         Ok(RunConfig {
@@ -136,6 +183,8 @@ impl RunConfig {
             target: a.csv.target.clone(),
             delimiter: a.csv.delimiter,
             classes: a.classes,
+            standardize,
+            standardize_targets,
             hidden,
             activation,
             head,
@@ -168,6 +217,11 @@ impl RunConfig {
             checkpoint,
             checkpoint_every: a.checkpoint_every,
         })
+    }
+
+    /// Whether the training data is a CSV file.
+    pub fn data_is_csv(&self) -> bool {
+        is_csv(&self.data)
     }
 
     /// Where held-out scores come from.

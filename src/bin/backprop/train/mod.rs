@@ -102,6 +102,15 @@ pub struct TrainArgs {
     /// Keep the file's row order (the last batch may be smaller) instead of shuffling every epoch
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Standardise each input column to mean 0 and deviation 1 with the training rows' statistics; kept in the model file and applied by eval, predict and the library [default: on for a fresh CSV run, off for IDX images and for --init, which keeps its file's scaling]
+    #[arg(long, overrides_with = "no_standardize")]
+    pub standardize: bool,
+    /// Train on the inputs as they are (turns the CSV default --standardize off)
+    #[arg(long, overrides_with = "standardize")]
+    pub no_standardize: bool,
+    /// Linear head: standardise the targets too; the model's outputs are un-scaled back to the targets' units
+    #[arg(long)]
+    pub standardize_targets: bool,
     /// Start from a saved model; its architecture comes from the file
     #[arg(long, value_name = "FILE")]
     pub init: Option<PathBuf>,

@@ -16,6 +16,7 @@ use crate::labels::Names;
 use crate::Failure;
 use backprop::data::Batcher;
 use backprop::metrics::{Metrics, Scores};
+use backprop::model::Scaling;
 use backprop::rng::Rng;
 use backprop::train::Checkpoint;
 use backprop::Head;
@@ -66,6 +67,9 @@ pub struct Saved {
     pub names: Names,
     /// The network's layer sizes.
     pub layers: Vec<usize>,
+    /// What the network standardises.
+    #[serde(default)]
+    pub scaling: Scaling,
     /// `flag → size:crc` of each data file.
     pub fingerprints: BTreeMap<String, String>,
 }
@@ -106,6 +110,9 @@ pub struct Session {
     /// What the files hold: the epoch whose model `--out` has (from this
     /// run or the one it resumes), and whether there is a checkpoint.
     written: (Option<usize>, bool),
+    /// One row's outputs and targets un-scaled, for the training scores of
+    /// a model that standardises its targets.
+    raw_row: (Vec<f32>, Vec<f32>),
 }
 
 impl Session {
@@ -121,6 +128,14 @@ impl Session {
         st: Progress,
         world: &World,
     ) -> Result<Session, Failure> {
+        let mut train = train;
+        let scaling = mlp.scaling();
+        if let Some(s) = &scaling.inputs {
+            s.apply(&mut train.x);
+        }
+        if let Some(s) = &scaling.targets {
+            s.apply(&mut train.t);
+        }
         let steps = (cfg.epochs * train.rows.div_ceil(cfg.batch_size)) as u64;
         // A batch larger than the data is the whole data, as scikit-learn
         // clips it (the rows a step sees are the same either way).
@@ -158,6 +173,7 @@ impl Session {
             predictor,
             names,
             written,
+            raw_row: (vec![0.0; outputs], vec![0.0; outputs]),
         })
     }
 
@@ -228,6 +244,11 @@ impl Session {
             if self.trainer.threads() == 1 { "" } else { "s" },
             backprop::simd_path().name()
         ));
+        lines.push(match mlp.scaling().name() {
+            Some(what) => format!("scaling: {what} standardised (mean and deviation of the training rows)"),
+            None if self.cfg.data_is_csv() => "scaling: none (--standardize scales the inputs)".to_string(),
+            None => "scaling: none".to_string(),
+        });
         if self.written.1 {
             lines.push(format!(
                 "resuming {} at epoch {}, batch {} (step {})",
@@ -272,9 +293,20 @@ impl Session {
             if let Err(e) = self.trainer.step(x, t, idx.len()) {
                 return Err(self.diverged(e));
             }
-            let o = self.outputs;
+            let (o, targets) = (self.outputs, &self.trainer.mlp().scaling().targets);
             for ((y, t), l) in self.trainer.last_outputs().zip(t.chunks_exact(o)).zip(self.trainer.last_losses()) {
-                self.st.metrics.add_row(y, t, l);
+                match targets {
+                    // Scored in the targets' units, as the held-out rows are.
+                    Some(s) => {
+                        let (yr, tr) = &mut self.raw_row;
+                        yr.copy_from_slice(y);
+                        tr.copy_from_slice(t);
+                        s.unapply(yr);
+                        s.unapply(tr);
+                        self.st.metrics.add_row(yr, tr, l);
+                    }
+                    None => self.st.metrics.add_row(y, t, l),
+                }
             }
             rows += idx.len();
             self.st.batch += 1;
@@ -303,7 +335,7 @@ impl Session {
             "epoch {}, step {}: {e}; training stopped; {files}; {}",
             self.st.epoch,
             self.trainer.steps() + 1,
-            divergence_hint(&self.train, self.cfg.head, self.cfg.lr)
+            divergence_hint(&self.train, self.cfg.head, self.cfg.lr, self.trainer.mlp().scaling())
         );
         // Every rank has the same loss and gradients, so the same failure.
         Failure::from(backprop::Error::config("diverged", msg)).shared()
@@ -369,6 +401,7 @@ impl Session {
             steps: self.trainer.steps(),
             names: self.names.clone(),
             layers: self.trainer.mlp().sizes().to_vec(),
+            scaling: self.trainer.mlp().scaling().clone(),
             fingerprints: self.fingerprints.clone(),
         };
         let text = serde_json::to_string(&saved).map_err(|e| backprop::Error::config("checkpoint", e.to_string()))?;
@@ -452,12 +485,15 @@ impl Report {
 
 /// What to try after a run diverged: scaling, when the inputs (or a linear
 /// head's targets) are far from unit size, and a smaller learning rate.
-fn divergence_hint(train: &Split, head: Head, lr: f64) -> String {
-    let largest = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    let (x, t) = (largest(&train.x), if head == Head::Linear { largest(&train.t) } else { 0.0 });
+fn divergence_hint(train: &Split, head: Head, lr: f64, scaling: &Scaling) -> String {
+    let largest = |v: &[f32], scaled: bool| if scaled { 0.0 } else { v.iter().fold(0.0f32, |m, x| m.max(x.abs())) };
+    let x = largest(&train.x, scaling.inputs.is_some());
+    let t = if head == Head::Linear { largest(&train.t, scaling.targets.is_some()) } else { 0.0 };
     let scale = match (x > 10.0, t > 10.0) {
-        (_, true) => format!("the targets reach {t:.3e} and the inputs {x:.3e}: scale them to about unit size, or "),
-        (true, false) => format!("the inputs reach {x:.3e}: scale them to about unit size, or "),
+        (_, true) => format!(
+            "the targets reach {t:.3e} and the inputs {x:.3e}: scale them to about unit size (--standardize-targets, --standardize), or "
+        ),
+        (true, false) => format!("the inputs reach {x:.3e}: scale them to about unit size (--standardize), or "),
         _ => String::new(),
     };
     format!("{scale}try a smaller --lr than {lr}")

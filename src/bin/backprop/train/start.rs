@@ -10,6 +10,7 @@ use crate::files::{check_writable, refuse_clobbering};
 use crate::labels::{read_model, Names};
 use crate::Failure;
 use backprop::metrics::Metrics;
+use backprop::model::{Scaling, Standardizer};
 use backprop::train::{file_fingerprint, Checkpoint};
 use backprop::Mlp;
 use std::collections::BTreeMap;
@@ -35,6 +36,16 @@ fn init_model(a: &TrainArgs) -> Result<Option<(Mlp, Names)>, Failure> {
         return Err(clash("--head", head.to_string(), m.head().to_string()));
     }
     Ok(Some((m, names)))
+}
+
+/// A fresh run's standardisation, from its training rows alone (the
+/// held-out rows are already split off).
+fn fit_scaling(cfg: &RunConfig, train: &data::Split, features: usize, outputs: usize) -> backprop::Result<Scaling> {
+    let fit = |on: bool, v: &[f32], cols: usize| on.then(|| Standardizer::fit(v, cols)).transpose();
+    Ok(Scaling {
+        inputs: fit(cfg.standardize, &train.x, features)?,
+        targets: fit(cfg.standardize_targets, &train.t, outputs)?,
+    })
 }
 
 /// The run's data files, by flag.
@@ -124,6 +135,7 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
             .head(cfg.head, outputs)
             .seed(cfg.seed)
             .build()
+            .and_then(|m| m.with_scaling(fit_scaling(&cfg, &train, features, outputs)?))
             .map_err(Failure::from),
     })?;
     let log_len = cfg.log.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
@@ -163,7 +175,9 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
         |what: &str| backprop::Error::format(path, None, format!("checkpoint state: {what} does not fit the run"));
     let outputs = *saved.layers.last().ok_or_else(|| bad("layers"))?;
     let (train, held, _, _, names) = world.agree(data::load(&cfg, Some(outputs), saved.names.classes.clone()))?;
-    let mlp = Mlp::from_parts(saved.layers.clone(), cfg.activation, cfg.head, ck.params.clone())?;
+    let mlp = Mlp::from_parts(saved.layers.clone(), cfg.activation, cfg.head, ck.params.clone())?
+        .with_scaling(saved.scaling.clone())
+        .map_err(|e| bad(&format!("the scaling ({e})")))?;
     let order: Vec<usize> = ck.order.iter().map(|&r| r as usize).collect();
     if order.len() != train.rows || order.iter().any(|&r| r >= train.rows) {
         return Err(bad("the row order").into());
