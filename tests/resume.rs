@@ -219,7 +219,8 @@ fn early_stopping_keeps_the_best_epoch() {
         "train --data train.csv --test test.csv --hidden 256 --optimizer adam --lr 0.01 --epochs 200 --batch-size 8 \
                 --patience 3 --log log.jsonl --out m.safetensors --quiet";
     ok(bin(&dir).args(args.split_whitespace()));
-    let losses: Vec<f64> = log_lines(&dir.join("log.jsonl")).iter().map(|l| l["test_loss"].as_f64().unwrap()).collect();
+    let losses: Vec<f64> =
+        log_lines(&dir.join("log.jsonl")).iter().map(|l| l["heldout_loss"].as_f64().unwrap()).collect();
     assert!(losses.len() < 200, "never stopped");
     let best = losses.iter().cloned().fold(f64::INFINITY, f64::min);
     let best_epoch = losses.iter().position(|&l| l == best).unwrap();

@@ -79,10 +79,7 @@ fn the_predictor_standardises_inputs_and_unscales_outputs() {
     s.targets.as_ref().unwrap().apply(&mut ts);
     let (mut y, mut l, mut l_plain) = (vec![0.0; 4], vec![0.0; 2], vec![0.0; 2]);
     Predictor::with_threads(&scaled, 1).unwrap().predict_with_loss(&x, &t, 2, &mut y, &mut l).unwrap();
-    Predictor::with_threads(&plain, 1)
-        .unwrap()
-        .predict_with_loss(&xs, &ts, 2, &mut [0.0; 4], &mut l_plain)
-        .unwrap();
+    Predictor::with_threads(&plain, 1).unwrap().predict_with_loss(&xs, &ts, 2, &mut [0.0; 4], &mut l_plain).unwrap();
     assert_eq!((y, l), (want, l_plain));
     // A predictor refuses weights whose scaling differs.
     assert!(Predictor::with_threads(&scaled, 1).unwrap().load(&plain).is_err());

@@ -10,7 +10,7 @@
 use super::config::{Held, RunConfig};
 use super::data::Split;
 use super::world::World;
-use super::TrainArgs;
+use super::{ScheduleArg, TrainArgs};
 use crate::common::{self, say};
 use crate::labels::Names;
 use crate::Failure;
@@ -422,7 +422,14 @@ fn progress(quiet: bool, epoch: usize, epochs: usize, batches: usize, done: usiz
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(batches as u64);
-    let style = indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:40}] {pos}/{len} batches, {per_sec}");
+    let style = indicatif::ProgressStyle::with_template(
+        "epoch {prefix} [{bar:40}] {pos}/{len} batches, {rate} batches/s, ETA {eta} (this epoch)",
+    )
+    .map(|s| {
+        s.with_key("rate", |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1}", st.per_sec());
+        })
+    });
     if let Ok(s) = style {
         bar.set_style(s.progress_chars("=> "));
     }
@@ -453,11 +460,16 @@ impl Report {
         }
     }
 
+    /// The epoch line: the scores, the learning rate of the epoch's last
+    /// step when a schedule moves it, the rate and the time so far.
     fn text(&self, cfg: &RunConfig) -> String {
         let w = self.epochs.to_string().len();
         let mut s = format!("epoch {:>w$}/{}  {}", self.epoch, self.epochs, common::text_scores(&self.train, "train "));
         if let Some(h) = &self.held {
             s += &format!("  {}", common::text_scores(h, Self::held_name(cfg)));
+        }
+        if cfg.lr_schedule != ScheduleArg::Constant || cfg.warmup_steps > 0 {
+            s += &format!("  lr {:.4e}", self.lr);
         }
         s += &format!("  {:.0} samples/s  {:.1}s", self.rate, self.elapsed);
         match self.comm {
@@ -466,12 +478,15 @@ impl Report {
         }
     }
 
+    /// The log line: the same keys whatever the held-out rows are
+    /// (`heldout_*`), and `heldout` naming them (`test` or `val`).
     fn json(&self, cfg: &RunConfig) -> String {
         let mut m = Map::new();
         m.insert("epoch".into(), self.epoch.into());
         m.extend(common::json_scores(&self.train, "train_"));
         if let Some(h) = &self.held {
-            m.extend(common::json_scores(h, &Self::held_name(cfg).replace(' ', "_")));
+            m.insert("heldout".into(), Self::held_name(cfg).trim().into());
+            m.extend(common::json_scores(h, "heldout_"));
         }
         m.insert("samples_per_sec".into(), self.rate.into());
         m.insert("elapsed_sec".into(), self.elapsed.into());
