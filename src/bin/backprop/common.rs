@@ -138,12 +138,24 @@ pub fn default_targets(head: Head, outputs: usize) -> usize {
 /// Scores a predictor's network (whose head is `head` and outputs `o`) on
 /// inputs `x` and encoded targets `t` (rows × o).
 pub fn score(p: &mut Predictor, head: Head, o: usize, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<Scores> {
+    Ok(score_outputs(p, head, o, x, t, rows)?.0)
+}
+
+/// [`score`], and the outputs (rows × o) it scored.
+pub fn score_outputs(
+    p: &mut Predictor,
+    head: Head,
+    o: usize,
+    x: &[f32],
+    t: &[f32],
+    rows: usize,
+) -> backprop::Result<(Scores, Vec<f32>)> {
     let mut y = backprop::mem::zeros(backprop::mem::product(rows, o, "outputs")?, "outputs")?;
     let mut loss = backprop::mem::zeros(rows, "losses")?;
     p.predict_with_loss(x, t, rows, &mut y, &mut loss)?;
     let mut m = Metrics::new(head, o);
     m.add_batch(&y, t, &loss);
-    Ok(m.scores())
+    Ok((m.scores(), y))
 }
 
 /// Checks that a dataset's features match the model's inputs.

@@ -1,7 +1,9 @@
-//! `backprop eval`: score a saved model on labelled data.
+//! `backprop eval`: score a saved model on labelled data, then report per
+//! class (or label, or target) and, for softmax, the confusion matrix.
 
 use crate::common;
 use crate::labels::{read_model, scored_options, CsvArgs};
+use crate::report::Report;
 use crate::Failure;
 use backprop::data;
 use backprop::{Head, Predictor};
@@ -20,7 +22,7 @@ pub struct EvalArgs {
     targets: Option<usize>,
     #[command(flatten)]
     csv: CsvArgs,
-    /// Print one JSON object: rows, loss, and accuracy or rmse and r2
+    /// Print one JSON object: rows, loss, accuracy or rmse and r2, and the report (classes or labels with precision, recall, f1 and support, and confusion; or targets with rmse, mae and r2)
     #[arg(long)]
     json: bool,
     /// Threads [default: all cores]
@@ -42,10 +44,18 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
         return Err(backprop::Error::format(&a.data, None, msg).into());
     }
     let mut p = Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?;
-    let s = common::score(&mut p, mlp.head(), mlp.outputs(), &ds.x, &t, ds.rows)?;
+    let (s, y) = common::score_outputs(&mut p, mlp.head(), mlp.outputs(), &ds.x, &t, ds.rows)?;
+    let shown = if mlp.head() == Head::Softmax { names.classes.as_deref() } else { Some(&names.targets[..]) };
+    let report = Report::new(mlp.head(), shown, &y, &t, mlp.outputs());
     if a.json {
-        common::say(serde_json::Value::Object(common::json_scores(&s, "")))
+        let mut m = common::json_scores(&s, "");
+        let (key, per) = report.json();
+        m.insert(key, per);
+        if let Some(c) = report.confusion_json() {
+            m.insert("confusion".into(), c);
+        }
+        common::say(serde_json::Value::Object(m))
     } else {
-        common::say(format!("rows {}  {}", s.rows, common::text_scores(&s, "")))
+        common::say(format!("rows {}  {}\n{}", s.rows, common::text_scores(&s, ""), report.text().trim_end()))
     }
 }

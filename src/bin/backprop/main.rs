@@ -14,6 +14,7 @@ mod eval;
 mod files;
 mod labels;
 mod predict;
+mod report;
 mod train;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};

@@ -1,0 +1,187 @@
+//! `eval`'s detailed report, from the model's outputs and the targets:
+//! for softmax, per class precision, recall, F1 and support (scikit-learn's
+//! `classification_report`) and the confusion matrix (rows the true class,
+//! columns the predicted one, as scikit-learn's `confusion_matrix`); for
+//! logistic, the same per label (output > 0.5 against target > 0.5); for
+//! linear, per target RMSE, MAE and R² (`r2_score` per column).
+
+use backprop::Head;
+use serde_json::{json, Value};
+
+/// One class's (or label's) counts: true positives, predicted positives,
+/// actual positives.
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    tp: u64,
+    predicted: u64,
+    actual: u64,
+}
+
+impl Counts {
+    /// Precision, recall and F1; 0 where a denominator is 0, as
+    /// scikit-learn's `zero_division=0`.
+    fn prf(&self) -> (f64, f64, f64) {
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let (p, r) = (ratio(self.tp, self.predicted), ratio(self.tp, self.actual));
+        (p, r, if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) })
+    }
+}
+
+/// A column's error sums for RMSE, MAE and R².
+#[derive(Clone, Copy, Default)]
+struct Errors {
+    sq: f64,
+    abs: f64,
+    sum_t: f64,
+    sum_t2: f64,
+}
+
+/// The detailed report of `rows` rows of outputs `y` against targets `t`
+/// (rows × o each, the targets encoded as for training).
+pub struct Report {
+    head: Head,
+    names: Vec<String>,
+    rows: usize,
+    /// Softmax: `confusion[true·o + predicted]`.
+    confusion: Vec<u64>,
+    counts: Vec<Counts>,
+    errors: Vec<Errors>,
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
+}
+
+impl Report {
+    /// `names` names the classes (softmax) or the output columns; missing
+    /// names are the columns' indices.
+    pub fn new(head: Head, names: Option<&[String]>, y: &[f32], t: &[f32], o: usize) -> Report {
+        let names = (0..o).map(|j| names.and_then(|n| n.get(j)).cloned().unwrap_or_else(|| j.to_string())).collect();
+        let mut r = Report {
+            head,
+            names,
+            rows: y.len() / o.max(1),
+            confusion: vec![0; if head == Head::Softmax { o * o } else { 0 }],
+            counts: vec![Counts::default(); o],
+            errors: vec![Errors::default(); o],
+        };
+        for (y, t) in y.chunks_exact(o).zip(t.chunks_exact(o)) {
+            r.add(y, t);
+        }
+        r
+    }
+
+    fn add(&mut self, y: &[f32], t: &[f32]) {
+        let o = y.len();
+        match self.head {
+            Head::Softmax => {
+                let (truth, guess) = (argmax(t), argmax(y));
+                self.confusion[truth * o + guess] += 1;
+                self.counts[guess].predicted += 1;
+                self.counts[truth].actual += 1;
+                self.counts[truth].tp += (truth == guess) as u64;
+            }
+            Head::Logistic => {
+                for (c, (&y, &t)) in self.counts.iter_mut().zip(y.iter().zip(t)) {
+                    let (p, a) = (y > 0.5, t > 0.5);
+                    c.predicted += p as u64;
+                    c.actual += a as u64;
+                    c.tp += (p && a) as u64;
+                }
+            }
+            Head::Linear => {
+                for (e, (&y, &t)) in self.errors.iter_mut().zip(y.iter().zip(t)) {
+                    let (y, t) = (f64::from(y), f64::from(t));
+                    e.sq += (y - t) * (y - t);
+                    e.abs += (y - t).abs();
+                    e.sum_t += t;
+                    e.sum_t2 += t * t;
+                }
+            }
+        }
+    }
+
+    /// RMSE, MAE and R² of column j (for constant targets, R² is 1 when
+    /// fitted exactly and 0 otherwise, as scikit-learn's default
+    /// `force_finite=True` gives).
+    fn regression(&self, j: usize) -> (f64, f64, f64) {
+        let (e, n) = (self.errors[j], self.rows.max(1) as f64);
+        let ss_tot = (e.sum_t2 - e.sum_t * e.sum_t / n).max(0.0);
+        let r2 = if ss_tot > 0.0 {
+            1.0 - e.sq / ss_tot
+        } else if e.sq == 0.0 {
+            1.0
+        } else {
+            0.0
+        };
+        ((e.sq / n).sqrt(), e.abs / n, r2)
+    }
+
+    /// The report as JSON: `classes` (or `labels`) with precision, recall,
+    /// F1 and support, and `confusion`; or `targets` with RMSE, MAE, R².
+    pub fn json(&self) -> (String, Value) {
+        let finite = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
+        if self.head == Head::Linear {
+            let t: Vec<Value> = (0..self.names.len())
+                .map(|j| {
+                    let (rmse, mae, r2) = self.regression(j);
+                    json!({"name": self.names[j], "rmse": finite(rmse), "mae": finite(mae), "r2": finite(r2)})
+                })
+                .collect();
+            return ("targets".into(), Value::Array(t));
+        }
+        let per: Vec<Value> = self
+            .counts
+            .iter()
+            .zip(&self.names)
+            .map(|(c, name)| {
+                let (p, r, f) = c.prf();
+                json!({"name": name, "precision": p, "recall": r, "f1": f, "support": c.actual})
+            })
+            .collect();
+        let key = if self.head == Head::Softmax { "classes" } else { "labels" };
+        (key.into(), Value::Array(per))
+    }
+
+    /// The confusion matrix as JSON rows (softmax only).
+    pub fn confusion_json(&self) -> Option<Value> {
+        let o = self.names.len();
+        (self.head == Head::Softmax).then(|| json!(self.confusion.chunks(o.max(1)).collect::<Vec<_>>()))
+    }
+
+    /// The report as text, a table per section.
+    pub fn text(&self) -> String {
+        let w = self.names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(6);
+        if self.head == Head::Linear {
+            let mut s = format!("{:w$}  {:>12}  {:>12}  {:>8}\n", "target", "rmse", "mae", "r2");
+            for j in 0..self.names.len() {
+                let (rmse, mae, r2) = self.regression(j);
+                s += &format!("{:w$}  {rmse:>12.4}  {mae:>12.4}  {r2:>8.4}\n", self.names[j]);
+            }
+            return s;
+        }
+        let what = if self.head == Head::Softmax { "class" } else { "label" };
+        let mut s = format!("{what:w$}  precision  recall      f1  support\n");
+        for (c, name) in self.counts.iter().zip(&self.names) {
+            let (p, r, f) = c.prf();
+            s += &format!("{name:w$}  {p:>9.4}  {r:>6.4}  {f:>6.4}  {:>7}\n", c.actual);
+        }
+        if self.head == Head::Softmax {
+            let cw = self.names.iter().map(|n| n.chars().count()).max().unwrap_or(1).max(self.rows.to_string().len());
+            s += "confusion matrix (rows: true class, columns: predicted)\n";
+            s += &format!("{:w$}", "");
+            for n in &self.names {
+                s += &format!("  {n:>cw$}");
+            }
+            s += "\n";
+            for (row, name) in self.confusion.chunks(self.names.len()).zip(&self.names) {
+                s += &format!("{name:w$}");
+                for v in row {
+                    s += &format!("  {v:>cw$}");
+                }
+                s += "\n";
+            }
+        }
+        s
+    }
+}
