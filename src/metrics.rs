@@ -47,7 +47,9 @@ pub struct Scores {
     pub r2: Option<f64>,
 }
 
-fn argmax(v: &[f32]) -> usize {
+/// The index of the largest value (the first of equal ones; 0 when empty):
+/// a softmax row's class.
+pub fn argmax(v: &[f32]) -> usize {
     v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 

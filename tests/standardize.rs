@@ -38,6 +38,21 @@ fn raw_scale_csv(dir: &Path, rows: usize, seed: u64) -> PathBuf {
     p
 }
 
+/// A copy of the CSV at `p` with only the columns `keep` (0-based).
+fn columns(p: &str, keep: &[usize]) -> String {
+    let text: String = std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&k| c[k]).collect::<Vec<_>>().join(",") + "\n"
+        })
+        .collect();
+    let q = format!("{p}.{}.csv", keep.iter().map(|k| k.to_string()).collect::<String>());
+    std::fs::write(&q, text).unwrap();
+    q
+}
+
 fn scaling_of(model: &Path) -> Option<String> {
     let bytes = std::fs::read(model).unwrap();
     backprop::model::safetensors_metadata(&bytes, model).unwrap().get("scaling").cloned()
@@ -48,17 +63,7 @@ fn a_fresh_csv_run_standardises_its_inputs_and_eval_and_predict_apply_it() {
     let dir = common::scratch("standardize");
     let (train, test) = (raw_scale_csv(&dir, 400, 1), raw_scale_csv(&dir, 200, 2));
     let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
-    let drop_price = |p: &str| {
-        let text: String = std::fs::read_to_string(p)
-            .unwrap()
-            .lines()
-            .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
-            .collect();
-        let q = format!("{p}.noprice.csv");
-        std::fs::write(&q, text).unwrap();
-        q
-    };
-    let (train, test) = (drop_price(train), drop_price(test));
+    let (train, test) = (columns(train, &[0, 1, 2]), columns(test, &[0, 1, 2]));
     let cls = ["train", "--data", &train, "--target", "class", "--epochs", "30", "--quiet", "--out"];
     backprop(&dir, &[&cls[..], &["scaled.safetensors"]].concat());
     backprop(&dir, &[&cls[..], &["raw.safetensors", "--no-standardize"]].concat());
@@ -93,22 +98,8 @@ fn standardised_targets_train_in_unit_scale_and_predict_in_the_targets_units() {
     let dir = common::scratch("standardize");
     let (train, test) = (raw_scale_csv(&dir, 400, 3), raw_scale_csv(&dir, 200, 4));
     let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
-    // Features area and ratio; the class column is text, so leave it out
-    // by writing the numeric columns alone.
-    let numeric = |p: &str| {
-        let text: String = std::fs::read_to_string(p)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let c: Vec<&str> = l.split(',').collect();
-                format!("{},{},{}\n", c[0], c[1], c[3])
-            })
-            .collect();
-        let q = format!("{p}.num.csv");
-        std::fs::write(&q, text).unwrap();
-        q
-    };
-    let (train, test) = (numeric(train), numeric(test));
+    // Features area and ratio, the price the target: the text class left out.
+    let (train, test) = (columns(train, &[0, 1, 3]), columns(test, &[0, 1, 3]));
     let base = ["train", "--data", &train, "--head", "linear", "--hidden", "16", "--optimizer", "adam"];
     let base = [&base[..], &["--lr", "0.01", "--epochs", "100", "--batch-size", "16", "--quiet"]].concat();
     backprop(&dir, &[&base[..], &["--standardize-targets", "--out", "both.safetensors"]].concat());
@@ -143,27 +134,14 @@ fn idx_runs_stay_unscaled_and_init_keeps_its_files_scaling() {
     let dir = common::scratch("standardize");
     let train = raw_scale_csv(&dir, 100, 5);
     let train = train.to_str().unwrap();
-    let cols = |p: &str| {
-        let text: String = std::fs::read_to_string(p)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let c: Vec<&str> = l.split(',').collect();
-                format!("{},{},{}\n", c[0], c[1], c[2])
-            })
-            .collect();
-        let q = format!("{p}.cls.csv");
-        std::fs::write(&q, text).unwrap();
-        q
-    };
-    let train = cols(train);
+    let train = columns(train, &[0, 1, 2]);
     let t = &train[..];
     backprop(&dir, &["train", "--data", t, "--target", "class", "--epochs", "1", "--quiet", "--out", "s.safetensors"]);
     backprop(&dir, &["train", "--data", t, "--target", "class", "--epochs", "1", "--quiet", "--no-standardize"]);
     std::fs::rename(dir.join("model.safetensors"), dir.join("plain.safetensors")).unwrap();
     // --init continues with the file's scaling: the same vectors, whatever
     // the data it continues on.
-    let other = cols(raw_scale_csv(&dir, 100, 6).to_str().unwrap());
+    let other = columns(raw_scale_csv(&dir, 100, 6).to_str().unwrap(), &[0, 1, 2]);
     let init = ["train", "--data", &other, "--target", "class", "--epochs", "1", "--quiet", "--init"];
     backprop(&dir, &[&init[..], &["s.safetensors", "--out", "s2.safetensors"]].concat());
     let (a, b) = (Mlp::load(&dir.join("s.safetensors")).unwrap(), Mlp::load(&dir.join("s2.safetensors")).unwrap());

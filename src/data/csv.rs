@@ -59,6 +59,9 @@ pub struct CsvOptions {
     /// targets in this order, if the file has a header holding every one
     /// (a model's target names); else the last K.
     pub targets_if_named: Vec<String>,
+    /// A column read as text and neither feature nor target (a row id for
+    /// `predict --id-column`): its cells go to [`Dataset::ids`].
+    pub id: Option<Column>,
 }
 
 /// The 1-based line on which the record reported at byte `pos` of the
@@ -151,12 +154,13 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 /// The 0-based target columns of rows `width` wide: `opts.targets`
 /// resolved against the header `names` (in the order given), else the
 /// columns named `opts.targets_if_named` when the header has them all, else
-/// the last `last`.
+/// the last `last` but for the `id` column.
 fn target_columns(
     opts: &CsvOptions,
     names: &[String],
     width: usize,
     last: usize,
+    id: Option<usize>,
 ) -> std::result::Result<Vec<usize>, String> {
     let chosen = &opts.targets;
     if chosen.is_empty() {
@@ -164,7 +168,11 @@ fn target_columns(
             opts.targets_if_named.iter().map(|t| names.iter().position(|n| n == t)).collect();
         return Ok(match named {
             Some(cols) if !cols.is_empty() => cols,
-            _ => (width.saturating_sub(last)..width).collect(),
+            _ => {
+                let mut cols: Vec<usize> = (0..width).rev().filter(|&c| Some(c) != id).take(last).collect();
+                cols.reverse();
+                cols
+            }
         });
     }
     let mut cols = Vec::new();
@@ -189,6 +197,19 @@ fn target_columns(
     Ok(cols)
 }
 
+/// The 0-based id column `c` names in rows `width` wide under the header
+/// `names`: one column, by name or position.
+fn id_column(c: &Column, names: &[String], width: usize) -> std::result::Result<usize, String> {
+    match c {
+        Column::Name(n) => names
+            .iter()
+            .position(|h| h == n)
+            .ok_or_else(|| format!("--id-column {n:?}: no such column in the header ({})", names.join(", "))),
+        Column::Positions(r) if r.start() == r.end() && *r.end() <= width => Ok(r.end() - 1),
+        Column::Positions(r) => Err(format!("--id-column {}: expected one column of the {width}", r.end())),
+    }
+}
+
 /// What a CSV's rows turn into, gathered as they are read.
 struct Table {
     /// Header names, when the first line is a header.
@@ -203,14 +224,23 @@ struct Table {
     labels: Vec<String>,
     text: bool,
     rows: usize,
+    /// The id column, and its cells.
+    id: Option<usize>,
+    ids: Vec<String>,
 }
 
 impl Table {
-    fn new(names: Vec<String>, width: usize, targets: Vec<usize>) -> Table {
+    /// A table of rows `width` wide; `is_target` is also set for the id
+    /// column, which is no feature either.
+    fn new(names: Vec<String>, width: usize, targets: Vec<usize>, id: Option<usize>) -> Table {
         let mut is_target = vec![false; width];
-        targets.iter().for_each(|&c| is_target[c] = true);
-        let (x, y, labels) = (Vec::new(), Vec::new(), Vec::new());
-        Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0 }
+        targets.iter().chain(&id).for_each(|&c| is_target[c] = true);
+        let (x, y, labels, ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0, id, ids }
+    }
+
+    fn features(&self) -> usize {
+        self.width - self.targets.len() - usize::from(self.id.is_some())
     }
 
     /// Adds a data row; the error names the 1-based column.
@@ -219,8 +249,8 @@ impl Table {
             let like = if self.names.is_empty() { "the first row" } else { "the header" };
             return Err((None, format!("expected {} columns like {like}, got {}", self.width, cells.len())));
         }
-        mem::reserve(&mut self.x, self.width - self.targets.len(), "CSV features")
-            .map_err(|e| (None, e.to_string()))?;
+        let features = self.features();
+        mem::reserve(&mut self.x, features, "CSV features").map_err(|e| (None, e.to_string()))?;
         mem::reserve(&mut self.y, self.targets.len(), "CSV targets").map_err(|e| (None, e.to_string()))?;
         for (c, cell) in cells.iter().enumerate().filter(|&(c, _)| !self.is_target[c]) {
             self.x.push(number(cell).map_err(|m| (Some(c + 1), m))?);
@@ -239,12 +269,15 @@ impl Table {
                 self.labels.push(cell.to_string());
             }
         }
+        if let Some(c) = self.id {
+            self.ids.push(cells[c].to_string());
+        }
         self.rows += 1;
         Ok(())
     }
 
     fn into_dataset(self, path: &Path) -> Dataset {
-        let (features, targets) = (self.width - self.targets.len(), self.targets.len());
+        let (features, targets) = (self.features(), self.targets.len());
         let name = |c: usize| self.names.get(c).cloned();
         let feature_names = (0..self.width).filter(|&c| !self.is_target[c]).filter_map(name).collect();
         let target_names = self.targets.iter().filter_map(|&c| name(c)).collect();
@@ -259,6 +292,7 @@ impl Table {
             feature_names,
             target_names,
             labels,
+            ids: self.id.map(|_| self.ids),
         }
     }
 }
@@ -282,8 +316,9 @@ fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Read
 }
 
 /// Loads the CSV `src` reads from `path`; without chosen target columns
-/// the last `last(columns)` are targets, the count chosen from the first
-/// row's width, so that the file is read once.
+/// the last `last(columns)` are targets (but for an id column, which
+/// `columns` does not count), the count chosen from the first row's width,
+/// so that the file is read once.
 pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnce(usize) -> usize) -> Result<Dataset> {
     let (mut reader, gz) = records(path, src, opts.delimiter)?;
     let mut rec = csv::StringRecord::new();
@@ -308,14 +343,19 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
             None => {
                 let names = names.take().unwrap_or_default();
                 let width = if names.is_empty() { rec.len() } else { names.len() };
-                let k = last.take().map_or(0, |f| f(width));
-                let cols =
-                    target_columns(opts, &names, width, k).map_err(|m| Error::format(path, at(path, pos, None), m))?;
-                if cols.len() >= width {
+                let bad = |m: String| Error::format(path, at(path, pos, None), m);
+                let id = opts.id.as_ref().map(|c| id_column(c, &names, width)).transpose().map_err(bad)?;
+                // The caller counts the columns without the id column.
+                let k = last.take().map_or(0, |f| f(width - usize::from(id.is_some())));
+                let cols = target_columns(opts, &names, width, k, id).map_err(bad)?;
+                if let Some(i) = id.filter(|i| cols.contains(i)) {
+                    return Err(bad(format!("column {} cannot be both the id column and a target", i + 1)));
+                }
+                if cols.len() + usize::from(id.is_some()) >= width {
                     let msg = format!("{width} columns leave no features beside {} target column(s)", cols.len());
                     return Err(Error::format(path, at(path, pos, None), msg));
                 }
-                table.insert(Table::new(names, width, cols))
+                table.insert(Table::new(names, width, cols, id))
             }
         };
         let first = t.rows == 0 && t.names.is_empty();

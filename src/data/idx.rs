@@ -122,6 +122,7 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
             feature_names,
             target_names,
             labels,
+            ids: None,
         });
     }
     let lpath = labels_path(path)?;
@@ -144,5 +145,6 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
         feature_names,
         target_names,
         labels,
+        ids: None,
     })
 }

@@ -43,6 +43,8 @@ pub struct Dataset {
     /// names such as `setosa`): [`class_names`] and [`index_labels`] turn
     /// them into class indices.
     pub labels: Option<Vec<String>>,
+    /// The id column's cells as written (CSV with [`CsvOptions::id`]).
+    pub ids: Option<Vec<String>>,
 }
 
 /// The file formats [`load`] reads.

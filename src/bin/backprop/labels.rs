@@ -44,6 +44,7 @@ pub fn csv_options(target: &[String], delimiter: Option<char>) -> CsvOptions {
         delimiter: delimiter.map(|c| c as u8),
         targets: target.iter().map(|t| Column::parse(t)).collect(),
         targets_if_named: Vec::new(),
+        id: None,
     }
 }
 

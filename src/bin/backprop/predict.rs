@@ -4,7 +4,7 @@ use crate::common;
 use crate::files::{check_writable, refuse_clobbering};
 use crate::labels::{read_model, scored_options, CsvArgs, Names};
 use crate::Failure;
-use backprop::data;
+use backprop::data::{self, Column, CsvOptions, Dataset};
 use backprop::model::write_atomic;
 use backprop::{Head, Mlp, Predictor};
 use std::io::Write as _;
@@ -24,6 +24,12 @@ pub struct PredictArgs {
     targets: Option<usize>,
     #[command(flatten)]
     csv: CsvArgs,
+    /// CSV: a column (by header name or position from 1) passed through as the first output column, not a feature
+    #[arg(long, value_name = "NAME|INDEX")]
+    id_column: Option<String>,
+    /// Copy the true target values into columns `true_…` after the predictions (the data must hold targets)
+    #[arg(long)]
+    with_targets: bool,
     /// Write the CSV here (atomically) instead of to standard output
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -37,22 +43,34 @@ pub struct PredictArgs {
 /// its probability `p_…` (logistic), or the outputs (linear); columns named
 /// after the classes or target columns of the training data when the model
 /// keeps their names.
-fn render(mlp: &Mlp, names: &Names, y: &[f32]) -> csv::Result<Vec<u8>> {
+/// Columns around the predictions: an id column first (its name and
+/// cells), the true targets after (their names, and per row their cells).
+#[derive(Default)]
+struct Around {
+    id: Option<(String, Vec<String>)>,
+    truth: Option<(Vec<String>, Vec<Vec<String>>)>,
+}
+
+fn render(mlp: &Mlp, names: &Names, y: &[f32], around: &Around) -> csv::Result<Vec<u8>> {
     let (o, head) = (mlp.outputs(), mlp.head());
     let mut w = csv::Writer::from_writer(Vec::with_capacity(y.len() * 12));
     let given = if head == Head::Softmax { names.classes.clone().unwrap_or_default() } else { names.targets.clone() };
     let columns: Vec<String> = if given.len() == o { given } else { (0..o).map(|j| format!("y{j}")).collect() };
+    let mut header: Vec<String> = around.id.iter().map(|(n, _)| n.clone()).collect();
     match head {
-        Head::Softmax => w.write_record(std::iter::once("class").chain(columns.iter().map(String::as_str)))?,
-        Head::Logistic => w.write_record(columns.iter().cloned().chain(columns.iter().map(|c| format!("p_{c}"))))?,
-        Head::Linear => w.write_record(&columns)?,
+        Head::Softmax => header.extend(std::iter::once("class".to_string()).chain(columns.iter().cloned())),
+        Head::Logistic => header.extend(columns.iter().cloned().chain(columns.iter().map(|c| format!("p_{c}")))),
+        Head::Linear => header.extend(columns.iter().cloned()),
     }
-    let mut cells = Vec::with_capacity(2 * o + 1);
-    for row in y.chunks_exact(o) {
+    header.extend(around.truth.iter().flat_map(|(n, _)| n.iter().map(|n| format!("true_{n}"))));
+    w.write_record(&header)?;
+    let mut cells = Vec::with_capacity(2 * o + 3);
+    for (r, row) in y.chunks_exact(o).enumerate() {
         cells.clear();
+        cells.extend(around.id.iter().map(|(_, ids)| ids[r].clone()));
         match head {
             Head::Softmax => {
-                let class = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+                let class = backprop::metrics::argmax(row);
                 cells.push(names.classes.as_ref().map_or_else(|| class.to_string(), |c| c[class].clone()));
             }
             Head::Logistic => cells.extend(row.iter().map(|&p| u8::from(p > 0.5).to_string())),
@@ -60,9 +78,52 @@ fn render(mlp: &Mlp, names: &Names, y: &[f32]) -> csv::Result<Vec<u8>> {
         }
         // Shortest round-trip form, in exponent notation when far from 1.
         cells.extend(row.iter().map(|v| format!("{v:?}")));
+        cells.extend(around.truth.iter().flat_map(|(_, t)| t[r].iter().cloned()));
         w.write_record(&cells)?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// The id column and the true targets the flags ask for, from the data.
+fn around(a: &PredictArgs, ds: &Dataset, head: Head) -> Result<Around, Failure> {
+    let bad = |msg: &str| Failure::from(backprop::Error::format(&ds.path, None, msg.to_string()));
+    let id = match (&a.id_column, &ds.ids) {
+        (None, _) => None,
+        (Some(_), None) => return Err(bad("--id-column needs CSV data")),
+        (Some(c), Some(ids)) => {
+            // Named as the flag named it; a column by position is `id`.
+            let name = match Column::parse(c) {
+                Column::Name(n) => n,
+                Column::Positions(_) => "id".to_string(),
+            };
+            Some((name, ids.clone()))
+        }
+    };
+    let truth = if a.with_targets {
+        if ds.targets == 0 {
+            return Err(bad("--with-targets: the data holds no target columns (give --targets K or --target)"));
+        }
+        let names = if ds.target_names.len() == ds.targets {
+            ds.target_names.clone()
+        } else if head == Head::Softmax && ds.targets == 1 {
+            vec!["class".to_string()]
+        } else {
+            (0..ds.targets).map(|j| format!("y{j}")).collect()
+        };
+        let rows = match &ds.labels {
+            Some(l) => l.iter().map(|v| vec![v.clone()]).collect(),
+            // A class index as an integer, other values in round-trip form.
+            None => {
+                let cell =
+                    |v: &f32| if head == Head::Softmax && v.fract() == 0.0 { format!("{v}") } else { format!("{v:?}") };
+                ds.y.chunks_exact(ds.targets).map(|r| r.iter().map(cell).collect()).collect()
+            }
+        };
+        Some((names, rows))
+    } else {
+        None
+    };
+    Ok(Around { id, truth })
 }
 
 pub fn run(a: PredictArgs) -> Result<(), Failure> {
@@ -72,15 +133,19 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
     }
     let (mlp, names) = read_model(&a.model)?;
     let (inputs, default) = (mlp.inputs(), common::default_targets(mlp.head(), mlp.outputs()));
-    let ds = data::load_csv_with(&a.data, &scored_options(&a.csv, &names), |columns| match a.targets {
+    let opts = CsvOptions { id: a.id_column.as_deref().map(Column::parse), ..scored_options(&a.csv, &names) };
+    // IDX labels are read only when asked for: --with-targets asks.
+    let idx = a.with_targets && data::detect(&a.data).is_ok_and(|f| f == data::Format::Idx);
+    let ds = data::load_csv_with(&a.data, &opts, |columns| match a.targets.or(idx.then_some(1)) {
         Some(k) => k,
         None if columns == inputs => 0,
         None => default,
     })?;
     common::check_features(&ds, &mlp, &a.model)?;
+    let around = around(&a, &ds, mlp.head())?;
     let mut y = backprop::mem::zeros(backprop::mem::product(ds.rows, mlp.outputs(), "outputs")?, "outputs")?;
     Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?.predict(&ds.x, ds.rows, &mut y)?;
-    let csv = render(&mlp, &names, &y).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
+    let csv = render(&mlp, &names, &y, &around).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
     match &a.out {
         Some(p) => write_atomic(p, &csv)?,
         None => {

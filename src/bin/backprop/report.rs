@@ -5,6 +5,7 @@
 //! logistic, the same per label (output > 0.5 against target > 0.5); for
 //! linear, per target RMSE, MAE and R² (`r2_score` per column).
 
+use backprop::metrics::argmax;
 use backprop::Head;
 use serde_json::{json, Value};
 
@@ -46,10 +47,6 @@ pub struct Report {
     confusion: Vec<u64>,
     counts: Vec<Counts>,
     errors: Vec<Errors>,
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
 impl Report {

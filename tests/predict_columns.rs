@@ -1,0 +1,69 @@
+//! `predict --id-column` passes a column through (not a feature), and
+//! `--with-targets` copies the true values after the predictions.
+
+mod common;
+
+use backprop::{Activation, Head, Mlp};
+use std::path::Path;
+use std::process::Command;
+
+fn predict(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_backprop")).arg("predict").args(args).current_dir(dir).output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> Vec<String> {
+    let o = predict(dir, args);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().lines().map(String::from).collect()
+}
+
+/// A linear model `y = x0 + 10·x1`, no hidden layer.
+fn model(dir: &Path) -> String {
+    let m = Mlp::from_parts(vec![2, 1], Activation::Sigmoid, Head::Linear, vec![1.0, 10.0, 0.0]).unwrap();
+    m.save(&dir.join("m.safetensors")).unwrap();
+    "m.safetensors".into()
+}
+
+#[test]
+fn the_id_column_leads_and_is_no_feature_and_true_targets_follow() {
+    let dir = common::scratch("predict-columns");
+    let m = model(&dir);
+    std::fs::write(dir.join("d.csv"), "x0,key,x1,price\n1,a-7,2,20\n3,b 8,0.5,9\n").unwrap();
+    let rows = ok(&dir, &["--model", &m, "--data", "d.csv", "--id-column", "key", "--with-targets"]);
+    assert_eq!(rows, ["key,y0,true_price", "a-7,21.0,20.0", "b 8,8.0,9.0"]);
+    // By position, without targets in the file: the id is column 2, named `id`.
+    std::fs::write(dir.join("n.csv"), "1,a-7,2\n3,b 8,0.5\n").unwrap();
+    assert_eq!(ok(&dir, &["--model", &m, "--data", "n.csv", "--id-column", "2"]), ["id,y0", "a-7,21.0", "b 8,8.0"]);
+}
+
+#[test]
+fn with_targets_reads_the_labels_beside_idx_images() {
+    let dir = common::scratch("predict-columns");
+    let imgs = common::cli::write(&dir, "i-images-idx3-ubyte", &common::cli::idx_images(4, 1, 4));
+    common::cli::write(&dir, "i-labels-idx1-ubyte", &common::cli::idx_labels(4, 4));
+    let m = Mlp::from_parts(vec![1, 3], Activation::Sigmoid, Head::Softmax, vec![0.0; 6]).unwrap();
+    m.save(&dir.join("s.safetensors")).unwrap();
+    let rows = ok(&dir, &["--model", "s.safetensors", "--data", &imgs, "--with-targets"]);
+    assert_eq!(rows[0], "class,y0,y1,y2,true_class");
+    let truth: Vec<&str> = rows[1..].iter().map(|r| r.rsplit(',').next().unwrap()).collect();
+    assert_eq!(truth, ["0", "1", "2", "0"], "the labels file's classes, as integers");
+    // Without the flag the labels are not needed.
+    std::fs::remove_file(dir.join("i-labels-idx1-ubyte")).unwrap();
+    assert_eq!(ok(&dir, &["--model", "s.safetensors", "--data", &imgs]).len(), 5);
+}
+
+#[test]
+fn bad_id_and_target_requests_are_one_line_errors() {
+    let dir = common::scratch("predict-columns");
+    let m = model(&dir);
+    std::fs::write(dir.join("d.csv"), "x0,key,x1,price\n1,a,2,20\n").unwrap();
+    std::fs::write(dir.join("n.csv"), "1,2\n3,4\n").unwrap();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--data", "d.csv", "--id-column", "nope"], "--id-column \"nope\": no such column"),
+        (&["--data", "d.csv", "--id-column", "9"], "--id-column 9: expected one column of the 4"),
+        (&["--data", "n.csv", "--with-targets"], "holds no target columns"),
+    ];
+    for (args, needle) in cases {
+        common::cli::fails(&dir, &[&["predict", "--model", &m][..], args].concat(), true, 1, &[needle]);
+    }
+}
