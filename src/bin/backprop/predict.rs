@@ -38,11 +38,6 @@ pub struct PredictArgs {
     threads: Option<usize>,
 }
 
-/// The CSV: a header, then per row the predicted class and the
-/// probabilities (softmax), each output's label thresholded at 0.5 and
-/// its probability `p_…` (logistic), or the outputs (linear); columns named
-/// after the classes or target columns of the training data when the model
-/// keeps their names.
 /// Columns around the predictions: an id column first (its name and
 /// cells), the true targets after (their names, and per row their cells).
 #[derive(Default)]
@@ -51,6 +46,12 @@ struct Around {
     truth: Option<(Vec<String>, Vec<Vec<String>>)>,
 }
 
+/// The CSV: a header, then per row the id (with `--id-column`); the
+/// predicted class and the probabilities (softmax), each output's label
+/// thresholded at 0.5 and its probability `p_…` (logistic), or the outputs
+/// (linear), columns named after the classes or target columns of the
+/// training data when the model keeps their names; then the true targets
+/// (with `--with-targets`).
 fn render(mlp: &Mlp, names: &Names, y: &[f32], around: &Around) -> csv::Result<Vec<u8>> {
     let (o, head) = (mlp.outputs(), mlp.head());
     let mut w = csv::Writer::from_writer(Vec::with_capacity(y.len() * 12));
