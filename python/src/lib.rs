@@ -268,6 +268,12 @@ impl Fit {
             return Err(PyValueError::new_err("batch_size must be at least 1"));
         }
         let mlp = lock(&network.inner)?.mlp.clone();
+        if let Some(what) = mlp.scaling().name() {
+            // Its steps would see raw rows while its predictions scale them.
+            return Err(PyValueError::new_err(format!(
+                "the network standardises its {what}; train it with `backprop train --init`, which applies the scaling"
+            )));
+        }
         let (features, outputs, batch) = (mlp.inputs(), mlp.outputs(), batch_size);
         let kind = match schedule {
             "constant" => ScheduleKind::Constant,

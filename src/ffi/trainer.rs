@@ -116,6 +116,12 @@ pub unsafe extern "C" fn bp_trainer_new(
         let ModelState::Own(mlp) = &m.state else {
             return Err(invalid("the model already has a trainer"));
         };
+        if let Some(what) = mlp.scaling().name() {
+            // Its steps would see raw rows while its predictions scale them.
+            return Err(invalid(format!(
+                "the model standardises its {what}; train it with `backprop train --init`, which applies the scaling"
+            )));
+        }
         let opt = optimizer(&c)?;
         let tc =
             TrainConfig { batch_size: c.batch_size, threads: c.threads, lr: c.lr as f64, ..TrainConfig::default() };
