@@ -107,6 +107,23 @@ impl Metrics {
             && [&self.sq_err, &self.t_mean, &self.t_m2].iter().all(|v| v.len() == per)
     }
 
+    /// Linear only: each output's RMSE and R² so far (for constant targets,
+    /// R² is 1 when fitted exactly and 0 otherwise, as scikit-learn's
+    /// default `force_finite=True` gives); empty for the other heads.
+    pub fn per_output(&self) -> Vec<(f64, f64)> {
+        let n = self.rows.max(1) as f64;
+        let r2 = |sq: f64, ss_tot: f64| {
+            if ss_tot > 0.0 {
+                1.0 - sq / ss_tot
+            } else if sq == 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        };
+        self.sq_err.iter().zip(&self.t_m2).map(|(&sq, &ss)| ((sq / n).sqrt(), r2(sq, ss))).collect()
+    }
+
     /// The scores so far.
     pub fn scores(&self) -> Scores {
         let n = self.rows.max(1) as f64;
@@ -121,18 +138,7 @@ impl Metrics {
             Head::Linear => {
                 let total: f64 = self.sq_err.iter().sum();
                 s.rmse = Some((total / (n * self.outputs as f64)).sqrt());
-                let r2: f64 = (0..self.outputs)
-                    .map(|j| {
-                        let ss_tot = self.t_m2[j];
-                        if ss_tot > 0.0 {
-                            1.0 - self.sq_err[j] / ss_tot
-                        } else if self.sq_err[j] == 0.0 {
-                            1.0
-                        } else {
-                            0.0
-                        }
-                    })
-                    .sum();
+                let r2: f64 = self.per_output().iter().map(|&(_, r2)| r2).sum();
                 s.r2 = Some(r2 / self.outputs as f64);
             }
         }

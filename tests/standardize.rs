@@ -7,7 +7,7 @@ mod common;
 
 use backprop::Mlp;
 use common::cli::fails;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn backprop(dir: &Path, args: &[&str]) -> String {
@@ -23,34 +23,22 @@ fn json(text: &str) -> serde_json::Value {
 
 /// Two features on raw scales far from 1 (around 5,000 and 0.001), a class
 /// from their standardised sum, and a target `y = 1e5·(z1 + 2·z2) + 4e5`
-/// in the units of house prices.
-fn raw_scale_csv(dir: &Path, rows: usize, seed: u64) -> PathBuf {
+/// in the units of house prices: the columns `area,ratio,class,price` at
+/// the 0-based positions `keep`, written to a file whose path is returned.
+fn raw_scale_csv(dir: &Path, rows: usize, seed: u64, keep: &[usize]) -> String {
     let mut rng = backprop::rng::Rng::new(seed);
-    let mut s = String::from("area,ratio,class,price\n");
+    let pick = |cells: [String; 4]| keep.iter().map(|&k| cells[k].clone()).collect::<Vec<_>>().join(",") + "\n";
+    let mut s = pick(["area", "ratio", "class", "price"].map(String::from));
     for _ in 0..rows {
         let (z1, z2) = (rng.uniform(-1.0, 1.0), rng.uniform(-1.0, 1.0));
         let (a, r) = (5000.0 + 2000.0 * z1, 0.001 + 0.0005 * z2);
         let class = if z1 + z2 > 0.0 { "big" } else { "small" };
-        s += &format!("{a},{r},{class},{}\n", 1e5 * (z1 + 2.0 * z2) + 4e5);
+        let price = 1e5 * (z1 + 2.0 * z2) + 4e5;
+        s += &pick([a.to_string(), r.to_string(), class.to_string(), price.to_string()]);
     }
     let p = dir.join(format!("raw{seed}.csv"));
     std::fs::write(&p, s).unwrap();
-    p
-}
-
-/// A copy of the CSV at `p` with only the columns `keep` (0-based).
-fn columns(p: &str, keep: &[usize]) -> String {
-    let text: String = std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            keep.iter().map(|&k| c[k]).collect::<Vec<_>>().join(",") + "\n"
-        })
-        .collect();
-    let q = format!("{p}.{}.csv", keep.iter().map(|k| k.to_string()).collect::<String>());
-    std::fs::write(&q, text).unwrap();
-    q
+    p.to_str().unwrap().to_string()
 }
 
 fn scaling_of(model: &Path) -> Option<String> {
@@ -61,9 +49,7 @@ fn scaling_of(model: &Path) -> Option<String> {
 #[test]
 fn a_fresh_csv_run_standardises_its_inputs_and_eval_and_predict_apply_it() {
     let dir = common::scratch("standardize");
-    let (train, test) = (raw_scale_csv(&dir, 400, 1), raw_scale_csv(&dir, 200, 2));
-    let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
-    let (train, test) = (columns(train, &[0, 1, 2]), columns(test, &[0, 1, 2]));
+    let (train, test) = (raw_scale_csv(&dir, 400, 1, &[0, 1, 2]), raw_scale_csv(&dir, 200, 2, &[0, 1, 2]));
     let cls = ["train", "--data", &train, "--target", "class", "--epochs", "30", "--quiet", "--out"];
     backprop(&dir, &[&cls[..], &["scaled.safetensors"]].concat());
     backprop(&dir, &[&cls[..], &["raw.safetensors", "--no-standardize"]].concat());
@@ -96,10 +82,8 @@ fn a_fresh_csv_run_standardises_its_inputs_and_eval_and_predict_apply_it() {
 #[test]
 fn standardised_targets_train_in_unit_scale_and_predict_in_the_targets_units() {
     let dir = common::scratch("standardize");
-    let (train, test) = (raw_scale_csv(&dir, 400, 3), raw_scale_csv(&dir, 200, 4));
-    let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
     // Features area and ratio, the price the target: the text class left out.
-    let (train, test) = (columns(train, &[0, 1, 3]), columns(test, &[0, 1, 3]));
+    let (train, test) = (raw_scale_csv(&dir, 400, 3, &[0, 1, 3]), raw_scale_csv(&dir, 200, 4, &[0, 1, 3]));
     let base = ["train", "--data", &train, "--head", "linear", "--hidden", "16", "--optimizer", "adam"];
     let base = [&base[..], &["--lr", "0.01", "--epochs", "100", "--batch-size", "16", "--quiet"]].concat();
     backprop(&dir, &[&base[..], &["--standardize-targets", "--out", "both.safetensors"]].concat());
@@ -132,16 +116,14 @@ fn standardised_targets_train_in_unit_scale_and_predict_in_the_targets_units() {
 #[test]
 fn idx_runs_stay_unscaled_and_init_keeps_its_files_scaling() {
     let dir = common::scratch("standardize");
-    let train = raw_scale_csv(&dir, 100, 5);
-    let train = train.to_str().unwrap();
-    let train = columns(train, &[0, 1, 2]);
+    let train = raw_scale_csv(&dir, 100, 5, &[0, 1, 2]);
     let t = &train[..];
     backprop(&dir, &["train", "--data", t, "--target", "class", "--epochs", "1", "--quiet", "--out", "s.safetensors"]);
     backprop(&dir, &["train", "--data", t, "--target", "class", "--epochs", "1", "--quiet", "--no-standardize"]);
     std::fs::rename(dir.join("model.safetensors"), dir.join("plain.safetensors")).unwrap();
     // --init continues with the file's scaling: the same vectors, whatever
     // the data it continues on.
-    let other = columns(raw_scale_csv(&dir, 100, 6).to_str().unwrap(), &[0, 1, 2]);
+    let other = raw_scale_csv(&dir, 100, 6, &[0, 1, 2]);
     let init = ["train", "--data", &other, "--target", "class", "--epochs", "1", "--quiet", "--init"];
     backprop(&dir, &[&init[..], &["s.safetensors", "--out", "s2.safetensors"]].concat());
     let (a, b) = (Mlp::load(&dir.join("s.safetensors")).unwrap(), Mlp::load(&dir.join("s2.safetensors")).unwrap());

@@ -101,12 +101,6 @@ impl Standardizer {
             row.iter_mut().zip(self.mean.iter().zip(&self.std)).for_each(|(y, (m, d))| *y = *y * d + m);
         }
     }
-
-    /// How far the raw values are from unit scale: the largest `|mean|`
-    /// or `std` of any column.
-    pub fn magnitude(&self) -> f32 {
-        self.mean.iter().map(|m| m.abs()).chain(self.std.iter().copied()).fold(0.0, f32::max)
-    }
 }
 
 /// What a model standardises: its inputs, and (linear head only) its
@@ -120,11 +114,6 @@ pub struct Scaling {
 }
 
 impl Scaling {
-    /// Whether it changes nothing.
-    pub fn is_none(&self) -> bool {
-        self.inputs.is_none() && self.targets.is_none()
-    }
-
     /// The metadata value naming what is scaled: `inputs`, `targets`,
     /// `inputs,targets`, or `None` when nothing is.
     pub fn name(&self) -> Option<&'static str> {

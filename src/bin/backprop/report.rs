@@ -3,9 +3,10 @@
 //! `classification_report`) and the confusion matrix (rows the true class,
 //! columns the predicted one, as scikit-learn's `confusion_matrix`); for
 //! logistic, the same per label (output > 0.5 against target > 0.5); for
-//! linear, per target RMSE, MAE and R² (`r2_score` per column).
+//! linear, per target RMSE, MAE and R² (`r2_score` per column, from the
+//! same Welford sums as the summary's [`Metrics`]).
 
-use backprop::metrics::argmax;
+use backprop::metrics::{argmax, Metrics};
 use backprop::Head;
 use serde_json::{json, Value};
 
@@ -28,15 +29,6 @@ impl Counts {
     }
 }
 
-/// A column's error sums for RMSE, MAE and R².
-#[derive(Clone, Copy, Default)]
-struct Errors {
-    sq: f64,
-    abs: f64,
-    sum_t: f64,
-    sum_t2: f64,
-}
-
 /// The detailed report of `rows` rows of outputs `y` against targets `t`
 /// (rows × o each, the targets encoded as for training).
 pub struct Report {
@@ -46,7 +38,9 @@ pub struct Report {
     /// Softmax: `confusion[true·o + predicted]`.
     confusion: Vec<u64>,
     counts: Vec<Counts>,
-    errors: Vec<Errors>,
+    /// Linear: RMSE and R² per target (Welford's sums), and `Σ|y - t|`.
+    metrics: Metrics,
+    abs_err: Vec<f64>,
 }
 
 impl Report {
@@ -60,7 +54,8 @@ impl Report {
             rows: y.len() / o.max(1),
             confusion: vec![0; if head == Head::Softmax { o * o } else { 0 }],
             counts: vec![Counts::default(); o],
-            errors: vec![Errors::default(); o],
+            metrics: Metrics::new(head, o),
+            abs_err: vec![0.0; o],
         };
         for (y, t) in y.chunks_exact(o).zip(t.chunks_exact(o)) {
             r.add(y, t);
@@ -87,31 +82,18 @@ impl Report {
                 }
             }
             Head::Linear => {
-                for (e, (&y, &t)) in self.errors.iter_mut().zip(y.iter().zip(t)) {
-                    let (y, t) = (f64::from(y), f64::from(t));
-                    e.sq += (y - t) * (y - t);
-                    e.abs += (y - t).abs();
-                    e.sum_t += t;
-                    e.sum_t2 += t * t;
+                self.metrics.add_row(y, t, 0.0);
+                for (e, (&y, &t)) in self.abs_err.iter_mut().zip(y.iter().zip(t)) {
+                    *e += (f64::from(y) - f64::from(t)).abs();
                 }
             }
         }
     }
 
-    /// RMSE, MAE and R² of column j (for constant targets, R² is 1 when
-    /// fitted exactly and 0 otherwise, as scikit-learn's default
-    /// `force_finite=True` gives).
-    fn regression(&self, j: usize) -> (f64, f64, f64) {
-        let (e, n) = (self.errors[j], self.rows.max(1) as f64);
-        let ss_tot = (e.sum_t2 - e.sum_t * e.sum_t / n).max(0.0);
-        let r2 = if ss_tot > 0.0 {
-            1.0 - e.sq / ss_tot
-        } else if e.sq == 0.0 {
-            1.0
-        } else {
-            0.0
-        };
-        ((e.sq / n).sqrt(), e.abs / n, r2)
+    /// RMSE, MAE and R² of each target.
+    fn regression(&self) -> Vec<(f64, f64, f64)> {
+        let n = self.rows.max(1) as f64;
+        self.metrics.per_output().into_iter().zip(&self.abs_err).map(|((rmse, r2), a)| (rmse, a / n, r2)).collect()
     }
 
     /// The report as JSON: `classes` (or `labels`) with precision, recall,
@@ -119,11 +101,11 @@ impl Report {
     pub fn json(&self) -> (String, Value) {
         let finite = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
         if self.head == Head::Linear {
-            let t: Vec<Value> = (0..self.names.len())
-                .map(|j| {
-                    let (rmse, mae, r2) = self.regression(j);
-                    json!({"name": self.names[j], "rmse": finite(rmse), "mae": finite(mae), "r2": finite(r2)})
-                })
+            let t: Vec<Value> = self
+                .regression()
+                .into_iter()
+                .zip(&self.names)
+                .map(|((rmse, mae, r2), name)| json!({"name": name, "rmse": finite(rmse), "mae": finite(mae), "r2": finite(r2)}))
                 .collect();
             return ("targets".into(), Value::Array(t));
         }
@@ -151,9 +133,8 @@ impl Report {
         let w = self.names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(6);
         if self.head == Head::Linear {
             let mut s = format!("{:w$}  {:>12}  {:>12}  {:>8}\n", "target", "rmse", "mae", "r2");
-            for j in 0..self.names.len() {
-                let (rmse, mae, r2) = self.regression(j);
-                s += &format!("{:w$}  {rmse:>12.4}  {mae:>12.4}  {r2:>8.4}\n", self.names[j]);
+            for ((rmse, mae, r2), name) in self.regression().into_iter().zip(&self.names) {
+                s += &format!("{name:w$}  {rmse:>12.4}  {mae:>12.4}  {r2:>8.4}\n");
             }
             return s;
         }

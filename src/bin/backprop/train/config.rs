@@ -219,11 +219,6 @@ impl RunConfig {
         })
     }
 
-    /// Whether the training data is a CSV file.
-    pub fn data_is_csv(&self) -> bool {
-        is_csv(&self.data)
-    }
-
     /// Where held-out scores come from.
     pub fn held(&self) -> Held {
         match (&self.test, self.val_split) {

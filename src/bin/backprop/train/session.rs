@@ -246,8 +246,7 @@ impl Session {
         ));
         lines.push(match mlp.scaling().name() {
             Some(what) => format!("scaling: {what} standardised (mean and deviation of the training rows)"),
-            None if self.cfg.data_is_csv() => "scaling: none (--standardize scales the inputs)".to_string(),
-            None => "scaling: none".to_string(),
+            None => "scaling: none (--standardize scales the inputs)".to_string(),
         });
         if self.written.1 {
             lines.push(format!(
