@@ -211,8 +211,10 @@ fn init_continues_training_and_refuses_conflicting_architecture() {
         .arg("--log")
         .arg(&log));
     let lines = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(lines.lines().count(), 3, "one JSON object per epoch");
-    assert!(lines.lines().all(|l| l.starts_with("{\"epoch\":") && json_field(l, "train_loss").is_some()), "{lines}");
+    assert_eq!(lines.lines().count(), 4, "the run's line, then one JSON object per epoch");
+    let epochs = lines.lines().skip(1);
+    assert!(epochs.clone().all(|l| l.starts_with("{\"run\":") && l.contains(",\"epoch\":")), "{lines}");
+    assert!(epochs.into_iter().all(|l| json_field(l, "train_loss").is_some()), "{lines}");
     let second = dir.join("b.safetensors");
     let out = run(bin()
         .args(["train", "--epochs", "2", "--data"])

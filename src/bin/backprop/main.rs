@@ -1,8 +1,9 @@
 //! `backprop`: train, evaluate, predict with and benchmark multilayer
 //! perceptrons from the command line.
 //!
-//! Exit codes: 0 on success, 2 for a usage error (a bad flag or value), 1
-//! for anything else. An error the flags' parser finds is clap's message
+//! Exit codes: 0 on success, 2 for a usage error (a bad flag or value), 130
+//! or 143 for a training run stopped by SIGINT or SIGTERM (after it wrote
+//! its checkpoint), 1 for anything else. An error the flags' parser finds is clap's message
 //! (`error: …`, then its tip and the usage); every other error is one line
 //! starting `error:`. Output to a
 //! pipe that closes (`backprop train | head -1`) ends the program quietly
@@ -49,18 +50,27 @@ pub struct Failure {
     /// Every rank of a distributed run has this same failure (so none is
     /// left waiting, and no rank needs to end the others).
     shared: bool,
+    /// Printed as it is, not as an `error:` line (an interrupted run's
+    /// report).
+    plain: bool,
 }
 
 impl Failure {
     /// A usage error (exit code 2): flags that contradict each other or
     /// the model they apply to.
     pub fn usage(msg: impl Into<String>) -> Self {
-        Failure { code: 2, msg: msg.into(), shared: false }
+        Failure { code: 2, msg: msg.into(), shared: false, plain: false }
     }
 
     /// Standard output was closed: end quietly with 128 + SIGPIPE.
     pub fn broken_pipe() -> Self {
-        Failure { code: 141, msg: String::new(), shared: false }
+        Failure { code: 141, msg: String::new(), shared: false, plain: false }
+    }
+
+    /// A run that stopped when asked to (exit code 128 + the signal):
+    /// `report`, as it is, on standard error.
+    pub fn interrupted(code: u8, report: String) -> Self {
+        Failure { code, msg: report, shared: false, plain: true }
     }
 
     /// The same failure, marked as one every rank of a run has.
@@ -70,7 +80,9 @@ impl Failure {
 
     /// Writes the one `error:` line (none for a closed pipe).
     fn print(&self) {
-        if !self.msg.is_empty() {
+        if self.plain {
+            let _ = std::io::stderr().write_all(format!("{}\n", self.msg).as_bytes());
+        } else if !self.msg.is_empty() {
             // One write, so that the lines of ranks sharing a stderr do not
             // interleave; a closed stderr leaves only the exit code to tell.
             let line = format!("error: {}\n", one_line(&self.msg));
@@ -81,7 +93,7 @@ impl Failure {
 
 impl From<backprop::Error> for Failure {
     fn from(e: backprop::Error) -> Self {
-        Failure { code: 1, msg: e.to_string(), shared: false }
+        Failure { code: 1, msg: e.to_string(), shared: false, plain: false }
     }
 }
 
@@ -90,7 +102,7 @@ impl From<std::io::Error> for Failure {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Failure::broken_pipe();
         }
-        Failure { code: 1, msg: e.to_string(), shared: false }
+        Failure { code: 1, msg: e.to_string(), shared: false, plain: false }
     }
 }
 

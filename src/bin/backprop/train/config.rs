@@ -274,7 +274,7 @@ fn min_parallel_flops() -> f64 {
 
 impl RunConfig {
     /// The settings as a JSON object, one entry per flag.
-    fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
         match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m,
             _ => unreachable!("a struct of plain fields serializes to an object"),
@@ -285,8 +285,10 @@ impl RunConfig {
     /// differs from this run's, as a usage error.
     pub fn refuse_changes(&self, given: &RunConfig, matches: &clap::ArgMatches) -> Result<(), Failure> {
         let theirs = given.fields();
-        for (key, mine) in self.fields() {
-            let explicit = matches.value_source(&key) == Some(clap::parser::ValueSource::CommandLine);
+        let from_command_line = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        // `--epochs` may change: see `extend`.
+        for (key, mine) in self.fields().into_iter().filter(|(k, _)| k != "epochs") {
+            let explicit = from_command_line(&key) || (key == "standardize" && from_command_line("no_standardize"));
             let other = theirs.get(&key).unwrap_or(&serde_json::Value::Null);
             if explicit && *other != mine {
                 let flag = key.replace('_', "-");
@@ -295,6 +297,32 @@ impl RunConfig {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// `--epochs n` on a resume: the run made `n` epochs long, which gives
+    /// the model of a run started with `n` epochs, unless the schedule
+    /// depends on the total. Cosine does (it decays over every step of the
+    /// run, so its first step already differs), and is refused; constant
+    /// and step schedules, with or without warm-up, do not.
+    pub fn extend(&mut self, n: usize, at: &super::session::Progress) -> Result<(), Failure> {
+        if n == self.epochs {
+            return Ok(());
+        }
+        if self.lr_schedule == ScheduleArg::Cosine {
+            return Err(Failure::usage(format!(
+                "--epochs {n} would change the run being resumed: its cosine schedule decays over the steps of all {} epochs, so its learning rates depend on the total (constant and step schedules can be lengthened)",
+                self.epochs
+            )));
+        }
+        // The epochs trained, with the one under way when it has begun.
+        let begun = if at.batch > 0 { at.epoch } else { at.epoch - 1 };
+        if n < begun {
+            return Err(Failure::usage(format!(
+                "--epochs {n} is fewer than the {begun} epochs the run being resumed has already begun"
+            )));
+        }
+        self.epochs = n;
         Ok(())
     }
 }

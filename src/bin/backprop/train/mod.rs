@@ -1,9 +1,12 @@
 //! `backprop train`: load data, build (or load) a model, run epochs of
 //! minibatch training, score held-out data after each, save atomically,
-//! checkpoint, and resume from a checkpoint.
+//! checkpoint, stop cleanly on Ctrl-C, and resume (or lengthen) a run from
+//! its checkpoint.
 
 mod config;
 mod data;
+mod feedback;
+mod interrupt;
 mod session;
 mod start;
 mod world;
@@ -126,9 +129,12 @@ pub struct TrainArgs {
     /// Write a checkpoint every N optimizer steps as well as after every epoch
     #[arg(long, value_name = "N", value_parser = common::positive_u64)]
     pub checkpoint_every: Option<u64>,
-    /// Continue the run saved in this checkpoint (its data and settings come from the file)
+    /// Continue the run saved in this checkpoint (its data and settings come from the file; --epochs N may lengthen it)
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
+    /// Keep the checkpoint when the run ends well (it is removed otherwise), so that `--resume FILE --epochs N` can continue the run later
+    #[arg(long)]
+    pub keep_checkpoint: bool,
     /// Print nothing but errors
     #[arg(long)]
     pub quiet: bool,

@@ -9,23 +9,24 @@
 
 use super::config::{Held, RunConfig};
 use super::data::Split;
+use super::feedback::{progress, Report, Start};
+use super::interrupt::{Interrupt, Signal};
 use super::world::World;
-use super::{ScheduleArg, TrainArgs};
+use super::TrainArgs;
 use crate::common::{self, say};
 use crate::labels::Names;
 use crate::Failure;
 use backprop::data::Batcher;
-use backprop::metrics::{Metrics, Scores};
+use backprop::metrics::Metrics;
 use backprop::model::Scaling;
 use backprop::rng::Rng;
 use backprop::train::Checkpoint;
 use backprop::Head;
 use backprop::{Mlp, Predictor, Trainer};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -51,6 +52,10 @@ pub struct Progress {
     pub elapsed: f64,
     /// Early stopping has ended the run.
     pub stopped: bool,
+    /// The run's id, on every line of its log (empty in checkpoints
+    /// written before ids were).
+    #[serde(default)]
+    pub run: String,
 }
 
 /// What a checkpoint holds besides its tensors, as one JSON metadata entry
@@ -72,6 +77,9 @@ pub struct Saved {
     pub scaling: Scaling,
     /// `flag → size:crc` of each data file.
     pub fingerprints: BTreeMap<String, String>,
+    /// `--keep-checkpoint`: the checkpoint stays when the run ends well.
+    #[serde(default)]
+    pub keep_checkpoint: bool,
 }
 
 /// The metadata key of [`Saved`] in a checkpoint.
@@ -113,10 +121,18 @@ pub struct Session {
     /// One row's outputs and targets un-scaled, for the training scores of
     /// a model that standardises its targets.
     raw_row: (Vec<f32>, Vec<f32>),
+    /// The checkpoint stays when the run ends well.
+    keep_checkpoint: bool,
+    /// This run continues one saved in a checkpoint.
+    resumed: bool,
+    /// Whether SIGINT or SIGTERM asked the run to stop (caught once the
+    /// epochs start).
+    interrupt: Interrupt,
 }
 
 impl Session {
-    /// A session ready to run: the trainer built, the log open.
+    /// A session ready to run: the trainer built, the log open. `resumed`
+    /// is the checkpoint's `--keep-checkpoint` when the run continues one.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         cfg: RunConfig,
@@ -126,6 +142,7 @@ impl Session {
         fingerprints: BTreeMap<String, String>,
         order: Vec<usize>,
         st: Progress,
+        resumed: Option<bool>,
         world: &World,
     ) -> Result<Session, Failure> {
         let mut train = train;
@@ -156,8 +173,7 @@ impl Session {
             None => None,
         };
         let (quiet, root) = (a.quiet || !world.is_root(), world.is_root());
-        let resumed = st.epoch > 1 || st.batch > 0;
-        let written = (Some(st.epoch - 1).filter(|&e| e > 0 && resumed), resumed);
+        let written = (Some(st.epoch - 1).filter(|&e| e > 0 && resumed.is_some()), resumed.is_some());
         Ok(Session {
             cfg,
             quiet,
@@ -174,13 +190,27 @@ impl Session {
             names,
             written,
             raw_row: (vec![0.0; outputs], vec![0.0; outputs]),
+            keep_checkpoint: a.keep_checkpoint || resumed == Some(true),
+            resumed: resumed.is_some(),
+            interrupt: Interrupt::install(false),
         })
     }
 
-    /// Runs the remaining epochs.
+    /// Runs the remaining epochs; SIGINT or SIGTERM (in a single process)
+    /// stops them at a step boundary with the run checkpointed.
     pub fn run(mut self, world: &World) -> Result<(), Failure> {
-        if self.st.epoch > self.cfg.epochs || self.st.stopped {
-            return self.say(format!("the run saved in {} had already finished", self.cfg.checkpoint.display()));
+        let ck = self.cfg.checkpoint.display().to_string();
+        if self.st.stopped {
+            return self.say(format!(
+                "the run saved in {ck} had already stopped early, at epoch {} (a longer run stops there too)",
+                self.st.epoch - 1
+            ));
+        }
+        if self.st.epoch > self.cfg.epochs {
+            let n = self.cfg.epochs;
+            return self.say(format!(
+                "the run saved in {ck} had already finished its {n} epochs; --epochs N with N > {n} continues it"
+            ));
         }
         if world.size() > 1 {
             let (b, r) = (self.batch(), self.trainer.shard_rows());
@@ -192,17 +222,90 @@ impl Session {
                 b.div_ceil(r)
             ))?;
         }
+        // Caught from before the log's first line, so that a signal after
+        // it always finds the handlers.
+        self.interrupt = Interrupt::install(world.size() == 1);
         self.summary()?;
+        self.log_start()?;
         let mut batcher = Batcher::new(self.batch(), self.train.x.len() / self.train.rows.max(1), self.outputs)?;
         // Elapsed time: what the runs before a resume took, plus this one's.
         let (start, before) = (Instant::now(), self.st.elapsed);
         while self.st.epoch <= self.cfg.epochs && !self.st.stopped {
+            if let Some(sig) = self.interrupt.caught() {
+                return Err(self.stop(sig));
+            }
             let t0 = Instant::now();
             let rows = self.run_epoch(&mut batcher)?;
             let rate = rows as f64 / t0.elapsed().as_secs_f64();
             self.end_epoch(rate, before + start.elapsed().as_secs_f64())?;
         }
-        self.say(format!("saved {}", self.cfg.out.display()))
+        self.finish()
+    }
+
+    /// After the last epoch: the checkpoint removed unless it is to be
+    /// kept, and where the model is.
+    fn finish(&self) -> Result<(), Failure> {
+        let ck = &self.cfg.checkpoint;
+        if self.root && !self.keep_checkpoint {
+            match std::fs::remove_file(ck) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(backprop::Error::io(ck, e).into()),
+                _ => {}
+            }
+        }
+        self.say(format!("saved {}", self.cfg.out.display()))?;
+        if self.keep_checkpoint {
+            let cmd = resume_command(ck);
+            self.say(format!("kept {} (`{cmd} --epochs N` continues the run)", ck.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Stops the run after `sig`, at a step boundary: the checkpoint
+    /// written, and the report that says how to continue.
+    fn stop(&mut self, sig: Signal) -> Failure {
+        if let Err(f) = self.checkpoint() {
+            return f;
+        }
+        let batches = self.train.rows.div_ceil(self.batch());
+        let at = match (self.trainer.steps(), self.st.batch) {
+            (0, _) => "before the first step".to_string(),
+            (s, 0) => format!("after epoch {} (step {s})", self.st.epoch - 1),
+            (s, b) => format!("after batch {b} of {batches} in epoch {} (step {s})", self.st.epoch),
+        };
+        let report = format!(
+            "{}: stopped {at}; {} holds the run; continue it with\n  {}",
+            sig.name(),
+            self.cfg.checkpoint.display(),
+            resume_command(&self.cfg.checkpoint)
+        );
+        Failure::interrupted(sig.exit_code(), report)
+    }
+
+    /// The log's line for where the run starts (the run's first line, or
+    /// where a resumed one picks up).
+    fn log_start(&mut self) -> Result<(), Failure> {
+        let (Some(f), Some(p)) = (&mut self.log, &self.cfg.log) else { return Ok(()) };
+        let start = if self.resumed {
+            let (epoch, batch, epochs) = (self.st.epoch, self.st.batch + 1, self.cfg.epochs);
+            Start::Resumed { epoch, batch, step: self.trainer.steps() + 1, epochs }
+        } else {
+            let mlp = self.trainer.mlp();
+            let facts = serde_json::json!({
+                "rows": self.train.rows,
+                "heldout_rows": self.held.as_ref().map(|h| h.rows),
+                "features": mlp.inputs(),
+                "outputs": self.outputs,
+                "layers": mlp.sizes(),
+                "parameters": mlp.params().len(),
+                "threads": self.trainer.threads(),
+                "simd": backprop::simd_path().name(),
+            });
+            Start::Fresh { cfg: &self.cfg, facts: facts.as_object().cloned().unwrap_or_default() }
+        };
+        let io = |e| backprop::Error::io(p, e);
+        writeln!(f, "{}", start.json(&self.st.run)).and_then(|()| f.flush()).map_err(io)?;
+        self.st.log_len = f.metadata().map_err(io)?.len();
+        Ok(())
     }
 
     /// The start-of-run summary, on standard error: the data, what is held
@@ -310,6 +413,10 @@ impl Session {
             rows += idx.len();
             self.st.batch += 1;
             bar.inc(1);
+            if let Some(sig) = self.interrupt.caught().filter(|_| self.st.batch < batches) {
+                bar.finish_and_clear();
+                return Err(self.stop(sig));
+            }
             let every = self.cfg.checkpoint_every.unwrap_or(0);
             if every > 0 && self.trainer.steps().is_multiple_of(every) && self.st.batch < batches {
                 self.checkpoint()?;
@@ -374,7 +481,7 @@ impl Session {
         self.say(report.text(&self.cfg))?;
         if let (Some(f), Some(p)) = (&mut self.log, &self.cfg.log) {
             let io = |e| backprop::Error::io(p, e);
-            writeln!(f, "{}", report.json(&self.cfg)).and_then(|()| f.flush()).map_err(io)?;
+            writeln!(f, "{}", report.json(&self.cfg, &self.st.run)).and_then(|()| f.flush()).map_err(io)?;
             self.st.log_len = f.metadata().map_err(io)?.len();
         }
         if let Some(p) = self.cfg.patience.filter(|&p| self.st.bad_epochs >= p) {
@@ -402,6 +509,7 @@ impl Session {
             layers: self.trainer.mlp().sizes().to_vec(),
             scaling: self.trainer.mlp().scaling().clone(),
             fingerprints: self.fingerprints.clone(),
+            keep_checkpoint: self.keep_checkpoint,
         };
         let text = serde_json::to_string(&saved).map_err(|e| backprop::Error::config("checkpoint", e.to_string()))?;
         let [m, v] = self.trainer.optimizer_state();
@@ -412,88 +520,6 @@ impl Session {
             order: self.order.iter().map(|&r| r as u32).collect(),
         };
         ck.save(&self.cfg.checkpoint).map_err(Failure::from)
-    }
-}
-
-/// A progress bar on stderr when it is a terminal (and not --quiet).
-fn progress(quiet: bool, epoch: usize, epochs: usize, batches: usize, done: usize) -> indicatif::ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(batches as u64);
-    let style = indicatif::ProgressStyle::with_template(
-        "epoch {prefix} [{bar:40}] {pos}/{len} batches, {rate} batches/s, ETA {eta} (this epoch)",
-    )
-    .map(|s| {
-        s.with_key("rate", |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-            let _ = write!(w, "{:.1}", st.per_sec());
-        })
-    });
-    if let Ok(s) = style {
-        bar.set_style(s.progress_chars("=> "));
-    }
-    bar.set_prefix(format!("{epoch}/{epochs}"));
-    bar.set_position(done as u64);
-    bar
-}
-
-/// What one epoch's line says.
-struct Report {
-    epoch: usize,
-    epochs: usize,
-    train: Scores,
-    held: Option<Scores>,
-    rate: f64,
-    elapsed: f64,
-    lr: f64,
-    /// Seconds spent between ranks so far, in a distributed run.
-    comm: Option<f64>,
-}
-
-impl Report {
-    fn held_name(cfg: &RunConfig) -> &'static str {
-        if matches!(cfg.held(), Held::Val(_)) {
-            "val "
-        } else {
-            "test "
-        }
-    }
-
-    /// The epoch line: the scores, the learning rate of the epoch's last
-    /// step when a schedule moves it, the rate and the time so far.
-    fn text(&self, cfg: &RunConfig) -> String {
-        let w = self.epochs.to_string().len();
-        let mut s = format!("epoch {:>w$}/{}  {}", self.epoch, self.epochs, common::text_scores(&self.train, "train "));
-        if let Some(h) = &self.held {
-            s += &format!("  {}", common::text_scores(h, Self::held_name(cfg)));
-        }
-        if cfg.lr_schedule != ScheduleArg::Constant || cfg.warmup_steps > 0 {
-            s += &format!("  lr {:.4e}", self.lr);
-        }
-        s += &format!("  {:.0} samples/s  {:.1}s", self.rate, self.elapsed);
-        match self.comm {
-            Some(c) => s + &format!(" ({c:.1}s between ranks)"),
-            None => s,
-        }
-    }
-
-    /// The log line: the same keys whatever the held-out rows are
-    /// (`heldout_*`), and `heldout` naming them (`test` or `val`).
-    fn json(&self, cfg: &RunConfig) -> String {
-        let mut m = Map::new();
-        m.insert("epoch".into(), self.epoch.into());
-        m.extend(common::json_scores(&self.train, "train_"));
-        if let Some(h) = &self.held {
-            m.insert("heldout".into(), Self::held_name(cfg).trim().into());
-            m.extend(common::json_scores(h, "heldout_"));
-        }
-        m.insert("samples_per_sec".into(), self.rate.into());
-        m.insert("elapsed_sec".into(), self.elapsed.into());
-        m.insert("lr".into(), self.lr.into());
-        if let Some(c) = self.comm {
-            m.insert("comm_sec".into(), c.into());
-        }
-        Value::Object(m).to_string()
     }
 }
 
@@ -511,4 +537,11 @@ fn divergence_hint(train: &Split, head: Head, lr: f64, scaling: &Scaling) -> Str
         _ => String::new(),
     };
     format!("{scale}try a smaller --lr than {lr}")
+}
+
+/// The command that continues the run in the checkpoint `ck`, as this
+/// program was started (`target/release/backprop`, or `backprop` on PATH).
+fn resume_command(ck: &Path) -> String {
+    let program = std::env::args().next().unwrap_or_else(|| "backprop".to_string());
+    shell_words::join([program.as_str(), "train", "--resume", &ck.to_string_lossy()])
 }

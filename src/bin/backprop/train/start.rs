@@ -149,10 +149,11 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
         log_len,
         elapsed: 0.0,
         stopped: false,
+        run: super::feedback::run_id(),
     };
     let order = (0..train.rows).collect();
     let data = (train, held, outputs, names);
-    let s = world.agree(Session::new(cfg, a, mlp, data, fingerprints, order, progress, world))?;
+    let s = world.agree(Session::new(cfg, a, mlp, data, fingerprints, order, progress, None, world))?;
     s.run(world)
 }
 
@@ -167,6 +168,9 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     )?;
     let mut cfg = saved.run;
     world.agree(RunConfig::from_args(a, None).and_then(|given| cfg.refuse_changes(&given, matches)))?;
+    if matches.value_source("epochs") == Some(clap::parser::ValueSource::CommandLine) {
+        world.agree(cfg.extend(a.epochs, &saved.progress))?;
+    }
     prepare(world, &mut cfg, true)?;
     let now = world.agree(fingerprints(&cfg))?;
     world.agree(same_data(&cfg, &saved.fingerprints, &now, path))?;
@@ -186,8 +190,13 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
         return Err(bad("the running scores").into());
     }
     world.agree(if world.is_root() { tidy_files(&cfg, saved.progress.log_len) } else { Ok(()) })?;
-    let mut s =
-        world.agree(Session::new(cfg, a, mlp, (train, held, outputs, names), now, order, saved.progress, world))?;
+    let mut progress = saved.progress;
+    if progress.run.is_empty() {
+        progress.run = super::feedback::run_id();
+    }
+    let data = (train, held, outputs, names);
+    let keep = Some(saved.keep_checkpoint);
+    let mut s = world.agree(Session::new(cfg, a, mlp, data, now, order, progress, keep, world))?;
     s.trainer.restore(&ck.params, [&ck.slots[0], &ck.slots[1]], saved.steps)?;
     s.run(world)
 }

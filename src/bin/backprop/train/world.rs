@@ -122,7 +122,7 @@ impl World {
         // Named once: an error between ranks names its rank already.
         let (text, own) = (String::from_utf8_lossy(&text), format!("rank {q}: "));
         let msg = if text.starts_with(&own) { text.into_owned() } else { format!("{own}{text}") };
-        Err(Failure { code: head[0], msg, shared: true })
+        Err(Failure { code: head[0], msg, shared: true, plain: false })
     }
 
     /// A failure on every rank whose `what` (hashed) differs from rank 0's.
