@@ -21,7 +21,7 @@ for _ in $(seq 1 "${1:-5}"); do
   python3 - <<'PY'
 import json, statistics as st
 def read(f):
-    rows = [json.loads(l) for l in open(f) if '"epoch"' in l]
+    rows = [json.loads(l) for l in open(f) if '"train_rows"' in l]
     steps = rows[0]["train_rows"] / 256
     return [r["samples_per_sec"] for r in rows], [r.get("comm_sec", 0) / steps * 1e3 for r in rows]
 w, wc = read("w.jsonl"); m, mc = read("m.jsonl"); s, _ = read("s.jsonl")

@@ -1,5 +1,5 @@
 //! `backprop`: train, evaluate, predict with and benchmark multilayer
-//! perceptrons from the command line.
+//! perceptrons from the command line, and plot their training logs.
 //!
 //! Exit codes: 0 on success, 2 for a usage error (a bad flag or value), 130
 //! or 143 for a training run stopped by SIGINT or SIGTERM (after it wrote
@@ -14,6 +14,7 @@ mod common;
 mod eval;
 mod files;
 mod labels;
+mod plot;
 mod predict;
 mod report;
 mod train;
@@ -40,6 +41,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Measure training-step throughput on synthetic data.
     Bench(bench::BenchArgs),
+    /// Draw a run's loss and accuracy (or R²) against epochs from its --log, as SVG or PNG.
+    Plot(plot::PlotArgs),
 }
 
 /// An error and the exit code it earns.
@@ -134,6 +137,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Plot(a) => plot::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
