@@ -284,7 +284,9 @@ impl Session {
     /// The log's line for where the run starts (the run's first line, or
     /// where a resumed one picks up).
     fn log_start(&mut self) -> Result<(), Failure> {
-        let (Some(f), Some(p)) = (&mut self.log, &self.cfg.log) else { return Ok(()) };
+        if self.log.is_none() {
+            return Ok(());
+        }
         let start = if self.resumed {
             let (epoch, batch, epochs) = (self.st.epoch, self.st.batch + 1, self.cfg.epochs);
             Start::Resumed { epoch, batch, step: self.trainer.steps() + 1, epochs }
@@ -302,9 +304,18 @@ impl Session {
             });
             Start::Fresh { cfg: &self.cfg, facts: facts.as_object().cloned().unwrap_or_default() }
         };
-        let io = |e| backprop::Error::io(p, e);
-        writeln!(f, "{}", start.json(&self.st.run)).and_then(|()| f.flush()).map_err(io)?;
-        self.st.log_len = f.metadata().map_err(io)?.len();
+        let line = start.json(&self.st.run);
+        self.log_line(&line)
+    }
+
+    /// Appends `line` to the log (when there is one), flushed, and notes
+    /// the log's length for the next checkpoint.
+    fn log_line(&mut self, line: &str) -> Result<(), Failure> {
+        if let (Some(f), Some(p)) = (&mut self.log, &self.cfg.log) {
+            let io = |e| backprop::Error::io(p, e);
+            writeln!(f, "{line}").and_then(|()| f.flush()).map_err(io)?;
+            self.st.log_len = f.metadata().map_err(io)?.len();
+        }
         Ok(())
     }
 
@@ -479,11 +490,7 @@ impl Session {
         let comm = self.trainer.collective().map(|_| self.trainer.communication_seconds());
         let report = Report { epoch: self.st.epoch, epochs: self.cfg.epochs, train, held, rate, elapsed, lr, comm };
         self.say(report.text(&self.cfg))?;
-        if let (Some(f), Some(p)) = (&mut self.log, &self.cfg.log) {
-            let io = |e| backprop::Error::io(p, e);
-            writeln!(f, "{}", report.json(&self.cfg, &self.st.run)).and_then(|()| f.flush()).map_err(io)?;
-            self.st.log_len = f.metadata().map_err(io)?.len();
-        }
+        self.log_line(&report.json(&self.cfg, &self.st.run))?;
         if let Some(p) = self.cfg.patience.filter(|&p| self.st.bad_epochs >= p) {
             let best = self.st.best.map_or(String::new(), |b| format!(" (best held-out loss {b:.4})"));
             self.say(format!("early stop: no improvement for {p} epochs{best}"))?;
