@@ -27,6 +27,8 @@ from ._compat import (
 _ACTIVATIONS = {"logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 #: The metadata entry of a model file that holds the estimator's state.
 META_KEY = "backprop.python"
+# The class names `backprop train` keeps for text labels (a JSON list).
+CLI_CLASSES_KEY = "backprop.classes"
 
 _DOC_PARAMS = """
     Parameters are scikit-learn's, with its defaults, where the engine has
@@ -504,8 +506,9 @@ def load(path):
     """The estimator in a model file: one saved by ``save`` comes back as it
     was (its class, classes and settings); one written by ``backprop train``
     (or PyTorch) becomes an ``MLPClassifier`` for a softmax or logistic
-    head (classes ``0..outputs-1``) or an ``MLPRegressor`` for a linear
-    head."""
+    head (classes ``0..outputs-1``, or for softmax the class names the CLI
+    keeps in the file's ``backprop.classes`` entry, as it read them from
+    text labels) or an ``MLPRegressor`` for a linear head."""
     with open(path, "rb") as f:
         data = f.read()
     net, meta = _native.Network.from_bytes(data, str(path))
@@ -515,8 +518,10 @@ def load(path):
     if state is None:
         cls = MLPRegressor if net.head == "linear" else MLPClassifier
         est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=inverse[net.activation])
-        state = {"n_iter": 0, "loss_curve": [], "classes": list(range(sizes[-1])),
-                 "multilabel": net.head == "logistic"}
+        classes = list(range(sizes[-1]))
+        if net.head == "softmax" and CLI_CLASSES_KEY in meta:
+            classes = json.loads(meta[CLI_CLASSES_KEY])
+        state = {"n_iter": 0, "loss_curve": [], "classes": classes, "multilabel": net.head == "logistic"}
     else:
         cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[state["estimator"]]
         params = dict(state["params"])

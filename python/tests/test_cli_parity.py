@@ -3,6 +3,7 @@ data, settings and seed, byte for byte; files go both ways. scikit-learn's
 estimators do not scale their inputs, so the CLI runs with --no-standardize."""
 
 import json
+import pathlib
 import subprocess
 
 import numpy as np
@@ -83,3 +84,16 @@ def test_a_saved_model_is_scored_by_backprop_eval_and_a_cli_model_loads(tmp_path
     rows = [line.split(",") for line in pred.strip().splitlines()[1:]]
     assert len(rows) == len(X)
     assert np.allclose(np.array(rows, dtype=float)[:, -10:], est.predict_proba(X), atol=1e-6)
+
+
+def test_a_cli_model_of_text_labels_predicts_its_class_names(tmp_path, cli):
+    iris = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data" / "iris.csv"
+    out = tmp_path / "iris.safetensors"
+    subprocess.run([cli, "train", "--data", str(iris), "--target", "species", "--hidden", "8", "--epochs", "30",
+                    "--out", str(out), "--quiet"], check=True)
+    est = backprop.load(out)
+    assert list(est.classes_) == ["setosa", "versicolor", "virginica"]
+    pred = subprocess.run([cli, "predict", "--model", str(out), "--data", str(iris)], check=True,
+                          capture_output=True, text=True).stdout.strip().splitlines()
+    X = np.loadtxt(iris, delimiter=",", skiprows=1, usecols=(1, 2, 3, 4), dtype=np.float32)
+    assert list(est.predict(X)) == [line.split(",")[0] for line in pred[1:]]
