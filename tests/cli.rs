@@ -1,6 +1,15 @@
 //! The `backprop` binary end to end: the README's first command, every head
 //! from CSV, eval and predict output, model files in PyTorch's layout,
 //! --init, --val-split, --log, and bench.
+//!
+//! The command line's other behaviours have files of their own: CSV
+//! columns, labels and delimiters (csv.rs), scaling (scaling.rs,
+//! standardize.rs), the summary, log keys and progress (feedback.rs),
+//! eval's report (eval_report.rs), predict's columns (predict_columns.rs),
+//! Ctrl-C, lengthening a run, the log's first line and the checkpoint's
+//! removal (interrupt.rs), kills and resumes (resume.rs), plot (plot.rs),
+//! bad input (bad_input.rs, hostile.rs, outputs.rs), and the README's
+//! commands (readme.rs).
 
 mod common;
 
@@ -303,7 +312,7 @@ fn bare_backprop_lists_the_commands() {
     let o = bin().output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    for cmd in ["train", "eval", "predict", "bench", "Usage: backprop <COMMAND>"] {
+    for cmd in ["train", "eval", "predict", "bench", "plot", "Usage: backprop <COMMAND>"] {
         assert!(err.contains(cmd), "{err}");
     }
 }
