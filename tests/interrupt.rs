@@ -6,6 +6,8 @@
 //! `--keep-checkpoint`; the log's first line holds the settings, a run id
 //! and a timestamp.
 
+#![cfg(unix)]
+
 mod common;
 
 use serde_json::{Map, Value};

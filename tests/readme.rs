@@ -7,6 +7,8 @@
 //! in [`NOT_RUN`] with where they are checked instead, and every entry of
 //! that list must still be in the README.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::path::Path;
