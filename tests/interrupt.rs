@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::cli::{epoch_lines, log_lines};
+
 use serde_json::{Map, Value};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -28,23 +30,6 @@ fn ok(c: &mut Command) -> Output {
     let o = c.output().unwrap();
     assert!(o.status.success(), "{c:?}: {}", String::from_utf8_lossy(&o.stderr));
     o
-}
-
-fn log_lines(path: &Path) -> Vec<Map<String, Value>> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
-}
-
-/// The epoch lines without their timing fields and run id.
-fn epoch_lines(path: &Path) -> Vec<Map<String, Value>> {
-    let mut lines = log_lines(path);
-    lines.retain(|l| !l.contains_key("started") && !l.contains_key("resumed"));
-    for l in &mut lines {
-        for key in ["samples_per_sec", "elapsed_sec", "run"] {
-            assert!(l.remove(key).is_some(), "{key} missing: {l:?}");
-        }
-    }
-    lines
 }
 
 /// Waits until the log at `path` has a line for which `ready` holds.

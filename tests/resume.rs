@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::cli::{epoch_lines, log_lines};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -56,25 +58,6 @@ fn run_args(out: &str, epochs: usize) -> Vec<String> {
     v
 }
 
-/// One JSON object per line of a log.
-fn log_lines(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
-}
-
-/// The log's epoch lines without what differs from run to run: the timing
-/// fields and the run's id (the lines where a run starts or resumes, with
-/// their timestamps, are left out).
-fn log_without_timing(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let mut lines = log_lines(path);
-    lines.retain(|l| !l.contains_key("started") && !l.contains_key("resumed"));
-    for l in &mut lines {
-        assert!(l.remove("samples_per_sec").is_some() && l.remove("elapsed_sec").is_some(), "{l:?}");
-        assert!(l.remove("run").is_some(), "{l:?}");
-    }
-    lines
-}
-
 fn has_temp(dir: &Path, name: &str) -> bool {
     let prefix = format!(".{name}.tmp-");
     std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
@@ -106,7 +89,7 @@ fn killed_runs_resume_to_the_same_model_file() {
     ok(bin(&dir).args(run_args("ref.safetensors", 4)).arg("--threads").arg("2"));
     let full = t0.elapsed();
     let reference = std::fs::read(dir.join("ref.safetensors")).unwrap();
-    let ref_log = log_without_timing(&dir.join("ref.safetensors.log"));
+    let ref_log = epoch_lines(&dir.join("ref.safetensors.log"));
     assert_eq!(ref_log.len(), 4, "one log line per epoch");
 
     let mut rng = backprop::rng::Rng::new(7);
@@ -156,7 +139,7 @@ fn killed_runs_resume_to_the_same_model_file() {
         }
         let got = std::fs::read(dir.join(&out)).unwrap();
         assert!(got == reference, "trial {trial} ({kills} kills): the model differs from the uninterrupted run's");
-        assert_eq!(log_without_timing(&dir.join(format!("{out}.log"))), ref_log, "trial {trial}: log");
+        assert_eq!(epoch_lines(&dir.join(format!("{out}.log"))), ref_log, "trial {trial}: log");
     }
     assert!(caught_mid_write >= 2, "only {caught_mid_write} kills landed inside a checkpoint write");
 }

@@ -96,3 +96,24 @@ pub fn idx_labels(count: u32, labels: usize) -> Vec<u8> {
     v.extend((0..labels).map(|i| (i % 3) as u8));
     v
 }
+
+/// One JSON object per line of a `train --log` file (none when it is
+/// missing).
+pub fn log_lines(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
+}
+
+/// The log's epoch lines without what differs from run to run: the timing
+/// fields and the run's id (the lines where a run starts or resumes, with
+/// their timestamps, are left out). Every epoch line must have all three.
+pub fn epoch_lines(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut lines = log_lines(path);
+    lines.retain(|l| !l.contains_key("started") && !l.contains_key("resumed"));
+    for l in &mut lines {
+        for key in ["samples_per_sec", "elapsed_sec", "run"] {
+            assert!(l.remove(key).is_some(), "{key} missing: {l:?}");
+        }
+    }
+    lines
+}
