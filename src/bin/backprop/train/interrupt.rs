@@ -52,7 +52,7 @@ impl Interrupt {
     pub fn caught(&self) -> Option<Signal> {
         match self.signal.load(Ordering::SeqCst) {
             0 => None,
-            2 => Some(Signal::Int),
+            n if n == Signal::Int.number() => Some(Signal::Int),
             _ => Some(Signal::Term),
         }
     }
@@ -69,9 +69,14 @@ impl Signal {
     /// The exit status a shell reports for a program the signal ended:
     /// 128 + its number.
     pub fn exit_code(self) -> u8 {
+        128 + self.number() as u8
+    }
+
+    /// The signal's number (POSIX fixes both).
+    fn number(self) -> usize {
         match self {
-            Signal::Int => 130,
-            Signal::Term => 143,
+            Signal::Int => 2,
+            Signal::Term => 15,
         }
     }
 

@@ -128,6 +128,9 @@ pub struct Session {
     /// Whether SIGINT or SIGTERM asked the run to stop (caught once the
     /// epochs start).
     interrupt: Interrupt,
+    /// The step count of the last checkpoint this run wrote (its state
+    /// stays until the next step).
+    checkpointed: Option<u64>,
 }
 
 impl Session {
@@ -193,6 +196,7 @@ impl Session {
             keep_checkpoint: a.keep_checkpoint || resumed == Some(true),
             resumed: resumed.is_some(),
             interrupt: Interrupt::install(false),
+            checkpointed: None,
         })
     }
 
@@ -263,8 +267,11 @@ impl Session {
     /// Stops the run after `sig`, at a step boundary: the checkpoint
     /// written, and the report that says how to continue.
     fn stop(&mut self, sig: Signal) -> Failure {
-        if let Err(f) = self.checkpoint() {
-            return f;
+        // After an epoch's end its checkpoint already holds the run.
+        if self.checkpointed != Some(self.trainer.steps()) {
+            if let Err(f) = self.checkpoint() {
+                return f;
+            }
         }
         let batches = self.train.rows.div_ceil(self.batch());
         let at = match (self.trainer.steps(), self.st.batch) {
@@ -505,6 +512,7 @@ impl Session {
     /// Writes the checkpoint (rank 0 alone).
     fn checkpoint(&mut self) -> Result<(), Failure> {
         self.written.1 = true;
+        self.checkpointed = Some(self.trainer.steps());
         if !self.root {
             return Ok(());
         }
