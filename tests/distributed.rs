@@ -31,6 +31,12 @@ fn bits(v: impl IntoIterator<Item = f32>) -> Vec<u32> {
 }
 
 fn trainer(threads: usize, opt: Box<dyn Optimizer>) -> Trainer {
+    clipped(threads, opt, Some(0.5))
+}
+
+/// [`trainer`] with `clip_norm` (without it a distributed step updates
+/// each part of the gradient as it is finished).
+fn clipped(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>) -> Trainer {
     let mlp = Mlp::builder()
         .input(SIZES[0])
         .hidden(SIZES[1])
@@ -45,7 +51,7 @@ fn trainer(threads: usize, opt: Box<dyn Optimizer>) -> Trainer {
         shard_rows: SHARD_ROWS,
         threads,
         lr: 0.01,
-        clip_norm: Some(0.5),
+        clip_norm,
         min_parallel_flops: 0.0,
         ..TrainConfig::default()
     };
@@ -71,12 +77,22 @@ fn train(mut tr: Trainer) -> Run {
 /// Every rank's run on `ranks` threads-as-ranks, rank `r` with
 /// `threads(r)` threads.
 fn distributed(ranks: usize, threads: fn(usize) -> usize, opt: fn() -> Box<dyn Optimizer>) -> Vec<Run> {
+    distributed_clipped(ranks, threads, opt, Some(0.5))
+}
+
+/// [`distributed`] with `clip_norm`.
+fn distributed_clipped(
+    ranks: usize,
+    threads: fn(usize) -> usize,
+    opt: fn() -> Box<dyn Optimizer>,
+    clip_norm: Option<f64>,
+) -> Vec<Run> {
     std::thread::scope(|s| {
         let runs: Vec<_> = Local::group(ranks)
             .into_iter()
             .map(|comm| {
                 s.spawn(move || {
-                    let mut tr = trainer(threads(comm.rank()), opt());
+                    let mut tr = clipped(threads(comm.rank()), opt(), clip_norm);
                     tr.distribute(Box::new(comm)).unwrap();
                     train(tr)
                 })
@@ -96,11 +112,13 @@ fn momentum() -> Box<dyn Optimizer> {
 
 #[test]
 fn every_rank_ends_with_the_single_process_bits_on_1_to_4_ranks() {
-    for opt in [adam as fn() -> Box<dyn Optimizer>, momentum] {
-        let one = train(trainer(1, opt()));
-        for ranks in 1..=4 {
-            for (r, run) in distributed(ranks, |r| 1 + r % 2, opt).iter().enumerate() {
-                assert!(run == &one, "{ranks} ranks, rank {r}: not the single process's bits");
+    for clip in [Some(0.5), None] {
+        for opt in [adam as fn() -> Box<dyn Optimizer>, momentum] {
+            let one = train(clipped(1, opt(), clip));
+            for ranks in 1..=4 {
+                for (r, run) in distributed_clipped(ranks, |r| 1 + r % 2, opt, clip).iter().enumerate() {
+                    assert!(run == &one, "clip {clip:?}, {ranks} ranks, rank {r}: not the single process's bits");
+                }
             }
         }
     }
@@ -143,4 +161,55 @@ fn a_rank_that_ends_early_is_an_error_on_the_others_not_a_hang() {
     let (x, t) = common::batch(Head::Softmax, BATCH, SIZES[0], SIZES[3], 1);
     let e = tr.step(&x, &t, BATCH).unwrap_err();
     assert!(e.to_string().starts_with("rank 0: rank 1 has ended"), "{e}");
+}
+
+/// A network (4 → 3 → 1, linear head) whose first hidden unit is 0 for
+/// every input and weighs 1e30 in the output: with targets of 1e18 the
+/// loss is finite, but the delta of that unit, and so the first layer's
+/// gradient, overflow.
+fn overflowing(threads: usize) -> (Trainer, Vec<f32>, Vec<f32>) {
+    let mlp =
+        Mlp::builder().input(4).hidden(3).activation(Activation::Tanh).head(Head::Linear, 1).seed(3).build().unwrap();
+    let config = TrainConfig { batch_size: 8, shard_rows: 4, threads, lr: 0.1, ..TrainConfig::default() };
+    let mut tr = Trainer::with_optimizer(mlp, config, adam()).unwrap();
+    let p = tr.params_mut();
+    // Layer 0's weights (4 × 3) and biases, column 0; layer 1's weight of unit 0.
+    for i in [0, 3, 6, 9, 12] {
+        p[i] = 0.0;
+    }
+    p[15] = 1e30;
+    let x: Vec<f32> = (0..32).map(|i| (i as f32 * 0.37).sin()).collect();
+    (tr, x, vec![1e18; 8])
+}
+
+#[test]
+fn a_non_finite_gradient_leaves_every_rank_s_parameters_untouched() {
+    let one = {
+        let (mut tr, x, t) = overflowing(1);
+        let before = bits(tr.mlp().params().iter().copied());
+        let e = tr.step(&x, &t, 8).unwrap_err();
+        assert!(e.to_string().contains("the gradients (step 1)"), "{e}");
+        assert_eq!(bits(tr.mlp().params().iter().copied()), before);
+        before
+    };
+    let one = &one;
+    let errors: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = Local::group(2)
+            .into_iter()
+            .map(|comm| {
+                s.spawn(move || {
+                    let (mut tr, x, t) = overflowing(1);
+                    tr.distribute(Box::new(comm)).unwrap();
+                    let e = tr.step(&x, &t, 8).unwrap_err();
+                    assert_eq!(&bits(tr.mlp().params().iter().copied()), one, "the parameters changed");
+                    assert_eq!(tr.steps(), 0);
+                    e.to_string()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for e in errors {
+        assert!(e.contains("the gradients (step 1)"), "{e}");
+    }
 }

@@ -39,6 +39,10 @@ use std::ops::Range;
 /// `None` before the part is received, then with the part.
 pub type RelayWork<'a> = dyn FnMut(usize, Option<&mut [f32]>) -> Result<()> + 'a;
 
+/// What a rank does with part `i` of the finished sum of a
+/// [`Collective::chain_then`].
+pub type FinishedWork<'a> = dyn FnMut(usize, &[f32]) -> Result<()> + 'a;
+
 /// The processes of one data-parallel run, as the trainer uses them: plain
 /// copies of values between ranks, never arithmetic on them. Every rank
 /// must make the same calls in the same order (as MPI requires).
@@ -103,6 +107,38 @@ pub trait Collective: Send {
     fn chain(&self, chain: Chain, data: &mut [f32], parts: &[Range<usize>], work: &mut RelayWork<'_>) -> Result<()> {
         chain_by_relays(self, chain, data, parts, work)
     }
+
+    /// [`chain`](Self::chain), then on every rank `then(i, part)` for each
+    /// part `i` of the finished sum, in part order, as soon as the rank has
+    /// it; `data` need not hold the sum afterwards. The default is `chain`,
+    /// then `then` over the parts of `data`; an implementation whose ranks
+    /// share memory hands out each part where its sum was made, copying
+    /// nothing (MPI on one machine does).
+    fn chain_then(
+        &self,
+        chain: Chain,
+        data: &mut [f32],
+        parts: &[Range<usize>],
+        work: &mut RelayWork<'_>,
+        then: &mut FinishedWork<'_>,
+    ) -> Result<()> {
+        self.chain(chain, data, parts, work)?;
+        finish_parts(self.rank(), data, parts, then)
+    }
+}
+
+/// `then(i, part)` for each of `parts` of `data` in turn; an error, seen by
+/// `rank`, naming a part outside `data`.
+pub(crate) fn finish_parts(
+    rank: usize,
+    data: &[f32],
+    parts: &[Range<usize>],
+    then: &mut FinishedWork<'_>,
+) -> Result<()> {
+    parts.iter().enumerate().try_for_each(|(i, r)| match data.get(r.clone()) {
+        Some(part) => then(i, part),
+        None => Err(Error::collective(rank, format!("chain part {r:?} lies outside {} values", data.len()))),
+    })
 }
 
 /// [`Collective::chain`] as two relays: the sums along the chain, then the

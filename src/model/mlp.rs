@@ -145,6 +145,13 @@ impl Mlp {
         &mut self.params
     }
 
+    /// Exchanges the parameters with `other`, of as many values (the
+    /// trainer's step made in other memory).
+    pub(crate) fn swap_params(&mut self, other: &mut Vec<f32>) {
+        assert_eq!(other.len(), self.params.len(), "parameters swapped for as many");
+        std::mem::swap(&mut self.params, other);
+    }
+
     /// Layer `l` (0 = the one reading the inputs), or `None` past the last.
     pub fn layer(&self, l: usize) -> Option<LayerRef<'_>> {
         (l < self.num_layers()).then(|| {

@@ -7,7 +7,7 @@
 
 use super::backward::{segments, Segment};
 use super::shards::Shard;
-use crate::dist::{owned_shards, segment_floats, Chain, Collective};
+use crate::dist::{owned_shards, segment_floats, Chain, Collective, FinishedWork};
 use crate::error::Result;
 use std::ops::Range;
 use std::time::Instant;
@@ -102,25 +102,41 @@ pub(crate) type SegmentWork<'a> = dyn FnMut(&Segment, Option<&mut [f32]>) -> Res
 /// finished segments reach the other ranks as the last rank makes them (no
 /// broadcast of the whole gradient at the end). Rank `r+1` works on
 /// segment `c` while rank `r` computes segment `c+1`. MPI calls stay on
-/// the calling thread. Adds the seconds spent between ranks (waiting
-/// included, `work` excluded) to `waited`.
+/// the calling thread. With `then`, each finished part goes to it instead
+/// of into `grads` ([`Collective::chain_then`]). Adds the seconds spent
+/// between ranks (waiting included, `work` and `then` excluded) to
+/// `waited`.
 pub(crate) fn chain_gradients(
     comm: &dyn Collective,
     chain: Chain,
     parts: &ChainParts,
     grads: &mut [f32],
+    then: Option<&mut FinishedWork<'_>>,
     waited: &mut f64,
     work: &mut SegmentWork<'_>,
 ) -> Result<()> {
     let t0 = Instant::now();
-    let mut worked = 0.0;
-    comm.chain(chain, grads, &parts.ranges, &mut |i, g| {
+    let worked = std::cell::Cell::new(0.0);
+    let timed = |t: Instant| worked.set(worked.get() + t.elapsed().as_secs_f64());
+    let mut work = |i: usize, g: Option<&mut [f32]>| {
         let t = Instant::now();
         let r = work(&parts.segments[i], g);
-        worked += t.elapsed().as_secs_f64();
+        timed(t);
         r
-    })?;
-    *waited += t0.elapsed().as_secs_f64() - worked;
+    };
+    match then {
+        Some(then) => {
+            let mut then = |i: usize, g: &[f32]| {
+                let t = Instant::now();
+                let r = then(i, g);
+                timed(t);
+                r
+            };
+            comm.chain_then(chain, grads, &parts.ranges, &mut work, &mut then)?
+        }
+        None => comm.chain(chain, grads, &parts.ranges, &mut work)?,
+    }
+    *waited += t0.elapsed().as_secs_f64() - worked.get();
     Ok(())
 }
 

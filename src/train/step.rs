@@ -7,13 +7,15 @@ use super::forward::Ctx;
 use super::pool::{Pool, ScratchPool};
 use super::reduce::{chain_gradients, loss_sum, share_outputs, shared_norm, ChainParts, SquaredNorm};
 use super::shards::{assign_rows, each_shard, Shard};
-use super::update::{update, Step};
-use crate::dist::{owned_shards, Chain, Collective};
+use super::update::{update, update_into, Step};
+use crate::dist::{owned_shards, Chain, Collective, FinishedWork};
 use crate::error::{Error, Result};
 use crate::kernels::Kernels;
 use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd};
+use std::cell::RefCell;
+use std::ops::Range;
 use std::time::Instant;
 
 /// Trains an [`Mlp`] by minibatch backpropagation on its own thread pool.
@@ -49,6 +51,40 @@ pub struct Trainer {
     parts: Option<ChainParts>,
     /// Seconds spent in messages and broadcasts.
     comm_secs: f64,
+    /// A distributed step's parameters and slots, made in other memory.
+    next: Option<Next>,
+}
+
+/// Values `r` of an optimizer slot, or the empty slot.
+fn slot_part<'a>(slot: &'a [f32], r: &Range<usize>) -> &'a [f32] {
+    if slot.is_empty() {
+        slot
+    } else {
+        &slot[r.clone()]
+    }
+}
+
+/// [`slot_part`], mutable.
+fn slot_part_mut<'a>(slot: &'a mut [f32], r: &Range<usize>) -> &'a mut [f32] {
+    if slot.is_empty() {
+        slot
+    } else {
+        &mut slot[r.clone()]
+    }
+}
+
+/// The parameters and optimizer slots after a distributed step, made part
+/// by part as the parts of the summed gradient are finished
+/// ([`Collective::chain_then`]), so that each part is applied while it is
+/// in cache and while the other ranks still work; they take the place of
+/// the trainer's own when the step is applied, and the old ones are the
+/// memory of the next step's. (In place, a non-finite gradient found after
+/// the first parts would leave the parameters half updated.)
+struct Next {
+    params: Vec<f32>,
+    slots: [Vec<f32>; 2],
+    /// Whether the last step made them.
+    made: bool,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -100,6 +136,7 @@ impl Trainer {
             stage: Vec::new(),
             parts: None,
             comm_secs: 0.0,
+            next: None,
             shard_rows,
             optimizer,
             config,
@@ -131,6 +168,9 @@ impl Trainer {
         self.stage = zeros(b * (self.mlp.outputs() + 1), "outputs between ranks")?;
         self.parts = Some(ChainParts::new(self.mlp.sizes(), self.mlp.params().len(), ranks)?);
         comm.reserve(self.mlp.params().len())?;
+        let slot = |s: &Vec<f32>| if s.is_empty() { Ok(Vec::new()) } else { zeros(s.len(), "optimizer state") };
+        let slots = [slot(&self.slots[0])?, slot(&self.slots[1])?];
+        self.next = Some(Next { params: zeros(self.mlp.params().len(), "parameters")?, slots, made: false });
         self.comm = Some(comm);
         Ok(())
     }
@@ -250,8 +290,15 @@ impl Trainer {
     /// One step on `rows` rows: `x` is rows × inputs, `t` rows × outputs
     /// (one-hot rows for softmax). Returns the batch's mean error before the
     /// update. A non-finite error leaves the parameters untouched.
+    ///
+    /// A distributed step without `clip_norm` applies each part of the
+    /// summed gradient as soon as the rank has it, and keeps no copy of the
+    /// gradient: [`gradients`](Self::gradients) then holds none of this
+    /// step ([`compute_gradients`](Self::compute_gradients) and
+    /// [`apply_gradients`](Self::apply_gradients) make the same step with
+    /// one).
     pub fn step(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
-        let loss = self.compute_gradients(x, t, rows)?;
+        let loss = self.gradients_of(x, t, rows, true)?;
         self.apply_gradients()?;
         Ok(loss)
     }
@@ -260,10 +307,20 @@ impl Trainer {
     /// [`gradient`](Self::gradient) holds `∂(mean E)/∂θ` for this batch.
     /// Returns the batch's mean error.
     pub fn compute_gradients(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
+        self.gradients_of(x, t, rows, false)
+    }
+
+    /// [`compute_gradients`](Self::compute_gradients); with `then_update`,
+    /// a distributed step also makes its update as the gradient's parts are
+    /// finished (into [`Next`]).
+    fn gradients_of(&mut self, x: &[f32], t: &[f32], rows: usize, then_update: bool) -> Result<f32> {
+        if let Some(next) = self.next.as_mut() {
+            next.made = false;
+        }
         self.check_batch(x, t, rows)?;
         self.used = assign_rows(&mut self.shards, rows, self.shard_rows);
         if self.comm.is_some() {
-            return self.distributed_gradients(x, t, rows);
+            return self.distributed_gradients(x, t, rows, then_update && self.config.clip_norm.is_none());
         }
         let kernels = Kernels::active();
         let par = self.parallel_for(rows);
@@ -300,8 +357,10 @@ impl Trainer {
     /// runs a layer at a time between the layers' gradients, last layer
     /// first, so that a layer's gradient is on its way to the next rank
     /// while the deltas of the layer below are computed.
-    fn distributed_gradients(&mut self, x: &[f32], t: &[f32], rows: usize) -> Result<f32> {
+    fn distributed_gradients(&mut self, x: &[f32], t: &[f32], rows: usize, then_update: bool) -> Result<f32> {
+        let (lr, step, update_par) = (self.current_lr(), self.step + 1, self.parallel_for(self.config.batch_size));
         let Trainer { comm, shards, mlp, pool, scratch, grads, tile_work, norm, parts, comm_secs, used, .. } = self;
+        let (next, slots, optimizer) = (&mut self.next, &self.slots, &*self.optimizer);
         let comm = comm.as_deref().expect("distributed");
         let (kernels, (ranks, rank)) = (Kernels::active(), (comm.size(), comm.rank()));
         let (own, chain) = (owned_shards(*used, ranks, rank), Chain::of(*used, ranks, rank));
@@ -316,12 +375,28 @@ impl Trainer {
         norm.clear();
         let onto = chain.prev.is_some();
         let parts = parts.as_ref().expect("distributed");
-        chain_gradients(comm, chain, parts, grads, comm_secs, &mut |seg, g| {
+        let pool = &RefCell::new(pool);
+        let s = &Step { opt: optimizer, lr, step, scale: 1.0, par: update_par };
+        let next = next.as_mut().filter(|_| then_update);
+        let made = next.is_some();
+        // Each finished part of the sum: the parameters and slots of `now`
+        // updated from it, into `next`.
+        let mut then = next.map(|next| {
+            move |i: usize, g: &[f32]| {
+                let r = &parts.ranges[i];
+                let now = (&mlp.params()[r.clone()], [slot_part(&slots[0], r), slot_part(&slots[1], r)]);
+                let [m, v] = &mut next.slots;
+                let into = (&mut next.params[r.clone()], [slot_part_mut(m, r), slot_part_mut(v, r)]);
+                pool.borrow_mut().run_if(update_par, || update_into(into, now, g, s))
+            }
+        });
+        let then = then.as_mut().map(|t| t as &mut FinishedWork<'_>);
+        chain_gradients(comm, chain, parts, grads, then, comm_secs, &mut |seg, g| {
             if g.is_none() && seg.tiles.start > 0 {
                 return Ok(());
             }
             let (mine, tile_work, norm) = (&mut *mine, &mut *tile_work, &mut *norm);
-            pool.run_if(par, || {
+            pool.borrow_mut().run_if(par, || {
                 let ctx = Ctx { kernels, scratch, threads };
                 match g {
                     // Before a layer's first segment arrives: its deltas.
@@ -338,6 +413,9 @@ impl Trainer {
         share_outputs(comm, &mut shards[..*used], (mlp.outputs(), mlp.num_layers() - 1), &mut self.stage)?;
         *comm_secs += t0.elapsed().as_secs_f64();
         let sum = loss_sum(&shards[..*used]);
+        if let Some(next) = self.next.as_mut() {
+            next.made = made;
+        }
         self.finish_gradients(sum, if sum.is_finite() { grad_sq } else { f64::NAN }, rows)
     }
 
@@ -370,6 +448,14 @@ impl Trainer {
     pub fn apply_gradients(&mut self) -> Result<()> {
         if !self.grad_sq.is_finite() {
             return Err(Error::non_finite(format!("the gradients (step {})", self.step + 1)));
+        }
+        if let Some(next) = self.next.as_mut().filter(|n| n.made) {
+            // The step is made: it takes the place of the parameters.
+            next.made = false;
+            self.step += 1;
+            self.mlp.swap_params(&mut next.params);
+            std::mem::swap(&mut self.slots, &mut next.slots);
+            return Ok(());
         }
         let norm = self.grad_sq.sqrt();
         // PyTorch's clip_grad_norm_: scale by max/(norm + 1e-6), never above 1.

@@ -40,17 +40,56 @@ fn slot_chunks_seq(slot: &mut [f32], n: usize) -> impl Iterator<Item = &mut [f32
 
 type Chunk<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
 
+/// `each(chunk, g, slots)` over the chunks of `params`, with the same
+/// chunks of `grads` and of `slots` (each empty, or as long as `params`):
+/// `chunk` is the chunk's index.
+fn each_chunk(
+    params: &mut [f32],
+    grads: &[f32],
+    [m, v]: [&mut [f32]; 2],
+    par: bool,
+    each: impl Fn(usize, &mut [f32], &[f32], Slots<'_>) -> Result<()> + Sync,
+) -> Result<()> {
+    let n = params.len().div_ceil(CHUNK);
+    let one = |(i, (((p, g), m), v)): (usize, Chunk<'_>)| each(i, p, g, Slots { m, v });
+    if par {
+        let chunks = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
+        chunks.zip(slot_chunks(m, n)).zip(slot_chunks(v, n)).enumerate().try_for_each(one)
+    } else {
+        let chunks = params.chunks_mut(CHUNK).zip(grads.chunks(CHUNK));
+        chunks.zip(slot_chunks_seq(m, n)).zip(slot_chunks_seq(v, n)).enumerate().try_for_each(one)
+    }
+}
+
 /// Updates `params` from `grads` and the optimizer `slots` (each empty, or
 /// laid out like the parameters).
 pub(crate) fn update(params: &mut [f32], grads: &[f32], slots: &mut [Vec<f32>; 2], s: &Step<'_>) -> Result<()> {
     let [m, v] = slots;
-    let n = params.len().div_ceil(CHUNK);
-    let one = |(((p, g), m), v): Chunk<'_>| s.opt.update(p, g, Slots { m, v }, s.lr, s.step, s.scale);
-    if s.par {
-        let chunks = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
-        chunks.zip(slot_chunks(m, n)).zip(slot_chunks(v, n)).try_for_each(one)
-    } else {
-        let chunks = params.chunks_mut(CHUNK).zip(grads.chunks(CHUNK));
-        chunks.zip(slot_chunks_seq(m, n)).zip(slot_chunks_seq(v, n)).try_for_each(one)
-    }
+    each_chunk(params, grads, [m, v], s.par, |_, p, g, slots| s.opt.update(p, g, slots, s.lr, s.step, s.scale))
+}
+
+/// The parameters and optimizer slots of a step, or values of them at the
+/// same place: `.0` the parameters, `.1` the slots (each empty, or as long
+/// as the parameters).
+pub(crate) type State<'a> = (&'a [f32], [&'a [f32]; 2]);
+
+/// [`update`] into other memory: `next` (as laid out as `now`) becomes
+/// `now` updated from `grads`, `now` unchanged; each chunk is copied over,
+/// then updated while in cache, so it costs what an update in place does.
+pub(crate) fn update_into(
+    (params, [m, v]): (&mut [f32], [&mut [f32]; 2]),
+    now: State<'_>,
+    grads: &[f32],
+    s: &Step<'_>,
+) -> Result<()> {
+    each_chunk(params, grads, [m, v], s.par, |i, p, g, slots| {
+        let from = i * CHUNK..i * CHUNK + p.len();
+        p.copy_from_slice(&now.0[from.clone()]);
+        for (to, was) in [&mut *slots.m, &mut *slots.v].into_iter().zip(now.1) {
+            if !to.is_empty() {
+                to.copy_from_slice(&was[from.clone()]);
+            }
+        }
+        s.opt.update(p, g, slots, s.lr, s.step, s.scale)
+    })
 }

@@ -14,7 +14,7 @@
 
 mod window;
 
-use super::{Chain, Collective, RelayWork};
+use super::{Chain, Collective, FinishedWork, RelayWork};
 use crate::error::{Error, Result};
 use mpi::environment::{Threading, Universe};
 use mpi::topology::SimpleCommunicator;
@@ -237,20 +237,21 @@ impl Collective for MpiComm {
     /// In the shared window when [`reserve`](Self::reserve) made one large
     /// enough, else by messages (two relays).
     fn chain(&self, chain: Chain, data: &mut [f32], parts: &[Range<usize>], work: &mut RelayWork<'_>) -> Result<()> {
-        let (g, _w) = self.world()?;
-        let state = g.as_ref().expect("world() checked MPI is initialised");
-        let window = state.window.lock().unwrap_or_else(|e| e.into_inner());
-        match window.as_ref() {
-            Some(win) if data.len() <= win.floats() && parts.len() <= window::RING => {
-                let slices = super::split_parts(self.rank, data, parts)?;
-                win.chain(chain, slices, parts, work)
-            }
-            _ => {
-                drop(window);
-                drop(g);
-                super::chain_by_relays(self, chain, data, parts, work)
-            }
-        }
+        self.chain_in(chain, data, parts, work, None)
+    }
+
+    /// In the shared window, each finished part handed to `then` where it
+    /// lies there, when [`reserve`](Self::reserve) made one large enough;
+    /// else by messages.
+    fn chain_then(
+        &self,
+        chain: Chain,
+        data: &mut [f32],
+        parts: &[Range<usize>],
+        work: &mut RelayWork<'_>,
+        then: &mut FinishedWork<'_>,
+    ) -> Result<()> {
+        self.chain_in(chain, data, parts, work, Some(then))
     }
 
     /// Collective: when every rank runs on one machine (and
@@ -276,5 +277,34 @@ impl Collective for MpiComm {
         let p = w.process_at_rank(self.peer(root)?);
         bytes.chunks_mut(MAX_COUNT).for_each(|c| p.broadcast_into(c));
         Ok(())
+    }
+}
+
+impl MpiComm {
+    /// [`Collective::chain`] in the shared window when there is one large
+    /// enough, else by messages; with `then`, [`Collective::chain_then`].
+    fn chain_in(
+        &self,
+        chain: Chain,
+        data: &mut [f32],
+        parts: &[Range<usize>],
+        work: &mut RelayWork<'_>,
+        then: Option<&mut FinishedWork<'_>>,
+    ) -> Result<()> {
+        let (g, _w) = self.world()?;
+        let state = g.as_ref().expect("world() checked MPI is initialised");
+        let window = state.window.lock().unwrap_or_else(|e| e.into_inner());
+        match window.as_ref() {
+            Some(win) if data.len() <= win.floats() && parts.len() <= window::RING => {
+                let slices = super::split_parts(self.rank, data, parts)?;
+                win.chain(chain, slices, parts, work, then)
+            }
+            _ => {
+                drop(window);
+                drop(g);
+                super::chain_by_relays(self, chain, data, parts, work)?;
+                then.map_or(Ok(()), |then| super::finish_parts(self.rank, data, parts, then))
+            }
+        }
     }
 }

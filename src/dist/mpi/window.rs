@@ -22,12 +22,17 @@
 //! every rank, at the end:  done = round
 //! ```
 //!
+//! A chain with a `then` ([`chain_then`](crate::dist::Collective::chain_then),
+//! the trainer's step) copies nothing: each rank hands every finished part
+//! to `then` where it lies in the sum buffer (the last rank as soon as it
+//! has published it, while the part is in its cache), before it says done.
+//!
 //! So a part of the sum buffer is written by one rank at a time, in rank
 //! order, and read only once the last rank has finished it; the next round
 //! writes over it only after every rank has read it. Every rank makes the
 //! same calls in the same order, so the rounds match.
 
-use crate::dist::{Chain, RelayWork};
+use crate::dist::{Chain, FinishedWork, RelayWork};
 use crate::error::{Error, Result};
 use mpi::ffi;
 use std::cell::Cell;
@@ -210,13 +215,17 @@ impl Window {
     /// [`Collective::chain`](crate::dist::Collective::chain) in the sum
     /// buffer: `slices[i]` is part `i` of the rank's own gradient (at
     /// `parts[i]`, within [`floats`](Self::floats); at most [`RING`]
-    /// parts).
+    /// parts). With `then`,
+    /// [`chain_then`](crate::dist::Collective::chain_then): each finished
+    /// part goes to `then` from the sum buffer, and nothing is copied into
+    /// `slices`.
     pub(super) fn chain(
         &self,
         chain: Chain,
         mut slices: Vec<&mut [f32]>,
         parts: &[Range<usize>],
         work: &mut RelayWork<'_>,
+        mut then: Option<&mut FinishedWork<'_>>,
     ) -> Result<()> {
         let round = self.round.get() + 1;
         self.round.set(round);
@@ -238,12 +247,18 @@ impl Window {
                 // (Acquire in `wait`), or this is the chain's first rank and
                 // every rank is done with the last round (Acquire above);
                 // the ranks after it wait for its Release in `publish`.
+                // After publishing, the rank only reads the part (in `then`),
+                // as the other ranks do, and no rank writes it before every
+                // rank is done with the round.
                 let sum = unsafe { std::slice::from_raw_parts_mut(self.sums(r), r.len()) };
                 work(i, Some(&mut *sum))?;
-                if chain.last == self.rank {
+                if chain.last == self.rank && then.is_none() {
                     part.copy_from_slice(sum);
                 }
                 self.publish(round, i, r);
+                if let (true, Some(then)) = (chain.last == self.rank, then.as_mut()) {
+                    then(i, sum)?;
+                }
             }
         }
         if chain.last != self.rank {
@@ -252,7 +267,11 @@ impl Window {
                 // SAFETY: the last rank has finished the part (Acquire in
                 // `wait`); no rank writes it again before this rank says it
                 // is done with the round (below).
-                part.copy_from_slice(unsafe { std::slice::from_raw_parts(self.sums(r), r.len()) });
+                let sum = unsafe { std::slice::from_raw_parts(self.sums(r), r.len()) };
+                match then.as_mut() {
+                    Some(then) => then(i, sum)?,
+                    None => part.copy_from_slice(sum),
+                }
             }
         }
         self.header(self.rank).done.store(round, Ordering::Release);
