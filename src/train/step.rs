@@ -469,15 +469,17 @@ impl Trainer {
     }
 
     /// Gradient of layer `l` from the last
-    /// [`compute_gradients`](Self::compute_gradients) (or step), laid out
-    /// like the layer's parameters.
+    /// [`compute_gradients`](Self::compute_gradients) (or step, but for a
+    /// distributed one without `clip_norm`: see [`step`](Self::step)), laid
+    /// out like the layer's parameters.
     pub fn gradient(&self, l: usize) -> Option<LayerRef<'_>> {
         let layer = self.mlp.layer(l)?;
         let (w, b) = crate::model::layer_ranges(self.mlp.sizes(), l);
         Some(LayerRef { weight: &self.grads[w], bias: &self.grads[b], ..layer })
     }
 
-    /// All gradients of the last step, laid out like [`Mlp::params`].
+    /// All gradients of the last step (as for [`gradient`](Self::gradient)),
+    /// laid out like [`Mlp::params`].
     pub fn gradients(&self) -> &[f32] {
         &self.grads
     }
