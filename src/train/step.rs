@@ -55,6 +55,13 @@ pub struct Trainer {
     next: Option<Next>,
 }
 
+/// The optimizer's slots for `n` parameters, zero: as many as it uses,
+/// the others empty.
+fn optimizer_slots(optimizer: &dyn Optimizer, n: usize) -> Result<[Vec<f32>; 2]> {
+    let slot = |i: usize| if optimizer.slots() > i { zeros(n, "optimizer state") } else { Ok(Vec::new()) };
+    Ok([slot(0)?, slot(1)?])
+}
+
 /// Values `r` of an optimizer slot, or the empty slot.
 fn slot_part<'a>(slot: &'a [f32], r: &Range<usize>) -> &'a [f32] {
     if slot.is_empty() {
@@ -112,14 +119,7 @@ impl Trainer {
         let shard_rows = config.effective_shard_rows(mlp.sizes());
         let nshards = config.batch_size.div_ceil(shard_rows);
         let n = mlp.params().len();
-        let slot = |i: usize| {
-            if optimizer.slots() > i {
-                zeros(n, "optimizer state")
-            } else {
-                Ok(Vec::new())
-            }
-        };
-        let slots = [slot(0)?, slot(1)?];
+        let slots = optimizer_slots(&*optimizer, n)?;
         let shards = vec_of(nshards, "shards", || Shard::new(mlp.sizes(), shard_rows))?;
         Ok(Trainer {
             grads: zeros(n, "gradients")?,
@@ -168,9 +168,9 @@ impl Trainer {
         self.stage = zeros(b * (self.mlp.outputs() + 1), "outputs between ranks")?;
         self.parts = Some(ChainParts::new(self.mlp.sizes(), self.mlp.params().len(), ranks)?);
         comm.reserve(self.mlp.params().len())?;
-        let slot = |s: &Vec<f32>| if s.is_empty() { Ok(Vec::new()) } else { zeros(s.len(), "optimizer state") };
-        let slots = [slot(&self.slots[0])?, slot(&self.slots[1])?];
-        self.next = Some(Next { params: zeros(self.mlp.params().len(), "parameters")?, slots, made: false });
+        let n = self.mlp.params().len();
+        let (params, slots) = (zeros(n, "parameters")?, optimizer_slots(&*self.optimizer, n)?);
+        self.next = Some(Next { params, slots, made: false });
         self.comm = Some(comm);
         Ok(())
     }

@@ -247,17 +247,14 @@ impl Window {
                 // (Acquire in `wait`), or this is the chain's first rank and
                 // every rank is done with the last round (Acquire above);
                 // the ranks after it wait for its Release in `publish`.
-                // After publishing, the rank only reads the part (in `then`),
-                // as the other ranks do, and no rank writes it before every
-                // rank is done with the round.
+                // After publishing, the rank only reads the part, as the
+                // other ranks do, and no rank writes it before every rank is
+                // done with the round.
                 let sum = unsafe { std::slice::from_raw_parts_mut(self.sums(r), r.len()) };
                 work(i, Some(&mut *sum))?;
-                if chain.last == self.rank && then.is_none() {
-                    part.copy_from_slice(sum);
-                }
                 self.publish(round, i, r);
-                if let (true, Some(then)) = (chain.last == self.rank, then.as_mut()) {
-                    then(i, sum)?;
+                if chain.last == self.rank {
+                    take(then.as_deref_mut(), i, sum, part)?;
                 }
             }
         }
@@ -267,11 +264,7 @@ impl Window {
                 // SAFETY: the last rank has finished the part (Acquire in
                 // `wait`); no rank writes it again before this rank says it
                 // is done with the round (below).
-                let sum = unsafe { std::slice::from_raw_parts(self.sums(r), r.len()) };
-                match then.as_mut() {
-                    Some(then) => then(i, sum)?,
-                    None => part.copy_from_slice(sum),
-                }
+                take(then.as_deref_mut(), i, unsafe { std::slice::from_raw_parts(self.sums(r), r.len()) }, part)?;
             }
         }
         self.header(self.rank).done.store(round, Ordering::Release);
@@ -288,6 +281,18 @@ impl Drop for Window {
         unsafe {
             ffi::MPI_Win_free(&mut self.win);
             ffi::MPI_Comm_free(&mut self.node);
+        }
+    }
+}
+
+/// A rank's use of finished part `i` of the sum, `sum`: handed to `then`
+/// where it lies, or copied into the rank's own gradient, `part`.
+fn take(then: Option<&mut FinishedWork<'_>>, i: usize, sum: &[f32], part: &mut [f32]) -> Result<()> {
+    match then {
+        Some(then) => then(i, sum),
+        None => {
+            part.copy_from_slice(sum);
+            Ok(())
         }
     }
 }
