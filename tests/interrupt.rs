@@ -202,6 +202,16 @@ fn more_epochs_continue_a_kept_checkpoint_to_the_longer_runs_model() {
     assert_eq!(ids.len(), 2, "{after:?}");
     assert_ne!(ids[0], ids[1], "two runs, one id");
     assert_eq!(after.len(), lines.len() + 2, "a start line and one epoch line appended");
+
+    // A line torn by a kill (no newline): the next run cuts it and starts
+    // on a line of its own.
+    let log = dir.join("two.safetensors.log");
+    let whole = std::fs::read(&log).unwrap();
+    std::fs::write(&log, [&whole[..], b"{\"run\":\"torn\",\"epo"].concat()).unwrap();
+    drop(ok(bin(&dir).args(csv_args("two.safetensors", 1, "step"))));
+    let bytes = std::fs::read(&log).unwrap();
+    assert!(bytes.starts_with(&whole), "the whole lines before the torn one were kept");
+    assert_eq!(log_lines(&log).len(), after.len() + 2, "the torn line cut, a start and an epoch line added");
 }
 
 #[test]

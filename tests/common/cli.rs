@@ -108,7 +108,22 @@ pub fn log_lines(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>>
 /// fields and the run's id (the lines where a run starts or resumes, with
 /// their timestamps, are left out). Every epoch line must have all three.
 pub fn epoch_lines(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    without_run_fields(log_lines(path))
+}
+
+/// As [`epoch_lines`], for the lines of the log's last run alone (those
+/// with the run id of its last line): a log another run was started into
+/// holds that run's lines too.
+pub fn last_run_epoch_lines(path: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let mut lines = log_lines(path);
+    let last = lines.last().and_then(|l| l.get("run")).cloned();
+    lines.retain(|l| l.get("run") == last.as_ref());
+    without_run_fields(lines)
+}
+
+fn without_run_fields(
+    mut lines: Vec<serde_json::Map<String, serde_json::Value>>,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
     lines.retain(|l| !l.contains_key("started") && !l.contains_key("resumed"));
     for l in &mut lines {
         for key in ["samples_per_sec", "elapsed_sec", "run"] {

@@ -316,11 +316,14 @@ impl Session {
     }
 
     /// Appends `line` to the log (when there is one), flushed, and notes
-    /// the log's length for the next checkpoint.
+    /// the log's length for the next checkpoint. The line and its newline
+    /// go in one write, so that a kill all but never tears a line; a run
+    /// that finds a torn last line cuts it (a resumed one cuts back to its
+    /// checkpoint's length).
     fn log_line(&mut self, line: &str) -> Result<(), Failure> {
         if let (Some(f), Some(p)) = (&mut self.log, &self.cfg.log) {
             let io = |e| backprop::Error::io(p, e);
-            writeln!(f, "{line}").and_then(|()| f.flush()).map_err(io)?;
+            f.write_all(format!("{line}\n").as_bytes()).and_then(|()| f.flush()).map_err(io)?;
             self.st.log_len = f.metadata().map_err(io)?.len();
         }
         Ok(())

@@ -138,7 +138,10 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
             .and_then(|m| m.with_scaling(fit_scaling(&cfg, &train, features, outputs)?))
             .map_err(Failure::from),
     })?;
-    let log_len = cfg.log.as_ref().and_then(|p| std::fs::metadata(p).ok()).map_or(0, |m| m.len());
+    let log_len = world.agree(match &cfg.log {
+        Some(log) if world.is_root() => whole_lines(log),
+        _ => Ok(0),
+    })?;
     let progress = Progress {
         epoch: 1,
         batch: 0,
@@ -230,6 +233,18 @@ fn tidy_files(cfg: &RunConfig, log_len: u64) -> Result<(), Failure> {
         backprop::model::remove_dead_temps(target);
     }
     Ok(())
+}
+
+/// The length of the log's whole lines, for a new run to append after: a
+/// last line without its newline (a run killed while writing it) is cut.
+fn whole_lines(log: &Path) -> Result<u64, Failure> {
+    let bytes = match std::fs::read(log) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        r => r.map_err(|e| backprop::Error::io(log, e))?,
+    };
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) as u64;
+    truncate_log(log, whole)?;
+    Ok(whole)
 }
 
 /// Cuts lines a killed run appended after its last checkpoint: the resumed
