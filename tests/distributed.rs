@@ -16,7 +16,7 @@ const SIZES: [usize; 4] = [200, 1400, 30, 5];
 const BATCH: usize = 48;
 const SHARD_ROWS: usize = 12;
 
-/// What a run leaves: the parameters, each step's loss, and the last step's
+/// What a run leaves: the parameters, each step's loss and gradient norm, and the last step's
 /// outputs and row errors.
 #[derive(Debug, PartialEq)]
 struct Run {
@@ -24,6 +24,8 @@ struct Run {
     losses: Vec<u32>,
     outputs: Vec<u32>,
     row_losses: Vec<u32>,
+    /// Each step's gradient norm.
+    norms: Vec<u64>,
 }
 
 fn bits(v: impl IntoIterator<Item = f32>) -> Vec<u32> {
@@ -61,12 +63,14 @@ fn clipped(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>) -> T
 /// Six steps; the fourth is 13 rows (two shards: on three or four ranks,
 /// some own none) and the sixth 40.
 fn train(mut tr: Trainer) -> Run {
-    let mut losses = Vec::new();
+    let (mut losses, mut norms) = (Vec::new(), Vec::new());
     for (step, rows) in [48, 48, 48, 13, 48, 40].into_iter().enumerate() {
         let (x, t) = common::batch(Head::Softmax, rows, SIZES[0], SIZES[3], 300 + step as u64);
         losses.push(tr.step(&x, &t, rows).unwrap());
+        norms.push(tr.grad_norm().to_bits());
     }
     Run {
+        norms,
         outputs: bits(tr.last_outputs().flatten().copied()),
         row_losses: bits(tr.last_losses()),
         losses: bits(losses),

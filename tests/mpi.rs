@@ -58,13 +58,18 @@ fn text(b: &[u8]) -> String {
 /// 32: two shards, so on 3 and 4 ranks some own none), Adam, two hidden
 /// layers; `--shard-rows 24` gives four shards a batch.
 fn train_args(dir: &Path, epochs: usize) -> Vec<String> {
+    shard_args(dir, epochs, 24)
+}
+
+/// [`train_args`] with `--shard-rows shard_rows`.
+fn shard_args(dir: &Path, epochs: usize, shard_rows: usize) -> Vec<String> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist10k/train-images-idx3-ubyte.gz");
     let mut a: Vec<String> = ["train", "--data"].iter().map(|s| s.to_string()).collect();
     a.push(data.display().to_string());
     for s in ["--val-split", "0.1", "--hidden", "48,24", "--optimizer", "adam", "--batch-size", "96"] {
         a.push(s.into());
     }
-    for s in ["--shard-rows", "24", "--threads", "1", "--quiet", "--epochs", &epochs.to_string()] {
+    for s in ["--shard-rows", &shard_rows.to_string(), "--threads", "1", "--quiet", "--epochs", &epochs.to_string()] {
         a.push(s.into());
     }
     a.push("--out".into());
@@ -76,11 +81,27 @@ fn model(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join("model.safetensors")).unwrap()
 }
 
-/// The model one process without MPI trains (cached per test binary run).
+/// The model one process without MPI trains.
 fn single_process_model(epochs: usize) -> Vec<u8> {
     let dir = common::scratch("mpi-single");
     ok(Command::new(bin()).args(train_args(&dir, epochs)), "single process");
     model(&dir)
+}
+
+#[test]
+fn two_ranks_of_one_shard_each_train_the_single_process_model_byte_for_byte() {
+    // Two shards of 48 a batch, one a rank: through the shared memory the
+    // two ranks each start half the gradient's tiles (the last batch is one
+    // shard, which rank 1 computes alone); by messages, in rank order.
+    let dir = common::scratch("mpi-pair-single");
+    ok(Command::new(bin()).args(shard_args(&dir, 2, 48)), "single process");
+    let want = model(&dir);
+    for shared in ["1", "0"] {
+        let dir = common::scratch("mpi-pair");
+        let what = format!("2 ranks of one shard, BACKPROP_MPI_SHARED_MEMORY={shared}");
+        ok(mpirun(2).env("BACKPROP_MPI_SHARED_MEMORY", shared).arg(bin()).args(shard_args(&dir, 2, 48)), &what);
+        assert!(model(&dir) == want, "{what}: the model differs from the single process's");
+    }
 }
 
 #[test]

@@ -39,9 +39,30 @@ use std::ops::Range;
 /// `None` before the part is received, then with the part.
 pub type RelayWork<'a> = dyn FnMut(usize, Option<&mut [f32]>) -> Result<()> + 'a;
 
+/// What a rank does with part `i` of a [`Collective::chain_then`]: called
+/// with `None` before the part is there, then with `Some((sums, onto))`:
+/// its terms added onto the sums the part holds (`onto`), or written over
+/// it (the part's first rank).
+pub type ChainWork<'a> = dyn FnMut(usize, Option<(&mut [f32], bool)>) -> Result<()> + 'a;
+
 /// What a rank does with part `i` of the finished sum of a
 /// [`Collective::chain_then`].
 pub type FinishedWork<'a> = dyn FnMut(usize, &[f32]) -> Result<()> + 'a;
+
+/// Parts of a chain of two ranks that either may start: those whose sum is
+/// two terms, each added once, `a + b`, which is `b + a` to the bit (IEEE
+/// 754 addition commutes). The second rank writes a `swapped` part first
+/// and the first adds onto it, so that each rank starts half the parts and
+/// finishes the other half, instead of the second doing every addition
+/// after the first.
+#[derive(Clone, Copy, Debug)]
+pub struct Pairing<'a> {
+    /// Per part: the second rank starts it.
+    pub swapped: &'a [bool],
+    /// `order[q]`: the order rank `q` of the two works on the parts in
+    /// (each part once).
+    pub order: [&'a [usize]; 2],
+}
 
 /// The processes of one data-parallel run, as the trainer uses them: plain
 /// copies of values between ranks, never arithmetic on them. Every rank
@@ -109,20 +130,24 @@ pub trait Collective: Send {
     }
 
     /// [`chain`](Self::chain), then on every rank `then(i, part)` for each
-    /// part `i` of the finished sum, in part order, as soon as the rank has
-    /// it; `data` need not hold the sum afterwards. The default is `chain`,
-    /// then `then` over the parts of `data`; an implementation whose ranks
-    /// share memory hands out each part where its sum was made, copying
-    /// nothing (MPI on one machine does).
+    /// part `i` of the finished sum, once, as soon as the rank has it (in
+    /// no set order); `data` need not hold the sum afterwards. `work` is
+    /// told whether it adds onto the part or starts it. The default is
+    /// `chain` in rank order (ignoring `pairing`), then `then` over the
+    /// parts of `data` in part order; an implementation whose ranks share
+    /// memory hands out each part where its sum was made, copying nothing,
+    /// and may follow `pairing` (MPI on one machine does both).
     fn chain_then(
         &self,
         chain: Chain,
-        data: &mut [f32],
-        parts: &[Range<usize>],
-        work: &mut RelayWork<'_>,
+        (data, parts): (&mut [f32], &[Range<usize>]),
+        pairing: Option<Pairing<'_>>,
+        work: &mut ChainWork<'_>,
         then: &mut FinishedWork<'_>,
     ) -> Result<()> {
-        self.chain(chain, data, parts, work)?;
+        let _ = pairing;
+        let onto = chain.prev.is_some();
+        self.chain(chain, data, parts, &mut |i, g| work(i, g.map(|g| (g, onto))))?;
         finish_parts(self.rank(), data, parts, then)
     }
 }

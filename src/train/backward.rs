@@ -132,21 +132,22 @@ pub(crate) fn segments(sizes: &[usize], max_floats: usize) -> impl Iterator<Item
 /// The shards' terms of one segment of `∂E/∂θ`, into `g` (the segment's
 /// slice of the gradient): written when `onto` is false, added to what `g`
 /// holds (the sums of the shards before these, from another rank) when
-/// true. Each tile is `Σ_s h_sᵀ·δ_s` in shard order, its squares then
-/// folded into `norm`.
+/// true. Each tile is `Σ_s h_sᵀ·δ_s` in shard order; with a `norm`, its
+/// squares are then noted there, while the tile is in cache.
 pub(crate) fn segment_gradients(
     g: &mut [f32],
     seg: &Segment,
     onto: bool,
     inp: &GradInputs<'_>,
     work: &mut [TileWork],
-    norm: &mut SquaredNorm,
+    norm: Option<&mut SquaredNorm>,
 ) -> Result<()> {
     let (sizes, l, k) = (inp.mlp.sizes(), seg.layer, inp.kernels);
     let (inn, out) = (sizes[l], sizes[l + 1]);
     let rows = (seg.tiles.end * TILE_ROWS).min(inn) - seg.tiles.start * TILE_ROWS;
     let (gw, gb) = g.split_at_mut(rows * out);
     debug_assert!(work.len() >= seg.tiles.len());
+    let squares = norm.is_some();
     let tile_task = |(i, (tile, w)): (usize, (&mut [f32], &mut TileWork))| -> Result<()> {
         let (r0, tr) = ((seg.tiles.start + i) * TILE_ROWS, tile.len() / out);
         in_shard_order(inp.shards, |sh, accumulate| {
@@ -156,8 +157,9 @@ pub(crate) fn segment_gradients(
             let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
             dense_grad(tile, a, &sh.packed_delta[l], accumulate || onto, &mut w.scratch)
         })?;
-        // While the tile is in cache.
-        w.sq = k.sum_squares(tile);
+        if squares {
+            w.sq = k.sum_squares(tile);
+        }
         Ok(())
     };
     if inp.par {
@@ -165,15 +167,32 @@ pub(crate) fn segment_gradients(
     } else {
         gw.chunks_mut(TILE_ROWS * out).zip(work.iter_mut()).enumerate().try_for_each(tile_task)?;
     }
-    norm.tiles(l, work[..seg.tiles.len()].iter().map(|w| w.sq));
     if seg.bias {
         if !onto {
             gb.fill(0.0);
         }
         in_shard_order(inp.shards, |sh, _| k.col_sums(gb, &sh.delta[l][..sh.rows.len() * out]))?;
-        norm.bias(l, k.sum_squares(gb));
+    }
+    if let Some(norm) = norm {
+        norm.tiles(l, seg.tiles.start, work[..seg.tiles.len()].iter().map(|w| w.sq));
+        if seg.bias {
+            norm.bias(l, k.sum_squares(gb));
+        }
     }
     Ok(())
+}
+
+/// The squares of a finished segment `g` of the gradient (of a network of
+/// `sizes`), tile by tile and its bias, noted in `norm`: the same values
+/// [`segment_gradients`] notes for the rank that finishes the segment.
+pub(crate) fn segment_squares(g: &[f32], seg: &Segment, sizes: &[usize], k: &Kernels, norm: &mut SquaredNorm) {
+    let (l, out) = (seg.layer, sizes[seg.layer + 1]);
+    let rows = (seg.tiles.end * TILE_ROWS).min(sizes[l]) - seg.tiles.start * TILE_ROWS;
+    let (gw, gb) = g.split_at(rows * out);
+    norm.tiles(l, seg.tiles.start, gw.chunks(TILE_ROWS * out).map(|t| k.sum_squares(t)));
+    if seg.bias {
+        norm.bias(l, k.sum_squares(gb));
+    }
 }
 
 /// Writes the gradient of the batch objective into `grads` (laid out like
@@ -189,7 +208,7 @@ pub(crate) fn weight_gradients(
     let sizes = inp.mlp.sizes();
     norm.clear();
     for seg in segments(sizes, usize::MAX) {
-        segment_gradients(&mut grads[seg.range(sizes)], &seg, false, inp, work, norm)?;
+        segment_gradients(&mut grads[seg.range(sizes)], &seg, false, inp, work, Some(&mut *norm))?;
     }
     Ok(norm.total())
 }

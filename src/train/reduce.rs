@@ -5,9 +5,9 @@
 //! on float sums; STYLE.md's "determinism by construction"); across ranks,
 //! the same order through a chain ([`dist`](crate::dist)).
 
-use super::backward::{segments, Segment};
+use super::backward::{segments, Segment, TILE_ROWS};
 use super::shards::Shard;
-use crate::dist::{owned_shards, segment_floats, Chain, Collective, FinishedWork};
+use crate::dist::{owned_shards, segment_floats, Chain, Collective, FinishedWork, Pairing};
 use crate::error::Result;
 use std::ops::Range;
 use std::time::Instant;
@@ -20,38 +20,56 @@ pub(crate) fn in_shard_order<S>(shards: &[S], mut term: impl FnMut(&S, bool) -> 
 }
 
 /// The squared global norm `Σ g²`, in one fixed order whatever order the
-/// layers were computed in: the squares of each layer's weight tiles folded
+/// tiles were computed in: the squares of each layer's weight tiles folded
 /// left to right in f64, then, layer by layer from the first, that layer's
 /// sum added to the total, then its bias squares.
 pub(crate) struct SquaredNorm {
-    /// Per layer: the weight tiles' fold so far, and the bias squares.
-    layers: Vec<[f64; 2]>,
+    /// Each weight tile's squares, layer after layer.
+    tiles: Vec<f64>,
+    /// Where each layer's tiles start in `tiles`, and where the last ends.
+    starts: Vec<usize>,
+    /// Each layer's bias squares.
+    bias: Vec<f64>,
 }
 
 impl SquaredNorm {
-    /// Room for `layers` layers, all zero.
-    pub(crate) fn new(layers: usize) -> Result<SquaredNorm> {
-        Ok(SquaredNorm { layers: crate::mem::vec_of(layers, "gradient norms", || Ok([0.0; 2]))? })
+    /// Room for the layers of a network of `sizes`, all zero.
+    pub(crate) fn new(sizes: &[usize]) -> Result<SquaredNorm> {
+        let layers = sizes.len() - 1;
+        let mut starts = crate::mem::vec_of(layers + 1, "gradient norms", || Ok(0))?;
+        for l in 0..layers {
+            starts[l + 1] = starts[l] + sizes[l].div_ceil(TILE_ROWS);
+        }
+        Ok(SquaredNorm {
+            tiles: crate::mem::zeros(starts[layers], "gradient norms")?,
+            bias: crate::mem::zeros(layers, "gradient norms")?,
+            starts,
+        })
     }
 
     /// Zeroes every layer, for the next step.
     pub(crate) fn clear(&mut self) {
-        self.layers.fill([0.0; 2]);
+        self.tiles.fill(0.0);
+        self.bias.fill(0.0);
     }
 
-    /// Folds in the next tiles of layer `l`.
-    pub(crate) fn tiles(&mut self, l: usize, tiles: impl Iterator<Item = f64>) {
-        self.layers[l][0] = tiles.fold(self.layers[l][0], |acc, t| acc + t);
+    /// The squares of layer `l`'s weight tiles from tile `first` on.
+    pub(crate) fn tiles(&mut self, l: usize, first: usize, tiles: impl Iterator<Item = f64>) {
+        let layer = &mut self.tiles[self.starts[l]..self.starts[l + 1]];
+        layer[first..].iter_mut().zip(tiles).for_each(|(t, sq)| *t = sq);
     }
 
     /// Layer `l`'s bias squares sum to `bias`.
     pub(crate) fn bias(&mut self, l: usize, bias: f64) {
-        self.layers[l][1] = bias;
+        self.bias[l] = bias;
     }
 
     /// `Σ g²` over every layer.
     pub(crate) fn total(&self) -> f64 {
-        self.layers.iter().fold(0.0, |total, &[w, b]| (total + w) + b)
+        (0..self.bias.len()).fold(0.0, |total, l| {
+            let w = self.tiles[self.starts[l]..self.starts[l + 1]].iter().fold(0.0, |acc, &t| acc + t);
+            (total + w) + self.bias[l]
+        })
     }
 }
 
@@ -67,6 +85,9 @@ pub(crate) fn loss_sum(shards: &[Shard]) -> f64 {
 pub(crate) struct ChainParts {
     pub segments: Vec<Segment>,
     pub ranges: Vec<Range<usize>>,
+    /// On two ranks: which segments the second may start, and each rank's
+    /// order ([`ChainParts::pairing`]).
+    paired: Option<(Vec<bool>, [Vec<usize>; 2])>,
 }
 
 impl ChainParts {
@@ -84,31 +105,76 @@ impl ChainParts {
                 segs.push(seg);
             }
         }
-        Ok(ChainParts { segments: segs, ranges })
+        let paired = if ranks == 2 { Some(pair_segments(&segs, &ranges)?) } else { None };
+        Ok(ChainParts { segments: segs, ranges, paired })
+    }
+
+    /// The [`Pairing`] of a step on two ranks where each computes one shard
+    /// whose weight gradient the GEMM adds to a tile in one addition
+    /// (`one_addition`): each tile's sum is then `g₀ + g₁`, the same
+    /// bits whichever rank writes first. A layer's last segment carries its
+    /// bias, a running sum over the rows in batch order, so rank 0 always
+    /// starts it.
+    pub(crate) fn pairing(&self, one_addition: bool) -> Option<Pairing<'_>> {
+        let (swapped, [a, b]) = self.paired.as_ref().filter(|_| one_addition)?;
+        Some(Pairing { swapped, order: [a, b] })
     }
 }
 
+/// Splits each layer's segments (in `segs`' order, a layer's bias segment
+/// last) between two ranks by values: rank 0 starts the first ones and the
+/// bias segment, rank 1 the rest (swapped), about half each. Rank 0 works
+/// on its own, then on rank 1's; rank 1 on its own, then on rank 0's; a
+/// layer at a time, as the deltas come.
+fn pair_segments(segs: &[Segment], ranges: &[Range<usize>]) -> Result<(Vec<bool>, [Vec<usize>; 2])> {
+    let n = segs.len();
+    let mut swapped = crate::mem::vec_of(n, "chain segments", || Ok(false))?;
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    crate::mem::reserve(&mut first, n, "chain segments")?;
+    crate::mem::reserve(&mut second, n, "chain segments")?;
+    let mut at = 0;
+    while at < n {
+        let end = (at..n).find(|&i| segs[i].bias).map_or(n, |i| i + 1);
+        let len = |i: usize| ranges[i].len();
+        let whole: usize = (at..end).map(len).sum();
+        // Rank 0 starts the layer's bias segment and the plain ones before
+        // `split`, rank 1 those from `split` on.
+        let (mut split, mut mine) = (at, len(end - 1));
+        while split + 1 < end && 2 * (mine + len(split)) <= whole + len(split) {
+            mine += len(split);
+            split += 1;
+        }
+        swapped[split..end - 1].fill(true);
+        let (own, theirs) = ((at..split).chain([end - 1]), split..end - 1);
+        first.extend(own.clone().chain(theirs.clone()));
+        second.extend(theirs.chain(own));
+        at = end;
+    }
+    Ok((swapped, [first, second]))
+}
+
 /// What a rank does with a segment of the gradient in [`chain_gradients`]:
-/// called with `None` before the segment is received, then with it.
-pub(crate) type SegmentWork<'a> = dyn FnMut(&Segment, Option<&mut [f32]>) -> Result<()> + 'a;
+/// called with `None` before the segment is received, then with it and
+/// whether to add onto what it holds ([`ChainWork`](crate::dist::ChainWork)).
+pub(crate) type SegmentWork<'a> = dyn FnMut(&Segment, Option<(&mut [f32], bool)>) -> Result<()> + 'a;
 
 /// The sum of a distributed step, the same bits as one process's
 /// ([`Collective::chain`]): each rank that owns shards takes every segment
 /// of the gradient as the rank before it in the chain left it (the sums of
-/// all earlier shards), and `work(seg, Some(values))` adds its own shards'
-/// terms onto it in shard order, exactly as one process would; then the
-/// segment goes on. `work(seg, None)` comes first, before the segment is
-/// there: what can be computed without it (the deltas of its layer). The
-/// finished segments reach the other ranks as the last rank makes them (no
-/// broadcast of the whole gradient at the end). Rank `r+1` works on
-/// segment `c` while rank `r` computes segment `c+1`. MPI calls stay on
-/// the calling thread. With `then`, each finished part goes to it instead
-/// of into `grads` ([`Collective::chain_then`]). Adds the seconds spent
-/// between ranks (waiting included, `work` and `then` excluded) to
-/// `waited`.
+/// all earlier shards), and `work(seg, Some((values, true)))` adds its own
+/// shards' terms onto it in shard order, exactly as one process would;
+/// then the segment goes on. `work(seg, None)` comes first, before the
+/// segment is there: what can be computed without it (the deltas of its
+/// layer). The finished segments reach the other ranks as the last rank
+/// makes them (no broadcast of the whole gradient at the end). Rank `r+1`
+/// works on segment `c` while rank `r` computes segment `c+1`. MPI calls
+/// stay on the calling thread. With `then`, each finished part goes to it
+/// instead of into `grads` ([`Collective::chain_then`]), and the chain may
+/// follow `pairing`. Adds the seconds spent between ranks (waiting
+/// included, `work` and `then` excluded) to `waited`.
 pub(crate) fn chain_gradients(
     comm: &dyn Collective,
-    chain: Chain,
+    (chain, pairing): (Chain, Option<Pairing<'_>>),
     parts: &ChainParts,
     grads: &mut [f32],
     then: Option<&mut FinishedWork<'_>>,
@@ -118,7 +184,7 @@ pub(crate) fn chain_gradients(
     let t0 = Instant::now();
     let worked = std::cell::Cell::new(0.0);
     let timed = |t: Instant| worked.set(worked.get() + t.elapsed().as_secs_f64());
-    let mut work = |i: usize, g: Option<&mut [f32]>| {
+    let mut work = |i: usize, g: Option<(&mut [f32], bool)>| {
         let t = Instant::now();
         let r = work(&parts.segments[i], g);
         timed(t);
@@ -132,9 +198,12 @@ pub(crate) fn chain_gradients(
                 timed(t);
                 r
             };
-            comm.chain_then(chain, grads, &parts.ranges, &mut work, &mut then)?
+            comm.chain_then(chain, (grads, &parts.ranges), pairing, &mut work, &mut then)?
         }
-        None => comm.chain(chain, grads, &parts.ranges, &mut work)?,
+        None => {
+            let onto = chain.prev.is_some();
+            comm.chain(chain, grads, &parts.ranges, &mut |i, g| work(i, g.map(|g| (g, onto))))?
+        }
     }
     *waited += t0.elapsed().as_secs_f64() - worked.get();
     Ok(())

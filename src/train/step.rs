@@ -1,7 +1,9 @@
 //! The trainer and its step: shards (forward, head, deltas) → weight
 //! gradients, summed over shards in order → update.
 
-use super::backward::{backward_layer, segment_gradients, tiles_needed, weight_gradients, GradInputs, TileWork};
+use super::backward::{
+    backward_layer, segment_gradients, segment_squares, tiles_needed, weight_gradients, GradInputs, TileWork,
+};
 use super::config::TrainConfig;
 use super::forward::Ctx;
 use super::pool::{Pool, ScratchPool};
@@ -10,11 +12,12 @@ use super::shards::{assign_rows, each_shard, Shard};
 use super::update::{update, update_into, Step};
 use crate::dist::{owned_shards, Chain, Collective, FinishedWork};
 use crate::error::{Error, Result};
+use crate::kernels::gemm::adds_in_one;
 use crate::kernels::Kernels;
 use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -60,6 +63,38 @@ pub struct Trainer {
 fn optimizer_slots(optimizer: &dyn Optimizer, n: usize) -> Result<[Vec<f32>; 2]> {
     let slot = |i: usize| if optimizer.slots() > i { zeros(n, "optimizer state") } else { Ok(Vec::new()) };
     Ok([slot(0)?, slot(1)?])
+}
+
+/// What a rank does with each finished part `i` of a distributed step's
+/// sum, `g`: its squares noted in `norm`, and the parameters and slots of
+/// `now` updated from it, into `next`.
+fn apply_finished<'a>(
+    next: &'a mut Next,
+    (mlp, slots): (&'a Mlp, &'a [Vec<f32>; 2]),
+    parts: &'a ChainParts,
+    (norm, pool): (&'a RefCell<&'a mut SquaredNorm>, &'a RefCell<&'a mut Pool>),
+    s: &'a Step<'a>,
+    kernels: Kernels,
+) -> impl FnMut(usize, &[f32]) -> Result<()> + 'a {
+    move |i, g| {
+        let r = &parts.ranges[i];
+        segment_squares(g, &parts.segments[i], mlp.sizes(), &kernels, &mut norm.borrow_mut());
+        let now = (&mlp.params()[r.clone()], [slot_part(&slots[0], r), slot_part(&slots[1], r)]);
+        let [m, v] = &mut next.slots;
+        let into = (&mut next.params[r.clone()], [slot_part_mut(m, r), slot_part_mut(v, r)]);
+        pool.borrow_mut().run_if(s.par, || update_into(into, now, g, s))
+    }
+}
+
+/// Whether each of the two ranks computes one shard of a batch cut into
+/// `shards`, whose weight gradient the GEMM adds to a tile in one addition
+/// (so that a tile's sum is `g₀ + g₁`, either rank's term first).
+fn one_shard_each(shards: &[Shard], ranks: usize) -> bool {
+    let one = |q| {
+        let own = owned_shards(shards.len(), ranks, q);
+        own.len() == 1 && adds_in_one(shards[own.start].rows.len())
+    };
+    ranks == 2 && one(0) && one(1)
 }
 
 /// Values `r` of an optimizer slot, or the empty slot.
@@ -130,7 +165,7 @@ impl Trainer {
             tile_work: vec_of(tiles_needed(mlp.sizes()), "gradient tiles", || Ok(TileWork::default()))?,
             scratch: ScratchPool::new(config.effective_threads())?,
             grad_sq: 0.0,
-            norm: SquaredNorm::new(mlp.num_layers())?,
+            norm: SquaredNorm::new(mlp.sizes())?,
             pool: Pool::new(config.effective_threads())?,
             comm: None,
             stage: Vec::new(),
@@ -364,6 +399,8 @@ impl Trainer {
         let comm = comm.as_deref().expect("distributed");
         let (kernels, (ranks, rank)) = (Kernels::active(), (comm.size(), comm.rank()));
         let (own, chain) = (owned_shards(*used, ranks, rank), Chain::of(*used, ranks, rank));
+        let parts = parts.as_ref().expect("distributed");
+        let pairing = parts.pairing(then_update && one_shard_each(&shards[..*used], ranks));
         let mine: usize = shards[own.clone()].iter().map(|sh| sh.rows.len()).sum();
         let par = pool.parallel() && super::flops_per_step(mlp.sizes(), mine) >= self.config.min_parallel_flops;
         let threads = if par { pool.threads() } else { 1 };
@@ -373,42 +410,39 @@ impl Trainer {
             each_shard(mine, par, |sh| sh.forward_head(mlp, x, t, 1.0 / rows as f32, &ctx))
         })?;
         norm.clear();
-        let onto = chain.prev.is_some();
-        let parts = parts.as_ref().expect("distributed");
-        let pool = &RefCell::new(pool);
+        let (pool, norm) = (&RefCell::new(pool), &RefCell::new(norm));
         let s = &Step { opt: optimizer, lr, step, scale: 1.0, par: update_par };
         let next = next.as_mut().filter(|_| then_update);
         let made = next.is_some();
-        // Each finished part of the sum: the parameters and slots of `now`
-        // updated from it, into `next`.
-        let mut then = next.map(|next| {
-            move |i: usize, g: &[f32]| {
-                let r = &parts.ranges[i];
-                let now = (&mlp.params()[r.clone()], [slot_part(&slots[0], r), slot_part(&slots[1], r)]);
-                let [m, v] = &mut next.slots;
-                let into = (&mut next.params[r.clone()], [slot_part_mut(m, r), slot_part_mut(v, r)]);
-                pool.borrow_mut().run_if(update_par, || update_into(into, now, g, s))
-            }
-        });
-        let then = then.as_mut().map(|t| t as &mut FinishedWork<'_>);
-        chain_gradients(comm, chain, parts, grads, then, comm_secs, &mut |seg, g| {
-            if g.is_none() && seg.tiles.start > 0 {
-                return Ok(());
-            }
-            let (mine, tile_work, norm) = (&mut *mine, &mut *tile_work, &mut *norm);
-            pool.borrow_mut().run_if(par, || {
-                let ctx = Ctx { kernels, scratch, threads };
-                match g {
-                    // Before a layer's first segment arrives: its deltas.
-                    None => each_shard(mine, par, |sh| backward_layer(sh, mlp, seg.layer, &ctx)),
-                    Some(g) => {
-                        let inp = GradInputs { shards: mine, x, mlp, kernels: &kernels, par };
-                        segment_gradients(g, seg, onto, &inp, tile_work, norm)
-                    }
+        let mut apply = next.map(|next| apply_finished(next, (mlp, slots), parts, (norm, pool), s, kernels));
+        let then = apply.as_mut().map(|t| t as &mut FinishedWork<'_>);
+        // The lowest layer whose deltas are made: a rank's first segment of
+        // a layer (not always its first tiles) makes them.
+        let below = Cell::new(mlp.num_layers());
+        chain_gradients(comm, (chain, pairing), parts, grads, then, comm_secs, &mut |seg, g| {
+            let (mine, tile_work) = (&mut *mine, &mut *tile_work);
+            let ctx = Ctx { kernels, scratch, threads };
+            match g {
+                // Before the layer's first segment arrives: its deltas.
+                None if seg.layer < below.get() => {
+                    let layers = seg.layer..below.replace(seg.layer);
+                    pool.borrow_mut().run_if(par, || {
+                        layers.rev().try_for_each(|l| each_shard(mine, par, |sh| backward_layer(sh, mlp, l, &ctx)))
+                    })
                 }
-            })
+                None => Ok(()),
+                Some((g, onto)) => {
+                    // With a `then`, the finished parts' squares come there.
+                    let mut norm = norm.borrow_mut();
+                    let norm = if made { None } else { Some(&mut **norm) };
+                    let inp = GradInputs { shards: mine, x, mlp, kernels: &kernels, par };
+                    pool.borrow_mut().run_if(par, || segment_gradients(g, seg, onto, &inp, tile_work, norm))
+                }
+            }
         })?;
-        let grad_sq = shared_norm(comm, chain, norm.total())?;
+        drop(apply);
+        let total = norm.borrow().total();
+        let grad_sq = if made { total } else { shared_norm(comm, chain, total)? };
         let t0 = Instant::now();
         share_outputs(comm, &mut shards[..*used], (mlp.outputs(), mlp.num_layers() - 1), &mut self.stage)?;
         *comm_secs += t0.elapsed().as_secs_f64();

@@ -14,7 +14,7 @@
 
 mod window;
 
-use super::{Chain, Collective, FinishedWork, RelayWork};
+use super::{Chain, ChainWork, Collective, FinishedWork, Pairing, RelayWork};
 use crate::error::{Error, Result};
 use mpi::environment::{Threading, Universe};
 use mpi::topology::SimpleCommunicator;
@@ -237,21 +237,21 @@ impl Collective for MpiComm {
     /// In the shared window when [`reserve`](Self::reserve) made one large
     /// enough, else by messages (two relays).
     fn chain(&self, chain: Chain, data: &mut [f32], parts: &[Range<usize>], work: &mut RelayWork<'_>) -> Result<()> {
-        self.chain_in(chain, data, parts, work, None)
+        self.chain_in(chain, (data, parts), None, &mut |i, g| work(i, g.map(|(g, _)| g)), None)
     }
 
-    /// In the shared window, each finished part handed to `then` where it
-    /// lies there, when [`reserve`](Self::reserve) made one large enough;
-    /// else by messages.
+    /// In the shared window, following `pairing`, each finished part handed
+    /// to `then` where it lies there, when [`reserve`](Self::reserve) made
+    /// one large enough; else by messages, in rank order.
     fn chain_then(
         &self,
         chain: Chain,
-        data: &mut [f32],
-        parts: &[Range<usize>],
-        work: &mut RelayWork<'_>,
+        (data, parts): (&mut [f32], &[Range<usize>]),
+        pairing: Option<Pairing<'_>>,
+        work: &mut ChainWork<'_>,
         then: &mut FinishedWork<'_>,
     ) -> Result<()> {
-        self.chain_in(chain, data, parts, work, Some(then))
+        self.chain_in(chain, (data, parts), pairing, work, Some(then))
     }
 
     /// Collective: when every rank runs on one machine (and
@@ -286,9 +286,9 @@ impl MpiComm {
     fn chain_in(
         &self,
         chain: Chain,
-        data: &mut [f32],
-        parts: &[Range<usize>],
-        work: &mut RelayWork<'_>,
+        (data, parts): (&mut [f32], &[Range<usize>]),
+        pairing: Option<Pairing<'_>>,
+        work: &mut ChainWork<'_>,
         then: Option<&mut FinishedWork<'_>>,
     ) -> Result<()> {
         let (g, _w) = self.world()?;
@@ -297,12 +297,13 @@ impl MpiComm {
         match window.as_ref() {
             Some(win) if data.len() <= win.floats() && parts.len() <= window::RING => {
                 let slices = super::split_parts(self.rank, data, parts)?;
-                win.chain(chain, slices, parts, work, then)
+                win.chain(chain, (slices, parts), pairing, work, then)
             }
             _ => {
                 drop(window);
                 drop(g);
-                super::chain_by_relays(self, chain, data, parts, work)?;
+                let onto = chain.prev.is_some();
+                super::chain_by_relays(self, chain, data, parts, &mut |i, g| work(i, g.map(|g| (g, onto))))?;
                 then.map_or(Ok(()), |then| super::finish_parts(self.rank, data, parts, then))
             }
         }

@@ -8,31 +8,33 @@
 //!
 //! Rank 0's region holds a [`Header`] and the sum buffer of `floats`
 //! values; every other rank's region, a header. A header says how far its
-//! rank has got: the last part it finished (`published`, as a position
-//! that only grows) with each part's range in a ring, and the last round
-//! whose finished sums it has copied out (`done`):
+//! rank has got: the round in which it last finished each part (with the
+//! part's range), and the last round whose finished sums it has taken
+//! (`done`):
 //!
 //! ```text
-//! first rank of the chain: (at a round's start) wait until done ≥ round − 1 on every rank
-//! each rank of the chain:  per part: wait until published(prev) reaches the part,
-//!                          add its terms onto the part of the sum buffer in place,
-//!                          (the last rank) copy the part into its own gradient,
-//!                          publish the part
-//! every other rank:        per part: wait until published(last) reaches it, copy it
-//! every rank, at the end:  done = round
+//! a rank that starts parts: (at a round's start) wait until done ≥ round − 1 on every rank
+//! each rank of the chain:   per part, in its order: wait until the rank before it on the
+//!                           part has finished it, add its terms onto the part of the sum
+//!                           buffer in place (or write them, if it starts the part),
+//!                           publish the part; the part's last rank takes it at once
+//! every rank:               per part another rank finishes: wait for that, take it
+//! every rank, at the end:   done = round
 //! ```
 //!
-//! A chain with a `then` ([`chain_then`](crate::dist::Collective::chain_then),
-//! the trainer's step) copies nothing: each rank hands every finished part
-//! to `then` where it lies in the sum buffer (the last rank as soon as it
-//! has published it, while the part is in its cache), before it says done.
+//! The ranks of a part are the chain's in rank order, but for the parts a
+//! [`Pairing`] of two ranks swaps, which the second starts and the first
+//! finishes. To take a part is to copy it into the rank's own gradient,
+//! or, in a chain with a `then`
+//! ([`chain_then`](crate::dist::Collective::chain_then), the trainer's
+//! step), to hand it to `then` where it lies in the sum buffer.
 //!
-//! So a part of the sum buffer is written by one rank at a time, in rank
-//! order, and read only once the last rank has finished it; the next round
-//! writes over it only after every rank has read it. Every rank makes the
-//! same calls in the same order, so the rounds match.
+//! So a part of the sum buffer is written by one rank at a time, in the
+//! part's rank order, and read only once its last rank has finished it;
+//! the next round writes over it only after every rank has taken it.
+//! Every rank makes the same calls in the same order, so the rounds match.
 
-use crate::dist::{Chain, FinishedWork, RelayWork};
+use crate::dist::{Chain, ChainWork, FinishedWork, Pairing};
 use crate::error::{Error, Result};
 use mpi::ffi;
 use std::cell::Cell;
@@ -41,28 +43,20 @@ use std::os::raw::{c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Parts a round may have (positions hold a part index in their low 20
-/// bits).
+/// Parts a round may have.
 pub(super) const RING: usize = 1024;
 
-/// A rank's progress at the start of its region (each counter on its own
-/// cache line: ranks spin on `published` while its owner works).
+/// A rank's progress at the start of its region (`done` on its own cache
+/// line: ranks wait on it while its owner works).
 #[repr(C, align(64))]
 struct Header {
-    /// [`position`] of the last part this rank finished.
-    published: AtomicU64,
-    _own_line: [u64; 7],
-    /// The last round whose finished sums this rank has copied out.
+    /// The last round whose finished sums this rank has taken.
     done: AtomicU64,
-    _own_line_too: [u64; 7],
-    /// Start and length of part `i` of the round, at `i`.
+    _own_line: [u64; 7],
+    /// The round in which this rank last finished part `i`, at `i`.
+    finished: [AtomicU64; RING],
+    /// Start and length of part `i` of that round, at `i`.
     ring: [[AtomicU64; 2]; RING],
-}
-
-/// Where part `i` of round `round` stands in a `published` count: later
-/// parts, and later rounds, are larger.
-fn position(round: u64, i: usize) -> u64 {
-    (round << 20) | (i as u64 + 1)
 }
 
 /// Bytes of a region before its values.
@@ -194,7 +188,7 @@ impl Window {
     /// `i` (range `r`) of `round`; an error when it finished another range.
     fn wait(&self, q: usize, round: u64, i: usize, r: &Range<usize>) -> Result<()> {
         let h = self.header(q);
-        spin_until(|| h.published.load(Ordering::Acquire) >= position(round, i));
+        spin_until(|| h.finished[i].load(Ordering::Acquire) >= round);
         let (start, len) =
             (h.ring[i][0].load(Ordering::Relaxed) as usize, h.ring[i][1].load(Ordering::Relaxed) as usize);
         if (start, len) != (r.start, r.len()) {
@@ -209,7 +203,7 @@ impl Window {
         let h = self.header(self.rank);
         h.ring[i][0].store(r.start as u64, Ordering::Relaxed);
         h.ring[i][1].store(r.len() as u64, Ordering::Relaxed);
-        h.published.store(position(round, i), Ordering::Release);
+        h.finished[i].store(round, Ordering::Release);
     }
 
     /// [`Collective::chain`](crate::dist::Collective::chain) in the sum
@@ -218,57 +212,127 @@ impl Window {
     /// parts). With `then`,
     /// [`chain_then`](crate::dist::Collective::chain_then): each finished
     /// part goes to `then` from the sum buffer, and nothing is copied into
-    /// `slices`.
+    /// `slices`. `pairing` applies when the chain is two ranks.
     pub(super) fn chain(
         &self,
         chain: Chain,
-        mut slices: Vec<&mut [f32]>,
-        parts: &[Range<usize>],
-        work: &mut RelayWork<'_>,
+        (mut slices, parts): (Vec<&mut [f32]>, &[Range<usize>]),
+        pairing: Option<Pairing<'_>>,
+        work: &mut ChainWork<'_>,
         mut then: Option<&mut FinishedWork<'_>>,
     ) -> Result<()> {
         let round = self.round.get() + 1;
         self.round.set(round);
-        if chain.member && chain.prev.is_none() {
+        let roles = Roles::of(chain, self.rank, self.regions.len(), parts.len(), pairing)?;
+        if roles.starts_some {
             for q in 0..self.regions.len() {
                 let h = self.header(q);
                 spin_until(|| h.done.load(Ordering::Acquire) + 1 >= round);
             }
         }
         if chain.member {
-            for (i, (part, r)) in slices.iter_mut().zip(parts).enumerate() {
+            for i in roles.order(parts.len()) {
+                let (part, r) = (&mut slices[i], &parts[i]);
                 work(i, None)?;
-                if let Some(p) = chain.prev {
+                let prev = roles.prev(i);
+                if let Some(p) = prev {
                     self.wait(p, round, i, r)?;
                 }
                 // SAFETY: values `r` of the sum buffer (within `floats`,
                 // asserted by `sums`) are this rank's alone until it
-                // publishes the part: the rank before it has published it
-                // (Acquire in `wait`), or this is the chain's first rank and
-                // every rank is done with the last round (Acquire above);
-                // the ranks after it wait for its Release in `publish`.
-                // After publishing, the rank only reads the part, as the
-                // other ranks do, and no rank writes it before every rank is
-                // done with the round.
+                // publishes the part: the rank before it on the part has
+                // published it (Acquire in `wait`), or this rank starts the
+                // part and every rank is done with the last round (Acquire
+                // above); the ranks after it wait for its Release in
+                // `publish`. After publishing, the rank only reads the part,
+                // as the other ranks do, and no rank writes it before every
+                // rank is done with the round.
                 let sum = unsafe { std::slice::from_raw_parts_mut(self.sums(r), r.len()) };
-                work(i, Some(&mut *sum))?;
+                work(i, Some((&mut *sum, prev.is_some())))?;
                 self.publish(round, i, r);
-                if chain.last == self.rank {
+                if roles.last(i) == self.rank {
                     take(then.as_deref_mut(), i, sum, part)?;
                 }
             }
         }
-        if chain.last != self.rank {
-            for (i, (part, r)) in slices.iter_mut().zip(parts).enumerate() {
-                self.wait(chain.last, round, i, r)?;
-                // SAFETY: the last rank has finished the part (Acquire in
-                // `wait`); no rank writes it again before this rank says it
-                // is done with the round (below).
-                take(then.as_deref_mut(), i, unsafe { std::slice::from_raw_parts(self.sums(r), r.len()) }, part)?;
+        for (i, (part, r)) in slices.iter_mut().zip(parts).enumerate() {
+            let last = roles.last(i);
+            if last == self.rank {
+                continue;
             }
+            self.wait(last, round, i, r)?;
+            // SAFETY: the part's last rank has finished it (Acquire in
+            // `wait`); no rank writes it again before this rank says it is
+            // done with the round (below).
+            take(then.as_deref_mut(), i, unsafe { std::slice::from_raw_parts(self.sums(r), r.len()) }, part)?;
         }
         self.header(self.rank).done.store(round, Ordering::Release);
         Ok(())
+    }
+}
+
+/// Who does what to each part of one round, as one rank sees it: the
+/// chain's ranks in rank order, or, for a part a [`Pairing`] swaps (only
+/// in a chain of two ranks), the second first.
+struct Roles<'a> {
+    chain: Chain,
+    rank: usize,
+    /// The pairing, the chain's first rank, and which of the two this is.
+    pair: Option<(Pairing<'a>, usize, usize)>,
+    /// Whether this rank starts any part.
+    starts_some: bool,
+}
+
+impl<'a> Roles<'a> {
+    /// The roles of `rank` (of `ranks`) in a chain of `n` parts; an error
+    /// for a pairing of other lengths, or whose orders are not each every
+    /// part once.
+    fn of(chain: Chain, rank: usize, ranks: usize, n: usize, pairing: Option<Pairing<'a>>) -> Result<Roles<'a>> {
+        let two = ranks == 2 && chain.member && (chain.prev.is_some() || chain.last != rank);
+        let pair = match pairing.filter(|_| two) {
+            None => None,
+            Some(p) => {
+                let first = chain.prev.unwrap_or(rank);
+                let me = usize::from(rank != first);
+                let whole = |o: &[usize]| {
+                    let mut seen = [false; RING];
+                    o.len() == n && o.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
+                };
+                if p.swapped.len() != n || !whole(p.order[0]) || !whole(p.order[1]) {
+                    return Err(Error::collective(rank, format!("a pairing that is not one of {n} parts")));
+                }
+                Some((p, first, me))
+            }
+        };
+        let swaps = pair.is_some_and(|(p, _, _)| p.swapped.contains(&true));
+        let starts_some = chain.member && (chain.prev.is_none() || swaps);
+        Ok(Roles { chain, rank, pair, starts_some })
+    }
+
+    fn swapped(&self, i: usize) -> bool {
+        self.pair.is_some_and(|(p, _, _)| p.swapped[i])
+    }
+
+    /// The rank whose sums of part `i` this rank adds onto, if any.
+    fn prev(&self, i: usize) -> Option<usize> {
+        match self.pair {
+            Some((_, first, _)) if self.swapped(i) => (self.rank == first).then_some(self.chain.last),
+            _ => self.chain.prev,
+        }
+    }
+
+    /// The rank that finishes part `i`.
+    fn last(&self, i: usize) -> usize {
+        match self.pair {
+            Some((_, first, _)) if self.swapped(i) => first,
+            _ => self.chain.last,
+        }
+    }
+
+    /// The parts in the order this rank works on them.
+    fn order(&self, n: usize) -> impl Iterator<Item = usize> + 'a {
+        let given = self.pair.map(|(p, _, me)| p.order[me]);
+        (0..n).map(move |k| given.map_or(k, |o| o[k]))
     }
 }
 

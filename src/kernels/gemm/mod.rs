@@ -36,6 +36,15 @@ use std::sync::OnceLock;
 
 /// Depth of a packed block: `KC` values of k per pass over C.
 const KC: usize = 256;
+/// Whether [`gemm`] with `accumulate` adds the whole product `A·B` of inner
+/// dimension `k` to each element of C in one addition, `C + (A·B)`, which
+/// commutes (rather than one addition per block of `KC` values of k): `k`
+/// at most `KC`, and at most matrixmultiply's own depth (256 unless
+/// `MATMUL_SGEMM_KC` is set when it is built).
+pub(crate) fn adds_in_one(k: usize) -> bool {
+    k <= KC.min(256)
+}
+
 /// Rows of A packed at a time (a multiple of every kernel's MR: 12, 6, 4).
 /// Measured on the XL layer 256×4096×4096 against 96: 104-113 vs 95-101
 /// GFLOP/s, since each panel of B is then streamed once per k block for 22
