@@ -8,7 +8,7 @@
 //!
 //! `W` is `in × out` row-major, so a row of activations times `W` is the
 //! next row. Forward keeps only `h = f(s)`: every derivative used here is a
-//! function of `h` (σ' = h(1-h), tanh' = 1-h², ReLU' = [h > 0]).
+//! function of `h` (σ' = h(1-h), tanh' = 1-h², ReLU' = `[h > 0]`).
 //!
 //! The forward and backward passes work on a block of output columns at a
 //! time (the whole layer, or a share of it for one thread): the GEMM writes

@@ -19,6 +19,10 @@
 //! The chain runs segment by segment ([`segment_floats`] values at most),
 //! so rank `r+1` adds its shards into segment `c` while rank `r` computes
 //! segment `c+1`: the ranks work at the same time but for one segment.
+//! On two ranks of one shard each, a tile's sum is one addition, `g₀ + g₁`,
+//! which commutes: there each rank may start half the tiles and finish the
+//! other half ([`Pairing`]), so that neither does all the additions after
+//! the other.
 //! A reduction MPI chooses for itself (`MPI_Allreduce`) would not do: the
 //! standard leaves the bracketing of its sums to the implementation, so the
 //! bits could change with the number of ranks (open-mpi/ompi#12258).
