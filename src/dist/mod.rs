@@ -150,10 +150,20 @@ pub trait Collective: Send {
         then: &mut FinishedWork<'_>,
     ) -> Result<()> {
         let _ = pairing;
-        let onto = chain.prev.is_some();
-        self.chain(chain, data, parts, &mut |i, g| work(i, g.map(|g| (g, onto))))?;
+        self.chain(chain, data, parts, &mut in_rank_order(chain, work))?;
         finish_parts(self.rank(), data, parts, then)
     }
+}
+
+/// `work` as a [`RelayWork`], for a chain in rank order: this rank adds
+/// onto every part when a rank before it owns shards, and starts every part
+/// when none does.
+pub(crate) fn in_rank_order<'a, 'w>(
+    chain: Chain,
+    work: &'a mut ChainWork<'w>,
+) -> impl FnMut(usize, Option<&mut [f32]>) -> Result<()> + use<'a, 'w> {
+    let onto = chain.prev.is_some();
+    move |i, g| work(i, g.map(|g| (g, onto)))
 }
 
 /// `then(i, part)` for each of `parts` of `data` in turn; an error, seen by

@@ -7,7 +7,7 @@
 
 use super::backward::{segments, Segment, TILE_ROWS};
 use super::shards::Shard;
-use crate::dist::{owned_shards, segment_floats, Chain, Collective, FinishedWork, Pairing};
+use crate::dist::{in_rank_order, owned_shards, segment_floats, Chain, Collective, FinishedWork, Pairing};
 use crate::error::Result;
 use std::ops::Range;
 use std::time::Instant;
@@ -200,10 +200,7 @@ pub(crate) fn chain_gradients(
             };
             comm.chain_then(chain, (grads, &parts.ranges), pairing, &mut work, &mut then)?
         }
-        None => {
-            let onto = chain.prev.is_some();
-            comm.chain(chain, grads, &parts.ranges, &mut |i, g| work(i, g.map(|g| (g, onto))))?
-        }
+        None => comm.chain(chain, grads, &parts.ranges, &mut in_rank_order(chain, &mut work))?,
     }
     *waited += t0.elapsed().as_secs_f64() - worked.get();
     Ok(())

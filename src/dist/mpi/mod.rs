@@ -302,8 +302,7 @@ impl MpiComm {
             _ => {
                 drop(window);
                 drop(g);
-                let onto = chain.prev.is_some();
-                super::chain_by_relays(self, chain, data, parts, &mut |i, g| work(i, g.map(|g| (g, onto))))?;
+                super::chain_by_relays(self, chain, data, parts, &mut super::in_rank_order(chain, work))?;
                 then.map_or(Ok(()), |then| super::finish_parts(self.rank, data, parts, then))
             }
         }
