@@ -254,3 +254,67 @@ pub(crate) fn share_outputs(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pairing_splits_each_layer_and_keeps_the_bias_in_rank_order() {
+        let sizes = [784, 1024, 1024, 10];
+        let params = crate::model::layer_ranges(&sizes, sizes.len() - 2).1.end;
+        let parts = ChainParts::new(&sizes, params, 2).unwrap();
+        let p = parts.pairing(true).unwrap();
+        assert!(parts.pairing(false).is_none());
+        let n = parts.segments.len();
+        for order in p.order {
+            let mut seen = order.to_vec();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "each part once");
+            // A layer at a time, from the last: the deltas come in that order.
+            let layers: Vec<usize> = order.iter().map(|&i| parts.segments[i].layer).collect();
+            assert!(layers.windows(2).all(|w| w[0] >= w[1]), "{layers:?}");
+        }
+        for l in 0..sizes.len() - 1 {
+            let of = |swapped: bool| -> usize {
+                (0..n)
+                    .filter(|&i| parts.segments[i].layer == l && p.swapped[i] == swapped)
+                    .map(|i| parts.ranges[i].len())
+                    .sum()
+            };
+            let (first, second) = (of(false), of(true));
+            let largest =
+                (0..n).filter(|&i| parts.segments[i].layer == l).map(|i| parts.ranges[i].len()).max().unwrap();
+            assert!(first.abs_diff(second) <= largest, "layer {l}: {first} against {second}");
+        }
+        assert!((0..n).all(|i| !(parts.segments[i].bias && p.swapped[i])), "a bias segment swapped");
+        assert!(ChainParts::new(&sizes, params, 3).unwrap().pairing(true).is_none());
+    }
+
+    #[test]
+    fn the_norm_does_not_depend_on_the_order_its_tiles_come_in() {
+        let sizes: [usize; 3] = [300, 200, 10];
+        let tiles: Vec<usize> = sizes[..2].iter().map(|s| s.div_ceil(TILE_ROWS)).collect();
+        // Sums that change with their order: a large first tile (its
+        // fold from the last tile is 1e16 + 2 or + 4, from the first 1e16).
+        let value = |_: usize, t: usize| if t == 0 { 1e16 } else { 1.0 };
+        let mut forward = SquaredNorm::new(&sizes).unwrap();
+        let mut backward = SquaredNorm::new(&sizes).unwrap();
+        for l in 0..2 {
+            forward.tiles(l, 0, (0..tiles[l]).map(|t| value(l, t)));
+            forward.bias(l, 0.5 * l as f64);
+        }
+        for l in (0..2).rev() {
+            for t in (0..tiles[l]).rev() {
+                backward.tiles(l, t, std::iter::once(value(l, t)));
+            }
+            backward.bias(l, 0.5 * l as f64);
+        }
+        let fold = (0..2).fold(0.0, |total: f64, l| {
+            let w = (0..tiles[l]).fold(0.0, |acc, t| acc + value(l, t));
+            (total + w) + 0.5 * l as f64
+        });
+        assert_eq!(forward.total().to_bits(), fold.to_bits());
+        assert_eq!(backward.total().to_bits(), fold.to_bits());
+    }
+}
