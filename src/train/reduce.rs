@@ -300,18 +300,18 @@ mod tests {
         let value = |_: usize, t: usize| if t == 0 { 1e16 } else { 1.0 };
         let mut forward = SquaredNorm::new(&sizes).unwrap();
         let mut backward = SquaredNorm::new(&sizes).unwrap();
-        for l in 0..2 {
-            forward.tiles(l, 0, (0..tiles[l]).map(|t| value(l, t)));
+        for (l, &n) in tiles.iter().enumerate() {
+            forward.tiles(l, 0, (0..n).map(|t| value(l, t)));
             forward.bias(l, 0.5 * l as f64);
         }
-        for l in (0..2).rev() {
-            for t in (0..tiles[l]).rev() {
+        for (l, &n) in tiles.iter().enumerate().rev() {
+            for t in (0..n).rev() {
                 backward.tiles(l, t, std::iter::once(value(l, t)));
             }
             backward.bias(l, 0.5 * l as f64);
         }
-        let fold = (0..2).fold(0.0, |total: f64, l| {
-            let w = (0..tiles[l]).fold(0.0, |acc, t| acc + value(l, t));
+        let fold = tiles.iter().enumerate().fold(0.0, |total: f64, (l, &n)| {
+            let w = (0..n).fold(0.0, |acc, t| acc + value(l, t));
             (total + w) + 0.5 * l as f64
         });
         assert_eq!(forward.total().to_bits(), fold.to_bits());
