@@ -103,6 +103,7 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
         shard_rows: a.shard_rows.unwrap_or(0),
         threads,
         lr: 0.01,
+        min_parallel_flops: crate::train::min_parallel_flops(),
         ..TrainConfig::default()
     };
     let mut tr = Trainer::new(mlp, config)?;

@@ -266,8 +266,8 @@ impl RunConfig {
 /// `TrainConfig::min_parallel_flops`, or the hidden testing override
 /// `BACKPROP_MIN_PARALLEL_FLOPS` (0 sends every step to the pool, so that
 /// tests of small runs exercise the parallel path; results do not depend on
-/// it).
-fn min_parallel_flops() -> f64 {
+/// it). `train` and `bench` both read it.
+pub fn min_parallel_flops() -> f64 {
     let v = std::env::var("BACKPROP_MIN_PARALLEL_FLOPS").ok().and_then(|v| v.trim().parse::<f64>().ok());
     v.filter(|v| *v >= 0.0).unwrap_or(TrainConfig::default().min_parallel_flops)
 }

@@ -16,6 +16,8 @@ use crate::Failure;
 use backprop::{Activation, Head};
 use std::path::PathBuf;
 
+pub use config::min_parallel_flops;
+
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// Training data: CSV, or an MNIST *-images-idx3-ubyte[.gz] file with its labels beside it
