@@ -108,10 +108,16 @@ impl Segment {
     /// [`Mlp::params`] (a layer's bias follows its weights).
     pub(crate) fn range(&self, sizes: &[usize]) -> Range<usize> {
         let (wr, br) = layer_ranges(sizes, self.layer);
-        let (inn, out) = (sizes[self.layer], sizes[self.layer + 1]);
+        let out = sizes[self.layer + 1];
         let r0 = self.tiles.start * TILE_ROWS;
-        let r1 = (self.tiles.end * TILE_ROWS).min(inn);
-        (wr.start + r0 * out)..if self.bias { br.end } else { wr.start + r1 * out }
+        (wr.start + r0 * out)..if self.bias { br.end } else { wr.start + (r0 + self.weight_rows(sizes)) * out }
+    }
+
+    /// Rows of `∂E/∂W` the segment's tiles cover (the last tile of a layer
+    /// may be short); its weights are the first `weight_rows · out` values
+    /// of its range, its bias (when it has one) the rest.
+    pub(crate) fn weight_rows(&self, sizes: &[usize]) -> usize {
+        (self.tiles.end * TILE_ROWS).min(sizes[self.layer]) - self.tiles.start * TILE_ROWS
     }
 }
 
@@ -144,8 +150,7 @@ pub(crate) fn segment_gradients(
 ) -> Result<()> {
     let (sizes, l, k) = (inp.mlp.sizes(), seg.layer, inp.kernels);
     let (inn, out) = (sizes[l], sizes[l + 1]);
-    let rows = (seg.tiles.end * TILE_ROWS).min(inn) - seg.tiles.start * TILE_ROWS;
-    let (gw, gb) = g.split_at_mut(rows * out);
+    let (gw, gb) = g.split_at_mut(seg.weight_rows(sizes) * out);
     debug_assert!(work.len() >= seg.tiles.len());
     let squares = norm.is_some();
     let tile_task = |(i, (tile, w)): (usize, (&mut [f32], &mut TileWork))| -> Result<()> {
@@ -187,8 +192,7 @@ pub(crate) fn segment_gradients(
 /// [`segment_gradients`] notes for the rank that finishes the segment.
 pub(crate) fn segment_squares(g: &[f32], seg: &Segment, sizes: &[usize], k: &Kernels, norm: &mut SquaredNorm) {
     let (l, out) = (seg.layer, sizes[seg.layer + 1]);
-    let rows = (seg.tiles.end * TILE_ROWS).min(sizes[l]) - seg.tiles.start * TILE_ROWS;
-    let (gw, gb) = g.split_at(rows * out);
+    let (gw, gb) = g.split_at(seg.weight_rows(sizes) * out);
     norm.tiles(l, seg.tiles.start, gw.chunks(TILE_ROWS * out).map(|t| k.sum_squares(t)));
     if seg.bias {
         norm.bias(l, k.sum_squares(gb));
