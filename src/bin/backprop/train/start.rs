@@ -238,10 +238,23 @@ fn tidy_files(cfg: &RunConfig, log_len: u64) -> Result<(), Failure> {
 /// The length of the log's whole lines, for a new run to append after: a
 /// last line without its newline (a run killed while writing it) is cut.
 fn whole_lines(log: &Path) -> Result<u64, Failure> {
-    let bytes = match std::fs::read(log) {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e| backprop::Error::io(log, e);
+    let mut f = match std::fs::File::open(log) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        r => r.map_err(|e| backprop::Error::io(log, e))?,
+        r => r.map_err(io)?,
     };
+    let len = f.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut last = [0u8];
+    f.seek(SeekFrom::End(-1)).and_then(|_| f.read_exact(&mut last)).map_err(io)?;
+    if last[0] == b'\n' {
+        return Ok(len);
+    }
+    // Torn (rare): the whole log read back to find its last newline.
+    let bytes = std::fs::read(log).map_err(io)?;
     let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) as u64;
     truncate_log(log, whole)?;
     Ok(whole)
