@@ -108,19 +108,37 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
         }
         // SAFETY: row i < m of C starts i·ldc past `c`, and holds n values.
         let p = unsafe { c.add(i * ldc) };
-        // SAFETY: the first n0 ≤ n values of row i are the caller's.
+        // SAFETY: the first n0 ≤ n values of row i are the caller's, and
+        // the n1 from column w on when n1 > 0 (then n > w).
         unsafe {
-            let v = if acc { c0[i] + V::load_masked(t, p, n0) } else { c0[i] };
-            v.store_masked(p, n0);
-        }
-        if n1 > 0 {
-            // SAFETY: n > w, so column w lies inside row i, and the n1
-            // values from it are the caller's.
-            unsafe {
-                let q = p.add(w);
-                let v = if acc { c1[i] + V::load_masked(t, q, n1) } else { c1[i] };
-                v.store_masked(q, n1);
+            write_row::<V>(t, p, n0, c0[i], acc);
+            if n1 > 0 {
+                write_row::<V>(t, p.add(w), n1, c1[i], acc);
             }
+        }
+    }
+}
+
+/// `p[..n] ← (acc ? p[..n] : 0) + v[..n]`, `n ≤ V::N`: a plain vector load
+/// and store when `n = V::N` (AVX2's masked store takes a dozen cycles or
+/// more on Zen 3, which cost the short-k products of a small layer about a
+/// third of their speed), masked moves for an edge.
+///
+/// # Safety
+/// `p` is valid for reads and writes of `n` values that nothing else
+/// accesses during the call.
+#[inline(always)]
+unsafe fn write_row<V: Lane>(t: V::Token, p: *mut f32, n: usize, v: V, acc: bool) {
+    if n == V::N {
+        // SAFETY: the caller's n = V::N values at p, exclusively ours.
+        let s = unsafe { std::slice::from_raw_parts_mut(p, n) };
+        let v = if acc { v + V::load(t, s) } else { v };
+        v.store(s);
+    } else {
+        // SAFETY: the caller's n values at p.
+        unsafe {
+            let v = if acc { v + V::load_masked(t, p, n) } else { v };
+            v.store_masked(p, n);
         }
     }
 }
