@@ -27,11 +27,11 @@ pub struct TrainConfig {
     /// `clip / (‖g‖ + 1e-6)` when that is below 1). Default none.
     pub clip_norm: Option<f64>,
     /// Steps of fewer floating-point operations than this run on the calling
-    /// thread, pool or not: below about 64 MFLOP (a third of a millisecond on
-    /// one core) handing work to the pool costs more than a second thread
-    /// gives (config S, 26 MFLOP a step: 133k samples/s on one thread, 117k
-    /// on two before this rule). Results are the same either way. Default
-    /// 64e6; 0 sends every step to the pool.
+    /// thread, pool or not: handing work to the pool costs a fixed time
+    /// (tens of microseconds), so below about a third of a millisecond of
+    /// one core's work a second thread gives less than it costs. Results are
+    /// the same either way. Default [`default_min_parallel_flops`]; 0 sends
+    /// every step to the pool.
     pub min_parallel_flops: f64,
 }
 
@@ -44,8 +44,23 @@ impl Default for TrainConfig {
             lr: 1.0,
             schedule: Schedule::default(),
             clip_norm: None,
-            min_parallel_flops: 64e6,
+            min_parallel_flops: default_min_parallel_flops(),
         }
+    }
+}
+
+/// [`TrainConfig::min_parallel_flops`] by default: about a third of a
+/// millisecond of one core's GEMM, so it follows the GEMM path's speed.
+/// - AVX-512 (140-160 GFLOP/s a core): 64 MFLOP. Config S (26 MFLOP a step)
+///   ran at 133k samples/s on one thread and 117k on two on the Xeon.
+/// - Any other path (AVX2: 40-45 GFLOP/s a core on Zen 3): 20 MFLOP. On Zen
+///   3, S runs 0.65 ms a step on one thread and 0.47 on two, and 784-128-10
+///   at batch 32 (13 MFLOP) 0.40 against 0.33, but 784-64-10 at batch 64
+///   (13 MFLOP, too narrow to split well) 0.37 against 0.39-0.6.
+pub fn default_min_parallel_flops() -> f64 {
+    match crate::kernels::gemm::gemm_path() {
+        crate::kernels::gemm::GemmPath::Avx512 => 64e6,
+        _ => 20e6,
     }
 }
 

@@ -28,7 +28,7 @@ mod step;
 mod update;
 
 pub use checkpoint::{file_fingerprint, Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION};
-pub use config::{auto_shard_rows, TrainConfig};
+pub use config::{auto_shard_rows, default_min_parallel_flops, TrainConfig};
 pub use step::Trainer;
 
 /// Floating-point operations of one training step of a network with these
