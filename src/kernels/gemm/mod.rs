@@ -122,7 +122,7 @@ impl GemmPath {
             #[cfg(target_arch = "x86_64")]
             GemmPath::Avx2 => {
                 use super::arch::x86_64::avx2;
-                avx2::Avx2::detect().map(|t| Engine::Blocked(avx2::microkernel(t), Transposer::none()))
+                avx2::Avx2::detect().map(|t| Engine::Blocked(avx2::microkernel(t), Transposer::avx2(t)))
             }
             #[cfg(not(target_arch = "x86_64"))]
             GemmPath::Avx512 | GemmPath::Avx2 => None,

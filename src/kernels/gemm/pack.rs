@@ -41,13 +41,16 @@ impl AlignedBuf {
     }
 }
 
-/// The register transpose a packing may use: AVX-512's on the AVX-512 GEMM
-/// path (made from its token), none elsewhere, so that a forced slower path
+/// The register transpose a packing may use: AVX-512's 16 × 16 on the
+/// AVX-512 GEMM path, AVX2's 8 × 8 on the AVX2 path (each made from its
+/// token), none elsewhere, so that a forced slower path
 /// (`BACKPROP_SIMD=scalar`) packs with plain moves too.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Transposer {
     #[cfg(target_arch = "x86_64")]
     avx512: Option<crate::kernels::arch::x86_64::avx512::Avx512>,
+    #[cfg(target_arch = "x86_64")]
+    avx2: Option<crate::kernels::arch::x86_64::avx2::Avx2>,
 }
 
 impl Transposer {
@@ -59,24 +62,42 @@ impl Transposer {
     /// AVX-512's 16 × 16 register transpose.
     #[cfg(target_arch = "x86_64")]
     pub(crate) fn avx512(t: crate::kernels::arch::x86_64::avx512::Avx512) -> Self {
-        Transposer { avx512: Some(t) }
+        Transposer { avx512: Some(t), ..Transposer::default() }
     }
 
-    /// Whether [`transpose16`](Self::transpose16) can do anything.
-    fn available(&self) -> bool {
+    /// AVX2's 8 × 8 register transpose.
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn avx2(t: crate::kernels::arch::x86_64::avx2::Avx2) -> Self {
+        Transposer { avx2: Some(t), ..Transposer::default() }
+    }
+
+    /// The side of the squares [`transpose`](Self::transpose) turns: 16, 8,
+    /// or 0 when it can do nothing.
+    fn size(&self) -> usize {
         #[cfg(target_arch = "x86_64")]
-        return self.avx512.is_some();
-        #[cfg(not(target_arch = "x86_64"))]
-        false
+        if self.avx512.is_some() {
+            return 16;
+        } else if self.avx2.is_some() {
+            return 8;
+        }
+        0
     }
 
-    /// See `arch::x86_64::avx512::transpose16`; `false` (nothing done)
-    /// without a register transpose or when an argument is out of range.
+    /// `dst[i·ldd + j] = src[j·ld + i]` for `i < size`, `j < cols`, source
+    /// rows from `rows` on as zeros (see `avx512::transpose16` and
+    /// `avx2::transpose8`); `false` (nothing done) without a register
+    /// transpose or when an argument is out of range.
     #[allow(unused_variables)]
-    fn transpose16(&self, src: &[f32], ld: usize, rows: usize, dst: &mut [f32], ldd: usize, cols: usize) -> bool {
+    fn transpose(&self, src: &[f32], ld: usize, rows: usize, dst: &mut [f32], ldd: usize, cols: usize) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if let Some(t) = self.avx512 {
-            return crate::kernels::arch::x86_64::avx512::transpose16(t, src, ld, rows, dst, ldd, cols);
+        {
+            use crate::kernels::arch::x86_64::{avx2, avx512};
+            if let Some(t) = self.avx512 {
+                return avx512::transpose16(t, src, ld, rows, dst, ldd, cols);
+            }
+            if let Some(t) = self.avx2 {
+                return avx2::transpose8(t, src, ld, rows, dst, ldd, cols);
+            }
         }
         false
     }
@@ -193,19 +214,21 @@ pub(crate) fn gather_panel(
     tr: Transposer,
 ) {
     const KB: usize = 16;
-    let fast = sk == 1 && tr.available();
+    let size = if sk == 1 { tr.size() } else { 0 };
     for k0 in (0..len).step_by(KB) {
         let kb = KB.min(len - k0);
         let block = &mut panel[k0 * w..(k0 + kb) * w];
-        // Squares of up to 16 × 16 through registers (missing source lines
-        // as zeros), whatever is left one by one.
+        // Squares of `size` (16 or 8) through registers (missing source
+        // lines as zeros), whatever is left one by one.
         let mut j_done = 0;
-        if fast && kb == KB {
-            while j_done < w {
-                let (rows, cols) = (valid.saturating_sub(j_done).min(16), (w - j_done).min(16));
-                let from = (j_done * sj + k0).min(src.len());
-                if !tr.transpose16(&src[from..], sj, rows, &mut block[j_done..], w, cols) {
-                    break;
+        if size > 0 && kb == KB {
+            'squares: while j_done < w {
+                let (rows, cols) = (valid.saturating_sub(j_done).min(size), (w - j_done).min(size));
+                for kk in (0..KB).step_by(size) {
+                    let from = (j_done * sj + k0 + kk).min(src.len());
+                    if !tr.transpose(&src[from..], sj, rows, &mut block[kk * w + j_done..], w, cols) {
+                        break 'squares;
+                    }
                 }
                 j_done += cols;
             }
@@ -236,23 +259,25 @@ mod tests {
         }
     }
 
-    /// Only the AVX-512 path packs through registers, so a forced slower
-    /// path (`BACKPROP_SIMD=scalar` gives the portable GEMM) packs with
-    /// plain moves.
+    /// The AVX-512 and AVX2 paths pack through registers (16 × 16 and
+    /// 8 × 8), the others with plain moves, so that a forced slower path
+    /// (`BACKPROP_SIMD=scalar` gives the portable GEMM) does too.
     #[test]
-    fn only_the_avx512_path_transposes_in_registers() {
+    fn only_the_vector_paths_transpose_in_registers() {
         for path in GemmPath::ALL {
-            if path != GemmPath::Avx512 {
-                assert!(!path.transposer().available(), "{path}");
-            }
+            let want = match path {
+                GemmPath::Avx512 if path.is_supported() => 16,
+                GemmPath::Avx2 if path.is_supported() => 8,
+                _ => 0,
+            };
+            assert_eq!(path.transposer().size(), want, "{path}");
         }
-        assert_eq!(GemmPath::Avx512.transposer().available(), GemmPath::Avx512.is_supported());
     }
 
     #[test]
     fn gather_panel_matches_its_definition_for_every_width_and_fill() {
         let src: Vec<f32> = (0..40 * 70).map(|i| i as f32 + 0.5).collect();
-        for w in [4, 6, 12, 16, 17, 32] {
+        for w in [2, 3, 4, 5, 6, 7, 12, 16, 17, 32] {
             for valid in 0..=w {
                 for len in [0, 5, 16, 33, 48] {
                     for (sj, sk) in [(70, 1), (1, 40), (16, 1)] {

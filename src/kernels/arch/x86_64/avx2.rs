@@ -145,3 +145,98 @@ impl Lane for F32x8 {
 }
 
 entry_points!(Avx2, F32x8, "avx2,fma", tile: 6 x 16, "12 ymm");
+
+/// `dst[i·ldd + j] = src[j·ld + i]` for `i < 8`, `j < cols`, reading only
+/// source rows `j < rows` (rows past that count as zero, so the destination
+/// lines come out zero-padded from column `rows` to `cols`). Requires
+/// `rows ≤ 8`, `cols ≤ 8`, `ldd ≥ cols`. Returns `false` (doing nothing)
+/// when an argument is out of range or a slice too short: the 8-lane twin
+/// of `avx512::transpose16`.
+///
+/// 8 loads, 24 shuffles and 8 to 24 plain stores instead of 64 scalar
+/// moves. A line shorter than 8 is stored in pieces of 4, 2 and 1 lanes,
+/// not by a masked store, which Zen 3 runs in microcode.
+pub(crate) fn transpose8(
+    _: Avx2,
+    src: &[f32],
+    ld: usize,
+    rows: usize,
+    dst: &mut [f32],
+    ldd: usize,
+    cols: usize,
+) -> bool {
+    let src_ok = rows == 0 || ((rows - 1).checked_mul(ld)).is_some_and(|e| e + 8 <= src.len());
+    let dst_ok = cols > 0 && ldd >= cols && 7 * ldd + cols <= dst.len();
+    if rows > 8 || cols > 8 || !src_ok || !dst_ok {
+        return false;
+    }
+    // SAFETY: the token proves AVX2; src holds `rows` rows of 8 values at
+    // stride `ld` and dst 8 lines of `cols` values at stride `ldd` (both
+    // checked above), which is all the function touches.
+    unsafe { transpose8_raw(src.as_ptr(), ld, rows, dst.as_mut_ptr(), ldd, cols) }
+    true
+}
+
+/// # Safety
+/// AVX present; `src` readable for `rows ≤ 8` rows of 8 at stride `ld`,
+/// `dst` writable for 8 lines of `1 ≤ cols ≤ 8` at stride `ldd`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn transpose8_raw(src: *const f32, ld: usize, rows: usize, dst: *mut f32, ldd: usize, cols: usize) {
+    let mut r = [_mm256_setzero_ps(); 8];
+    for (i, v) in r.iter_mut().enumerate().take(rows) {
+        // SAFETY: row i < rows of src, per the caller.
+        *v = unsafe { _mm256_loadu_ps(src.add(i * ld)) };
+    }
+    // Pairs of rows interleaved, then pairs of pairs, then the 128-bit
+    // halves: afterwards vector i holds column i.
+    let mut t = [_mm256_setzero_ps(); 8];
+    for i in 0..4 {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    let mut u = [_mm256_setzero_ps(); 8];
+    for b in [0, 4] {
+        u[b] = _mm256_shuffle_ps::<0x44>(t[b], t[b + 2]);
+        u[b + 1] = _mm256_shuffle_ps::<0xEE>(t[b], t[b + 2]);
+        u[b + 2] = _mm256_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
+        u[b + 3] = _mm256_shuffle_ps::<0xEE>(t[b + 1], t[b + 3]);
+    }
+    for i in 0..4 {
+        let lo = _mm256_permute2f128_ps::<0x20>(u[i], u[4 + i]);
+        let hi = _mm256_permute2f128_ps::<0x31>(u[i], u[4 + i]);
+        // SAFETY: lines i and 4 + i < 8 of dst, `cols` values each, per the
+        // caller.
+        unsafe {
+            store_first(dst.add(i * ldd), lo, cols);
+            store_first(dst.add((4 + i) * ldd), hi, cols);
+        }
+    }
+}
+
+/// `p[..n] ← v[..n]`, `1 ≤ n ≤ 8`, in plain stores of 8, 4, 2 and 1 lanes.
+///
+/// # Safety
+/// AVX present; `p` writable for `n` values.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_first(p: *mut f32, v: __m256, n: usize) {
+    if n == 8 {
+        // SAFETY: 8 values at p, per the caller.
+        return unsafe { _mm256_storeu_ps(p, v) };
+    }
+    let (mut q, mut at) = (_mm256_castps256_ps128(v), 0);
+    if n >= 4 {
+        // SAFETY: values 0..4 < n at p.
+        unsafe { _mm_storeu_ps(p, q) };
+        (q, at) = (_mm256_extractf128_ps::<1>(v), 4);
+    }
+    if n - at >= 2 {
+        // SAFETY: values at..at+2 ≤ n at p.
+        unsafe { _mm_storel_epi64(p.add(at) as *mut __m128i, _mm_castps_si128(q)) };
+        (q, at) = (_mm_movehl_ps(q, q), at + 2);
+    }
+    if n > at {
+        // SAFETY: value at < n at p.
+        unsafe { _mm_store_ss(p.add(at), q) };
+    }
+}
