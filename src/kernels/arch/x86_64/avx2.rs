@@ -165,9 +165,7 @@ pub(crate) fn transpose8(
     ldd: usize,
     cols: usize,
 ) -> bool {
-    let src_ok = rows == 0 || ((rows - 1).checked_mul(ld)).is_some_and(|e| e + 8 <= src.len());
-    let dst_ok = cols > 0 && ldd >= cols && 7 * ldd + cols <= dst.len();
-    if rows > 8 || cols > 8 || !src_ok || !dst_ok {
+    if !super::square_fits(8, (src.len(), ld, rows), (dst.len(), ldd, cols)) {
         return false;
     }
     // SAFETY: the token proves AVX2; src holds `rows` rows of 8 values at

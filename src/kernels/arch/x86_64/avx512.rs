@@ -174,9 +174,7 @@ pub(crate) fn transpose16(
     ldd: usize,
     cols: usize,
 ) -> bool {
-    let src_ok = rows == 0 || ((rows - 1).checked_mul(ld)).is_some_and(|e| e + 16 <= src.len());
-    let dst_ok = cols > 0 && ldd >= cols && 15 * ldd + cols <= dst.len();
-    if rows > 16 || cols > 16 || !src_ok || !dst_ok {
+    if !super::square_fits(16, (src.len(), ld, rows), (dst.len(), ldd, cols)) {
         return false;
     }
     // SAFETY: the token proves AVX-512F; src holds `rows` rows of 16 values

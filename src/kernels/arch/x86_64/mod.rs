@@ -97,6 +97,18 @@ macro_rules! exponent_bits {
 }
 pub(crate) use exponent_bits;
 
+/// Whether a `size × size` register transpose (`avx512::transpose16`,
+/// `avx2::transpose8`) may run on these slices: `src` (its length, row
+/// stride, rows) holds `rows ≤ size` rows of `size` values, and `dst` (its
+/// length, line stride, columns) `size` lines of `1 ≤ cols ≤ size` values
+/// at a stride of at least `cols`.
+fn square_fits(size: usize, src: (usize, usize, usize), dst: (usize, usize, usize)) -> bool {
+    let ((src_len, ld, rows), (dst_len, ldd, cols)) = (src, dst);
+    let src_ok = rows == 0 || ((rows - 1).checked_mul(ld)).is_some_and(|e| e + size <= src_len);
+    let dst_ok = cols > 0 && ldd >= cols && (size - 1) * ldd + cols <= dst_len;
+    rows <= size && cols <= size && src_ok && dst_ok
+}
+
 /// The entry points of one instruction set, from its token `$tok`, lane
 /// type `$lane` and target features: its kernel table (`kernels`) and its
 /// `MR × NR` GEMM microkernel (`TILE`, `microkernel`, `NR` two vectors),
