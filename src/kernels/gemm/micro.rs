@@ -120,9 +120,9 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
 }
 
 /// `p[..n] ← (acc ? p[..n] : 0) + v[..n]`, `n ≤ V::N`: a plain vector load
-/// and store when `n = V::N` (AVX2's masked store takes a dozen cycles or
-/// more on Zen 3, which cost the short-k products of a small layer about a
-/// third of their speed), masked moves for an edge.
+/// and store when `n = V::N`, masked moves only for an edge. (AVX2's masked
+/// store is microcoded on Zen 3: storing every row masked cost config S's
+/// one-thread step 17 %.)
 ///
 /// # Safety
 /// `p` is valid for reads and writes of `n` values that nothing else
