@@ -2,8 +2,9 @@
 //! against an f64 reference written from PyTorch's documented updates, and
 //! against trajectories PyTorch itself produced (tests/fixtures/torch_optim.py).
 
-use backprop::kernels::{AdamStep, Kernels, SgdStep, SimdPath};
+use backprop::kernels::{AdamStep, Kernels, Rewrite, SgdStep, SimdPath};
 use backprop::optim::{Adam, AdamW, Optimizer, Sgd, Slots};
+use backprop::Result;
 
 const N: usize = 37;
 const STEPS: u64 = 5;
@@ -154,6 +155,104 @@ fn every_path_equals_the_scalar_twin() {
             assert!(w1 == w2 && m1 == m2 && v1 == v2, "{:?} adam n={n}", k.path());
             assert!((k.sum_squares(&g) - scalar.sum_squares(&g)).abs() <= 1e-12 * scalar.sum_squares(&g).max(1.0));
         }
+    }
+}
+
+/// Out of place (`*_update_from`) every path writes the bits the scalar
+/// twin writes in place, and leaves the old values as they were.
+#[test]
+fn every_path_updates_from_old_values_as_in_place() {
+    let sgd = SgdStep { lr: 0.1, momentum: 0.9, weight_decay: 0.01, nesterov: false, first: false, grad_scale: 0.5 };
+    let adam = AdamStep {
+        lr_bc1: 0.02,
+        one_minus_beta1: 0.1,
+        beta2: 0.99,
+        one_minus_beta2: 0.01,
+        bc2_sqrt: 0.5,
+        eps: 1e-8,
+        l2: 0.0,
+        decay: 0.99,
+        grad_scale: 1.0,
+    };
+    let scalar = Kernels::for_path(SimdPath::Scalar).unwrap();
+    for k in SimdPath::ALL.into_iter().filter_map(Kernels::for_path) {
+        for n in [0, 1, 15, 16, 17, N] {
+            let (w, g, s) = (p0()[..n].to_vec(), grad(3)[..n].to_vec(), grad(4)[..n].to_vec());
+            let (mut w1, mut b1) = (w.clone(), s.clone());
+            scalar.sgd_update(&mut w1, &g, &mut b1, sgd).unwrap();
+            let (mut w2, mut b2) = (vec![f32::NAN; w.len()], vec![f32::NAN; w.len()]);
+            k.sgd_update_from(Rewrite::from(&w, &mut w2), &g, Rewrite::from(&s, &mut b2), sgd).unwrap();
+            assert!(w1 == w2 && b1 == b2, "{:?} sgd n={n}", k.path());
+
+            let sq: Vec<f32> = g.iter().map(|x| x * x).collect(); // a second moment is ≥ 0
+            let (mut w1, mut m1, mut v1) = (w.clone(), s.clone(), sq.clone());
+            scalar.adam_update(&mut w1, &g, &mut m1, &mut v1, adam).unwrap();
+            let mut out = [vec![f32::NAN; w.len()], vec![f32::NAN; w.len()], vec![f32::NAN; w.len()]];
+            let [w2, m2, v2] = &mut out;
+            let slots = [Rewrite::from(&s, m2), Rewrite::from(&sq, v2)];
+            k.adam_update_from(Rewrite::from(&w, w2), &g, slots, adam).unwrap();
+            assert!(out == [w1, m1, v1], "{:?} adam n={n}", k.path());
+        }
+        assert!(w_len_error(&k), "{:?}: old values of another length", k.path());
+    }
+}
+
+/// Old values of another length than the new are an error, not a panic.
+fn w_len_error(k: &Kernels) -> bool {
+    let (w, g) = (vec![1.0; 4], vec![1.0; 3]);
+    let mut to = vec![0.0; 3];
+    let p = SgdStep { lr: 0.1, momentum: 0.0, weight_decay: 0.0, nesterov: false, first: true, grad_scale: 1.0 };
+    k.sgd_update_from(Rewrite::from(&w, &mut to), &g, Rewrite::in_place(&mut []), p).is_err()
+}
+
+/// An optimizer that only has `update`: the trait's default `update_from`.
+struct InPlaceOnly<O>(O);
+
+impl<O: Optimizer> Optimizer for InPlaceOnly<O> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn slots(&self) -> usize {
+        self.0.slots()
+    }
+    fn validate(&self) -> Result<()> {
+        self.0.validate()
+    }
+    fn update(&self, p: &mut [f32], g: &[f32], slots: Slots<'_>, lr: f64, step: u64, scale: f32) -> Result<()> {
+        self.0.update(p, g, slots, lr, step, scale)
+    }
+}
+
+/// `update_from` of each optimizer (its own, and the trait's default over
+/// its `update`) gives the in-place update's bits and leaves `now` as it was.
+#[test]
+fn update_from_is_the_update_in_place() {
+    let sgd = Sgd { momentum: 0.9, nesterov: true, weight_decay: 0.01 };
+    let adam = Adam { weight_decay: 0.01, ..Adam::default() };
+    let opts: [&dyn Optimizer; 6] =
+        [&sgd, &adam, &AdamW::default(), &InPlaceOnly(sgd), &InPlaceOnly(adam), &InPlaceOnly(Sgd::default())];
+    for opt in opts {
+        // Slot values as a buffer or Adam's moments may hold (the second ≥ 0).
+        let slot = |i: usize| {
+            if opt.slots() > i {
+                grad(9).iter().map(|g| g.powi(i as i32 + 1)).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        let (w, m, v) = (p0(), slot(0), slot(1));
+        for step in [1, 2] {
+            let (mut w1, mut m1, mut v1) = (w.clone(), m.clone(), v.clone());
+            opt.update(&mut w1, &grad(step), Slots { m: &mut m1, v: &mut v1 }, 0.05, step, 0.5).unwrap();
+            let (mut w2, mut m2, mut v2) = (vec![0.0; N], vec![0.0; m.len()], vec![0.0; v.len()]);
+            let slots = Slots { m: &mut m2, v: &mut v2 };
+            opt.update_from((&w, [&m, &v]), &mut w2, &grad(step), slots, 0.05, step, 0.5).unwrap();
+            assert!((&w1, m1, v1) == (&w2, m2, v2), "{} step {step}", opt.name());
+            assert!(w == p0() && w != w2, "{}: now unchanged, next moved", opt.name());
+        }
+        let mut short = vec![0.0; N - 1];
+        let slots = Slots { m: &mut [], v: &mut [] };
+        assert!(opt.update_from((&w, [&[], &[]]), &mut short, &grad(1), slots, 0.05, 1, 1.0).is_err());
     }
 }
 

@@ -18,7 +18,7 @@ pub(crate) mod update;
 use crate::error::{Error, Result};
 use simd::Table;
 use std::sync::OnceLock;
-pub use update::{AdamStep, SgdStep};
+pub use update::{AdamStep, Rewrite, SgdStep};
 
 /// An instruction-set path for the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -276,8 +276,16 @@ impl Kernels {
     /// the buffer `buf` (else empty), in one pass: PyTorch's `SGD` rule,
     /// see [`SgdStep`].
     pub fn sgd_update(&self, w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) -> Result<()> {
-        check_len("sgd gradients", g.len(), w.len())?;
-        check_len("sgd momentum buffer", buf.len(), if p.momentum != 0.0 { w.len() } else { 0 })?;
+        self.sgd_update_from(Rewrite::in_place(w), g, Rewrite::in_place(buf), p)
+    }
+
+    /// [`sgd_update`](Self::sgd_update) from old values that may lie
+    /// elsewhere ([`Rewrite`]), in one pass that reads them and writes the
+    /// new ones.
+    pub fn sgd_update_from(&self, w: Rewrite<'_>, g: &[f32], buf: Rewrite<'_>, p: SgdStep) -> Result<()> {
+        let n = check_rewrite("sgd parameters", &w, None)?;
+        check_len("sgd gradients", g.len(), n)?;
+        check_rewrite("sgd momentum buffer", &buf, Some(if p.momentum != 0.0 { n } else { 0 }))?;
         (self.table.sgd_update)(w, g, buf, p);
         Ok(())
     }
@@ -285,10 +293,29 @@ impl Kernels {
     /// One Adam or AdamW step over parameters `w`, gradients `g` and the
     /// moments `m`, `v`, in one pass: PyTorch's rule, see [`AdamStep`].
     pub fn adam_update(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) -> Result<()> {
-        check_len("adam gradients", g.len(), w.len())?;
-        check_len("adam first moments", m.len(), w.len())?;
-        check_len("adam second moments", v.len(), w.len())?;
-        (self.table.adam_update)(w, g, m, v, p);
+        let slots = [Rewrite::in_place(m), Rewrite::in_place(v)];
+        self.adam_update_from(Rewrite::in_place(w), g, slots, p)
+    }
+
+    /// [`adam_update`](Self::adam_update) from old values that may lie
+    /// elsewhere ([`Rewrite`]), in one pass.
+    pub fn adam_update_from(&self, w: Rewrite<'_>, g: &[f32], [m, v]: [Rewrite<'_>; 2], p: AdamStep) -> Result<()> {
+        let n = check_rewrite("adam parameters", &w, None)?;
+        check_len("adam gradients", g.len(), n)?;
+        check_rewrite("adam first moments", &m, Some(n))?;
+        check_rewrite("adam second moments", &v, Some(n))?;
+        (self.table.adam_update)(w, g, [m, v], p);
         Ok(())
     }
+}
+
+/// The length of a [`Rewrite`] whose old values are as many as its new
+/// ones, and `expected` when given.
+fn check_rewrite(what: &str, r: &Rewrite<'_>, expected: Option<usize>) -> Result<usize> {
+    let n = r.to.len();
+    let old = r.len().ok_or_else(|| Error::shape(format!("{what} (old values)"), n, r.from.map_or(n, <[f32]>::len)))?;
+    if let Some(e) = expected {
+        check_len(what, old, e)?;
+    }
+    Ok(old)
 }

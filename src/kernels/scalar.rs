@@ -3,7 +3,7 @@
 //! fallback where no vector path applies (`BACKPROP_SIMD=scalar` forces them)
 //! and the oracle every vector kernel is tested against.
 
-use super::update::{AdamStep, SgdStep};
+use super::update::{AdamStep, Rewrite, SgdStep};
 
 /// `σ(x)` with `e^-|x|`, so that no branch overflows.
 pub(crate) fn sigmoid(x: f32) -> f32 {
@@ -162,34 +162,37 @@ pub(crate) fn sum_squares(x: &[f32]) -> f64 {
 }
 
 /// One SGD step (see `kernels::update::sgd_update`).
-pub(crate) fn sgd_update(w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) {
-    for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+pub(crate) fn sgd_update(w: Rewrite<'_>, g: &[f32], buf: Rewrite<'_>, p: SgdStep) {
+    for (i, &g) in g.iter().enumerate() {
+        let old = w.old()[i];
         let mut g = g * p.grad_scale;
         if p.weight_decay != 0.0 {
-            g += p.weight_decay * *w;
+            g += p.weight_decay * old;
         }
         if p.momentum != 0.0 {
-            let b = if p.first { g } else { buf[i] * p.momentum + g };
-            buf[i] = b;
+            let b = if p.first { g } else { buf.old()[i] * p.momentum + g };
+            buf.to[i] = b;
             g = if p.nesterov { g + p.momentum * b } else { b };
         }
-        *w += -p.lr * g;
+        w.to[i] = old + -p.lr * g;
     }
 }
 
 /// One Adam/AdamW step (see `kernels::update::adam_update`).
-pub(crate) fn adam_update(w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) {
-    for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+pub(crate) fn adam_update(w: Rewrite<'_>, g: &[f32], [m, v]: [Rewrite<'_>; 2], p: AdamStep) {
+    for (i, &g) in g.iter().enumerate() {
+        let mut old = w.old()[i];
         let mut g = g * p.grad_scale;
         if p.l2 != 0.0 {
-            g += p.l2 * *w;
+            g += p.l2 * old;
         }
         if p.decay != 1.0 {
-            *w *= p.decay;
+            old *= p.decay;
         }
-        m[i] += p.one_minus_beta1 * (g - m[i]);
-        v[i] = v[i] * p.beta2 + p.one_minus_beta2 * g * g;
-        let denom = v[i].sqrt() / p.bc2_sqrt + p.eps;
-        *w += -p.lr_bc1 * m[i] / denom;
+        let mi = m.old()[i] + p.one_minus_beta1 * (g - m.old()[i]);
+        let vi = v.old()[i] * p.beta2 + p.one_minus_beta2 * g * g;
+        (m.to[i], v.to[i]) = (mi, vi);
+        let denom = vi.sqrt() / p.bc2_sqrt + p.eps;
+        w.to[i] = old + -p.lr_bc1 * mi / denom;
     }
 }

@@ -5,12 +5,14 @@
 
 use super::arch::portable::Wide;
 use super::scalar;
-use super::update::{AdamStep, SgdStep};
+use super::update::{AdamStep, Rewrite, SgdStep};
 
 /// `fn(x, bias)` over whole rows.
 pub(crate) type RowsFn = fn(&mut [f32], &[f32]);
-/// `fn(w, g, m, v, step)`: a fused Adam update.
-pub(crate) type AdamFn = fn(&mut [f32], &[f32], &mut [f32], &mut [f32], AdamStep);
+/// `fn(w, g, buf, step)`: a fused SGD update.
+pub(crate) type SgdFn = for<'a> fn(Rewrite<'a>, &[f32], Rewrite<'a>, SgdStep);
+/// `fn(w, g, [m, v], step)`: a fused Adam update.
+pub(crate) type AdamFn = for<'a> fn(Rewrite<'a>, &[f32], [Rewrite<'a>; 2], AdamStep);
 /// `fn(s, bias, t, delta, loss, scale)`: a fused loss head.
 pub(crate) type HeadFn = fn(&mut [f32], &[f32], &[f32], &mut [f32], &mut [f32], f32);
 
@@ -30,7 +32,7 @@ pub(crate) struct Table {
     pub linear_loss: HeadFn,
     pub col_sums: RowsFn,
     pub sum_squares: fn(&[f32]) -> f64,
-    pub sgd_update: fn(&mut [f32], &[f32], &mut [f32], SgdStep),
+    pub sgd_update: SgdFn,
     pub adam_update: AdamFn,
 }
 
@@ -88,9 +90,11 @@ macro_rules! table {
             sum_squares: $crate::kernels::simd::entry!($V, [$($feat)?],
                 update::sum_squares(x: &[f32]) -> f64),
             sgd_update: $crate::kernels::simd::entry!($V, [$($feat)?],
-                update::sgd_update(w: &mut [f32], g: &[f32], b: &mut [f32], p: $crate::kernels::SgdStep) -> ()),
+                update::sgd_update(w: $crate::kernels::Rewrite<'_>, g: &[f32], b: $crate::kernels::Rewrite<'_>,
+                    p: $crate::kernels::SgdStep) -> ()),
             adam_update: $crate::kernels::simd::entry!($V, [$($feat)?], update::adam_update(
-                w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: $crate::kernels::AdamStep) -> ()),
+                w: $crate::kernels::Rewrite<'_>, g: &[f32], mv: [$crate::kernels::Rewrite<'_>; 2],
+                p: $crate::kernels::AdamStep) -> ()),
         }
     };
 }

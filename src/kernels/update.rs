@@ -109,28 +109,66 @@ fn st<V: Lane>(v: V, s: &mut [f32], i: usize, len: usize) {
     }
 }
 
+/// A buffer an update rewrites: the old values are read from `from`, or
+/// from `to` itself when `from` is `None` (in place), and the new values
+/// are written to `to`. Out of place, the update is one pass that reads the
+/// old state and writes the new (no copy first); `from` is left unchanged.
+#[derive(Debug)]
+pub struct Rewrite<'a> {
+    /// Where the new values go.
+    pub to: &'a mut [f32],
+    /// Where the old values are, when not in `to`: as long as `to`.
+    pub from: Option<&'a [f32]>,
+}
+
+impl<'a> Rewrite<'a> {
+    /// `to` updated in place.
+    pub fn in_place(to: &'a mut [f32]) -> Rewrite<'a> {
+        Rewrite { to, from: None }
+    }
+
+    /// `from` updated into `to`.
+    pub fn from(from: &'a [f32], to: &'a mut [f32]) -> Rewrite<'a> {
+        Rewrite { to, from: Some(from) }
+    }
+
+    /// The old values.
+    #[inline(always)]
+    pub(crate) fn old(&self) -> &[f32] {
+        self.from.unwrap_or(self.to)
+    }
+
+    /// The number of values, when `from` (if any) has as many as `to`.
+    pub(crate) fn len(&self) -> Option<usize> {
+        self.from.is_none_or(|f| f.len() == self.to.len()).then_some(self.to.len())
+    }
+}
+
 /// One SGD step over `w`, `g` and (with momentum) the buffer `buf`:
 ///
 /// ```text
 /// g ← g·s + λ·w;  b ← first ? g : μ·b + g;  d ← nesterov ? g + μ·b : b;  w ← w - lr·d
 /// ```
+///
+/// `w` and `buf` are read from their old values and written to their new
+/// ones ([`Rewrite`]); the first step does not read `buf`.
 #[inline(always)]
-pub(crate) fn sgd_update<V: Lane>(tk: V::Token, w: &mut [f32], g: &[f32], buf: &mut [f32], p: SgdStep) {
+pub(crate) fn sgd_update<V: Lane>(tk: V::Token, w: Rewrite<'_>, g: &[f32], buf: Rewrite<'_>, p: SgdStep) {
     let (neg_lr, mu, wd, scale) =
         (V::splat(tk, -p.lr), V::splat(tk, p.momentum), V::splat(tk, p.weight_decay), V::splat(tk, p.grad_scale));
     let momentum = p.momentum != 0.0;
-    for_lanes!(V, w.len(), |i, len| {
-        let wv: V = ld(tk, w, i, len);
+    for_lanes!(V, w.to.len(), |i, len| {
+        let wv: V = ld(tk, w.old(), i, len);
         let mut gv = ld::<V>(tk, g, i, len) * scale;
         if p.weight_decay != 0.0 {
             gv = gv + wd * wv;
         }
         if momentum {
-            let b = if p.first { gv } else { ld::<V>(tk, buf, i, len) * mu + gv };
-            st(b, buf, i, len);
+            let b = if p.first { gv } else { ld::<V>(tk, buf.old(), i, len) * mu + gv };
+            st(b, buf.to, i, len);
             gv = if p.nesterov { gv + mu * b } else { b };
         }
-        st(wv + neg_lr * gv, w, i, len);
+        st(wv + neg_lr * gv, w.to, i, len);
     });
 }
 
@@ -140,8 +178,11 @@ pub(crate) fn sgd_update<V: Lane>(tk: V::Token, w: &mut [f32], g: &[f32], buf: &
 /// g ← g·s + λ_L2·w;  w ← w·decay;  m ← m + (1-β1)(g - m);  v ← v·β2 + (1-β2)·g·g
 /// w ← w - lr_bc1·m / (√v / √(1-β2^t) + ε)
 /// ```
+///
+/// `w`, `m` and `v` are read from their old values and written to their
+/// new ones ([`Rewrite`]).
 #[inline(always)]
-pub(crate) fn adam_update<V: Lane>(tk: V::Token, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) {
+pub(crate) fn adam_update<V: Lane>(tk: V::Token, w: Rewrite<'_>, g: &[f32], [m, v]: [Rewrite<'_>; 2], p: AdamStep) {
     let (omb1, b2, omb2) = (V::splat(tk, p.one_minus_beta1), V::splat(tk, p.beta2), V::splat(tk, p.one_minus_beta2));
     let (neg_step, bc2, eps, l2, decay, scale) = (
         V::splat(tk, -p.lr_bc1),
@@ -151,8 +192,8 @@ pub(crate) fn adam_update<V: Lane>(tk: V::Token, w: &mut [f32], g: &[f32], m: &m
         V::splat(tk, p.decay),
         V::splat(tk, p.grad_scale),
     );
-    for_lanes!(V, w.len(), |i, len| {
-        let mut wv: V = ld(tk, w, i, len);
+    for_lanes!(V, w.to.len(), |i, len| {
+        let mut wv: V = ld(tk, w.old(), i, len);
         let mut gv = ld::<V>(tk, g, i, len) * scale;
         if p.l2 != 0.0 {
             gv = gv + l2 * wv;
@@ -160,12 +201,12 @@ pub(crate) fn adam_update<V: Lane>(tk: V::Token, w: &mut [f32], g: &[f32], m: &m
         if p.decay != 1.0 {
             wv = wv * decay;
         }
-        let mv = ld::<V>(tk, m, i, len);
+        let mv = ld::<V>(tk, m.old(), i, len);
         let mv = mv + omb1 * (gv - mv);
-        let vv = ld::<V>(tk, v, i, len) * b2 + omb2 * gv * gv;
-        st(mv, m, i, len);
-        st(vv, v, i, len);
+        let vv = ld::<V>(tk, v.old(), i, len) * b2 + omb2 * gv * gv;
+        st(mv, m.to, i, len);
+        st(vv, v.to, i, len);
         let denom = vv.sqrt() / bc2 + eps;
-        st(wv + neg_step * mv / denom, w, i, len);
+        st(wv + neg_step * mv / denom, w.to, i, len);
     });
 }

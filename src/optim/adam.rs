@@ -2,9 +2,9 @@
 //! gradient) and `torch.optim.AdamW` (weight decay applied to the weights,
 //! decoupled), without amsgrad.
 
-use super::{Optimizer, Slots};
+use super::{rewrites, At, Optimizer, Slots, State};
 use crate::error::{Error, Result};
-use crate::kernels::{AdamStep, Kernels};
+use crate::kernels::{AdamStep, Kernels, Rewrite};
 
 /// `g ← g + λ·w`; `m ← β1·m + (1-β1)·g`; `v ← β2·v + (1-β2)·g²`;
 /// `w ← w - lr/(1-β1^t) · m / (√v/√(1-β2^t) + ε)`. `Default` is PyTorch's:
@@ -105,10 +105,36 @@ macro_rules! adam_rule {
                 step: u64,
                 grad_scale: f32,
             ) -> Result<()> {
+                self.rewrite(rewrites(None, params, slots)?, grads, (lr, step, grad_scale))
+            }
+
+            fn update_from(
+                &self,
+                now: State<'_>,
+                params: &mut [f32],
+                grads: &[f32],
+                slots: Slots<'_>,
+                lr: f64,
+                step: u64,
+                grad_scale: f32,
+            ) -> Result<()> {
+                self.rewrite(rewrites(Some(now), params, slots)?, grads, (lr, step, grad_scale))
+            }
+        }
+
+        impl $T {
+            /// The step over the parameters and both moments, in place or
+            /// from their old values.
+            fn rewrite(
+                &self,
+                (w, mv): (Rewrite<'_>, [Rewrite<'_>; 2]),
+                g: &[f32],
+                (lr, step, grad_scale): At,
+            ) -> Result<()> {
                 let ($o, $lr) = (self, lr);
                 let (l2, decay): (f32, f32) = $decay_terms;
                 let p = AdamStep { l2, decay, ..step_scalars(self.beta1, self.beta2, self.eps, lr, step, grad_scale) };
-                Kernels::active().adam_update(params, grads, slots.m, slots.v, p)
+                Kernels::active().adam_update_from(w, g, mv, p)
             }
         }
     };

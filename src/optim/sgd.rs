@@ -1,9 +1,9 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight
 //! decay: PyTorch's `torch.optim.SGD` (dampening 0).
 
-use super::{Optimizer, Slots};
+use super::{rewrites, At, Optimizer, Slots, State};
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, SgdStep};
+use crate::kernels::{Kernels, Rewrite, SgdStep};
 
 /// `g ← g + λ·w`; with momentum μ, `b ← g` on the first step and
 /// `b ← μ·b + g` after, then `g ← g + μ·b` (Nesterov) or `g ← b`;
@@ -46,6 +46,32 @@ impl Optimizer for Sgd {
         step: u64,
         grad_scale: f32,
     ) -> Result<()> {
+        self.rewrite(rewrites(None, params, slots)?, grads, (lr, step, grad_scale))
+    }
+
+    fn update_from(
+        &self,
+        now: State<'_>,
+        params: &mut [f32],
+        grads: &[f32],
+        slots: Slots<'_>,
+        lr: f64,
+        step: u64,
+        grad_scale: f32,
+    ) -> Result<()> {
+        self.rewrite(rewrites(Some(now), params, slots)?, grads, (lr, step, grad_scale))
+    }
+}
+
+impl Sgd {
+    /// The step over the parameters and the momentum buffer, in place or
+    /// from their old values; `at` is `(lr, step, grad_scale)`.
+    fn rewrite(
+        &self,
+        (w, [b, _]): (Rewrite<'_>, [Rewrite<'_>; 2]),
+        g: &[f32],
+        (lr, step, grad_scale): At,
+    ) -> Result<()> {
         let p = SgdStep {
             lr: lr as f32,
             momentum: self.momentum as f32,
@@ -54,6 +80,6 @@ impl Optimizer for Sgd {
             first: step <= 1,
             grad_scale,
         };
-        Kernels::active().sgd_update(params, grads, slots.m, p)
+        Kernels::active().sgd_update_from(w, g, b, p)
     }
 }

@@ -9,7 +9,7 @@ use super::forward::Ctx;
 use super::pool::{Pool, ScratchPool};
 use super::reduce::{chain_gradients, loss_sum, share_outputs, shared_norm, ChainParts, SquaredNorm};
 use super::shards::{assign_rows, each_shard, Shard};
-use super::update::{update, update_into, Step};
+use super::update::{slot_part, slot_part_mut, update, update_into, Step};
 use crate::dist::{owned_shards, Chain, Collective, FinishedWork};
 use crate::error::{Error, Result};
 use crate::kernels::gemm::adds_in_one;
@@ -18,7 +18,6 @@ use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd};
 use std::cell::{Cell, RefCell};
-use std::ops::Range;
 use std::time::Instant;
 
 /// Trains an [`Mlp`] by minibatch backpropagation on its own thread pool.
@@ -95,24 +94,6 @@ fn one_shard_each(shards: &[Shard], ranks: usize) -> bool {
         own.len() == 1 && adds_in_one(shards[own.start].rows.len())
     };
     ranks == 2 && one(0) && one(1)
-}
-
-/// Values `r` of an optimizer slot, or the empty slot.
-fn slot_part<'a>(slot: &'a [f32], r: &Range<usize>) -> &'a [f32] {
-    if slot.is_empty() {
-        slot
-    } else {
-        &slot[r.clone()]
-    }
-}
-
-/// [`slot_part`], mutable.
-fn slot_part_mut<'a>(slot: &'a mut [f32], r: &Range<usize>) -> &'a mut [f32] {
-    if slot.is_empty() {
-        slot
-    } else {
-        &mut slot[r.clone()]
-    }
 }
 
 /// The parameters and optimizer slots after a distributed step, made part

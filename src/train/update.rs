@@ -2,9 +2,10 @@
 //! The optimizers are elementwise, so the chunking changes no value.
 
 use crate::error::Result;
-use crate::optim::{Optimizer, Slots};
+use crate::optim::{Optimizer, Slots, State};
 use rayon::iter::Either;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Parameters per update task: large enough to be worth a task, small
 /// enough to spread a layer over the pool.
@@ -68,28 +69,37 @@ pub(crate) fn update(params: &mut [f32], grads: &[f32], slots: &mut [Vec<f32>; 2
     each_chunk(params, grads, [m, v], s.par, |_, p, g, slots| s.opt.update(p, g, slots, s.lr, s.step, s.scale))
 }
 
-/// The parameters and optimizer slots of a step, or values of them at the
-/// same place: `.0` the parameters, `.1` the slots (each empty, or as long
-/// as the parameters).
-pub(crate) type State<'a> = (&'a [f32], [&'a [f32]; 2]);
-
-/// [`update`] into other memory: `next` (as laid out as `now`) becomes
-/// `now` updated from `grads`, `now` unchanged; each chunk is copied over,
-/// then updated while in cache, so it costs what an update in place does.
+/// [`update`] into other memory: `next` (laid out as `now`) becomes `now`
+/// updated from `grads`, `now` unchanged, in one pass per chunk that reads
+/// the old state and writes the new ([`Optimizer::update_from`]): no copy
+/// first.
 pub(crate) fn update_into(
     (params, [m, v]): (&mut [f32], [&mut [f32]; 2]),
-    now: State<'_>,
+    (w0, [m0, v0]): State<'_>,
     grads: &[f32],
     s: &Step<'_>,
 ) -> Result<()> {
     each_chunk(params, grads, [m, v], s.par, |i, p, g, slots| {
         let from = i * CHUNK..i * CHUNK + p.len();
-        p.copy_from_slice(&now.0[from.clone()]);
-        for (to, was) in [&mut *slots.m, &mut *slots.v].into_iter().zip(now.1) {
-            if !to.is_empty() {
-                to.copy_from_slice(&was[from.clone()]);
-            }
-        }
-        s.opt.update(p, g, slots, s.lr, s.step, s.scale)
+        let now = (&w0[from.clone()], [slot_part(m0, &from), slot_part(v0, &from)]);
+        s.opt.update_from(now, p, g, slots, s.lr, s.step, s.scale)
     })
+}
+
+/// Values `r` of an optimizer slot, or the empty slot.
+pub(crate) fn slot_part<'a>(slot: &'a [f32], r: &Range<usize>) -> &'a [f32] {
+    if slot.is_empty() {
+        slot
+    } else {
+        &slot[r.clone()]
+    }
+}
+
+/// [`slot_part`], mutable.
+pub(crate) fn slot_part_mut<'a>(slot: &'a mut [f32], r: &Range<usize>) -> &'a mut [f32] {
+    if slot.is_empty() {
+        slot
+    } else {
+        &mut slot[r.clone()]
+    }
 }
