@@ -7,7 +7,15 @@ mod common;
 use backprop::optim::{Adam, AdamW, Optimizer, Sgd};
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
 
-fn train(threads: usize, shard_rows: usize, act: Activation, head: Head, opt: Box<dyn Optimizer>) -> Vec<f32> {
+/// 20 steps, inside the pool (`Trainer::within`) or handed to it step by
+/// step.
+fn train(
+    (threads, within): (usize, bool),
+    shard_rows: usize,
+    act: Activation,
+    head: Head,
+    opt: Box<dyn Optimizer>,
+) -> Vec<f32> {
     let sizes = [23usize, 40, 17, 6];
     let mlp = Mlp::builder()
         .input(sizes[0])
@@ -30,11 +38,18 @@ fn train(threads: usize, shard_rows: usize, act: Activation, head: Head, opt: Bo
         ..TrainConfig::default()
     };
     let mut tr = Trainer::with_optimizer(mlp, config, opt).unwrap();
-    for step in 0..20u64 {
-        // The last batch of every fifth step is short, as at an epoch's end.
-        let rows = if step % 5 == 4 { 31 } else { 50 };
-        let (x, t) = common::batch(head, rows, sizes[0], sizes[3], 100 + step);
-        tr.step(&x, &t, rows).unwrap();
+    let steps = |tr: &mut Trainer| {
+        for step in 0..20u64 {
+            // The last batch of every fifth step is short, as at an epoch's end.
+            let rows = if step % 5 == 4 { 31 } else { 50 };
+            let (x, t) = common::batch(head, rows, sizes[0], sizes[3], 100 + step);
+            tr.step(&x, &t, rows).unwrap();
+        }
+    };
+    if within {
+        tr.within(steps);
+    } else {
+        steps(&mut tr);
     }
     tr.into_mlp().params().to_vec()
 }
@@ -58,13 +73,48 @@ fn weights_are_bit_identical_on_1_2_3_and_8_threads() {
         [(Activation::Sigmoid, Head::Softmax), (Activation::Relu, Head::Linear), (Activation::Tanh, Head::Logistic)];
     for (i, (act, head)) in cases.into_iter().enumerate() {
         for shard_rows in [0, 7] {
-            let one = bits(&train(1, shard_rows, act, head, opt(i)));
+            let one = bits(&train((1, false), shard_rows, act, head, opt(i)));
             for threads in [2, 3, 8] {
-                let other = bits(&train(threads, shard_rows, act, head, opt(i)));
-                assert!(one == other, "{act} {head} shard_rows={shard_rows}: 1 and {threads} threads differ");
+                for within in [false, true] {
+                    let other = bits(&train((threads, within), shard_rows, act, head, opt(i)));
+                    let how = if within { "inside the pool" } else { "handed to the pool" };
+                    assert!(
+                        one == other,
+                        "{act} {head} shard_rows={shard_rows}: 1 and {threads} threads ({how}) differ"
+                    );
+                }
             }
         }
     }
+}
+
+/// `within` runs its closure on a thread of the trainer's pool; a panic
+/// there reaches the caller, and the trainer, pool included, goes on as
+/// one that never panicked.
+#[test]
+fn within_runs_on_the_pool_and_a_panic_there_leaves_the_trainer_whole() {
+    let fresh = || {
+        let mlp = Mlp::builder().input(9).hidden(12).head(Head::Softmax, 3).seed(2).build().unwrap();
+        let config = TrainConfig { batch_size: 20, threads: 2, min_parallel_flops: 0.0, ..TrainConfig::default() };
+        Trainer::new(mlp, config).unwrap()
+    };
+    let (x, t) = common::batch(Head::Softmax, 20, 9, 3, 7);
+    let mut tr = fresh();
+    let on_pool = |tr: &mut Trainer| {
+        let name = tr.within(|_| std::thread::current().name().map(str::to_owned));
+        assert!(name.as_deref().is_some_and(|n| n.starts_with("backprop-")), "{name:?}: not a pool thread");
+    };
+    on_pool(&mut tr);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tr.within(|_| panic!("inside"))));
+    assert!(caught.is_err());
+    on_pool(&mut tr); // the pool is back, not the stand-in
+    let mut plain = fresh();
+    for _ in 0..3 {
+        tr.within(|tr| tr.step(&x, &t, 20)).unwrap();
+        plain.step(&x, &t, 20).unwrap();
+    }
+    assert_eq!(bits(tr.mlp().params()), bits(plain.mlp().params()));
+    assert_eq!(tr.within(|tr| tr.within(|tr| tr.steps())), 3, "within within runs in place");
 }
 
 /// Layers wide enough that a layer is cut into several column blocks (one

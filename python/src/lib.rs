@@ -196,6 +196,12 @@ impl FitState {
     /// count stays; another count starts it anew from `0..rows`. Returns
     /// the mean error of the rows over the epoch.
     fn epoch(&mut self, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<f64> {
+        // On the trainer's pool thread: no hand-over a step.
+        Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(x, t, rows))
+    }
+
+    /// [`epoch`](Self::epoch)'s order and steps.
+    fn steps(&mut self, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<f64> {
         let FitState { trainer, rng, order, batcher, shuffle, batch } = self;
         if order.len() != rows {
             *order = (0..rows).collect();
@@ -203,9 +209,11 @@ impl FitState {
         if *shuffle {
             rng.shuffle(order);
         }
-        let mut loss = 0.0;
-        for idx in order.chunks((*batch).min(rows).max(1)) {
-            let (xb, tb) = batcher.gather(x, t, idx)?;
+        let b = (*batch).min(rows).max(1);
+        // The rows copied on the pool when the steps run there.
+        let (mut loss, par) = (0.0, trainer.parallel_for(b));
+        for idx in order.chunks(b) {
+            let (xb, tb) = batcher.gather_with(x, t, idx, par)?;
             trainer.step(xb, tb, idx.len())?;
             loss = trainer.last_losses().fold(loss, |s, l| s + f64::from(l));
         }

@@ -49,19 +49,22 @@ impl Default for TrainConfig {
     }
 }
 
-/// [`TrainConfig::min_parallel_flops`] by default: about a third of a
-/// millisecond of one core's GEMM, so it follows the GEMM path's speed.
-/// - AVX-512 (140-160 GFLOP/s a core): 64 MFLOP. Config S (26 MFLOP a step)
-///   ran at 133k samples/s on one thread and 117k on two on the Xeon.
-/// - Any other path (AVX2: 40-45 GFLOP/s a core on Zen 3): 20 MFLOP. On Zen
-///   3, S runs 0.65 ms a step on one thread and 0.47 on two, and 784-128-10
-///   at batch 32 (13 MFLOP) 0.40 against 0.33, but 784-64-10 at batch 64
-///   (13 MFLOP, too narrow to split well) 0.37 against 0.39-0.6.
+/// [`TrainConfig::min_parallel_flops`] by default: 20 MFLOP, where a step
+/// gains from a second thread once the steps run inside the pool
+/// ([`Trainer::within`](crate::Trainer::within): no hand-over a step).
+/// `backprop bench` (which steps inside the pool), ms a step on the Xeon,
+/// one thread against two, 3 alternating rounds:
+/// - 784-64-10 at batch 64 and 784-128-10 at 32 (13 MFLOP): 0.147 against
+///   0.146, 0.155 against 0.163: no gain.
+/// - 784-128-10 at batch 64 (config S, 26 MFLOP): 0.27 against 0.25.
+/// - 784-256-10 at batch 64 (51 MFLOP): 0.52 against 0.38.
+/// - 784-100-10 at batch 200 (64 MFLOP, scikit-learn's default network,
+///   just under the 64 MFLOP this was before): 0.74 against 0.43.
+///
+/// On Zen 3's AVX2 path 20 MFLOP was the break-even with a hand-over a
+/// step already (784-128-10 at batch 32: 0.40 ms against 0.33).
 pub fn default_min_parallel_flops() -> f64 {
-    match crate::kernels::gemm::gemm_path() {
-        crate::kernels::gemm::GemmPath::Avx512 => 64e6,
-        _ => 20e6,
-    }
+    20e6
 }
 
 /// The shard size chosen for a batch of `batch` rows through hidden layers

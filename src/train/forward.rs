@@ -85,13 +85,16 @@ impl<'a> Net<'a> {
 /// whole A for itself, so fewer blocks pack less; against two per thread,
 /// median of the best steps over 5 alternating runs, twice: M T=2 101 → 113
 /// and 128 → 137 GFLOP/s, L 101 → 114 and 139 → 141), whole panels of the
-/// GEMM, and never fewer than four panels (so a block is worth a task).
+/// GEMM, and never fewer than two panels. (Four before steps ran inside the
+/// pool: then S's 128 columns were one block; as two, S at T=2 with every
+/// step on the pool took 0.249-0.251 ms a step against 0.253-0.276, 3
+/// alternating rounds.)
 pub(crate) fn block_width(n: usize, threads: usize) -> usize {
     let (path, (_, nr)) = (gemm_path(), gemm_path().tile());
     if threads <= 1 || path == GemmPath::MatrixMultiply {
         return n.max(1);
     }
-    n.div_ceil(threads).div_ceil(nr).max(4) * nr
+    n.div_ceil(threads).div_ceil(nr).max(2) * nr
 }
 
 type BlockFn<'f> = dyn Fn(MatMut<'_>, usize) -> Result<()> + Sync + 'f;

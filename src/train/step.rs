@@ -18,6 +18,7 @@ use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
 use crate::optim::{Optimizer, Sgd};
 use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Instant;
 
 /// Trains an [`Mlp`] by minibatch backpropagation on its own thread pool.
@@ -221,6 +222,34 @@ impl Trainer {
     /// ```
     pub fn params_mut(&mut self) -> &mut [f32] {
         self.mlp.params_mut()
+    }
+
+    /// Runs `f` with this trainer on a thread of its pool, so that the
+    /// steps `f` takes there hand nothing over to the pool and back, and
+    /// the pool's other threads are still awake when the next step needs
+    /// them: for a loop of many steps (an epoch), where a step is small.
+    /// Everything `f` does runs on that thread; the results are the same
+    /// as outside. With one thread, or inside `within` already, `f` simply
+    /// runs here. A panic in `f` resumes here, with the trainer whole.
+    pub fn within<R: Send>(&mut self, f: impl FnOnce(&mut Trainer) -> R + Send) -> R {
+        Trainer::within_of(self, |t| t, f)
+    }
+
+    /// [`within`](Self::within) for a trainer that `owner` holds
+    /// (`trainer(owner)`), when the loop needs the rest of the owner too:
+    /// `f` gets the owner.
+    pub fn within_of<S: Send + ?Sized, R: Send>(
+        owner: &mut S,
+        trainer: impl Fn(&mut S) -> &mut Trainer,
+        f: impl FnOnce(&mut S) -> R + Send,
+    ) -> R {
+        let Some(stand_in) = trainer(owner).pool.stand_in() else {
+            return f(owner);
+        };
+        let mut pool = std::mem::replace(&mut trainer(owner).pool, stand_in);
+        let out = panic::catch_unwind(AssertUnwindSafe(|| pool.run(|| f(&mut *owner))));
+        trainer(owner).pool = pool;
+        out.unwrap_or_else(|p| panic::resume_unwind(p))
     }
 
     /// Ends training, returning the network.

@@ -115,7 +115,7 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
             Head::Linear => t[r * outputs..][..outputs].iter_mut().for_each(|v| *v = rng.uniform(-1.0, 1.0)),
         }
     }
-    let (steps, median, best) = time(a.seconds, || tr.step(&x, &t, b).map(drop))?;
+    let (steps, median, best) = tr.within(|tr| time(a.seconds, || tr.step(&x, &t, b).map(drop)))?;
     Ok(Run { threads: tr.threads(), shard_rows: tr.shard_rows(), steps, median, best })
 }
 

@@ -23,6 +23,7 @@ use backprop::rng::Rng;
 use backprop::train::Checkpoint;
 use backprop::Head;
 use backprop::{Mlp, Predictor, Trainer};
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -409,10 +410,21 @@ impl Session {
             self.st.metrics = Metrics::new(self.cfg.head, self.outputs);
         }
         let bar = progress(self.quiet, self.st.epoch, self.cfg.epochs, batches, self.st.batch);
+        // The epoch's steps on the trainer's pool thread: no hand-over a step.
+        let rows = Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(batcher, batches, &bar));
+        bar.finish_and_clear();
+        rows
+    }
+
+    /// The epoch's batches from the current one on (`batches` in all), with
+    /// their scores; returns the rows trained.
+    fn steps(&mut self, batcher: &mut Batcher, batches: usize, bar: &ProgressBar) -> Result<usize, Failure> {
+        // The rows copied on the pool when the steps run there.
+        let (b, par) = (self.batch(), self.trainer.parallel_for(self.batch()));
         let mut rows = 0;
         while self.st.batch < batches {
             let idx = &self.order[self.st.batch * b..((self.st.batch + 1) * b).min(self.train.rows)];
-            let (x, t) = batcher.gather(&self.train.x, &self.train.t, idx)?;
+            let (x, t) = batcher.gather_with(&self.train.x, &self.train.t, idx, par)?;
             if let Err(e) = self.trainer.step(x, t, idx.len()) {
                 return Err(self.diverged(e));
             }
@@ -443,7 +455,6 @@ impl Session {
                 self.checkpoint()?;
             }
         }
-        bar.finish_and_clear();
         Ok(rows)
     }
 
