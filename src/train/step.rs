@@ -231,6 +231,16 @@ impl Trainer {
     /// Everything `f` does runs on that thread; the results are the same
     /// as outside. With one thread, or inside `within` already, `f` simply
     /// runs here. A panic in `f` resumes here, with the trainer whole.
+    ///
+    /// ```
+    /// # use backprop::{Head, Mlp, TrainConfig, Trainer};
+    /// let mlp = Mlp::builder().input(4).hidden(8).head(Head::Softmax, 2).seed(1).build()?;
+    /// let mut trainer = Trainer::new(mlp, TrainConfig { batch_size: 3, threads: 2, ..TrainConfig::default() })?;
+    /// let batches = vec![(vec![0.5f32; 12], vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0], 3)];
+    /// trainer.within(|tr| batches.iter().try_for_each(|(x, t, rows)| tr.step(x, t, *rows).map(drop)))?;
+    /// assert_eq!(trainer.steps(), 1);
+    /// # Ok::<(), backprop::Error>(())
+    /// ```
     pub fn within<R: Send>(&mut self, f: impl FnOnce(&mut Trainer) -> R + Send) -> R {
         Trainer::within_of(self, |t| t, f)
     }
