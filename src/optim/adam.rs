@@ -2,7 +2,7 @@
 //! gradient) and `torch.optim.AdamW` (weight decay applied to the weights,
 //! decoupled), without amsgrad.
 
-use super::{rewrites, At, Optimizer, Slots, State};
+use super::{At, Optimizer, Slots};
 use crate::error::{Error, Result};
 use crate::kernels::{AdamStep, Kernels, Rewrite};
 
@@ -96,30 +96,7 @@ macro_rules! adam_rule {
                 validate(self.beta1, self.beta2, self.eps, self.weight_decay)
             }
 
-            fn update(
-                &self,
-                params: &mut [f32],
-                grads: &[f32],
-                slots: Slots<'_>,
-                lr: f64,
-                step: u64,
-                grad_scale: f32,
-            ) -> Result<()> {
-                self.rewrite(rewrites(None, params, slots)?, grads, (lr, step, grad_scale))
-            }
-
-            fn update_from(
-                &self,
-                now: State<'_>,
-                params: &mut [f32],
-                grads: &[f32],
-                slots: Slots<'_>,
-                lr: f64,
-                step: u64,
-                grad_scale: f32,
-            ) -> Result<()> {
-                self.rewrite(rewrites(Some(now), params, slots)?, grads, (lr, step, grad_scale))
-            }
+            rewrite_updates!();
         }
 
         impl $T {

@@ -5,6 +5,38 @@
 //! trainer cut the flat buffers into chunks and update them on every thread
 //! in one pass, and keeps the result independent of how they are cut.
 
+/// The two update methods of an [`Optimizer`] whose own `rewrite` takes
+/// the parameters and slots as [`Rewrite`]s (in place, or from the old
+/// state in one pass), the scalars as an `At`.
+macro_rules! rewrite_updates {
+    () => {
+        fn update(
+            &self,
+            params: &mut [f32],
+            grads: &[f32],
+            slots: Slots<'_>,
+            lr: f64,
+            step: u64,
+            grad_scale: f32,
+        ) -> Result<()> {
+            self.rewrite(super::rewrites(None, params, slots)?, grads, (lr, step, grad_scale))
+        }
+
+        fn update_from(
+            &self,
+            now: super::State<'_>,
+            params: &mut [f32],
+            grads: &[f32],
+            slots: Slots<'_>,
+            lr: f64,
+            step: u64,
+            grad_scale: f32,
+        ) -> Result<()> {
+            self.rewrite(super::rewrites(Some(now), params, slots)?, grads, (lr, step, grad_scale))
+        }
+    };
+}
+
 mod adam;
 mod schedule;
 mod sgd;

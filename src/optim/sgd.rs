@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight
 //! decay: PyTorch's `torch.optim.SGD` (dampening 0).
 
-use super::{rewrites, At, Optimizer, Slots, State};
+use super::{At, Optimizer, Slots};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Rewrite, SgdStep};
 
@@ -37,30 +37,7 @@ impl Optimizer for Sgd {
         super::check_decay(self.weight_decay)
     }
 
-    fn update(
-        &self,
-        params: &mut [f32],
-        grads: &[f32],
-        slots: Slots<'_>,
-        lr: f64,
-        step: u64,
-        grad_scale: f32,
-    ) -> Result<()> {
-        self.rewrite(rewrites(None, params, slots)?, grads, (lr, step, grad_scale))
-    }
-
-    fn update_from(
-        &self,
-        now: State<'_>,
-        params: &mut [f32],
-        grads: &[f32],
-        slots: Slots<'_>,
-        lr: f64,
-        step: u64,
-        grad_scale: f32,
-    ) -> Result<()> {
-        self.rewrite(rewrites(Some(now), params, slots)?, grads, (lr, step, grad_scale))
-    }
+    rewrite_updates!();
 }
 
 impl Sgd {
