@@ -6,6 +6,9 @@
 //! dense_grad:     dW    = inpᵀ·dout,  db = Σ_rows dout       (in × out, out)
 //! ```
 //!
+//! `sparse_forward` and `sparse_grad` are the first and last for an input
+//! that is mostly zeros: a multiply-add per nonzero input, not per input.
+//!
 //! `W` is `in × out` row-major, so a row of activations times `W` is the
 //! next row. Forward keeps only `h = f(s)`: every derivative used here is a
 //! function of `h` (σ' = h(1-h), tanh' = 1-h², ReLU' = `[h > 0]`).
@@ -140,4 +143,82 @@ pub fn dense_grad(
 ) -> Result<()> {
     let tile = inp_t.rows();
     gemm(inp_t, dout, MatMut::new(dw, tile, dout.cols())?, accumulate, scratch)
+}
+
+/// The contiguous rows of `m` for the sparse products: its data and row
+/// stride.
+fn rows_of<'a>(m: &MatRef<'a>, what: &str) -> Result<(&'a [f32], usize)> {
+    m.rows_data().ok_or_else(|| crate::Error::shape(what, "contiguous rows", "a strided view"))
+}
+
+/// [`dense_forward`] for a mostly-zero input: `out ← f(inp·W + b)`, each
+/// value the sum of the nonzero inputs' terms in column order
+/// ([`Kernels::nonzero_product`]).
+///
+/// Shapes: `out` rows × c (a view), `inp` rows × in (contiguous rows), `w`
+/// the block's columns of `W` (in × c, contiguous rows), `b` the block's
+/// biases.
+pub fn sparse_forward(
+    mut out: MatMut<'_>,
+    inp: MatRef<'_>,
+    w: MatRef<'_>,
+    b: &[f32],
+    act: Option<Activation>,
+    k: &Kernels,
+) -> Result<()> {
+    if inp.rows() != out.rows() || w.rows() != inp.cols() || w.cols() != out.cols() {
+        let want = format!("{}×{} times {}×{}", out.rows(), w.rows(), w.rows(), out.cols());
+        let got = format!("{}×{} times {}×{}", inp.rows(), inp.cols(), w.rows(), w.cols());
+        return Err(crate::Error::shape("sparse forward", want, got));
+    }
+    let (m, ld) = rows_of(&w, "sparse forward W")?;
+    for i in 0..out.rows() {
+        let row = out.row_mut(i).expect("row below rows");
+        let x = inp.row(i).ok_or_else(|| crate::Error::shape("sparse forward input", "contiguous rows", "strided"))?;
+        if !x.is_empty() {
+            k.nonzero_product(row, x, x.len(), m, ld, false)?;
+        } else {
+            row.fill(0.0);
+        }
+        if let Some(a) = act {
+            a.forward(k, row, b)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`dense_grad`] for a mostly-zero input: `dW[r0..r0+tile] (+)=
+/// inp[:, r0..r0+tile]ᵀ·dout`, each value the sum of the nonzero inputs'
+/// terms in row order, added to `dw` in one addition when `accumulate`.
+/// `inp_t` is copied row-major into `scratch` first (at least tile × rows
+/// values), so that each row of `dW` reads its inputs in a line.
+///
+/// Shapes: `dw` tile × out (row-major), `inp_t` tile × rows (a view),
+/// `dout` rows × out (contiguous rows).
+pub fn sparse_grad(
+    dw: &mut [f32],
+    inp_t: MatRef<'_>,
+    dout: MatRef<'_>,
+    accumulate: bool,
+    k: &Kernels,
+    scratch: &mut [f32],
+) -> Result<()> {
+    let (tile, rows) = (inp_t.rows(), inp_t.cols());
+    if dw.len() != tile * dout.cols() || dout.rows() != rows {
+        let want = format!("{tile}×{} (after {tile}×{rows} times {rows}×{})", dout.cols(), dout.cols());
+        return Err(crate::Error::shape(
+            "sparse gradient",
+            want,
+            format!("{} values, dout {} rows", dw.len(), dout.rows()),
+        ));
+    }
+    if rows == 0 {
+        if !accumulate {
+            dw.fill(0.0);
+        }
+        return Ok(());
+    }
+    crate::kernels::gemm::copy_rows(scratch, &inp_t)?;
+    let (m, ld) = rows_of(&dout, "sparse gradient dout")?;
+    k.nonzero_product(dw, &scratch[..tile * rows], rows, m, ld, accumulate)
 }

@@ -42,7 +42,14 @@ fn train(
         for step in 0..20u64 {
             // The last batch of every fifth step is short, as at an epoch's end.
             let rows = if step % 5 == 4 { 31 } else { 50 };
-            let (x, t) = common::batch(head, rows, sizes[0], sizes[3], 100 + step);
+            let (mut x, t) = common::batch(head, rows, sizes[0], sizes[3], 100 + step);
+            // Some batches mostly zeros, whole or in part (their shards
+            // skip the zeros).
+            match step % 3 {
+                1 => common::sparsify(&mut x, sizes[0], 0..rows, step),
+                2 => common::sparsify(&mut x, sizes[0], 0..rows / 2, step),
+                _ => {}
+            }
             tr.step(&x, &t, rows).unwrap();
         }
     };

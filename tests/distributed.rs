@@ -65,7 +65,13 @@ fn clipped(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>) -> T
 fn train(mut tr: Trainer) -> Run {
     let (mut losses, mut norms) = (Vec::new(), Vec::new());
     for (step, rows) in [48, 48, 48, 13, 48, 40].into_iter().enumerate() {
-        let (x, t) = common::batch(Head::Softmax, rows, SIZES[0], SIZES[3], 300 + step as u64);
+        let (mut x, t) = common::batch(Head::Softmax, rows, SIZES[0], SIZES[3], 300 + step as u64);
+        // Batches whose shards are mostly zeros, all or the first two.
+        match step {
+            1 | 4 => common::sparsify(&mut x, SIZES[0], 0..rows, step as u64),
+            2 => common::sparsify(&mut x, SIZES[0], 0..2 * SHARD_ROWS, step as u64),
+            _ => {}
+        }
         losses.push(tr.step(&x, &t, rows).unwrap());
         norms.push(tr.grad_norm().to_bits());
     }

@@ -5,7 +5,7 @@
 mod common;
 
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
-use common::{batch, to_f64, RefMlp};
+use common::{assert_rel, batch, to_f64, RefMlp};
 
 fn mlp(sizes: &[usize], act: Activation, head: Head, seed: u64) -> Mlp {
     Mlp::builder()
@@ -62,15 +62,6 @@ fn oracle_matches_central_finite_differences() {
             }
             assert!(worst <= 1e-6, "{head} {act}: finite differences disagree by {worst:e}");
         }
-    }
-}
-
-/// |got - want| ≤ 1e-4·max(|want|, 1% of the tensor's largest |want|).
-fn assert_rel(what: &str, got: &[f32], want: &[f64]) {
-    let top = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-4 * w.abs().max(1e-2 * top).max(1e-30);
-        assert!((g as f64 - w).abs() <= tol, "{what}[{i}]: engine {g:e}, oracle {w:e}");
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod generic;
 pub(crate) mod math;
 pub(crate) mod scalar;
 pub(crate) mod simd;
+pub(crate) mod sparse;
 pub(crate) mod update;
 
 use crate::error::{Error, Result};
@@ -306,6 +307,43 @@ impl Kernels {
         check_rewrite("adam second moments", &v, Some(n))?;
         (self.table.adam_update)(w, g, [m, v], p);
         Ok(())
+    }
+
+    /// `out ← a·m`, or `out ← out + a·m` with `accumulate`, skipping the
+    /// zeros of `a`: `a` is `lines × depth` (row-major), `m` is `depth`
+    /// rows of at least `c` values, `ld` apart, and `out` is `lines × c`.
+    /// Each value is `Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]`, one fused
+    /// multiply-add per nonzero in increasing `k` from zero (on every path
+    /// but `wide`), added to `out` in one addition when accumulating. A
+    /// zero of `a` contributes nothing, not even `0·∞ = NaN`.
+    pub fn nonzero_product(
+        &self,
+        out: &mut [f32],
+        a: &[f32],
+        depth: usize,
+        m: &[f32],
+        ld: usize,
+        accumulate: bool,
+    ) -> Result<()> {
+        check_rows("nonzero_product a", a.len(), depth)?;
+        let lines = a.len() / depth;
+        if lines == 0 {
+            return check_len("nonzero_product out", out.len(), 0);
+        }
+        check_rows("nonzero_product out", out.len(), lines)?;
+        let c = out.len() / lines;
+        let reach = (depth - 1).checked_mul(ld).and_then(|e| e.checked_add(c));
+        if c > 0 && reach.is_none_or(|e| e > m.len()) {
+            let want = format!("{depth} rows of {c} values, {ld} apart");
+            return Err(Error::shape("nonzero_product m", want, m.len()));
+        }
+        (self.table.nonzero_product)(out, a, depth, m, ld, accumulate);
+        Ok(())
+    }
+
+    /// How many values of `x` are not ±0 (NaN counts).
+    pub fn count_nonzeros(&self, x: &[f32]) -> usize {
+        (self.table.count_nonzeros)(x)
     }
 }
 

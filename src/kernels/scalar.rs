@@ -156,6 +156,29 @@ pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
     }
 }
 
+/// `out[r][j] (+)= Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]`: one fused
+/// multiply-add per nonzero, in increasing `k`, from zero; then added to
+/// `out` in one addition with `accumulate`.
+pub(crate) fn nonzero_product(out: &mut [f32], a: &[f32], depth: usize, m: &[f32], ld: usize, accumulate: bool) {
+    let lines = a.len() / depth;
+    if lines == 0 || out.is_empty() {
+        return;
+    }
+    let c = out.len() / lines;
+    for (row, a) in out.chunks_exact_mut(c).zip(a.chunks_exact(depth)) {
+        for (j, o) in row.iter_mut().enumerate() {
+            let terms = a.iter().enumerate().filter(|(_, &x)| x != 0.0);
+            let acc = terms.fold(0.0f32, |acc, (k, &x)| x.mul_add(m[k * ld + j], acc));
+            *o = if accumulate { *o + acc } else { acc };
+        }
+    }
+}
+
+/// How many values of `x` are not ±0 (NaN counts).
+pub(crate) fn count_nonzeros(x: &[f32]) -> usize {
+    x.iter().filter(|&&v| v != 0.0).count()
+}
+
 /// `Σ x²` in f64, left to right.
 pub(crate) fn sum_squares(x: &[f32]) -> f64 {
     x.iter().map(|&v| v as f64 * v as f64).sum()

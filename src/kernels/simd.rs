@@ -15,6 +15,8 @@ pub(crate) type SgdFn = for<'a> fn(Rewrite<'a>, &[f32], Rewrite<'a>, SgdStep);
 pub(crate) type AdamFn = for<'a> fn(Rewrite<'a>, &[f32], [Rewrite<'a>; 2], AdamStep);
 /// `fn(s, bias, t, delta, loss, scale)`: a fused loss head.
 pub(crate) type HeadFn = fn(&mut [f32], &[f32], &[f32], &mut [f32], &mut [f32], f32);
+/// `fn(out, a, depth, m, ld, accumulate)`: `a·m`, zeros of `a` skipped.
+pub(crate) type NonzeroProductFn = fn(&mut [f32], &[f32], usize, &[f32], usize, bool);
 
 /// The kernels of one path: plain safe function pointers, each of which
 /// may run instructions that only the path's token vouches for.
@@ -34,6 +36,8 @@ pub(crate) struct Table {
     pub sum_squares: fn(&[f32]) -> f64,
     pub sgd_update: SgdFn,
     pub adam_update: AdamFn,
+    pub nonzero_product: NonzeroProductFn,
+    pub count_nonzeros: fn(&[f32]) -> usize,
 }
 
 /// One table entry: the generic kernel `$m::$name::<$V>` compiled inside a
@@ -95,6 +99,10 @@ macro_rules! table {
             adam_update: $crate::kernels::simd::entry!($V, [$($feat)?], update::adam_update(
                 w: $crate::kernels::Rewrite<'_>, g: &[f32], mv: [$crate::kernels::Rewrite<'_>; 2],
                 p: $crate::kernels::AdamStep) -> ()),
+            nonzero_product: $crate::kernels::simd::entry!($V, [$($feat)?], sparse::nonzero_product(
+                o: &mut [f32], a: &[f32], d: usize, m: &[f32], ld: usize, acc: bool) -> ()),
+            count_nonzeros: $crate::kernels::simd::entry!($V, [$($feat)?],
+                sparse::count_nonzeros(x: &[f32]) -> usize),
         }
     };
 }
@@ -125,4 +133,6 @@ pub(crate) const SCALAR: Table = Table {
     sum_squares: scalar::sum_squares,
     sgd_update: scalar::sgd_update,
     adam_update: scalar::adam_update,
+    nonzero_product: scalar::nonzero_product,
+    count_nonzeros: scalar::count_nonzeros,
 };

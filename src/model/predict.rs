@@ -259,7 +259,7 @@ impl Worker {
                 }
                 None => xc,
             };
-            forward(net, xc, r, &mut self.h, None, ctx)?;
+            forward(net, xc, false, r, &mut self.h, None, ctx)?;
             yc.copy_from_slice(&self.h[last][..r * o]);
             match (t, loss.as_deref_mut()) {
                 (Some(t), Some(loss)) => {

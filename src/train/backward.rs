@@ -22,7 +22,8 @@ use super::shards::Shard;
 use crate::error::Result;
 use crate::kernels::gemm::{gemm_path, GemmScratch, MatMut, MatRef};
 use crate::kernels::Kernels;
-use crate::layers::{dense_backward, dense_grad};
+use crate::layers::{dense_backward, dense_grad, sparse_grad};
+use crate::mem::{product, zeros};
 use crate::model::{layer_ranges, Mlp};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -53,6 +54,10 @@ pub(crate) fn backward_layer(sh: &mut Shard, mlp: &Mlp, l: usize, ctx: &Ctx<'_>)
         };
         for_col_blocks(din, 0, width, par, &block)?;
     }
+    // A sparse input's gradient reads δ₁ as it lies.
+    if l == 0 && sh.sparse {
+        return Ok(());
+    }
     let w = sizes[l + 1];
     packed_delta[l].pack_with(MatRef::new(&delta[l][..n * w], n, w)?, gemm_path(), par)
 }
@@ -66,12 +71,21 @@ pub(crate) fn backward_deltas(sh: &mut Shard, mlp: &Mlp, ctx: &Ctx<'_>) -> Resul
 /// Rows of `∂E/∂W` per tile task.
 pub(crate) const TILE_ROWS: usize = 96;
 
-/// One tile task's workspace: packing space, and the squared norm of the
-/// tile it last computed.
-#[derive(Default)]
+/// One tile task's workspace: packing space, room for a tile's inputs as
+/// rows ([`sparse_grad`]), and the squared norm of the tile it last
+/// computed.
 pub(crate) struct TileWork {
     scratch: GemmScratch,
+    rows: Vec<f32>,
     pub sq: f64,
+}
+
+impl TileWork {
+    /// A workspace for shards of up to `shard_rows` rows.
+    pub(crate) fn new(shard_rows: usize) -> Result<TileWork> {
+        let rows = zeros(product(TILE_ROWS, shard_rows, "gradient tile inputs")?, "gradient tile inputs")?;
+        Ok(TileWork { scratch: GemmScratch::default(), rows, sq: 0.0 })
+    }
 }
 
 /// Tile tasks needed for the widest layer input of `sizes`: how many
@@ -160,6 +174,10 @@ pub(crate) fn segment_gradients(
             let src = if l == 0 { &inp.x[sh.rows.start * inn..sh.rows.end * inn] } else { &sh.h[l - 1][..n * inn] };
             // Rows r0..r0+tr of srcᵀ, by strides.
             let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
+            if l == 0 && sh.sparse {
+                let dout = MatRef::new(&sh.delta[0][..n * out], n, out)?;
+                return sparse_grad(tile, a, dout, accumulate || onto, k, &mut w.rows);
+            }
             dense_grad(tile, a, &sh.packed_delta[l], accumulate || onto, &mut w.scratch)
         })?;
         if squares {

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::head::Head;
 use crate::kernels::gemm::{gemm_path, AOperand, BOperand, GemmPath, MatMut, MatRef, PackedA, PackedB};
 use crate::kernels::Kernels;
-use crate::layers::{dense_forward, Activation};
+use crate::layers::{dense_forward, sparse_forward, Activation};
 use crate::model::Mlp;
 use rayon::prelude::*;
 
@@ -139,10 +139,12 @@ pub(crate) fn shared_input<'a>(
 /// b_l)` for the hidden layers, and in `h[last]` the output layer's logits
 /// `h·W_L` (its bias is the head's to add). `h[l]` holds at least
 /// n × sizes[l+1] values. `shared` is where a layer's input is packed when
-/// the threads split the layer's columns.
+/// the threads split the layer's columns. With `sparse` (`x` mostly zeros)
+/// and the weights in place, the first layer is [`sparse_forward`].
 pub(crate) fn forward(
     net: &Net<'_>,
     x: &[f32],
+    sparse: bool,
     n: usize,
     h: &mut [Vec<f32>],
     mut shared: Option<&mut PackedA>,
@@ -154,11 +156,17 @@ pub(crate) fn forward(
     for l in 0..=last {
         let (done, rest) = h.split_at_mut(l);
         let src = if l == 0 { &x[..n * sizes[0]] } else { &done[l - 1][..n * sizes[l]] };
+        let out = &mut rest[0][..n * sizes[l + 1]];
+        let (bias, act) = (net.bias(l), (l < last).then_some(net.activation));
+        if let (Weights::InPlace(m), true, 0) = (&net.weights, sparse, l) {
+            let w = MatRef::new(m.layer(0).expect("layer 0").weight, sizes[0], sizes[1])?;
+            sparse_layer(out, src, w, if act.is_some() { bias } else { &[] }, act, ctx)?;
+            continue;
+        }
         let width = net.block_width(sizes[l + 1], ctx.threads);
         let src =
             shared_input(MatRef::new(src, n, sizes[l])?, sizes[l + 1].div_ceil(width), shared.as_deref_mut(), par)?;
-        let out = MatMut::new(&mut rest[0][..n * sizes[l + 1]], n, sizes[l + 1])?;
-        let (bias, act) = (net.bias(l), (l < last).then_some(net.activation));
+        let out = MatMut::new(out, n, sizes[l + 1])?;
         let block = |blk: MatMut<'_>, j0: usize| {
             let c = blk.cols();
             let b = if act.is_some() { &bias[j0..j0 + c] } else { &[][..] };
@@ -168,6 +176,30 @@ pub(crate) fn forward(
         for_col_blocks(out, 0, width, par, &block)?;
     }
     Ok(())
+}
+
+/// The first layer from mostly-zero inputs `x` ([`sparse_forward`]), its
+/// rows cut across the pool: a block of columns of its own would walk each
+/// row's nonzeros again, with fewer accumulators.
+fn sparse_layer(
+    out: &mut [f32],
+    x: &[f32],
+    w: MatRef<'_>,
+    bias: &[f32],
+    act: Option<Activation>,
+    ctx: &Ctx<'_>,
+) -> Result<()> {
+    let (i, o) = (w.rows(), w.cols());
+    let per = (x.len() / i).div_ceil(ctx.threads).max(1);
+    let rows = |(out, x): (&mut [f32], &[f32])| {
+        let r = x.len() / i;
+        sparse_forward(MatMut::new(out, r, o)?, MatRef::new(x, r, i)?, w, bias, act, &ctx.kernels)
+    };
+    if ctx.threads > 1 {
+        out.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).try_for_each(rows)
+    } else {
+        rows((out, x))
+    }
 }
 
 /// Rows of the head per parallel task.

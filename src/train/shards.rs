@@ -8,6 +8,7 @@ use super::backward::backward_deltas;
 use super::forward::{forward, head_loss, Ctx, Net};
 use crate::error::Result;
 use crate::kernels::gemm::{PackedA, PackedB};
+use crate::kernels::Kernels;
 use crate::mem::{product, vec_of, zeros};
 use crate::model::Mlp;
 use rayon::prelude::*;
@@ -29,6 +30,8 @@ pub(crate) struct Shard {
     pub packed_input: PackedA,
     /// Error of each row.
     pub loss: Vec<f32>,
+    /// Whether this step's inputs are mostly zeros ([`sparse_inputs`]).
+    pub sparse: bool,
 }
 
 impl Shard {
@@ -49,6 +52,7 @@ impl Shard {
             packed_delta: vec_of(layers, "packed deltas", || Ok(PackedB::new()))?,
             packed_input: PackedA::new(),
             loss: zeros(cap, "losses")?,
+            sparse: false,
         })
     }
 
@@ -67,17 +71,31 @@ impl Shard {
     /// time.
     pub(crate) fn forward_head(&mut self, mlp: &Mlp, x: &[f32], t: &[f32], scale: f32, ctx: &Ctx<'_>) -> Result<()> {
         let (n, sizes) = (self.rows.len(), mlp.sizes());
+        let (i, o, last) = (sizes[0], mlp.outputs(), mlp.num_layers() - 1);
+        let x = &x[self.rows.start * i..self.rows.end * i];
+        // Decided for every shard, so that no shard keeps an earlier step's.
+        self.sparse = sparse_inputs(&ctx.kernels, x);
         if n == 0 {
             return Ok(());
         }
-        let (i, o, last) = (sizes[0], mlp.outputs(), mlp.num_layers() - 1);
-        let x = &x[self.rows.start * i..self.rows.end * i];
-        forward(&Net::in_place(mlp), x, n, &mut self.h, Some(&mut self.packed_input), ctx)?;
+        forward(&Net::in_place(mlp), x, self.sparse, n, &mut self.h, Some(&mut self.packed_input), ctx)?;
         let bias = mlp.layer(last).expect("layer exists").bias;
         let (y, d) = (&mut self.h[last][..n * o], &mut self.delta[last][..n * o]);
         let t = &t[self.rows.start * o..self.rows.end * o];
         head_loss(mlp.head(), y, bias, t, d, &mut self.loss[..n], scale, ctx)
     }
+}
+
+/// The largest share of nonzero inputs for which the first layer's
+/// products skip the zeros ([`sparse_forward`](crate::layers::sparse_forward),
+/// [`sparse_grad`](crate::layers::sparse_grad)).
+pub(crate) const MAX_DENSITY: f64 = 0.5;
+
+/// Whether a shard's inputs `x` are mostly zeros: at most [`MAX_DENSITY`]
+/// of them nonzero. It depends on the values only, never on the thread
+/// count or the instruction set, so results do not either.
+pub(crate) fn sparse_inputs(k: &Kernels, x: &[f32]) -> bool {
+    !x.is_empty() && k.count_nonzeros(x) as f64 <= MAX_DENSITY * x.len() as f64
 }
 
 /// `f` on every shard: across the pool when `par` (the caller runs inside

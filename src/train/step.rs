@@ -144,7 +144,7 @@ impl Trainer {
             step: 0,
             shards,
             used: 0,
-            tile_work: vec_of(tiles_needed(mlp.sizes()), "gradient tiles", || Ok(TileWork::default()))?,
+            tile_work: vec_of(tiles_needed(mlp.sizes()), "gradient tiles", || TileWork::new(shard_rows))?,
             scratch: ScratchPool::new(config.effective_threads())?,
             grad_sq: 0.0,
             norm: SquaredNorm::new(mlp.sizes())?,

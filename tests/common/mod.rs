@@ -186,3 +186,24 @@ pub fn scratch(tag: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// |got - want| ≤ 1e-4·max(|want|, 1% of the tensor's largest |want|).
+pub fn assert_rel(what: &str, got: &[f32], want: &[f64]) {
+    let top = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = 1e-4 * w.abs().max(1e-2 * top).max(1e-30);
+        assert!((g as f64 - w).abs() <= tol, "{what}[{i}]: engine {g:e}, oracle {w:e}");
+    }
+}
+
+/// Zeroes about four in five of the inputs of rows `rows` of `x` (`inputs`
+/// values a row), as in MNIST's digits, so that a shard holding only such
+/// rows takes the products that skip zeros.
+pub fn sparsify(x: &mut [f32], inputs: usize, rows: std::ops::Range<usize>, seed: u64) {
+    let mut rng = backprop::rng::Rng::new(seed);
+    for v in &mut x[rows.start * inputs..rows.end * inputs] {
+        if rng.next_f32() < 0.8 {
+            *v = 0.0;
+        }
+    }
+}

@@ -100,6 +100,14 @@ pub(crate) trait Lane:
         unsafe { self.store_masked(s.as_mut_ptr(), n) }
     }
 
+    /// Bit `l` set for each lane `l` that is not ±0 (NaN counts).
+    #[inline(always)]
+    fn nonzero_mask(self) -> u32 {
+        let mut a = [0.0f32; 16];
+        self.store(&mut a[..Self::N]);
+        a[..Self::N].iter().enumerate().fold(0, |m, (l, &v)| m | (u32::from(v != 0.0) << l))
+    }
+
     /// Maximum of the lanes, NaN lanes ignored (`-inf` if all are NaN).
     #[inline(always)]
     fn reduce_max(self) -> f32 {

@@ -45,6 +45,21 @@ pub(crate) fn adds_in_one(k: usize) -> bool {
     k <= KC.min(256)
 }
 
+/// `dst[i·cols + j] = a(i, j)`: the view copied row-major into the first
+/// `rows·cols` values of `dst`, through the path's register transpose when
+/// the view's rows run down the memory (a transposed view). An error when
+/// `dst` is shorter.
+pub(crate) fn copy_rows(dst: &mut [f32], a: &MatRef<'_>) -> Result<()> {
+    let n = a.rows * a.cols;
+    if dst.len() < n {
+        return Err(Error::shape("copy of a matrix view", format!("room for {n} values"), dst.len()));
+    }
+    if n > 0 {
+        pack::gather_panel(&mut dst[..n], a.cols, a.cols, a.data, a.cs, a.rs, a.rows, gemm_path().transposer());
+    }
+    Ok(())
+}
+
 /// Rows of A packed at a time (a multiple of every kernel's MR: 12, 6, 4).
 /// Measured on the XL layer 256×4096×4096 against 96: 104-113 vs 95-101
 /// GFLOP/s, since each panel of B is then streamed once per k block for 22

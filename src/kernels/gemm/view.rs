@@ -94,6 +94,12 @@ impl<'a> MatRef<'a> {
         MatRef { data: &self.data[j0 * self.cs..], rows: self.rows, cols, rs: self.rs, cs: self.cs }
     }
 
+    /// The data from element (0, 0) on and the row stride, when the
+    /// columns are contiguous (`cs == 1`, or the view is empty).
+    pub(crate) fn rows_data(&self) -> Option<(&'a [f32], usize)> {
+        (self.cs == 1 || self.rows == 0 || self.cols == 0).then_some((self.data, self.rs))
+    }
+
     /// Row `i` as a slice, when the columns are contiguous (`cs == 1`, or
     /// the view is empty).
     pub fn row(&self, i: usize) -> Option<&'a [f32]> {

@@ -142,6 +142,12 @@ impl Lane for F32x8 {
         // SAFETY: `self` proves AVX.
         F32x8(unsafe { _mm256_max_ps(self.0, o.0) })
     }
+    #[inline(always)]
+    fn nonzero_mask(self) -> u32 {
+        // SAFETY: `self` proves AVX. Not-equal, unordered: NaN lanes
+        // count, ±0 do not.
+        unsafe { _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NEQ_UQ>(self.0, _mm256_setzero_ps())) as u32 }
+    }
 }
 
 entry_points!(Avx2, F32x8, "avx2,fma", tile: 6 x 16, "12 ymm");

@@ -153,6 +153,12 @@ impl Lane for F32x16 {
         // SAFETY: `self` proves AVX-512F.
         F32x16(unsafe { _mm512_max_ps(self.0, o.0) })
     }
+    #[inline(always)]
+    fn nonzero_mask(self) -> u32 {
+        // SAFETY: `self` proves AVX-512F. Not-equal, unordered: NaN lanes
+        // count, ±0 do not.
+        u32::from(unsafe { _mm512_cmp_ps_mask::<_CMP_NEQ_UQ>(self.0, _mm512_setzero_ps()) })
+    }
 }
 
 entry_points!(Avx512, F32x16, "avx512f,avx512vl,avx512dq,avx2,fma", tile: 12 x 32, "24 zmm");

@@ -1,0 +1,179 @@
+//! Inputs that are mostly zeros: the products that skip them
+//! (`Kernels::nonzero_product`, `count_nonzeros`) against their scalar twins
+//! and an f64 product on every path this CPU runs, and the trainer on such
+//! inputs (whose first layer then takes those products) against the f64
+//! oracle, shard by shard sparse, dense or mixed.
+
+mod common;
+
+use backprop::kernels::{Kernels, SimdPath};
+use backprop::rng::Rng;
+use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
+use common::{to_f64, RefMlp};
+
+fn paths() -> Vec<Kernels> {
+    SimdPath::ALL.into_iter().filter_map(Kernels::for_path).collect()
+}
+
+fn scalar() -> Kernels {
+    Kernels::for_path(SimdPath::Scalar).unwrap()
+}
+
+/// `n` values of which about `density` are nonzero; the zeros are +0 and
+/// -0 alike.
+fn mostly_zeros(rng: &mut Rng, n: usize, density: f32) -> Vec<f32> {
+    (0..n)
+        .map(|_| match rng.next_f32() {
+            p if p < density => rng.uniform(-2.0, 2.0),
+            p if p < (1.0 + density) / 2.0 => -0.0,
+            _ => 0.0,
+        })
+        .collect()
+}
+
+/// Paths that fuse every multiply-add give the twin's bits; `wide` rounds
+/// each product (no FMA in a default build).
+fn fuses(k: &Kernels) -> bool {
+    k.path() != SimdPath::Wide
+}
+
+/// `out (+)= a·m` skipping zeros equals its twin (bit for bit where the
+/// path fuses) and an f64 product, over depths around the vector widths
+/// and past the 1024 positions listed at a time, output widths around the
+/// 8-vector blocks, a row stride wider than the output, and with and
+/// without `accumulate`. The output sits between NaN guards, so a missed
+/// or stray write shows.
+#[test]
+fn nonzero_product_matches_its_twin_and_an_f64_product() {
+    let mut rng = Rng::new(5);
+    for k in paths() {
+        for depth in [1, 7, 16, 17, 40, 1024, 1031, 2100] {
+            for c in [0, 1, 15, 16, 33, 64, 127, 128, 129, 200, 300] {
+                let (lines, ld) = (3, c + 5);
+                let a = mostly_zeros(&mut rng, lines * depth, 0.2);
+                let m: Vec<f32> = (0..depth * ld).map(|_| rng.uniform(-1.0, 1.0)).collect();
+                for accumulate in [false, true] {
+                    let start: Vec<f32> = (0..lines * c).map(|_| rng.uniform(-1.0, 1.0)).collect();
+                    let mut want = start.clone();
+                    scalar().nonzero_product(&mut want, &a, depth, &m, ld, accumulate).unwrap();
+                    let mut got = vec![f32::NAN; lines * c + 38];
+                    got[19..19 + lines * c].copy_from_slice(&start);
+                    k.nonzero_product(&mut got[19..19 + lines * c], &a, depth, &m, ld, accumulate).unwrap();
+                    let what = format!("{:?} depth {depth} c {c} accumulate {accumulate}", k.path());
+                    assert!(got[..19].iter().chain(&got[19 + lines * c..]).all(|v| v.is_nan()), "{what}: overran");
+                    let got = &got[19..19 + lines * c];
+                    for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+                        let (r, j) = (i / c.max(1), i % c.max(1));
+                        let exact: f64 =
+                            (0..depth).map(|q| a[r * depth + q] as f64 * m[q * ld + j] as f64).sum::<f64>()
+                                + if accumulate { start[i] as f64 } else { 0.0 };
+                        let tol = 1e-5 * (depth as f64).sqrt() * 4.0;
+                        assert!((w as f64 - exact).abs() <= tol, "{what}[{i}]: twin {w}, f64 {exact}");
+                        if fuses(&k) {
+                            assert_eq!(g.to_bits(), w.to_bits(), "{what}[{i}]: {g:e} against the twin's {w:e}");
+                        } else {
+                            assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()) * depth as f32, "{what}[{i}]: {g} vs {w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A zero of `a` contributes nothing, not even `0·∞ = NaN`; a NaN of `a`
+/// is a nonzero and reaches the output.
+#[test]
+fn zeros_are_skipped_and_nan_is_kept() {
+    for k in paths() {
+        let m = [f32::INFINITY, 2.0, f32::NAN, 3.0];
+        let mut out = [9.0f32; 2];
+        // Line 0: 0·∞ and -0·NaN skipped, 0.5·2 + 1·3 = 4; line 1: NaN·2.
+        let a = [0.0, 0.5, -0.0, 1.0, 0.0, f32::NAN, 0.0, 0.0];
+        k.nonzero_product(&mut out, &a, 4, &m, 1, false).unwrap();
+        assert_eq!(out[0], 4.0, "{:?}", k.path());
+        assert!(out[1].is_nan(), "{:?}", k.path());
+    }
+}
+
+/// `count_nonzeros` counts NaN and not ±0, on every path, for lengths
+/// around the vector widths.
+#[test]
+fn count_nonzeros_matches_its_twin() {
+    let mut rng = Rng::new(9);
+    for k in paths() {
+        for n in 0..70 {
+            let mut x = mostly_zeros(&mut rng, n, 0.3);
+            if n > 3 {
+                x[n / 2] = f32::NAN;
+            }
+            let want = x.iter().filter(|v| **v != 0.0).count();
+            assert_eq!(k.count_nonzeros(&x), want, "{:?} n {n}", k.path());
+            assert_eq!(scalar().count_nonzeros(&x), want);
+        }
+    }
+}
+
+/// Shapes that do not fit are errors, never a panic or a read out of
+/// bounds.
+#[test]
+fn nonzero_product_refuses_shapes_that_do_not_fit() {
+    for k in paths() {
+        let (a, m) = ([1.0f32; 6], [1.0f32; 12]);
+        let mut out = [0.0f32; 4];
+        assert!(k.nonzero_product(&mut out, &a, 0, &m, 4, false).is_err(), "depth 0");
+        assert!(k.nonzero_product(&mut out, &a, 4, &m, 4, false).is_err(), "a not whole rows");
+        assert!(k.nonzero_product(&mut out[..3], &a, 3, &m, 4, false).is_err(), "out not whole rows");
+        // Two lines of two columns: row 2 of m at stride 5 ends at 12.
+        assert!(k.nonzero_product(&mut out, &a, 3, &m, 5, false).is_ok());
+        assert!(k.nonzero_product(&mut out, &a, 3, &m, 6, false).is_err(), "m too short for its stride");
+        assert!(k.nonzero_product(&mut out, &a, 3, &m, usize::MAX, false).is_err(), "stride overflows");
+    }
+}
+
+fn mlp(sizes: &[usize], act: Activation, head: Head, seed: u64) -> Mlp {
+    Mlp::builder()
+        .input(sizes[0])
+        .hidden_layers(&sizes[1..sizes.len() - 1])
+        .activation(act)
+        .head(head, sizes[sizes.len() - 1])
+        .seed(seed)
+        .build()
+        .unwrap()
+}
+
+/// The gradients of a batch whose rows are mostly zeros match the f64
+/// oracle to 1e-4: every head, shards all sparse, all dense, mixed (so that
+/// a tile adds a sparse shard's term to a dense one's and the other way),
+/// a shard of all zeros, and several threads.
+#[test]
+fn gradients_on_mostly_zero_inputs_match_the_oracle() {
+    let sizes = [70, 33, 9, 4];
+    for head in Head::ALL {
+        let m = mlp(&sizes, Activation::Sigmoid, head, 31);
+        let r = RefMlp::from_mlp(&m);
+        // (rows, shard rows, threads, rows from which the inputs are dense)
+        for (rows, shard_rows, threads, dense_from) in
+            [(30, 0, 1, 30), (30, 8, 3, 30), (30, 8, 2, 16), (30, 8, 2, 0), (29, 10, 3, 10)]
+        {
+            let config =
+                TrainConfig { batch_size: 32, shard_rows, threads, min_parallel_flops: 0.0, ..TrainConfig::default() };
+            let mut tr = Trainer::new(m.clone(), config).unwrap();
+            let (mut x, t) = common::batch(head, rows, sizes[0], sizes[3], rows as u64 + 3);
+            let mut rng = Rng::new(rows as u64);
+            x[..dense_from * sizes[0]].copy_from_slice(&mostly_zeros(&mut rng, dense_from * sizes[0], 0.15));
+            if shard_rows == 10 {
+                x[..10 * sizes[0]].fill(0.0);
+            }
+            let loss = tr.compute_gradients(&x, &t, rows).unwrap();
+            let (want, gw, gb) = r.grad(&to_f64(&x), &to_f64(&t), rows);
+            let what = format!("{head} rows {rows} shards of {shard_rows} on {threads}, dense from {dense_from}");
+            assert!(((loss as f64) - want).abs() <= 1e-4 * want.abs().max(1e-6), "{what}: loss {loss} vs {want}");
+            for l in 0..3 {
+                let g = tr.gradient(l).unwrap();
+                common::assert_rel(&format!("{what} dW{l}"), g.weight, &gw[l]);
+                common::assert_rel(&format!("{what} db{l}"), g.bias, &gb[l]);
+            }
+        }
+    }
+}
