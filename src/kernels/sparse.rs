@@ -12,10 +12,17 @@
 
 use super::arch::Lane;
 
-/// Vectors of accumulators per block of output columns: 8 (128 columns of
-/// AVX-512, 64 of AVX2) leave registers for the loads. Fewer columns left
-/// at the end of a line are done in one block of their own width.
-const BLOCK: usize = 8;
+/// Vectors of accumulators per block of output columns: half the vector
+/// registers (16 of AVX-512's 32: 256 columns; 8 of AVX2's 16: 64), which
+/// leaves room for the loads. Fewer columns left at the end of a line are
+/// done in one block of their own width.
+const fn block_vectors(lanes: usize) -> usize {
+    if lanes >= 16 {
+        16
+    } else {
+        8
+    }
+}
 
 /// `out[r][j] (+)= Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]` for each of the
 /// `lines = a.len() / depth` rows `r` of `a` (`depth` values each) and each
@@ -40,11 +47,16 @@ pub(crate) fn nonzero_product<V: Lane>(
     let c = out.len() / lines;
     for (row, a) in out.chunks_exact_mut(c).zip(a.chunks_exact(depth)) {
         let line = Line { a, m, ld, accumulate };
-        let mut blocks = row.chunks_exact_mut(BLOCK * V::N);
+        let width = block_vectors(V::N) * V::N;
+        let mut blocks = row.chunks_exact_mut(width);
         let mut j0 = 0;
         for o in &mut blocks {
-            line.block::<V, BLOCK>(tk, o, j0);
-            j0 += BLOCK * V::N;
+            if block_vectors(V::N) == 16 {
+                line.block::<V, 16>(tk, o, j0);
+            } else {
+                line.block::<V, 8>(tk, o, j0);
+            }
+            j0 += width;
         }
         // Whatever whole vectors are left, in one pass along the line.
         let rest = blocks.into_remainder();
@@ -57,7 +69,15 @@ pub(crate) fn nonzero_product<V: Lane>(
             4 => line.block::<V, 4>(tk, vecs, j0),
             5 => line.block::<V, 5>(tk, vecs, j0),
             6 => line.block::<V, 6>(tk, vecs, j0),
-            _ => line.block::<V, 7>(tk, vecs, j0),
+            7 => line.block::<V, 7>(tk, vecs, j0),
+            8 => line.block::<V, 8>(tk, vecs, j0),
+            9 => line.block::<V, 9>(tk, vecs, j0),
+            10 => line.block::<V, 10>(tk, vecs, j0),
+            11 => line.block::<V, 11>(tk, vecs, j0),
+            12 => line.block::<V, 12>(tk, vecs, j0),
+            13 => line.block::<V, 13>(tk, vecs, j0),
+            14 => line.block::<V, 14>(tk, vecs, j0),
+            _ => line.block::<V, 15>(tk, vecs, j0),
         }
         if !tail.is_empty() {
             line.tail::<V>(tk, tail, j0 + vecs.len());
