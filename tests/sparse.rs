@@ -177,3 +177,31 @@ fn gradients_on_mostly_zero_inputs_match_the_oracle() {
         }
     }
 }
+
+/// A predictor given mostly-zero inputs (its first layer then skips the
+/// zeros, decided for the whole call) gives the oracle's outputs, the same
+/// bits on 1, 2 and 3 threads, and the trainer's outputs for the same rows.
+#[test]
+fn predictions_on_mostly_zero_inputs_match_the_oracle_on_any_thread_count() {
+    let sizes = [300, 40, 6];
+    let m = mlp(&sizes, Activation::Relu, Head::Softmax, 41);
+    let r = RefMlp::from_mlp(&m);
+    let rows = 700;
+    let (mut x, t) = common::batch(Head::Softmax, rows, sizes[0], sizes[2], 43);
+    common::sparsify(&mut x, sizes[0], 0..rows, 44);
+    let want = r.head_rows(r.forward(&to_f64(&x), rows).last().unwrap(), &to_f64(&t), rows).0;
+    let mut first = None;
+    for threads in [1, 2, 3] {
+        let mut p = backprop::Predictor::with_threads(&m, threads).unwrap();
+        let mut y = vec![f32::NAN; rows * sizes[2]];
+        p.predict(&x, rows, &mut y).unwrap();
+        common::assert_rel(&format!("{threads} threads"), &y, &want);
+        let bits: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(first.get_or_insert(bits.clone()), &bits, "{threads} threads");
+    }
+    let config = TrainConfig { batch_size: 64, min_parallel_flops: 0.0, ..TrainConfig::default() };
+    let mut tr = Trainer::new(m, config).unwrap();
+    tr.compute_gradients(&x[..64 * sizes[0]], &t[..64 * sizes[2]], 64).unwrap();
+    let trained: Vec<u32> = tr.last_outputs().flatten().map(|v| v.to_bits()).collect();
+    assert_eq!(trained, first.unwrap()[..64 * sizes[2]], "the trainer's outputs for the first 64 rows");
+}

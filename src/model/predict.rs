@@ -13,6 +13,7 @@ use crate::layers::Activation;
 use crate::mem::{product, vec_of, zeros};
 use crate::train::forward::{forward, Ctx, Net, Weights};
 use crate::train::pool::{Pool, ScratchPool};
+use crate::train::sparse_inputs;
 use crate::TrainConfig;
 use rayon::prelude::*;
 
@@ -46,6 +47,9 @@ pub struct Predictor {
     head: Head,
     packed: Vec<PackedB>,
     biases: Vec<Vec<f32>>,
+    /// The first layer's `W` as it lies, for inputs that are mostly zeros
+    /// (none when the model standardises its inputs).
+    first: Vec<f32>,
     workers: Vec<Worker>,
     scratch: ScratchPool,
     pool: Pool,
@@ -80,6 +84,11 @@ impl Predictor {
         let mut p = Predictor {
             packed: vec_of(mlp.num_layers(), "packed weights", || Ok(PackedB::new()))?,
             biases,
+            first: if mlp.scaling().inputs.is_none() {
+                zeros(sizes[0] * sizes[1], "first layer weights")?
+            } else {
+                Vec::new()
+            },
             workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes, mlp.scaling()))?,
             scratch: ScratchPool::new(threads)?,
             pool: Pool::new(threads)?,
@@ -104,6 +113,9 @@ impl Predictor {
             let want = format!("{:?} {} {}", self.sizes, self.activation, self.head);
             let got = format!("{:?} {} {}", mlp.sizes(), mlp.activation(), mlp.head());
             return Err(Error::shape("predictor network", want, got));
+        }
+        if !self.first.is_empty() {
+            self.first.copy_from_slice(mlp.layer(0).expect("layer 0").weight);
         }
         for (l, (p, b)) in self.packed.iter_mut().zip(&mut self.biases).enumerate() {
             let layer = mlp.layer(l).expect("layer index below num_layers");
@@ -177,9 +189,12 @@ impl Predictor {
         loss: Option<&mut [f32]>,
     ) -> Result<()> {
         let par = self.parallel_for(rows);
-        let Predictor { sizes, activation, head, packed, biases, workers, scratch, pool, kernels, scaling } = self;
-        let net = Net { sizes, activation: *activation, weights: Weights::Packed { packed, biases } };
-        let net = Scaled { net, scaling };
+        // Decided for the whole call, so that no thread count changes it.
+        let sparse = !self.first.is_empty() && sparse_inputs(&self.kernels, x);
+        let Predictor { sizes, activation, head, packed, biases, first, workers, scratch, pool, kernels, scaling } =
+            self;
+        let net = Net { sizes, activation: *activation, weights: Weights::Packed { packed, biases, first } };
+        let net = Scaled { net, scaling, sparse };
         let (i, o) = (sizes[0], *sizes.last().expect("two sizes"));
         let per = if par { rows.div_ceil(workers.len()) } else { rows };
         let ctx = Ctx { kernels: *kernels, scratch, threads: 1 };
@@ -202,10 +217,12 @@ impl Predictor {
     }
 }
 
-/// A network and what it standardises.
+/// A network, what it standardises, and whether the inputs are mostly
+/// zeros.
 struct Scaled<'a> {
     net: Net<'a>,
     scaling: &'a Scaling,
+    sparse: bool,
 }
 
 impl Worker {
@@ -259,7 +276,7 @@ impl Worker {
                 }
                 None => xc,
             };
-            forward(net, xc, false, r, &mut self.h, None, ctx)?;
+            forward(net, xc, scaled.sparse, r, &mut self.h, None, ctx)?;
             yc.copy_from_slice(&self.h[last][..r * o]);
             match (t, loss.as_deref_mut()) {
                 (Some(t), Some(loss)) => {

@@ -40,7 +40,9 @@ pub(crate) enum Weights<'a> {
     /// step.
     InPlace(&'a Mlp),
     /// Packed ahead, one [`PackedB`] per layer, with the biases: inference.
-    Packed { packed: &'a [PackedB], biases: &'a [Vec<f32>] },
+    /// `first` is the first layer's `W` as it lies, for inputs that are
+    /// mostly zeros.
+    Packed { packed: &'a [PackedB], biases: &'a [Vec<f32>], first: &'a [f32] },
 }
 
 impl<'a> Net<'a> {
@@ -54,6 +56,14 @@ impl<'a> Net<'a> {
         match &self.weights {
             Weights::InPlace(m) => m.layer(l).expect("layer below num_layers").bias,
             Weights::Packed { biases, .. } => &biases[l],
+        }
+    }
+
+    /// The first layer's `W` (inputs × outputs, row-major).
+    fn first(&self) -> &'a [f32] {
+        match &self.weights {
+            Weights::InPlace(m) => m.layer(0).expect("layer 0").weight,
+            Weights::Packed { first, .. } => first,
         }
     }
 
@@ -140,7 +150,7 @@ pub(crate) fn shared_input<'a>(
 /// `h·W_L` (its bias is the head's to add). `h[l]` holds at least
 /// n × sizes[l+1] values. `shared` is where a layer's input is packed when
 /// the threads split the layer's columns. With `sparse` (`x` mostly zeros)
-/// and the weights in place, the first layer is [`sparse_forward`].
+/// the first layer is [`sparse_forward`].
 pub(crate) fn forward(
     net: &Net<'_>,
     x: &[f32],
@@ -158,8 +168,8 @@ pub(crate) fn forward(
         let src = if l == 0 { &x[..n * sizes[0]] } else { &done[l - 1][..n * sizes[l]] };
         let out = &mut rest[0][..n * sizes[l + 1]];
         let (bias, act) = (net.bias(l), (l < last).then_some(net.activation));
-        if let (Weights::InPlace(m), true, 0) = (&net.weights, sparse, l) {
-            let w = MatRef::new(m.layer(0).expect("layer 0").weight, sizes[0], sizes[1])?;
+        if sparse && l == 0 {
+            let w = MatRef::new(net.first(), sizes[0], sizes[1])?;
             sparse_layer(out, src, w, if act.is_some() { bias } else { &[] }, act, ctx)?;
             continue;
         }

@@ -29,6 +29,7 @@ mod update;
 
 pub use checkpoint::{file_fingerprint, Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION};
 pub use config::{auto_shard_rows, default_min_parallel_flops, TrainConfig};
+pub(crate) use shards::sparse_inputs;
 pub use step::Trainer;
 
 /// Floating-point operations of one training step of a network with these
