@@ -5,18 +5,7 @@
 mod common;
 
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
-use common::{assert_rel, batch, to_f64, RefMlp};
-
-fn mlp(sizes: &[usize], act: Activation, head: Head, seed: u64) -> Mlp {
-    Mlp::builder()
-        .input(sizes[0])
-        .hidden_layers(&sizes[1..sizes.len() - 1])
-        .activation(act)
-        .head(head, sizes[sizes.len() - 1])
-        .seed(seed)
-        .build()
-        .unwrap()
-}
+use common::{assert_rel, batch, mlp, to_f64, RefMlp};
 
 /// Gives the biases non-zero values, so that their gradients are exercised
 /// through a non-trivial forward pass too.

@@ -8,8 +8,8 @@ mod common;
 
 use backprop::kernels::{Kernels, SimdPath};
 use backprop::rng::Rng;
-use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
-use common::{to_f64, RefMlp};
+use backprop::{Activation, Head, TrainConfig, Trainer};
+use common::{mlp, to_f64, RefMlp};
 
 fn paths() -> Vec<Kernels> {
     SimdPath::ALL.into_iter().filter_map(Kernels::for_path).collect()
@@ -129,17 +129,6 @@ fn nonzero_product_refuses_shapes_that_do_not_fit() {
         assert!(k.nonzero_product(&mut out, &a, 3, &m, 6, false).is_err(), "m too short for its stride");
         assert!(k.nonzero_product(&mut out, &a, 3, &m, usize::MAX, false).is_err(), "stride overflows");
     }
-}
-
-fn mlp(sizes: &[usize], act: Activation, head: Head, seed: u64) -> Mlp {
-    Mlp::builder()
-        .input(sizes[0])
-        .hidden_layers(&sizes[1..sizes.len() - 1])
-        .activation(act)
-        .head(head, sizes[sizes.len() - 1])
-        .seed(seed)
-        .build()
-        .unwrap()
 }
 
 /// The gradients of a batch whose rows are mostly zeros match the f64

@@ -207,3 +207,15 @@ pub fn sparsify(x: &mut [f32], inputs: usize, rows: std::ops::Range<usize>, seed
         }
     }
 }
+
+/// A network of `sizes` with `act` hidden, `head` out, seeded.
+pub fn mlp(sizes: &[usize], act: Activation, head: Head, seed: u64) -> Mlp {
+    Mlp::builder()
+        .input(sizes[0])
+        .hidden_layers(&sizes[1..sizes.len() - 1])
+        .activation(act)
+        .head(head, sizes[sizes.len() - 1])
+        .seed(seed)
+        .build()
+        .unwrap()
+}
