@@ -81,18 +81,26 @@ fn nonzero_product_matches_its_twin_and_an_f64_product() {
     }
 }
 
-/// A zero of `a` contributes nothing, not even `0·∞ = NaN`; a NaN of `a`
-/// is a nonzero and reaches the output.
+/// A zero of `a` contributes nothing where no line of its pair is nonzero,
+/// not even `0·∞ = NaN`; where the other line is nonzero it adds `0·m`, NaN
+/// against an infinite `m` as in a dense product, on every path as in the
+/// twin. A NaN of `a` is a nonzero and reaches the output.
 #[test]
 fn zeros_are_skipped_and_nan_is_kept() {
     for k in paths() {
         let m = [f32::INFINITY, 2.0, f32::NAN, 3.0];
-        let mut out = [9.0f32; 2];
+        let mut out = [9.0f32; 3];
         // Line 0: 0·∞ and -0·NaN skipped, 0.5·2 + 1·3 = 4; line 1: NaN·2.
-        let a = [0.0, 0.5, -0.0, 1.0, 0.0, f32::NAN, 0.0, 0.0];
+        // Line 2, on its own: -0·∞ skipped, 4·3.
+        let a = [0.0, 0.5, -0.0, 1.0, 0.0, f32::NAN, 0.0, 0.0, -0.0, 0.0, 0.0, 4.0];
         k.nonzero_product(&mut out, &a, 4, &m, 1, false).unwrap();
         assert_eq!(out[0], 4.0, "{:?}", k.path());
         assert!(out[1].is_nan(), "{:?}", k.path());
+        assert_eq!(out[2], 12.0, "{:?}", k.path());
+        // A pair whose other line is nonzero at the infinite row: 0·∞.
+        let mut pair = [9.0f32; 2];
+        k.nonzero_product(&mut pair, &[0.0, 1.0, 1.0, 1.0], 2, &m, 1, false).unwrap();
+        assert!(pair[0].is_nan() && pair[1].is_infinite(), "{:?}: {pair:?}", k.path());
     }
 }
 
