@@ -138,8 +138,8 @@ impl<const P: usize> Lines<'_, P> {
                 bits &= bits - 1;
                 let src = &self.m[k * self.ld + j0..][..U * V::N];
                 let mut x = [V::splat(tk, 0.0); P];
-                for p in 0..P {
-                    x[p] = V::splat(tk, self.a[p][k]);
+                for (x, a) in x.iter_mut().zip(&self.a) {
+                    *x = V::splat(tk, a[k]);
                 }
                 for u in 0..U {
                     let w = V::load(tk, &src[u * V::N..]);
@@ -169,8 +169,8 @@ impl<const P: usize> Lines<'_, P> {
                 let k = k0 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let src = V::load_partial(tk, &self.m[k * self.ld + j0..][..w]);
-                for p in 0..P {
-                    acc[p] = V::splat(tk, self.a[p][k]).mul_add(src, acc[p]);
+                for (s, a) in acc.iter_mut().zip(&self.a) {
+                    *s = V::splat(tk, a[k]).mul_add(src, *s);
                 }
             }
         }
