@@ -16,8 +16,8 @@
 //! (the sum is never -0), and NaN, as in a dense product, where `m[k][j]`
 //! is infinite or NaN. On the digits, two neighbouring pixels' columns
 //! share most of their nonzeros: the pair's positions are 58 % of the two
-//! lines' nonzeros, and the weight gradient's product took 0.59-0.73 of
-//! the time of one line at a time.
+//! lines' nonzeros, and the weight gradient's product took 0.59-0.95 of
+//! the time of one line at a time (BENCHMARKS.md).
 
 use super::arch::Lane;
 
