@@ -39,10 +39,10 @@ fn fuses(k: &Kernels) -> bool {
 
 /// `out (+)= a·m` skipping zeros equals its twin (bit for bit where the
 /// path fuses) and an f64 product, over depths around the vector widths
-/// and past the 1024 positions listed at a time, output widths around the
-/// 8-vector blocks, a row stride wider than the output, and with and
-/// without `accumulate`. The output sits between NaN guards, so a missed
-/// or stray write shows.
+/// and long lines (2100), output widths around the 8- and 16-vector
+/// blocks, three lines (a pair, and one on its own), a row stride wider
+/// than the output, and with and without `accumulate`. The output sits
+/// between NaN guards, so a missed or stray write shows.
 #[test]
 fn nonzero_product_matches_its_twin_and_an_f64_product() {
     let mut rng = Rng::new(5);
