@@ -3,45 +3,14 @@
 //! into slices cut from NaN-filled buffers, so a missed write leaves a NaN
 //! and an overrun clobbers a guard.
 
+mod common;
+
 use backprop::kernels::{Kernels, SimdPath};
 use backprop::rng::Rng;
-
-const GUARD: usize = 19;
-
-fn paths() -> Vec<Kernels> {
-    SimdPath::ALL.into_iter().filter_map(Kernels::for_path).collect()
-}
-
-fn scalar() -> Kernels {
-    Kernels::for_path(SimdPath::Scalar).unwrap()
-}
+use common::kernels::{paths, scalar, Guarded};
 
 fn random(rng: &mut Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(lo, hi)).collect()
-}
-
-/// A buffer of `n` values surrounded by NaN guards; `body` is the middle.
-struct Guarded(Vec<f32>, usize);
-
-impl Guarded {
-    fn nan(n: usize) -> Self {
-        Guarded(vec![f32::NAN; n + 2 * GUARD], n)
-    }
-    fn from(v: &[f32]) -> Self {
-        let mut g = Guarded::nan(v.len());
-        g.body_mut().copy_from_slice(v);
-        g
-    }
-    fn body(&self) -> &[f32] {
-        &self.0[GUARD..GUARD + self.1]
-    }
-    fn body_mut(&mut self) -> &mut [f32] {
-        &mut self.0[GUARD..GUARD + self.1]
-    }
-    fn assert_guards(&self, what: &str) {
-        let (head, tail) = (&self.0[..GUARD], &self.0[GUARD + self.1..]);
-        assert!(head.iter().chain(tail).all(|v| v.is_nan()), "{what}: wrote outside its slice");
-    }
 }
 
 /// |a - b| ≤ rel·max(|a|,|b|) + abs, NaN only against NaN.

@@ -9,15 +9,8 @@ mod common;
 use backprop::kernels::{Kernels, SimdPath};
 use backprop::rng::Rng;
 use backprop::{Activation, Head, TrainConfig, Trainer};
+use common::kernels::{paths, scalar, Guarded};
 use common::{mlp, to_f64, RefMlp};
-
-fn paths() -> Vec<Kernels> {
-    SimdPath::ALL.into_iter().filter_map(Kernels::for_path).collect()
-}
-
-fn scalar() -> Kernels {
-    Kernels::for_path(SimdPath::Scalar).unwrap()
-}
 
 /// `n` values of which about `density` are nonzero; the zeros are +0 and
 /// -0 alike.
@@ -56,12 +49,11 @@ fn nonzero_product_matches_its_twin_and_an_f64_product() {
                     let start: Vec<f32> = (0..lines * c).map(|_| rng.uniform(-1.0, 1.0)).collect();
                     let mut want = start.clone();
                     scalar().nonzero_product(&mut want, &a, depth, &m, ld, accumulate).unwrap();
-                    let mut got = vec![f32::NAN; lines * c + 38];
-                    got[19..19 + lines * c].copy_from_slice(&start);
-                    k.nonzero_product(&mut got[19..19 + lines * c], &a, depth, &m, ld, accumulate).unwrap();
+                    let mut got = Guarded::from(&start);
+                    k.nonzero_product(got.body_mut(), &a, depth, &m, ld, accumulate).unwrap();
                     let what = format!("{:?} depth {depth} c {c} accumulate {accumulate}", k.path());
-                    assert!(got[..19].iter().chain(&got[19 + lines * c..]).all(|v| v.is_nan()), "{what}: overran");
-                    let got = &got[19..19 + lines * c];
+                    got.assert_guards(&what);
+                    let got = got.body();
                     for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
                         let (r, j) = (i / c.max(1), i % c.max(1));
                         let exact: f64 =
