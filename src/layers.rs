@@ -171,10 +171,10 @@ pub fn sparse_forward(
         let got = format!("{}×{} times {}×{}", inp.rows(), inp.cols(), w.rows(), w.cols());
         return Err(crate::Error::shape("sparse forward", want, got));
     }
-    let (m, ld) = rows_of(&w, "sparse forward W")?;
+    let ((m, ld), (xs, xld)) = (rows_of(&w, "sparse forward W")?, rows_of(&inp, "sparse forward input")?);
     for i in 0..out.rows() {
         let row = out.row_mut(i).expect("row below rows");
-        let x = inp.row(i).ok_or_else(|| crate::Error::shape("sparse forward input", "contiguous rows", "strided"))?;
+        let x = &xs[i * xld..][..inp.cols()];
         if !x.is_empty() {
             k.nonzero_product(row, x, x.len(), m, ld, false)?;
         } else {
