@@ -81,7 +81,8 @@ pub(crate) struct TileWork {
 }
 
 impl TileWork {
-    /// A workspace for shards of up to `shard_rows` rows.
+    /// A workspace for sparse inputs of shards of up to `shard_rows` rows
+    /// (0: for tiles past the first layer's, which never read them).
     pub(crate) fn new(shard_rows: usize) -> Result<TileWork> {
         let rows = zeros(product(TILE_ROWS, shard_rows, "gradient tile inputs")?, "gradient tile inputs")?;
         Ok(TileWork { scratch: GemmScratch::default(), rows, sq: 0.0 })

@@ -2,7 +2,7 @@
 //! gradients, summed over shards in order → update.
 
 use super::backward::{
-    backward_layer, segment_gradients, segment_squares, tiles_needed, weight_gradients, GradInputs, TileWork,
+    backward_layer, segment_gradients, segment_squares, tiles_needed, weight_gradients, GradInputs, TileWork, TILE_ROWS,
 };
 use super::config::TrainConfig;
 use super::forward::Ctx;
@@ -97,6 +97,16 @@ fn one_shard_each(shards: &[Shard], ranks: usize) -> bool {
     ranks == 2 && one(0) && one(1)
 }
 
+/// The gradient's tile workspaces: only the first layer's tiles may read
+/// sparse inputs, so only they get room for a tile's inputs as rows.
+fn tile_work(sizes: &[usize], shard_rows: usize) -> Result<Vec<TileWork>> {
+    let (first, mut t) = (sizes[0].div_ceil(TILE_ROWS), 0);
+    vec_of(tiles_needed(sizes), "gradient tiles", || {
+        t += 1;
+        TileWork::new(if t <= first { shard_rows } else { 0 })
+    })
+}
+
 /// The parameters and optimizer slots after a distributed step, made part
 /// by part as the parts of the summed gradient are finished
 /// ([`Collective::chain_then`]), so that each part is applied while it is
@@ -144,7 +154,7 @@ impl Trainer {
             step: 0,
             shards,
             used: 0,
-            tile_work: vec_of(tiles_needed(mlp.sizes()), "gradient tiles", || TileWork::new(shard_rows))?,
+            tile_work: tile_work(mlp.sizes(), shard_rows)?,
             scratch: ScratchPool::new(config.effective_threads())?,
             grad_sq: 0.0,
             norm: SquaredNorm::new(mlp.sizes())?,
