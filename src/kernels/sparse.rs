@@ -130,12 +130,23 @@ impl<const P: usize> Lines<'_, P> {
     /// accumulators in registers across the nonzeros.
     #[inline(always)]
     fn block<V: Lane, const U: usize>(&self, tk: V::Token, out: &mut [&mut [f32]; P], j0: usize) {
-        let mut acc = [[V::splat(tk, 0.0); U]; P];
-        for k0 in (0..self.a[0].len()).step_by(V::N) {
-            let mut bits = self.bits::<V>(tk, k0);
+        let (mut acc, depth) = ([[V::splat(tk, 0.0); U]; P], self.a[0].len());
+        let (mut k0, mut bits) = (0, self.bits::<V>(tk, 0));
+        while k0 < depth {
+            let next = if k0 + V::N < depth { self.bits::<V>(tk, k0 + V::N) } else { 0 };
             while bits != 0 {
                 let k = k0 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
+                // The next position's row is fetched while this one is used:
+                // the rows come from L2, and the loads waited on them (the
+                // products of 100 digits, 784 → 256, took 0.72-0.91 of the
+                // time with this; BENCHMARKS.md).
+                let ahead = match (bits, next) {
+                    (0, 0) => k,
+                    (0, n) => k0 + V::N + n.trailing_zeros() as usize,
+                    (b, _) => k0 + b.trailing_zeros() as usize,
+                };
+                V::prefetch(tk, &self.m[ahead * self.ld + j0..][..U * V::N]);
                 let src = &self.m[k * self.ld + j0..][..U * V::N];
                 let mut x = [V::splat(tk, 0.0); P];
                 for (x, a) in x.iter_mut().zip(&self.a) {
@@ -148,6 +159,7 @@ impl<const P: usize> Lines<'_, P> {
                     }
                 }
             }
+            (k0, bits) = (k0 + V::N, next);
         }
         for (o, acc) in out.iter_mut().zip(acc) {
             for (u, s) in acc.into_iter().enumerate() {

@@ -108,6 +108,14 @@ pub(crate) trait Lane:
         a[..Self::N].iter().enumerate().fold(0, |m, (l, &v)| m | (u32::from(v != 0.0) << l))
     }
 
+    /// A hint that `s` is read soon: its cache lines are brought towards
+    /// the core (into L1 on x86-64). Changes no value; where the
+    /// instruction set has no such hint, nothing.
+    #[inline(always)]
+    fn prefetch(t: Self::Token, s: &[f32]) {
+        let _ = (t, s);
+    }
+
     /// Maximum of the lanes, NaN lanes ignored (`-inf` if all are NaN).
     #[inline(always)]
     fn reduce_max(self) -> f32 {

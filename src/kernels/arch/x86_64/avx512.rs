@@ -2,7 +2,7 @@
 //! type, the kernel table, the 12 × 32 GEMM microkernel and the 16 × 16
 //! register transpose used by the packings.
 
-use super::{entry_points, exponent_bits, lane_type};
+use super::{entry_points, exponent_bits, lane_type, prefetch_lines};
 use crate::kernels::arch::{Lane, Token};
 use crate::kernels::gemm::micro::{self, Microkernel};
 use crate::kernels::simd::{table, Table};
@@ -147,6 +147,10 @@ impl Lane for F32x16 {
             let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
             _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<1>(d, d)))
         }
+    }
+    #[inline(always)]
+    fn prefetch(_: Self::Token, s: &[f32]) {
+        prefetch_lines(s);
     }
     #[inline(always)]
     fn max(self, o: Self) -> Self {
