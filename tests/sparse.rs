@@ -33,7 +33,8 @@ fn fuses(k: &Kernels) -> bool {
 /// `out (+)= a·m` skipping zeros equals its twin (bit for bit where the
 /// path fuses) and an f64 product, over depths around the vector widths
 /// and long lines (2100), output widths around the 8- and 16-vector
-/// blocks, three lines (a pair, and one on its own), a row stride wider
+/// blocks, three to five lines (a group of three, then none, one or two
+/// lines together), a row stride wider
 /// than the output, and with and without `accumulate`. The output sits
 /// between NaN guards, so a missed or stray write shows.
 #[test]
@@ -41,8 +42,10 @@ fn nonzero_product_matches_its_twin_and_an_f64_product() {
     let mut rng = Rng::new(5);
     for k in paths() {
         for depth in [1, 7, 16, 17, 40, 1024, 1031, 2100] {
-            for c in [0, 1, 15, 16, 33, 64, 127, 128, 129, 200, 300] {
-                let (lines, ld) = (3, c + 5);
+            for (c, lines) in
+                [0, 1, 15, 16, 33, 64, 127, 128, 129, 200, 300].into_iter().zip([3, 4, 5].into_iter().cycle())
+            {
+                let ld = c + 5;
                 let a = mostly_zeros(&mut rng, lines * depth, 0.2);
                 let m: Vec<f32> = (0..depth * ld).map(|_| rng.uniform(-1.0, 1.0)).collect();
                 for accumulate in [false, true] {
@@ -73,26 +76,32 @@ fn nonzero_product_matches_its_twin_and_an_f64_product() {
     }
 }
 
-/// A zero of `a` contributes nothing where no line of its pair is nonzero,
-/// not even `0·∞ = NaN`; where the other line is nonzero it adds `0·m`, NaN
-/// against an infinite `m` as in a dense product, on every path as in the
-/// twin. A NaN of `a` is a nonzero and reaches the output.
+/// A zero of `a` contributes nothing where no line of its group of three
+/// is nonzero, not even `0·∞ = NaN`; where another line is nonzero it adds
+/// `0·m`, NaN against an infinite `m` as in a dense product, on every path
+/// as in the twin. A NaN of `a` is a nonzero and reaches the output.
 #[test]
 fn zeros_are_skipped_and_nan_is_kept() {
     for k in paths() {
         let m = [f32::INFINITY, 2.0, f32::NAN, 3.0];
-        let mut out = [9.0f32; 3];
-        // Line 0: 0·∞ and -0·NaN skipped, 0.5·2 + 1·3 = 4; line 1: NaN·2.
-        // Line 2, on its own: -0·∞ skipped, 4·3.
-        let a = [0.0, 0.5, -0.0, 1.0, 0.0, f32::NAN, 0.0, 0.0, -0.0, 0.0, 0.0, 4.0];
+        // A group of three, then a line on its own. The group's positions
+        // are 1 and 3: line 0 is 0.5·2 + 1·3 = 4, line 1 NaN·2, line 2
+        // 0·2 + 4·3 = 12; 0·∞ and -0·NaN skipped. Line 3: 5·3.
+        let mut out = [9.0f32; 4];
+        let a = [0.0, 0.5, -0.0, 1.0, 0.0, f32::NAN, 0.0, 0.0, -0.0, 0.0, 0.0, 4.0, 0.0, 0.0, -0.0, 5.0];
         k.nonzero_product(&mut out, &a, 4, &m, 1, false).unwrap();
         assert_eq!(out[0], 4.0, "{:?}", k.path());
         assert!(out[1].is_nan(), "{:?}", k.path());
-        assert_eq!(out[2], 12.0, "{:?}", k.path());
-        // A pair whose other line is nonzero at the infinite row: 0·∞.
-        let mut pair = [9.0f32; 2];
-        k.nonzero_product(&mut pair, &[0.0, 1.0, 1.0, 1.0], 2, &m, 1, false).unwrap();
-        assert!(pair[0].is_nan() && pair[1].is_infinite(), "{:?}: {pair:?}", k.path());
+        assert_eq!(&out[2..], &[12.0, 15.0], "{:?}", k.path());
+        // A group whose third line is nonzero at the infinite row: 0·∞ in
+        // the other two.
+        let mut three = [9.0f32; 3];
+        k.nonzero_product(&mut three, &[0.0, 1.0, 0.0, 0.0, 1.0, 0.0], 2, &m, 1, false).unwrap();
+        assert!(three[0].is_nan() && three[1].is_nan() && three[2].is_infinite(), "{:?}: {three:?}", k.path());
+        // The last two lines go together: the same in a pair.
+        let mut pair = [9.0f32; 5];
+        k.nonzero_product(&mut pair, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], 2, &m, 1, false).unwrap();
+        assert!(pair[3].is_nan() && pair[4].is_infinite(), "{:?}: {pair:?}", k.path());
     }
 }
 

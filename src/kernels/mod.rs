@@ -315,10 +315,10 @@ impl Kernels {
     /// Each value is `Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]`, one fused
     /// multiply-add per nonzero in increasing `k` from zero (on every path
     /// but `wide`), added to `out` in one addition when accumulating. Lines
-    /// go in pairs that read each row of `m` once: where either line of a
-    /// pair is nonzero, both take the term, so a zero there adds `0·m`,
-    /// which is nothing while `m` is finite and NaN (as in a dense
-    /// product) where `m` is infinite or NaN.
+    /// go in threes (the last one or two together) that read each row of
+    /// `m` once: where any line of a group is nonzero, each takes the term,
+    /// so a zero there adds `0·m`, which is nothing while `m` is finite and
+    /// NaN (as in a dense product) where `m` is infinite or NaN.
     pub fn nonzero_product(
         &self,
         out: &mut [f32],

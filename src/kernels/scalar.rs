@@ -158,20 +158,19 @@ pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
 
 /// `out[r][j] (+)= Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]`: one fused
 /// multiply-add per term, in increasing `k`, from zero; then added to `out`
-/// in one addition with `accumulate`. Lines go in pairs, as in the vector
-/// kernel: a position where either line of a pair is nonzero is a term of
-/// both.
+/// in one addition with `accumulate`. Lines go in groups of three, as in
+/// the vector kernel (the last one or two together): a position where any
+/// line of a group is nonzero is a term of each.
 pub(crate) fn nonzero_product(out: &mut [f32], a: &[f32], depth: usize, m: &[f32], ld: usize, accumulate: bool) {
     let lines = a.len() / depth;
     if lines == 0 || out.is_empty() {
         return;
     }
     let c = out.len() / lines;
-    for (o, a) in out.chunks_mut(2 * c).zip(a.chunks(2 * depth)) {
-        // The pair (the second line empty for a last line on its own).
-        let pair = a.split_at(depth);
-        let term = |k: usize| pair.0[k] != 0.0 || pair.1.get(k).is_some_and(|&v| v != 0.0);
-        for (line, row) in [pair.0, pair.1].into_iter().zip(o.chunks_exact_mut(c)) {
+    let group = crate::kernels::sparse::GROUP;
+    for (o, a) in out.chunks_mut(group * c).zip(a.chunks(group * depth)) {
+        let term = |k: usize| a.chunks_exact(depth).any(|line| line[k] != 0.0);
+        for (line, row) in a.chunks_exact(depth).zip(o.chunks_exact_mut(c)) {
             for (j, v) in row.iter_mut().enumerate() {
                 let acc = (0..depth).filter(|&k| term(k)).fold(0.0f32, |acc, k| line[k].mul_add(m[k * ld + j], acc));
                 *v = if accumulate { *v + acc } else { acc };

@@ -10,31 +10,40 @@
 //! twin does the same, so the paths that fuse (AVX-512, AVX2, scalar) give
 //! the same bits.
 //!
-//! Lines of `a` go in pairs, which read each row of `m` once for both: a
-//! position where either line is nonzero is a term of both, so the other
-//! line adds `0·m[k][j]`. That is exactly nothing while `m` is finite
-//! (the sum is never -0), and NaN, as in a dense product, where `m[k][j]`
-//! is infinite or NaN. On the digits, two neighbouring pixels' columns
-//! share most of their nonzeros: the pair's positions are 58 % of the two
-//! lines' nonzeros, and the weight gradient's product took 0.59-0.95 of
-//! the time of one line at a time (BENCHMARKS.md).
+//! Lines of `a` go in threes ([`GROUP`]), which read each row of `m` once
+//! for all three: a position where any line of the group is nonzero is a
+//! term of each, so the others add `0·m[k][j]`. That is exactly nothing
+//! while `m` is finite (the sum is never -0), and NaN, as in a dense
+//! product, where `m[k][j]` is infinite or NaN. On the digits, neighbouring
+//! pixels' columns share most of their nonzeros (a pair's positions are
+//! 58 % of its two lines' nonzeros): pairs took 0.59-0.95 of the time of
+//! one line at a time in the weight gradient's product, and threes
+//! 0.74-0.81 of the time of pairs (BENCHMARKS.md). The forward product
+//! takes one sample's row at a time, whose nonzeros other samples share
+//! less.
 
 use super::arch::Lane;
 
-/// Vectors of accumulators per block of output columns for `pair` lines at
-/// a time: half the vector registers (16 of AVX-512's 32, 8 of AVX2's 16),
-/// which leaves room for the loads. Fewer columns left at the end of a line
-/// are done in one block of their own width.
-const fn block_vectors(lanes: usize, pair: usize) -> usize {
-    (if lanes >= 16 { 16 } else { 8 }) / pair
+/// Lines of `a` taken together: each row of `m` is read once for all of
+/// them.
+pub(crate) const GROUP: usize = 3;
+
+/// Vectors of accumulators per block of output columns for `p` lines at a
+/// time: 16 for one line on AVX-512 (8 on AVX2), half that for two or
+/// three, which leaves room for the loads (three lines take 24 of
+/// AVX-512's 32 registers). Fewer columns left at the end of a line are
+/// done in one block of their own width.
+const fn block_vectors(lanes: usize, p: usize) -> usize {
+    (if lanes >= 16 { 16 } else { 8 }) / if p == 1 { 1 } else { 2 }
 }
 
 /// `out[r][j] (+)= Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]` for each of the
 /// `lines = a.len() / depth` rows `r` of `a` (`depth` values each) and each
-/// column `j < c = out.len() / lines`, lines in pairs (see the module). The
-/// sum starts from zero and, with `accumulate`, is then added to `out` in
-/// one addition. Checked by the dispatcher: `depth > 0`, whole rows, and
-/// row `depth - 1` of `m` holds `c` values from its start.
+/// column `j < c = out.len() / lines`, lines in [`GROUP`]s (see the
+/// module; the last one to two lines together). The sum starts from zero
+/// and, with `accumulate`, is then added to `out` in one addition. Checked
+/// by the dispatcher: `depth > 0`, whole rows, and row `depth - 1` of `m`
+/// holds `c` values from its start.
 #[inline(always)]
 pub(crate) fn nonzero_product<V: Lane>(
     tk: V::Token,
@@ -50,16 +59,21 @@ pub(crate) fn nonzero_product<V: Lane>(
         return;
     }
     let c = out.len() / lines;
-    let mut outs = out.chunks_exact_mut(2 * c);
-    let mut ins = a.chunks_exact(2 * depth);
+    let mut outs = out.chunks_exact_mut(GROUP * c);
+    let mut ins = a.chunks_exact(GROUP * depth);
     for (o, a) in (&mut outs).zip(&mut ins) {
-        let (o0, o1) = o.split_at_mut(c);
-        let (a0, a1) = a.split_at(depth);
-        lines_product::<V, 2>(tk, [o0, o1], Lines { a: [a0, a1], m, ld, accumulate });
+        let ((o0, o), (a0, a)) = (o.split_at_mut(c), a.split_at(depth));
+        let ((o1, o2), (a1, a2)) = (o.split_at_mut(c), a.split_at(depth));
+        lines_product::<V, 3>(tk, [o0, o1, o2], Lines { a: [a0, a1, a2], m, ld, accumulate });
     }
     let (o, a) = (outs.into_remainder(), ins.remainder());
-    if !o.is_empty() {
-        lines_product::<V, 1>(tk, [o], Lines { a: [a], m, ld, accumulate });
+    match a.len() / depth {
+        0 => {}
+        1 => lines_product::<V, 1>(tk, [o], Lines { a: [a], m, ld, accumulate }),
+        _ => {
+            let ((o0, o1), (a0, a1)) = (o.split_at_mut(c), a.split_at(depth));
+            lines_product::<V, 2>(tk, [o0, o1], Lines { a: [a0, a1], m, ld, accumulate });
+        }
     }
 }
 
@@ -101,7 +115,7 @@ fn lines_product<V: Lane, const P: usize>(tk: V::Token, mut out: [&mut [f32]; P]
     }
 }
 
-/// `P` lines of `a` (one, or a pair) and the rows of `m` their nonzeros
+/// `P` lines of `a` (one to three) and the rows of `m` their nonzeros
 /// pick.
 struct Lines<'a, const P: usize> {
     a: [&'a [f32]; P],

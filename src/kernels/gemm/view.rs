@@ -192,6 +192,21 @@ impl<'a> MatMut<'a> {
         MatMut { ptr: self.ptr, rows: self.rows, cols: self.cols, rs: self.rs, _data: PhantomData }
     }
 
+    /// Every element as one slice, row after row, when the rows lie back
+    /// to back (row stride = columns, or an empty view); else `None`.
+    pub fn contiguous_mut(&mut self) -> Option<&mut [f32]> {
+        if self.rows == 0 || self.cols == 0 {
+            return Some(&mut []);
+        }
+        if self.rs != self.cols {
+            return None;
+        }
+        // SAFETY: with rs = cols the view's elements are the rows·cols
+        // values from ptr, inside the borrowed data; `&mut self` makes the
+        // slice exclusive.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.ptr, self.rows * self.cols) })
+    }
+
     /// Row `i` (the view's columns of it), or `None` past the last row.
     pub fn row_mut(&mut self, i: usize) -> Option<&mut [f32]> {
         if i >= self.rows {
