@@ -6,7 +6,9 @@
 
 mod common;
 
+use backprop::kernels::gemm::{MatMut, MatRef};
 use backprop::kernels::{Kernels, SimdPath};
+use backprop::layers::sparse_forward;
 use backprop::rng::Rng;
 use backprop::{Activation, Head, TrainConfig, Trainer};
 use common::kernels::{paths, scalar, Guarded};
@@ -34,9 +36,9 @@ fn fuses(k: &Kernels) -> bool {
 /// path fuses) and an f64 product, over depths around the vector widths
 /// and long lines (2100), output widths around the 8- and 16-vector
 /// blocks, three to five lines (a group of three, then none, one or two
-/// lines together), a row stride wider
-/// than the output, and with and without `accumulate`. The output sits
-/// between NaN guards, so a missed or stray write shows.
+/// lines together), a row stride wider than the output, and with and
+/// without `accumulate`. The output sits between NaN guards, so a missed or
+/// stray write shows.
 #[test]
 fn nonzero_product_matches_its_twin_and_an_f64_product() {
     let mut rng = Rng::new(5);
@@ -102,6 +104,42 @@ fn zeros_are_skipped_and_nan_is_kept() {
         let mut pair = [9.0f32; 5];
         k.nonzero_product(&mut pair, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], 2, &m, 1, false).unwrap();
         assert!(pair[3].is_nan() && pair[4].is_infinite(), "{:?}: {pair:?}", k.path());
+    }
+}
+
+/// `sparse_forward` on views whose rows do not lie back to back (a block
+/// of a wider output, inputs with a wider row stride), which it multiplies
+/// a row at a time, gives the bits of the same product over contiguous
+/// rows, which it multiplies together, with and without an activation;
+/// the columns beside the block are left as they were.
+#[test]
+fn sparse_forward_gives_the_same_bits_on_strided_views() {
+    let mut rng = Rng::new(11);
+    let k = Kernels::active();
+    let (rows, inputs, cols, wide) = (7, 50, 20, 29);
+    let x = mostly_zeros(&mut rng, rows * inputs, 0.2);
+    let w: Vec<f32> = (0..inputs * cols).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let b: Vec<f32> = (0..cols).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let mut x_wide = vec![9.0f32; rows * (inputs + 3)];
+    for (r, row) in x.chunks(inputs).enumerate() {
+        x_wide[r * (inputs + 3)..][..inputs].copy_from_slice(row);
+    }
+    let (xm, wm) = (MatRef::new(&x, rows, inputs).unwrap(), MatRef::new(&w, inputs, cols).unwrap());
+    let x_strided = MatRef::with_strides(&x_wide, rows, inputs, inputs + 3, 1).unwrap();
+    for act in [None, Some(Activation::Relu), Some(Activation::Sigmoid)] {
+        let mut want = vec![0.0f32; rows * cols];
+        sparse_forward(MatMut::new(&mut want, rows, cols).unwrap(), xm, wm, &b, act, &k).unwrap();
+        for inp in [xm, x_strided] {
+            let mut got = vec![5.0f32; rows * wide];
+            let view = MatMut::with_row_stride(&mut got, rows, cols, wide).unwrap();
+            sparse_forward(view, inp, wm, &b, act, &k).unwrap();
+            for r in 0..rows {
+                let (block, beside) = got[r * wide..(r + 1) * wide].split_at(cols);
+                let same = block.iter().zip(&want[r * cols..][..cols]).all(|(g, w)| g.to_bits() == w.to_bits());
+                assert!(same, "{act:?} row {r}: {block:?} against {:?}", &want[r * cols..][..cols]);
+                assert!(beside.iter().all(|&v| v == 5.0), "{act:?} row {r}: wrote beside the block");
+            }
+        }
     }
 }
 

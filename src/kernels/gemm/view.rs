@@ -193,17 +193,18 @@ impl<'a> MatMut<'a> {
     }
 
     /// Every element as one slice, row after row, when the rows lie back
-    /// to back (row stride = columns, or an empty view); else `None`.
+    /// to back (row stride = columns, one row, or an empty view); else
+    /// `None`.
     pub fn contiguous_mut(&mut self) -> Option<&mut [f32]> {
         if self.rows == 0 || self.cols == 0 {
             return Some(&mut []);
         }
-        if self.rs != self.cols {
+        if self.rows > 1 && self.rs != self.cols {
             return None;
         }
-        // SAFETY: with rs = cols the view's elements are the rows·cols
-        // values from ptr, inside the borrowed data; `&mut self` makes the
-        // slice exclusive.
+        // SAFETY: with one row, or rs = cols, the view's elements are the
+        // rows·cols values from ptr, inside the borrowed data; `&mut self`
+        // makes the slice exclusive.
         Some(unsafe { std::slice::from_raw_parts_mut(self.ptr, self.rows * self.cols) })
     }
 
@@ -240,6 +241,19 @@ mod tests {
         let empty = MatRef::with_strides(&[], 10, 0, 5, 1).unwrap();
         assert_eq!((empty.rs, empty.cs, empty.row(9).map(|r| r.len())), (0, 0, Some(0)));
         assert_eq!(MatRef::new(&[], 0, 4).unwrap().cols_range(2, 2).cols(), 2);
+    }
+
+    #[test]
+    fn only_rows_back_to_back_are_one_slice() {
+        let mut data: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let mut all = MatMut::new(&mut data, 3, 4).unwrap();
+        assert_eq!(all.contiguous_mut().map(|s| s.len()), Some(12));
+        let (mut left, mut right) = all.split_at_col(1);
+        assert!(left.contiguous_mut().is_none() && right.contiguous_mut().is_none());
+        let mut one_row = MatMut::with_row_stride(&mut data[4..], 1, 3, 5).unwrap();
+        assert_eq!(one_row.contiguous_mut().map(|s| s.to_vec()), Some(vec![4.0, 5.0, 6.0]), "one row, any stride");
+        let mut none: [f32; 0] = [];
+        assert_eq!(MatMut::new(&mut none, 0, 3).unwrap().contiguous_mut().map(|s| s.len()), Some(0));
     }
 
     #[test]
