@@ -107,9 +107,8 @@ def main():
                          sklearn_acc=sk_acc, backprop_acc=bp_acc, sklearn_runs=res["sklearn"][0],
                          backprop_runs=res["backprop"][0], sklearn_stolen_s=stolen["sklearn"],
                          backprop_stolen_s=stolen["backprop"]))
-        # CPU time the hypervisor takes slows a fit by far more than the time
-        # taken (a thread waits at every barrier for the other one): it is
-        # shown so that such rounds can be told apart.
+        # CPU time the hypervisor takes can slow one side far more than the
+        # other (BENCHMARKS.md): it is shown so that such rounds can be told.
         worst = max(stolen["sklearn"] + stolen["backprop"], default=None)
         note = "" if worst is None else f"; at most {worst:.2f} s of CPU stolen in a fit"
         print(f"{name}: scikit-learn {sk_t:.2f} s ({100 * sk_acc:.1f} %), backprop {bp_t:.2f} s "
