@@ -178,22 +178,22 @@ pub fn sparse_forward(
     // All rows in one product where they lie back to back, so that the
     // kernel takes them in threes (0.70 of the time of a row at a time on
     // the digits, BENCHMARKS.md); otherwise row by row.
-    let mut done = false;
-    if depth > 0 && (xld == depth || rows <= 1) {
-        if let Some(o) = out.contiguous_mut() {
-            k.nonzero_product(o, &xs[..rows * depth], depth, m, ld, false)?;
-            done = true;
+    let back_to_back = depth > 0 && (xld == depth || rows <= 1);
+    match out.contiguous_mut().filter(|_| back_to_back) {
+        Some(o) => k.nonzero_product(o, &xs[..rows * depth], depth, m, ld, false)?,
+        None => {
+            for i in 0..rows {
+                let row = out.row_mut(i).expect("row below rows");
+                match depth {
+                    0 => row.fill(0.0),
+                    _ => k.nonzero_product(row, &xs[i * xld..][..depth], depth, m, ld, false)?,
+                }
+            }
         }
     }
-    for i in 0..rows {
-        let row = out.row_mut(i).expect("row below rows");
-        if depth == 0 {
-            row.fill(0.0);
-        } else if !done {
-            k.nonzero_product(row, &xs[i * xld..][..depth], depth, m, ld, false)?;
-        }
-        if let Some(a) = act {
-            a.forward(k, row, b)?;
+    if let Some(a) = act {
+        for i in 0..rows {
+            a.forward(k, out.row_mut(i).expect("row below rows"), b)?;
         }
     }
     Ok(())
