@@ -124,8 +124,8 @@ struct Lines<'a, const P: usize> {
     accumulate: bool,
 }
 
-// The nonzeros are found a vector of the lines at a time (a mask of
-// either's, then its set bits), with no closure: one the optimiser declined
+// The nonzeros are found a vector of the lines at a time (a mask of any
+// line's, then its set bits), with no closure: one the optimiser declined
 // to inline would be compiled outside the `#[target_feature]` function (see
 // `kernels::generic`).
 impl<const P: usize> Lines<'_, P> {
