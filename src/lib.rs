@@ -49,6 +49,7 @@ pub mod mem;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+mod par;
 pub mod rng;
 pub mod train;
 

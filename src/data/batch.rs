@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::mem::{product, zeros};
-use rayon::prelude::*;
+use crate::par::{self, Chunks, ChunksMut};
 
 /// Rows a task of a parallel gather copies at least.
 const GATHER_ROWS: usize = 16;
@@ -47,10 +47,16 @@ impl Batcher {
             return Err(Error::shape("batch row index", format!("below {rows}"), r));
         }
         if par && f > 0 && o > 0 {
-            let rows = self.x[..idx.len() * f].par_chunks_mut(f).zip(self.t[..idx.len() * o].par_chunks_mut(o));
-            rows.zip(idx).with_min_len(GATHER_ROWS).for_each(|((bx, bt), &r)| {
-                bx.copy_from_slice(&x[r * f..(r + 1) * f]);
-                bt.copy_from_slice(&t[r * o..(r + 1) * o]);
+            let (bx, bt) = (&mut self.x[..idx.len() * f], &mut self.t[..idx.len() * o]);
+            let runs = (
+                Chunks::new(idx, GATHER_ROWS),
+                (ChunksMut::new(bx, GATHER_ROWS * f), ChunksMut::new(bt, GATHER_ROWS * o)),
+            );
+            par::for_each(runs, true, |(idx, (bx, bt))| {
+                for ((bx, bt), &r) in bx.chunks_mut(f).zip(bt.chunks_mut(o)).zip(idx) {
+                    bx.copy_from_slice(&x[r * f..(r + 1) * f]);
+                    bt.copy_from_slice(&t[r * o..(r + 1) * o]);
+                }
             });
         } else {
             for (i, &r) in idx.iter().enumerate() {

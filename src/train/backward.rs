@@ -25,7 +25,7 @@ use crate::kernels::Kernels;
 use crate::layers::{dense_backward, dense_grad, sparse_grad};
 use crate::mem::{product, zeros};
 use crate::model::{layer_ranges, Mlp};
-use rayon::prelude::*;
+use crate::par::{self, ChunksMut};
 use std::ops::Range;
 
 /// Layer `l`'s part of one shard's backward pass: its delta from the layer
@@ -186,11 +186,8 @@ pub(crate) fn segment_gradients(
         }
         Ok(())
     };
-    if inp.par {
-        gw.par_chunks_mut(TILE_ROWS * out).zip(work.par_iter_mut()).enumerate().try_for_each(tile_task)?;
-    } else {
-        gw.chunks_mut(TILE_ROWS * out).zip(work.iter_mut()).enumerate().try_for_each(tile_task)?;
-    }
+    let tiles = ChunksMut::new(gw, TILE_ROWS * out);
+    par::try_for_each((0..tiles.len(), (tiles, &mut *work)), inp.par, tile_task)?;
     if seg.bias {
         if !onto {
             gb.fill(0.0);

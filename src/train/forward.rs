@@ -14,7 +14,7 @@ use crate::kernels::gemm::{gemm_path, AOperand, BOperand, GemmPath, MatMut, MatR
 use crate::kernels::Kernels;
 use crate::layers::{dense_forward, sparse_forward, Activation};
 use crate::model::Mlp;
-use rayon::prelude::*;
+use crate::par::{self, Chunks, ChunksMut};
 
 /// What the blocks of a pass share.
 pub(crate) struct Ctx<'a> {
@@ -110,7 +110,7 @@ pub(crate) fn block_width(n: usize, threads: usize) -> usize {
 type BlockFn<'f> = dyn Fn(MatMut<'_>, usize) -> Result<()> + Sync + 'f;
 
 /// Runs `f(block, first column)` over blocks of `width` columns of `c`,
-/// splitting in halves with `rayon::join` when `par`.
+/// splitting in halves with [`par::join`] when `par`.
 pub(crate) fn for_col_blocks(c: MatMut<'_>, j0: usize, width: usize, par: bool, f: &BlockFn<'_>) -> Result<()> {
     if c.cols() <= width {
         return f(c, j0);
@@ -119,7 +119,7 @@ pub(crate) fn for_col_blocks(c: MatMut<'_>, j0: usize, width: usize, par: bool, 
     let (left, right) = c.split_at_col(half);
     if par {
         let (a, b) =
-            rayon::join(|| for_col_blocks(left, j0, width, par, f), || for_col_blocks(right, j0 + half, width, par, f));
+            par::join(|| for_col_blocks(left, j0, width, par, f), || for_col_blocks(right, j0 + half, width, par, f));
         a.and(b)
     } else {
         for_col_blocks(left, j0, width, par, f)?;
@@ -205,11 +205,7 @@ fn sparse_layer(
         let r = x.len() / i;
         sparse_forward(MatMut::new(out, r, o)?, MatRef::new(x, r, i)?, w, bias, act, &ctx.kernels)
     };
-    if ctx.threads > 1 {
-        out.par_chunks_mut(per * o).zip(x.par_chunks(per * i)).try_for_each(rows)
-    } else {
-        rows((out, x))
-    }
+    par::try_for_each((ChunksMut::new(out, per * o), Chunks::new(x, per * i)), ctx.threads > 1, rows)
 }
 
 /// Rows of the head per parallel task.
@@ -236,12 +232,6 @@ pub(crate) fn head_loss(
     let k = &ctx.kernels;
     let rows = |((y, d), (t, l)): HeadRows<'_>| head.forward_loss(k, y, bias, t, d, l, scale);
     let (c, lc) = (HEAD_ROWS * o, HEAD_ROWS);
-    if ctx.threads > 1 {
-        s.par_chunks_mut(c)
-            .zip(delta.par_chunks_mut(c))
-            .zip(t.par_chunks(c).zip(loss.par_chunks_mut(lc)))
-            .try_for_each(rows)
-    } else {
-        s.chunks_mut(c).zip(delta.chunks_mut(c)).zip(t.chunks(c).zip(loss.chunks_mut(lc))).try_for_each(rows)
-    }
+    let work = ((ChunksMut::new(s, c), ChunksMut::new(delta, c)), (Chunks::new(t, c), ChunksMut::new(loss, lc)));
+    par::try_for_each(work, ctx.threads > 1, rows)
 }

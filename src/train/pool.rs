@@ -18,7 +18,8 @@
 //! a pool thread), so no step hands over to the driver and back (10-12 µs
 //! each way here, and the pool's other threads fall asleep in between: a
 //! `rayon::join` that wakes one costs about 30 µs more than one that finds
-//! it spinning).
+//! it spinning). There, [`crate::par::keep_awake`] keeps the other threads
+//! looking for work between the steps' parallel parts.
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};

@@ -11,7 +11,6 @@ use crate::kernels::gemm::{PackedA, PackedB};
 use crate::kernels::Kernels;
 use crate::mem::{product, vec_of, zeros};
 use crate::model::Mlp;
-use rayon::prelude::*;
 use std::ops::Range;
 
 /// One shard's workspace: rows `rows` of the current batch.
@@ -110,11 +109,7 @@ pub(crate) fn each_shard(
     par: bool,
     f: impl Fn(&mut Shard) -> Result<()> + Send + Sync,
 ) -> Result<()> {
-    if par {
-        shards.par_iter_mut().try_for_each(f)
-    } else {
-        shards.iter_mut().try_for_each(f)
-    }
+    crate::par::try_for_each(shards, par, f)
 }
 
 /// Cuts `rows` batch rows into shards of `shard_rows`: shard `s` gets rows

@@ -236,8 +236,10 @@ impl Trainer {
 
     /// Runs `f` with this trainer on a thread of its pool, so that the
     /// steps `f` takes there hand nothing over to the pool and back, and
-    /// the pool's other threads are still awake when the next step needs
-    /// them: for a loop of many steps (an epoch), where a step is small.
+    /// the pool's other threads look for work, spinning, instead of
+    /// sleeping between the steps' parallel parts (for up to a millisecond
+    /// at a time without any): for a loop of many steps (an epoch), where
+    /// a step is small.
     /// Everything `f` does runs on that thread; the results are the same
     /// as outside. With one thread, or inside `within` already, `f` simply
     /// runs here. A panic in `f` resumes here, with the trainer whole.
@@ -266,8 +268,10 @@ impl Trainer {
         let Some(stand_in) = trainer(owner).pool.stand_in() else {
             return f(owner);
         };
+        let threads = stand_in.threads();
         let mut pool = std::mem::replace(&mut trainer(owner).pool, stand_in);
-        let out = panic::catch_unwind(AssertUnwindSafe(|| pool.run(|| f(&mut *owner))));
+        let out =
+            panic::catch_unwind(AssertUnwindSafe(|| pool.run(|| crate::par::keep_awake(threads, || f(&mut *owner)))));
         trainer(owner).pool = pool;
         out.unwrap_or_else(|p| panic::resume_unwind(p))
     }

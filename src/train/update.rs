@@ -3,8 +3,7 @@
 
 use crate::error::Result;
 use crate::optim::{Optimizer, Slots, State};
-use rayon::iter::Either;
-use rayon::prelude::*;
+use crate::par::{self, Chunks, ChunksMut};
 use std::ops::Range;
 
 /// Parameters per update task: large enough to be worth a task, small
@@ -21,29 +20,9 @@ pub(crate) struct Step<'a> {
     pub par: bool,
 }
 
-/// A slot's chunks: empty slices for an unused (empty) slot.
-fn slot_chunks(slot: &mut [f32], n: usize) -> impl IndexedParallelIterator<Item = &mut [f32]> {
-    if slot.is_empty() {
-        Either::Left(rayon::iter::repeat_n((), n).map(|()| -> &mut [f32] { &mut [] }))
-    } else {
-        Either::Right(slot.par_chunks_mut(CHUNK))
-    }
-}
-
-/// [`slot_chunks`] without rayon.
-fn slot_chunks_seq(slot: &mut [f32], n: usize) -> impl Iterator<Item = &mut [f32]> {
-    if slot.is_empty() {
-        Either::Left(std::iter::repeat_n((), n).map(|()| -> &mut [f32] { &mut [] }))
-    } else {
-        Either::Right(slot.chunks_mut(CHUNK))
-    }
-}
-
-type Chunk<'a> = (((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut [f32]);
-
 /// `each(chunk, g, slots)` over the chunks of `params`, with the same
-/// chunks of `grads` and of `slots` (each empty, or as long as `params`):
-/// `chunk` is the chunk's index.
+/// chunks of `grads` and of `slots` (each empty, or as long as `params`;
+/// an empty one gives empty chunks): `chunk` is the chunk's index.
 fn each_chunk(
     params: &mut [f32],
     grads: &[f32],
@@ -52,14 +31,9 @@ fn each_chunk(
     each: impl Fn(usize, &mut [f32], &[f32], Slots<'_>) -> Result<()> + Sync,
 ) -> Result<()> {
     let n = params.len().div_ceil(CHUNK);
-    let one = |(i, (((p, g), m), v)): (usize, Chunk<'_>)| each(i, p, g, Slots { m, v });
-    if par {
-        let chunks = params.par_chunks_mut(CHUNK).zip(grads.par_chunks(CHUNK));
-        chunks.zip(slot_chunks(m, n)).zip(slot_chunks(v, n)).enumerate().try_for_each(one)
-    } else {
-        let chunks = params.chunks_mut(CHUNK).zip(grads.chunks(CHUNK));
-        chunks.zip(slot_chunks_seq(m, n)).zip(slot_chunks_seq(v, n)).enumerate().try_for_each(one)
-    }
+    let chunks = (ChunksMut::new(params, CHUNK), Chunks::new(grads, CHUNK));
+    let slots = (ChunksMut::padded(m, CHUNK, n), ChunksMut::padded(v, CHUNK, n));
+    par::try_for_each((0..n, (chunks, slots)), par, |(i, ((p, g), (m, v)))| each(i, p, g, Slots { m, v }))
 }
 
 /// Updates `params` from `grads` and the optimizer `slots` (each empty, or

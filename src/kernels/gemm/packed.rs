@@ -10,7 +10,7 @@ use super::pack::{self, AlignedBuf};
 use super::view::MatRef;
 use super::{gemm_path, GemmPath, KC, MC, NC};
 use crate::error::{Error, Result};
-use rayon::prelude::*;
+use crate::par::{self, ChunksMut};
 
 /// A read-only view of a [`PackedB`].
 #[derive(Clone, Copy, Debug)]
@@ -66,7 +66,8 @@ impl PackedB {
             pack::copy_row_major(self.buf.as_mut_slice(), &b);
         } else if par && b.rows > 0 {
             let per = per_task(b.cols.div_ceil(nr), b.rows * nr);
-            self.buf.as_mut_slice().par_chunks_mut(per * b.rows * nr).enumerate().for_each(|(i, dst)| {
+            let groups = ChunksMut::new(self.buf.as_mut_slice(), per * b.rows * nr);
+            par::for_each((0..groups.len(), groups), true, |(i, dst)| {
                 let j0 = i * per * nr;
                 pack::pack_b_block(dst, &b, 0, b.rows, j0, (b.cols - j0).min(per * nr), nr, tr);
             });
@@ -152,11 +153,8 @@ impl PackedA {
                     let i0 = g * per * mr;
                     pack::pack_a(dst, &a, i0, (a.rows - i0).min(per * mr), pc, kc, mr, tr);
                 };
-                if par {
-                    block.par_chunks_mut(per * kc * mr).enumerate().for_each(group);
-                } else {
-                    block.chunks_mut(per * kc * mr).enumerate().for_each(group);
-                }
+                let groups = ChunksMut::new(block, per * kc * mr);
+                par::for_each((0..groups.len(), groups), par, group);
             }
         }
         (self.m, self.k, self.path) = (a.rows, a.cols, Some(path));
