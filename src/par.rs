@@ -16,9 +16,9 @@
 //!   while a fit's steps run, instead of sleeping between their parts;
 //! - [`try_for_each`] splits its work with [`join`].
 //!
-//! Whoever spins yields the core to the OS every 64 rounds, and after
-//! [`SPIN`] without finding work falls back to rayon's waits, so that a
-//! core another process needs is given up.
+//! Whoever spins yields the core to the OS between its looks for work, and
+//! after [`SPIN`] without finding any falls back to rayon's waits, so that
+//! a core another process needs is given up.
 
 use std::cell::Cell;
 use std::ops::Range;
@@ -61,18 +61,16 @@ impl Drop for Raise<'_> {
     }
 }
 
-/// Runs the pool's work, or spins, until `done` is raised or [`SPIN`]
-/// passes without work found (then returns with `done` still low).
+/// Runs the pool's work, or yields the core (`sched_yield`, as OpenBLAS's
+/// idle threads do), until `done` is raised or [`SPIN`] passes without work
+/// found (then returns with `done` still low). No `pause` instructions: a
+/// loop of them is what KVM's pause-loop exiting takes for a vCPU spinning
+/// on a lock, and deschedules.
 fn spin_until(done: &AtomicBool) {
-    let (mut idle_since, mut rounds) = (None, 0u32);
+    let mut idle_since = None;
     while !done.load(Ordering::Acquire) {
         if rayon::yield_now() == Some(rayon::Yield::Executed) {
-            (idle_since, rounds) = (None, 0);
-            continue;
-        }
-        rounds = rounds.wrapping_add(1);
-        if rounds % 64 != 0 {
-            std::hint::spin_loop();
+            idle_since = None;
             continue;
         }
         let now = Instant::now();
