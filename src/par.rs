@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 /// The longest a thread spins without finding work before it leaves the
 /// waiting to rayon (and may sleep).
-pub(crate) const SPIN: Duration = Duration::from_millis(1);
+const SPIN: Duration = Duration::from_millis(1);
 
 thread_local! {
     /// How many of this module's tasks (join halves, a watch) this thread is
@@ -82,8 +82,9 @@ fn spin_until(done: &AtomicBool) {
 }
 
 /// `rayon::join(a, b)`, but the caller, once `a` is done, waits for `b` by
-/// running the pool's work or spinning (up to [`SPIN`] without work) rather
-/// than sleeping. A panic in either resumes here, as with rayon's.
+/// running the pool's work or yielding its core (up to [`SPIN`] without
+/// work) rather than sleeping. A panic in either resumes here, as with
+/// rayon's.
 pub(crate) fn join<RA: Send, RB: Send>(a: impl FnOnce() -> RA + Send, b: impl FnOnce() -> RB + Send) -> (RA, RB) {
     let done = AtomicBool::new(false);
     rayon::join(
@@ -103,8 +104,8 @@ pub(crate) fn join<RA: Send, RB: Send>(a: impl FnOnce() -> RA + Send, b: impl Fn
 
 /// Runs `f` on this thread of a rayon pool of `threads` threads while the
 /// pool's other threads look for work without sleeping (up to [`SPIN`] at
-/// a time without any), so that the `join`s of the steps `f` takes find
-/// them awake. Outside a pool, or with one thread, it only runs `f`.
+/// a time without any, yielding their cores meanwhile), so that the
+/// `join`s of the steps `f` takes find them awake. Outside a pool, or with one thread, it only runs `f`.
 pub(crate) fn keep_awake<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     if threads <= 1 || rayon::current_thread_index().is_none() {
         return f();
