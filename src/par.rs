@@ -102,12 +102,15 @@ pub(crate) fn join<RA: Send, RB: Send>(a: impl FnOnce() -> RA + Send, b: impl Fn
     )
 }
 
-/// Runs `f` on this thread of a rayon pool of `threads` threads while the
-/// pool's other threads look for work without sleeping (up to [`SPIN`] at
-/// a time without any, yielding their cores meanwhile), so that the
-/// `join`s of the steps `f` takes find them awake. Outside a pool, or with one thread, it only runs `f`.
-pub(crate) fn keep_awake<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    if threads <= 1 || rayon::current_thread_index().is_none() {
+/// Runs `f` on this thread of a rayon pool while the pool's other threads
+/// look for work without sleeping (up to [`SPIN`] at a time without any,
+/// yielding their cores meanwhile), so that the `join`s of the steps `f`
+/// takes find them awake. Outside a pool, or in a pool of one thread, it
+/// only runs `f`.
+pub(crate) fn keep_awake<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    // Asked outside a pool, `current_num_threads` would start rayon's global one.
+    let threads = rayon::current_thread_index().map_or(1, |_| rayon::current_num_threads());
+    if threads <= 1 {
         return f();
     }
     let done = AtomicBool::new(false);
@@ -129,8 +132,9 @@ pub(crate) fn keep_awake<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) 
     })
 }
 
-/// Work cut at item boundaries, for [`try_for_each`]: a slice, its chunks,
-/// a range of indices, or several of them zipped as a pair.
+/// Work cut at item boundaries, for [`try_for_each`]: a mutable slice,
+/// chunks of a slice, a range of indices, or several of them zipped as a
+/// pair.
 pub(crate) trait Split: Sized + Send {
     type Item;
     /// How many items.
@@ -151,19 +155,6 @@ impl<'a, T: Send> Split for &'a mut [T] {
     }
     fn items(self) -> impl Iterator<Item = &'a mut T> {
         self.iter_mut()
-    }
-}
-
-impl<'a, T: Sync> Split for &'a [T] {
-    type Item = &'a T;
-    fn len(&self) -> usize {
-        <[T]>::len(self)
-    }
-    fn split_at(self, i: usize) -> (Self, Self) {
-        <[T]>::split_at(self, i)
-    }
-    fn items(self) -> impl Iterator<Item = &'a T> {
-        self.iter()
     }
 }
 
@@ -386,11 +377,10 @@ mod tests {
         let p = pool(3);
         let sum = AtomicUsize::new(0);
         let r = p.install(|| {
-            keep_awake(3, || {
+            keep_awake(|| {
                 for _ in 0..50 {
-                    let work: Vec<usize> = (0..64).collect();
-                    for_each(&work[..], true, |i| {
-                        sum.fetch_add(*i, Ordering::Relaxed);
+                    for_each(0..64, true, |i| {
+                        sum.fetch_add(i, Ordering::Relaxed);
                     });
                 }
                 42
@@ -398,11 +388,11 @@ mod tests {
         });
         assert_eq!((r, sum.load(Ordering::Relaxed)), (42, 50 * (63 * 64 / 2)));
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            p.install(|| keep_awake(3, || -> () { panic!("in f") }))
+            p.install(|| keep_awake(|| -> () { panic!("in f") }))
         }));
         assert!(panicked.is_err());
         assert_eq!(p.install(|| join(|| 1, || 2)), (1, 2));
-        assert_eq!(keep_awake(4, || 7), 7);
-        assert_eq!(pool(1).install(|| keep_awake(1, || 8)), 8);
+        assert_eq!(keep_awake(|| 7), 7);
+        assert_eq!(pool(1).install(|| keep_awake(|| 8)), 8);
     }
 }

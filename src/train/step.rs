@@ -268,10 +268,8 @@ impl Trainer {
         let Some(stand_in) = trainer(owner).pool.stand_in() else {
             return f(owner);
         };
-        let threads = stand_in.threads();
         let mut pool = std::mem::replace(&mut trainer(owner).pool, stand_in);
-        let out =
-            panic::catch_unwind(AssertUnwindSafe(|| pool.run(|| crate::par::keep_awake(threads, || f(&mut *owner)))));
+        let out = panic::catch_unwind(AssertUnwindSafe(|| pool.run(|| crate::par::keep_awake(|| f(&mut *owner)))));
         trainer(owner).pool = pool;
         out.unwrap_or_else(|p| panic::resume_unwind(p))
     }
