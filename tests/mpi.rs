@@ -3,6 +3,7 @@
 //! failures that must end every rank with one error line instead of a hang.
 //! Needs Open MPI's `mpirun` on the PATH (.ci/run installs it).
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -5,9 +5,9 @@
 //! never tear or clash; a resumed run removes only dead writers' temporary
 //! files; `predict` reads its data once.
 
-mod common;
+use crate::common;
 
-use common::cli::{fails, fails_with, write, SENTINEL};
+use crate::common::cli::{fails, fails_with, write, SENTINEL};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,8 +1,8 @@
 //! `backprop plot`: a run's log drawn as SVG and PNG, and its errors.
 
-mod common;
+use crate::common;
 
-use common::cli::{clap_fails, fails};
+use crate::common::cli::{clap_fails, fails};
 use std::path::Path;
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! Known answers that must not change between versions: the generator's
 //! sequences (a seed promises the same weights and row order forever) and
 //! the bytes of a saved model (init, layout and writer together).
-//! `BLESS=1 cargo test --release --test golden` rewrites the model fixture
+//! `BLESS=1 cargo test --release --test it golden` rewrites the model fixture
 //! after a deliberate format change.
 
 use backprop::rng::Rng;

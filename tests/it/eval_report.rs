@@ -4,7 +4,7 @@
 //! R² per target for linear. Figures as scikit-learn's
 //! `classification_report`, `confusion_matrix` and `r2_score` give them.
 
-mod common;
+use crate::common;
 
 use backprop::{Activation, Head, Mlp};
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! What a run tells its user: the log's keys whatever the held-out source,
 //! and the learning rate on the epoch line when a schedule moves it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

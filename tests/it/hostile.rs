@@ -4,9 +4,9 @@
 //! allocation that does not fit fails instead of being overcommitted; every
 //! one of them used to abort the process there.
 
-mod common;
+use crate::common;
 
-use common::cli::{fails_with, idx_images, idx_labels, write, SENTINEL};
+use crate::common::cli::{fails_with, idx_images, idx_labels, write, SENTINEL};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

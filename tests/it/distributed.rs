@@ -4,7 +4,7 @@
 //! and layers cut into several chain segments included. The same chain runs
 //! over MPI in tests/mpi.rs.
 
-mod common;
+use crate::common;
 
 use backprop::dist::{owned_shards, Collective, Local};
 use backprop::optim::{Adam, Optimizer, Sgd};

@@ -3,11 +3,11 @@
 //! into slices cut from NaN-filled buffers, so a missed write leaves a NaN
 //! and an overrun clobbers a guard.
 
-mod common;
+use crate::common;
 
+use crate::common::kernels::{paths, scalar, Guarded};
 use backprop::kernels::{Kernels, SimdPath};
 use backprop::rng::Rng;
-use common::kernels::{paths, scalar, Guarded};
 
 fn random(rng: &mut Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(lo, hi)).collect()

@@ -8,9 +8,9 @@
 
 #![cfg(unix)]
 
-mod common;
+use crate::common;
 
-use common::cli::{epoch_lines, log_lines};
+use crate::common::cli::{epoch_lines, log_lines};
 
 use serde_json::{Map, Value};
 use std::os::unix::process::ExitStatusExt;

@@ -3,9 +3,9 @@
 //! the file, the row and column where they apply, and what was expected;
 //! an existing --out file is left byte for byte as it was.
 
-mod common;
+use crate::common;
 
-use common::cli::{clap_fails, fails, gz, idx_images, idx_labels, write};
+use crate::common::cli::{clap_fails, fails, gz, idx_images, idx_labels, write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

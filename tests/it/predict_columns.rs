@@ -1,7 +1,7 @@
 //! `predict --id-column` passes a column through (not a feature), and
 //! `--with-targets` copies the true values after the predictions.
 
-mod common;
+use crate::common;
 
 use backprop::{Activation, Head, Mlp};
 use std::path::Path;

@@ -5,9 +5,9 @@
 //! early stopping keeps the best epoch; divergence leaves the files as they
 //! were.
 
-mod common;
+use crate::common;
 
-use common::cli::{epoch_lines, last_run_epoch_lines, log_lines};
+use crate::common::cli::{epoch_lines, last_run_epoch_lines, log_lines};
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -11,7 +11,7 @@
 //! bad input (bad_input.rs, hostile.rs, outputs.rs), and the README's
 //! commands (readme.rs).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! skipped only when it holds no number; errors at the exact line and
 //! column.
 
-mod common;
+use crate::common;
 
 use backprop::data::{class_names, encode_targets, index_labels, load, load_csv_with, Column, CsvOptions, Dataset};
 use backprop::Head;

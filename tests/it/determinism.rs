@@ -2,7 +2,7 @@
 //! count: shard boundaries come from the batch size, shard gradients are
 //! added in shard order, and no value depends on which thread computed it.
 
-mod common;
+use crate::common;
 
 use backprop::optim::{Adam, AdamW, Optimizer, Sgd};
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};

@@ -2,10 +2,10 @@
 //! and activation, on odd sizes; the oracle itself against central finite
 //! differences.
 
-mod common;
+use crate::common;
 
+use crate::common::{assert_rel, batch, mlp, to_f64, RefMlp};
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
-use common::{assert_rel, batch, mlp, to_f64, RefMlp};
 
 /// Gives the biases non-zero values, so that their gradients are exercised
 /// through a non-trivial forward pass too.

@@ -1,6 +1,6 @@
 //! A plain f64 MLP written straight from the equations: the oracle the
 //! engine's losses and gradients are checked against. It is itself checked
-//! by central finite differences (tests/reference.rs).
+//! by central finite differences (tests/it/reference.rs).
 #![allow(dead_code)]
 
 pub mod cli;

@@ -40,7 +40,7 @@ fn ulps(a: f32, b: f32) -> u32 {
     (key(a) - key(b)).unsigned_abs() as u32
 }
 
-include!("fixtures/torch_optim.rs");
+include!("../fixtures/torch_optim.rs");
 
 fn optimizer(name: &str) -> (Box<dyn Optimizer>, f64) {
     match name {

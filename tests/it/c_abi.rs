@@ -36,7 +36,7 @@ fn the_header_matches_the_rust_declarations() {
     let checked_in = std::fs::read(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "include/backprop.h is out of date with src/ffi/; regenerate it with BLESS=1 cargo test --release --test c_abi"
+        "include/backprop.h is out of date with src/ffi/; regenerate it with BLESS=1 cargo test --release --test it c_abi"
     );
 }
 

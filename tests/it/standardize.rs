@@ -3,10 +3,10 @@
 //! and `predict`, on by default for fresh CSV runs only, and never changed
 //! by `--init`.
 
-mod common;
+use crate::common;
 
+use crate::common::cli::fails;
 use backprop::Mlp;
-use common::cli::fails;
 use std::path::Path;
 use std::process::Command;
 

@@ -4,15 +4,15 @@
 //! inputs (whose first layer then takes those products) against the f64
 //! oracle, shard by shard sparse, dense or mixed.
 
-mod common;
+use crate::common;
 
+use crate::common::kernels::{paths, scalar, Guarded};
+use crate::common::{mlp, to_f64, RefMlp};
 use backprop::kernels::gemm::{MatMut, MatRef};
 use backprop::kernels::{Kernels, SimdPath};
 use backprop::layers::sparse_forward;
 use backprop::rng::Rng;
 use backprop::{Activation, Head, TrainConfig, Trainer};
-use common::kernels::{paths, scalar, Guarded};
-use common::{mlp, to_f64, RefMlp};
 
 /// `n` values of which about `density` are nonzero; the zeros are +0 and
 /// -0 alike.
