@@ -3,8 +3,6 @@
 //! into slices cut from NaN-filled buffers, so a missed write leaves a NaN
 //! and an overrun clobbers a guard.
 
-use crate::common;
-
 use crate::common::kernels::{paths, scalar, Guarded};
 use backprop::kernels::{Kernels, SimdPath};
 use backprop::rng::Rng;

@@ -2,8 +2,6 @@
 //! and activation, on odd sizes; the oracle itself against central finite
 //! differences.
 
-use crate::common;
-
 use crate::common::{assert_rel, batch, mlp, to_f64, RefMlp};
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
 
