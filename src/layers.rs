@@ -132,8 +132,10 @@ pub fn dense_backward<'a, 'w>(
 /// `dW[r0..r0+tile] (+)= inp[:, r0..r0+tile]ᵀ·dout` for one block of rows of
 /// the weight gradient: `dw` is that block (tile × out, row-major),
 /// `inp_t` the matching rows of `inpᵀ` (tile × rows, a strided view of the
-/// row-major activations), `dout` packed (rows × out). `accumulate` adds to
-/// what `dw` holds, which sums shard after shard in a fixed order.
+/// row-major activations), `dout` packed (rows × out). With `accumulate`
+/// each value's chain over the rows continues from what `dw` holds, so
+/// that the rows of a batch taken shard after shard sum as they would in
+/// one product.
 pub fn dense_grad(
     dw: &mut [f32],
     inp_t: MatRef<'_>,
@@ -200,8 +202,8 @@ pub fn sparse_forward(
 }
 
 /// [`dense_grad`] for a mostly-zero input: `dW[r0..r0+tile] (+)=
-/// inp[:, r0..r0+tile]ᵀ·dout`, each value the sum of the nonzero inputs'
-/// terms in row order, added to `dw` in one addition when `accumulate`.
+/// inp[:, r0..r0+tile]ᵀ·dout`, each value the chain of the nonzero inputs'
+/// terms in row order, from what `dw` holds when `accumulate`.
 /// `inp_t` is copied row-major into `scratch` first (at least tile × rows
 /// values), so that each row of `dW` reads its inputs in a line.
 ///

@@ -313,8 +313,9 @@ impl Kernels {
     /// zeros of `a`: `a` is `lines × depth` (row-major), `m` is `depth`
     /// rows of at least `c` values, `ld` apart, and `out` is `lines × c`.
     /// Each value is `Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]`, one fused
-    /// multiply-add per nonzero in increasing `k` from zero (on every path
-    /// but `wide`), added to `out` in one addition when accumulating. Lines
+    /// multiply-add per nonzero in increasing `k` (fused on every path but
+    /// `wide`), from zero or, when accumulating, from the value `out`
+    /// holds: the chain of the GEMM ([`gemm`](gemm::gemm)). Lines
     /// go in threes (the last one or two together) that read each row of
     /// `m` once: where any line of a group is nonzero, each takes the term,
     /// so a zero there adds `0·m`, which is nothing while `m` is finite and

@@ -157,8 +157,8 @@ pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
 }
 
 /// `out[r][j] (+)= Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]`: one fused
-/// multiply-add per term, in increasing `k`, from zero; then added to `out`
-/// in one addition with `accumulate`. Lines go in groups of three, as in
+/// multiply-add per term, in increasing `k`, from zero or (with
+/// `accumulate`) from the value `out` holds. Lines go in groups of three, as in
 /// the vector kernel (the last one or two together): a position where any
 /// line of a group is nonzero is a term of each.
 pub(crate) fn nonzero_product(out: &mut [f32], a: &[f32], depth: usize, m: &[f32], ld: usize, accumulate: bool) {
@@ -172,8 +172,8 @@ pub(crate) fn nonzero_product(out: &mut [f32], a: &[f32], depth: usize, m: &[f32
         let term = |k: usize| a.chunks_exact(depth).any(|line| line[k] != 0.0);
         for (line, row) in a.chunks_exact(depth).zip(o.chunks_exact_mut(c)) {
             for (j, v) in row.iter_mut().enumerate() {
-                let acc = (0..depth).filter(|&k| term(k)).fold(0.0f32, |acc, k| line[k].mul_add(m[k * ld + j], acc));
-                *v = if accumulate { *v + acc } else { acc };
+                let start = if accumulate { *v } else { 0.0 };
+                *v = (0..depth).filter(|&k| term(k)).fold(start, |acc, k| line[k].mul_add(m[k * ld + j], acc));
             }
         }
     }

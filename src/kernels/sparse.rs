@@ -6,9 +6,11 @@
 //! gradient `xᵀ·δ₁` are such products when the inputs are sparse.
 //!
 //! Each output value is `Σ_{k: a[k] ≠ 0} a[k]·m[k][j]`, one fused
-//! multiply-add per term in increasing `k`, starting from zero; the scalar
-//! twin does the same, so the paths that fuse (AVX-512, AVX2, scalar) give
-//! the same bits.
+//! multiply-add per term in increasing `k`, starting from zero or (with
+//! `accumulate`) from the value the output holds, so that a product cut
+//! into pieces along `k` and run piece after piece is the uncut product's
+//! chain, as in the GEMM; the scalar twin does the same, so the paths that
+//! fuse (AVX-512, AVX2, scalar) give the same bits.
 //!
 //! Lines of `a` go in threes ([`GROUP`]), which read each row of `m` once
 //! for all three: a position where any line of the group is nonzero is a
@@ -40,8 +42,8 @@ const fn block_vectors(lanes: usize, p: usize) -> usize {
 /// `out[r][j] (+)= Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]` for each of the
 /// `lines = a.len() / depth` rows `r` of `a` (`depth` values each) and each
 /// column `j < c = out.len() / lines`, lines in [`GROUP`]s (see the
-/// module; the last one to two lines together). The sum starts from zero
-/// and, with `accumulate`, is then added to `out` in one addition. Checked
+/// module; the last one to two lines together). The chain starts from zero
+/// or, with `accumulate`, from the value `out` holds. Checked
 /// by the dispatcher: `depth > 0`, whole rows, and row `depth - 1` of `m`
 /// holds `c` values from its start.
 #[inline(always)]
@@ -145,6 +147,13 @@ impl<const P: usize> Lines<'_, P> {
     #[inline(always)]
     fn block<V: Lane, const U: usize>(&self, tk: V::Token, out: &mut [&mut [f32]; P], j0: usize) {
         let (mut acc, depth) = ([[V::splat(tk, 0.0); U]; P], self.a[0].len());
+        if self.accumulate {
+            for (o, acc) in out.iter().zip(&mut acc) {
+                for (u, s) in acc.iter_mut().enumerate() {
+                    *s = V::load(tk, &o[j0 + u * V::N..]);
+                }
+            }
+        }
         let (mut k0, mut bits) = (0, self.bits::<V>(tk, 0));
         while k0 < depth {
             let next = if k0 + V::N < depth { self.bits::<V>(tk, k0 + V::N) } else { 0 };
@@ -177,9 +186,7 @@ impl<const P: usize> Lines<'_, P> {
         }
         for (o, acc) in out.iter_mut().zip(acc) {
             for (u, s) in acc.into_iter().enumerate() {
-                let o = &mut o[j0 + u * V::N..];
-                let s = if self.accumulate { V::load(tk, o) + s } else { s };
-                s.store(o);
+                s.store(&mut o[j0 + u * V::N..]);
             }
         }
     }
@@ -189,6 +196,11 @@ impl<const P: usize> Lines<'_, P> {
     fn tail<V: Lane>(&self, tk: V::Token, out: &mut [&mut [f32]; P], j0: usize) {
         let w = out[0].len() - j0;
         let mut acc = [V::splat(tk, 0.0); P];
+        if self.accumulate {
+            for (o, s) in out.iter().zip(&mut acc) {
+                *s = V::load_partial(tk, &o[j0..]);
+            }
+        }
         for k0 in (0..self.a[0].len()).step_by(V::N) {
             let mut bits = self.bits::<V>(tk, k0);
             while bits != 0 {
@@ -201,9 +213,7 @@ impl<const P: usize> Lines<'_, P> {
             }
         }
         for (o, acc) in out.iter_mut().zip(acc) {
-            let o = &mut o[j0..];
-            let s = if self.accumulate { V::load_partial(tk, o) + acc } else { acc };
-            s.store_partial(o);
+            acc.store_partial(&mut o[j0..]);
         }
     }
 }

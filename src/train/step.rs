@@ -12,7 +12,6 @@ use super::shards::{assign_rows, each_shard, Shard};
 use super::update::{slot_part, slot_part_mut, update, update_into, Step};
 use crate::dist::{owned_shards, Chain, Collective, FinishedWork};
 use crate::error::{Error, Result};
-use crate::kernels::gemm::adds_in_one;
 use crate::kernels::Kernels;
 use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
@@ -84,17 +83,6 @@ fn apply_finished<'a>(
         let into = (&mut next.params[r.clone()], [slot_part_mut(m, r), slot_part_mut(v, r)]);
         pool.borrow_mut().run_if(s.par, || update_into(into, now, g, s))
     }
-}
-
-/// Whether each of the two ranks computes one shard of a batch cut into
-/// `shards`, whose weight gradient the GEMM adds to a tile in one addition
-/// (so that a tile's sum is `g₀ + g₁`, either rank's term first).
-fn one_shard_each(shards: &[Shard], ranks: usize) -> bool {
-    let one = |q| {
-        let own = owned_shards(shards.len(), ranks, q);
-        own.len() == 1 && adds_in_one(shards[own.start].rows.len())
-    };
-    ranks == 2 && one(0) && one(1)
 }
 
 /// The gradient's tile workspaces: only the first layer's tiles may read
@@ -432,7 +420,7 @@ impl Trainer {
         let (kernels, (ranks, rank)) = (Kernels::active(), (comm.size(), comm.rank()));
         let (own, chain) = (owned_shards(*used, ranks, rank), Chain::of(*used, ranks, rank));
         let parts = parts.as_ref().expect("distributed");
-        let pairing = parts.pairing(then_update && one_shard_each(&shards[..*used], ranks));
+        let pairing = parts.pairing(false);
         let mine: usize = shards[own.clone()].iter().map(|sh| sh.rows.len()).sum();
         let par = pool.parallel() && super::flops_per_step(mlp.sizes(), mine) >= self.config.min_parallel_flops;
         let threads = if par { pool.threads() } else { 1 };

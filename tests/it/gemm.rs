@@ -191,3 +191,46 @@ fn wrong_shapes_are_errors_not_panics() {
     assert!(gemm(&pa, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
     assert!(gemm(&PackedA::new(), &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
 }
+
+/// Each element of C is one chain over k (`c ← a·b + c` in order, from 0):
+/// a product cut anywhere along k and run piece after piece with
+/// `accumulate` gives the uncut product's bits, which are the chain's,
+/// fused on the AVX paths and multiply-then-add on the portable one.
+/// Values are not small integers here, so every rounding counts.
+#[test]
+fn a_product_cut_along_k_continues_one_chain() {
+    let (m, k, n) = (13, 700, 37);
+    let mut rng = Rng::new(11);
+    let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let cuts = [0, 5, 300, 301, 557, 700];
+    let blocked = paths().into_iter().filter(|&p| p != GemmPath::MatrixMultiply);
+    for path in blocked {
+        let fused = path != GemmPath::Portable;
+        let mut want = vec![0.0f32; m * n];
+        for (i, w) in want.chunks_mut(n).enumerate() {
+            for (j, w) in w.iter_mut().enumerate() {
+                for p in 0..k {
+                    let (x, y) = (a[i * k + p], b[p * n + j]);
+                    *w = if fused { x.mul_add(y, *w) } else { *w + x * y };
+                }
+            }
+        }
+        let mut scratch = GemmScratch::new();
+        let mut whole = vec![f32::NAN; m * n];
+        let am = MatRef::new(&a, m, k).unwrap();
+        let bm = MatRef::new(&b, k, n).unwrap();
+        gemm(am, BOperand::strided(bm, path), MatMut::new(&mut whole, m, n).unwrap(), false, &mut scratch).unwrap();
+        assert!(whole == want, "{path}: the uncut product is not the chain");
+        let mut pieces = vec![f32::NAN; m * n];
+        for w in cuts.windows(2) {
+            let (p0, p1) = (w[0], w[1]);
+            let ap = MatRef::with_strides(&a[p0..], m, p1 - p0, k, 1).unwrap();
+            let bp = MatRef::new(&b[p0 * n..p1 * n], p1 - p0, n).unwrap();
+            let mut packed = PackedB::new();
+            packed.pack(bp, path).unwrap();
+            gemm(ap, &packed, MatMut::new(&mut pieces, m, n).unwrap(), p0 > 0, &mut scratch).unwrap();
+        }
+        assert!(pieces == want, "{path}: the pieces do not continue the chain");
+    }
+}

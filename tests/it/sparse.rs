@@ -78,6 +78,30 @@ fn nonzero_product_matches_its_twin_and_an_f64_product() {
     }
 }
 
+/// A product cut along its depth and run piece after piece with
+/// `accumulate` continues each value's chain: the uncut product's bits, on
+/// every path that fuses (the weight gradient of a batch taken shard after
+/// shard, or rank after rank).
+#[test]
+fn nonzero_product_cut_along_its_depth_continues_one_chain() {
+    let mut rng = Rng::new(9);
+    let (lines, depth, c) = (5, 301, 70);
+    let a = mostly_zeros(&mut rng, lines * depth, 0.2);
+    let m: Vec<f32> = (0..depth * c).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    for k in paths().into_iter().filter(fuses) {
+        let mut whole = vec![f32::NAN; lines * c];
+        k.nonzero_product(&mut whole, &a, depth, &m, c, false).unwrap();
+        let mut pieces = vec![f32::NAN; lines * c];
+        for w in [0, 1, 64, 65, 200, 301].windows(2) {
+            let (d0, d1) = (w[0], w[1]);
+            let part: Vec<f32> = a.chunks(depth).flat_map(|line| line[d0..d1].to_vec()).collect();
+            k.nonzero_product(&mut pieces, &part, d1 - d0, &m[d0 * c..], c, d0 > 0).unwrap();
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(&pieces) == bits(&whole), "{:?}: the pieces do not continue the chain", k.path());
+    }
+}
+
 /// A zero of `a` contributes nothing where no line of its group of three
 /// is nonzero, not even `0·∞ = NaN`; where another line is nonzero it adds
 /// `0·m`, NaN against an infinite `m` as in a dense product, on every path

@@ -5,9 +5,12 @@
 //! registers for the whole k loop, and only the `m × n` valid corner of C is
 //! read or written (no pointer is ever formed past it).
 //!
-//! Every element is summed over k in order with one rounding per FMA, so a
-//! value of C does not depend on where its tile sits: the result is the same
-//! however the matrix is split into tiles, shards or threads.
+//! Every element is one chain of multiply-adds over k in order, one
+//! rounding each (`c ← a·b + c`), starting from 0 or, with `acc`, from
+//! the value C holds: a product over k cut into pieces (the GEMM's depth
+//! blocks, a batch's shards, a run's ranks) and run piece after piece with
+//! `acc` gives the bits of the uncut product. A value of C does not depend
+//! on where its tile sits either.
 //!
 //! [`tile`] is written once over a [`Lane`] and compiled per instruction
 //! set in `kernels::arch`; [`portable`] is its plain twin.
@@ -20,7 +23,8 @@ use crate::kernels::arch::Lane;
 /// `c` is valid for reads and writes of `m ≤ MR` rows of `n ≤ NR` values at
 /// row stride `ldc`, and nothing else accesses them during the call. (The
 /// CPU features a kernel needs are guaranteed by where it comes from: a
-/// [`Microkernel`] is only made from a token.)
+/// [`Microkernel`] is only made from a token, through the unsafe
+/// [`Microkernel::new`].)
 pub(crate) type KernelFn = unsafe fn(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool);
 
 /// A microkernel and its tile.
@@ -34,14 +38,18 @@ pub(crate) struct Microkernel {
 }
 
 impl Microkernel {
-    /// Wraps `run`, which must be callable on this CPU (see [`KernelFn`]).
-    pub(crate) fn new(run: KernelFn, mr: usize, nr: usize) -> Self {
+    /// Wraps `run`, a kernel of an `mr × nr` tile.
+    ///
+    /// # Safety
+    /// This CPU runs every instruction `run` uses: the caller holds the
+    /// token of its instruction set (see `kernels::arch`).
+    pub(crate) unsafe fn new(run: KernelFn, mr: usize, nr: usize) -> Self {
         Microkernel { run, mr, nr }
     }
 
     /// The portable kernel, which runs everywhere.
     pub(crate) fn portable() -> Self {
-        Microkernel::new(portable, PORTABLE_MR, PORTABLE_NR)
+        Microkernel { run: portable, mr: PORTABLE_MR, nr: PORTABLE_NR }
     }
 
     /// Runs the kernel on one tile; `Ã` and `B̃` hold the same number of
@@ -88,8 +96,28 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
             prefetch(p.add(n.saturating_sub(1)));
         }
     }
+    // Lanes of the first and the second vector that lie inside the tile.
+    let (n0, n1) = (n.min(w), n.saturating_sub(w));
     let mut c0 = [V::splat(t, 0.0); MR];
     let mut c1 = [V::splat(t, 0.0); MR];
+    if acc {
+        // The loop runs over all MR rows (a constant trip count keeps the
+        // accumulators in registers) and skips those past m.
+        for i in 0..MR {
+            if i >= m {
+                break;
+            }
+            // SAFETY: row i < m of C starts i·ldc past `c` and holds n
+            // values: n0 from its start, n1 from column w when n1 > 0.
+            unsafe {
+                let p = c.add(i * ldc);
+                c0[i] = read_row::<V>(t, p, n0);
+                if n1 > 0 {
+                    c1[i] = read_row::<V>(t, p.add(w), n1);
+                }
+            }
+        }
+    }
     for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(2 * w)) {
         let (b0, b1) = (V::load(t, &bk[..w]), V::load(t, &bk[w..]));
         for i in 0..MR {
@@ -98,48 +126,52 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
             c1[i] = ai.mul_add(b1, c1[i]);
         }
     }
-    // Lanes of the first and the second vector that lie inside the tile.
-    // The loop runs over all MR rows (a constant trip count keeps the
-    // accumulators in registers) and skips those past m.
-    let (n0, n1) = (n.min(w), n.saturating_sub(w));
     for i in 0..MR {
         if i >= m {
             break;
         }
-        // SAFETY: row i < m of C starts i·ldc past `c`, and holds n values.
-        let p = unsafe { c.add(i * ldc) };
-        // SAFETY: the first n0 ≤ n values of row i are the caller's, and
-        // the n1 from column w on when n1 > 0 (then n > w).
+        // SAFETY: as for the reads above.
         unsafe {
-            write_row::<V>(t, p, n0, c0[i], acc);
+            let p = c.add(i * ldc);
+            write_row::<V>(p, n0, c0[i]);
             if n1 > 0 {
-                write_row::<V>(t, p.add(w), n1, c1[i], acc);
+                write_row::<V>(p.add(w), n1, c1[i]);
             }
         }
     }
 }
 
-/// `p[..n] ← (acc ? p[..n] : 0) + v[..n]`, `n ≤ V::N`: a plain vector load
-/// and store when `n = V::N`, masked moves only for an edge. (AVX2's masked
-/// store is microcoded on Zen 3: storing every row masked cost config S's
-/// one-thread step 17 %.)
+/// `p[..n]` as a vector (lanes past `n` zero), `n ≤ V::N`: a plain load
+/// when `n = V::N`, a masked one only for an edge.
 ///
 /// # Safety
-/// `p` is valid for reads and writes of `n` values that nothing else
-/// accesses during the call.
+/// `p` is valid for reads of `n` values.
 #[inline(always)]
-unsafe fn write_row<V: Lane>(t: V::Token, p: *mut f32, n: usize, v: V, acc: bool) {
+unsafe fn read_row<V: Lane>(t: V::Token, p: *const f32, n: usize) -> V {
     if n == V::N {
-        // SAFETY: the caller's n = V::N values at p, exclusively ours.
-        let s = unsafe { std::slice::from_raw_parts_mut(p, n) };
-        let v = if acc { v + V::load(t, s) } else { v };
-        v.store(s);
+        // SAFETY: the caller's n = V::N values at p.
+        V::load(t, unsafe { std::slice::from_raw_parts(p, n) })
     } else {
         // SAFETY: the caller's n values at p.
-        unsafe {
-            let v = if acc { v + V::load_masked(t, p, n) } else { v };
-            v.store_masked(p, n);
-        }
+        unsafe { V::load_masked(t, p, n) }
+    }
+}
+
+/// `p[..n] ← v[..n]`, `n ≤ V::N`: a plain store when `n = V::N`, a masked
+/// one only for an edge. (AVX2's masked store is microcoded on Zen 3:
+/// storing every row masked cost config S's one-thread step 17 %.)
+///
+/// # Safety
+/// `p` is valid for writes of `n` values that nothing else accesses during
+/// the call.
+#[inline(always)]
+unsafe fn write_row<V: Lane>(p: *mut f32, n: usize, v: V) {
+    if n == V::N {
+        // SAFETY: the caller's n = V::N values at p, exclusively ours.
+        v.store(unsafe { std::slice::from_raw_parts_mut(p, n) });
+    } else {
+        // SAFETY: the caller's n values at p.
+        unsafe { v.store_masked(p, n) };
     }
 }
 
@@ -167,13 +199,21 @@ pub(crate) const PORTABLE_TILE: (usize, usize) = (PORTABLE_MR, PORTABLE_NR);
 
 /// The plain twin: a 4 × 16 tile in arrays, vectorised by the compiler for
 /// whatever the crate was built for. Multiplies and adds separately, like
-/// any target without FMA.
+/// any target without FMA (`c ← (a·b) + c`, two roundings), in the same
+/// chain over k from 0 or from C.
 ///
 /// # Safety
 /// As [`KernelFn`] with `MR = 4`, `NR = 16`.
 unsafe fn portable(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
     let (m, n) = (m.min(PORTABLE_MR), n.min(PORTABLE_NR));
     let mut t = [[0.0f32; PORTABLE_NR]; PORTABLE_MR];
+    if acc {
+        for (i, row) in t.iter_mut().enumerate().take(m) {
+            // SAFETY: row i < m of C holds n ≤ NR values at stride ldc.
+            let cr = unsafe { std::slice::from_raw_parts(c.add(i * ldc), n) };
+            row[..n].copy_from_slice(cr);
+        }
+    }
     for (ak, bk) in a.chunks_exact(PORTABLE_MR).zip(b.chunks_exact(PORTABLE_NR)) {
         for (row, &ai) in t.iter_mut().zip(ak) {
             for (v, &bj) in row.iter_mut().zip(bk) {
@@ -185,9 +225,7 @@ unsafe fn portable(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: u
         // SAFETY: row i < m of C holds n ≤ NR values at stride ldc, the
         // caller's alone during the call.
         let cr = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), n) };
-        for (cv, &v) in cr.iter_mut().zip(row) {
-            *cv = if acc { *cv + v } else { v };
-        }
+        cr.copy_from_slice(&row[..n]);
     }
 }
 

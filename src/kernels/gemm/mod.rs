@@ -36,14 +36,6 @@ use std::sync::OnceLock;
 
 /// Depth of a packed block: `KC` values of k per pass over C.
 const KC: usize = 256;
-/// Whether [`gemm`] with `accumulate` adds the whole product `A·B` of inner
-/// dimension `k` to each element of C in one addition, `C + (A·B)`, which
-/// commutes (rather than one addition per block of `KC` values of k): `k`
-/// at most `KC`, and at most matrixmultiply's own depth (256 unless
-/// `MATMUL_SGEMM_KC` is set when it is built).
-pub(crate) fn adds_in_one(k: usize) -> bool {
-    k <= KC.min(256)
-}
 
 /// `dst[i·cols + j] = a(i, j)`: the view copied row-major into the first
 /// `rows·cols` values of `dst`, through the path's register transpose when
@@ -65,8 +57,28 @@ pub(crate) fn copy_rows(dst: &mut [f32], a: &MatRef<'_>) -> Result<()> {
 /// GFLOP/s, since each panel of B is then streamed once per k block for 22
 /// tiles instead of 8.
 const MC: usize = 264;
-/// Columns of B swept per packed block of A.
+/// Columns of B swept per packed block of A (a multiple of every kernel's
+/// NR: 32, 16).
 const NC: usize = 1024;
+
+/// The blocked loop finds a block's panels by `i0 / MR` and `jc / NR`
+/// ([`PackedARef::block`], the packed B's panels): each block must start
+/// on a panel, so MC and NC are multiples of every tile's side.
+const _: () = {
+    let tiles = [
+        micro::PORTABLE_TILE,
+        #[cfg(target_arch = "x86_64")]
+        super::arch::x86_64::avx512::TILE,
+        #[cfg(target_arch = "x86_64")]
+        super::arch::x86_64::avx2::TILE,
+    ];
+    let mut i = 0;
+    while i < tiles.len() {
+        assert!(MC % tiles[i].0 == 0, "MC is a multiple of every MR");
+        assert!(NC % tiles[i].1 == 0, "NC is a multiple of every NR");
+        i += 1;
+    }
+};
 
 /// Which GEMM implementation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -184,8 +196,12 @@ pub fn gemm_path() -> GemmPath {
 /// it) or a strided [`MatRef`], packed block by block into `scratch` as the
 /// loop reaches it, while the block is about to be used.
 ///
-/// Each element of C is one sum over k in order, the same whichever tile,
-/// shard or thread computes it, and whichever form B came in. Errors when
+/// On our kernels each element of C is one chain of multiply-adds over k in
+/// order (see [`micro`]), starting from 0 or, with `accumulate`, from the
+/// value C holds: the same whichever tile or thread computes it, whichever
+/// form B came in, and however k is cut into calls made one after another
+/// with `accumulate`. (`matrixmultiply` sums each of its own depth blocks
+/// and adds it to C: its results depend on where k is cut.) Errors when
 /// the dimensions disagree, the path cannot run here, or the scratch cannot
 /// grow.
 pub fn gemm<'a, 'b>(

@@ -153,7 +153,8 @@ macro_rules! entry_points {
 
         /// The GEMM microkernel.
         pub(crate) fn microkernel(_: $tok) -> Microkernel {
-            Microkernel::new(tile, TILE.0, TILE.1)
+            // SAFETY: the token proves that this CPU runs the features.
+            unsafe { Microkernel::new(tile, TILE.0, TILE.1) }
         }
     };
 }
