@@ -74,8 +74,8 @@ const _: () = {
     ];
     let mut i = 0;
     while i < tiles.len() {
-        assert!(MC % tiles[i].0 == 0, "MC is a multiple of every MR");
-        assert!(NC % tiles[i].1 == 0, "NC is a multiple of every NR");
+        assert!(MC.is_multiple_of(tiles[i].0), "MC is a multiple of every MR");
+        assert!(NC.is_multiple_of(tiles[i].1), "NC is a multiple of every NR");
         i += 1;
     }
 };
