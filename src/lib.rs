@@ -41,15 +41,17 @@
 pub mod data;
 pub mod dist;
 mod error;
+mod exec;
 pub mod ffi;
 pub mod head;
 pub mod kernels;
 pub mod layers;
+mod layout;
 pub mod mem;
 pub mod metrics;
 pub mod model;
+mod net;
 pub mod optim;
-mod par;
 pub mod rng;
 pub mod train;
 

@@ -3,11 +3,21 @@
 
 use super::Collective;
 use crate::error::{Error, Result};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often a waiting rank looks whether another has failed.
+const POLL: Duration = Duration::from_millis(5);
+
+/// The first rank of a group that failed, and why.
+type Failed = Arc<Mutex<Option<(usize, String)>>>;
 
 /// One rank of a group made by [`Local::group`]: messages between two ranks
 /// go through a channel of their own, in the order they were sent. Each
 /// message is a new buffer (this is for tests and trials, not for speed).
+/// A wait ends with an error when the rank waited on has ended or
+/// [aborted](Collective::abort), or after the group's deadline.
 #[derive(Debug)]
 pub struct Local {
     rank: usize,
@@ -15,13 +25,20 @@ pub struct Local {
     to: Vec<Option<Sender<Vec<u8>>>>,
     /// `from[q]`: the channel from rank `q`.
     from: Vec<Option<Receiver<Vec<u8>>>>,
+    failed: Failed,
+    deadline: Duration,
 }
 
 impl Local {
-    /// `ranks` connected ranks, in rank order; hand one to each thread.
+    /// `ranks` connected ranks, in rank order, whose waits last at most ten
+    /// minutes; hand one to each thread.
     pub fn group(ranks: usize) -> Vec<Local> {
-        let mut to: Vec<Vec<Option<Sender<Vec<u8>>>>> =
-            (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
+        Local::group_with_deadline(ranks, Duration::from_secs(600))
+    }
+
+    /// [`group`](Self::group), with waits of at most `deadline`.
+    pub fn group_with_deadline(ranks: usize, deadline: Duration) -> Vec<Local> {
+        let mut to: Vec<Vec<Option<Sender<Vec<u8>>>>> = (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
         let mut from: Vec<Vec<Option<Receiver<Vec<u8>>>>> =
             (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
         for a in 0..ranks {
@@ -31,7 +48,9 @@ impl Local {
                 from[b][a] = Some(rx);
             }
         }
-        to.into_iter().zip(from).enumerate().map(|(rank, (to, from))| Local { rank, to, from }).collect()
+        let failed = Failed::default();
+        let rank = |(rank, (to, from))| Local { rank, to, from, failed: Arc::clone(&failed), deadline };
+        to.into_iter().zip(from).enumerate().map(rank).collect()
     }
 
     fn put(&self, to: usize, bytes: Vec<u8>) -> Result<()> {
@@ -40,13 +59,32 @@ impl Local {
         tx.send(bytes).map_err(|_| self.fail(format!("rank {to} has ended")))
     }
 
+    /// The next message from rank `from`, of `len` bytes.
     fn take(&self, from: usize, len: usize) -> Result<Vec<u8>> {
         let rx = self
             .from
             .get(from)
             .and_then(Option::as_ref)
             .ok_or_else(|| self.fail(format!("no rank {from} to receive from")))?;
-        let bytes = rx.recv().map_err(|_| self.fail(format!("rank {from} has ended")))?;
+        let start = Instant::now();
+        let bytes = loop {
+            let ended = match rx.recv_timeout(POLL) {
+                Ok(bytes) => break bytes,
+                Err(RecvTimeoutError::Disconnected) => true,
+                Err(RecvTimeoutError::Timeout) => false,
+            };
+            // A rank that failed is named first: the ranks it left waiting
+            // may have ended since.
+            if let Some((q, why)) = self.failed.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                return Err(self.fail(format!("rank {q} failed: {why}")));
+            }
+            if ended {
+                return Err(self.fail(format!("rank {from} has ended")));
+            }
+            if start.elapsed() > self.deadline {
+                return Err(self.fail(format!("rank {from} sent nothing for {:?}", self.deadline)));
+            }
+        };
         if bytes.len() != len {
             return Err(self.fail(format!("rank {from} sent {} bytes, {len} expected", bytes.len())));
         }
@@ -102,6 +140,11 @@ impl Collective for Local {
             Ok(())
         }
     }
+
+    fn abort(&self, why: &str) {
+        let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed.get_or_insert_with(|| (self.rank, why.to_string()));
+    }
 }
 
 #[cfg(test)]
@@ -141,5 +184,23 @@ mod tests {
         drop(ranks);
         let e = survivor.receive(1, &mut [0.0; 2]).unwrap_err();
         assert_eq!(e.to_string(), "rank 0: rank 1 has ended");
+    }
+
+    /// A rank that aborts ends the waits of every other rank, whichever
+    /// rank they wait on, with its reason; a rank that sends nothing ends
+    /// them at the deadline.
+    #[test]
+    fn an_abort_or_the_deadline_ends_a_wait_with_an_error() {
+        let mut ranks = Local::group(3);
+        let (c, waiting) = (ranks.pop().unwrap(), ranks.remove(0));
+        ranks[0].abort("out of memory");
+        let e = waiting.receive(2, &mut [0.0; 2]).unwrap_err();
+        assert_eq!(e.to_string(), "rank 0: rank 1 failed: out of memory");
+        drop(c);
+        let quiet = Local::group_with_deadline(2, Duration::from_millis(50));
+        let t = Instant::now();
+        let e = quiet[1].receive(0, &mut [0.0; 2]).unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(e.to_string().starts_with("rank 1: rank 0 sent nothing for"), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 //! uniform for ReLU, biases zero. Draws run layer by layer over `W`
 //! row-major, so a seed gives the same network on every platform.
 
-use super::mlp::layer_ranges;
+use crate::layout::layer_ranges;
 use crate::layers::Activation;
 use crate::rng::Rng;
 

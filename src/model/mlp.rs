@@ -2,11 +2,11 @@
 //! parameters, layer after layer `W (in × out, row-major)` then `b (out)`.
 
 use super::init;
+use crate::layout::{count_params, layer_ranges};
 use super::scaling::Scaling;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
-use std::ops::Range;
 
 /// A dense MLP `sizes[0] → sizes[1] → … → sizes[L]`: hidden layers apply
 /// `activation`, the last layer feeds `head`. It may carry the
@@ -46,19 +46,6 @@ pub struct LayerMut<'a> {
     pub inputs: usize,
     /// Columns of `W`.
     pub outputs: usize,
-}
-
-/// Where layer `l`'s weight and bias sit in a flat parameter buffer of a
-/// network with these `sizes`.
-pub(crate) fn layer_ranges(sizes: &[usize], l: usize) -> (Range<usize>, Range<usize>) {
-    let start: usize = sizes.windows(2).take(l).map(|w| w[0] * w[1] + w[1]).sum();
-    let (i, o) = (sizes[l], sizes[l + 1]);
-    (start..start + i * o, start + i * o..start + i * o + o)
-}
-
-/// Number of parameters of a network with these sizes, or `None` on overflow.
-fn count_params(sizes: &[usize]) -> Option<usize> {
-    sizes.windows(2).try_fold(0usize, |acc, w| acc.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?))
 }
 
 impl Mlp {
@@ -143,13 +130,6 @@ impl Mlp {
     /// All parameters, mutable.
     pub fn params_mut(&mut self) -> &mut [f32] {
         &mut self.params
-    }
-
-    /// Exchanges the parameters with `other`, of as many values (the
-    /// trainer's step made in other memory).
-    pub(crate) fn swap_params(&mut self, other: &mut Vec<f32>) {
-        assert_eq!(other.len(), self.params.len(), "parameters swapped for as many");
-        std::mem::swap(&mut self.params, other);
     }
 
     /// Layer `l` (0 = the one reading the inputs), or `None` past the last.

@@ -11,7 +11,6 @@ mod scaling;
 pub use init::init_limit;
 pub use io::{check_writable, remove_dead_temps, safetensors_metadata, write_atomic, FORMAT, VERSION};
 pub(crate) use io::{le_bytes, write_safetensors, RawTensor};
-pub(crate) use mlp::layer_ranges;
 pub use mlp::{LayerMut, LayerRef, Mlp, MlpBuilder};
 pub use predict::Predictor;
 pub use scaling::{Scaling, Standardizer};

@@ -1,57 +1,51 @@
-//! Inference: the trainer's forward pass alone ([`forward`]), with the
-//! weights packed once, the rows split across the predictor's own pool, and
-//! no allocation per call once the first call at a batch size is done.
-//!
-//! [`forward`]: crate::train::forward::forward
+//! Inference: the forward pass ([`forward`](crate::net::forward)) with the
+//! weights packed once, the rows split across the predictor's own pool,
+//! and no allocation per call once the first call at a batch size is done.
 
 use super::{Mlp, Scaling};
 use crate::error::{Error, Result};
+use crate::exec::{default_min_parallel_flops, Chunks, ChunksMut, Pool, Team};
 use crate::head::Head;
-use crate::kernels::gemm::{gemm_path, MatRef, PackedB};
+use crate::kernels::gemm::GemmScratch;
 use crate::kernels::Kernels;
 use crate::layers::Activation;
 use crate::mem::{product, vec_of, zeros};
-use crate::train::forward::{forward, Ctx, Net, Weights};
-use crate::train::pool::{Pool, ScratchPool};
-use crate::train::sparse_inputs;
+use crate::net::{forward, sparse_inputs, Input, Net, PackedWeights, Work};
 use crate::TrainConfig;
-use rayon::prelude::*;
 
 /// Rows pushed through the network at a time by one thread.
 const CHUNK: usize = 256;
 
-/// Forward passes of fewer floating-point operations than this
-/// (`2·rows·Σ in·out`) run on the calling thread, pool or not.
-const MIN_PARALLEL_FLOPS: f64 = 8e6;
-
-/// One thread's buffers: activations of every layer for `CHUNK` rows, and
-/// (for a model that standardises) its inputs and targets scaled.
+/// One thread's buffers: activations of every layer for `CHUNK` rows, GEMM
+/// packing space, and (for a model that standardises) its inputs and
+/// targets scaled.
 struct Worker {
     h: Vec<Vec<f32>>,
     delta: Vec<f32>,
     xs: Vec<f32>,
     ts: Vec<f32>,
+    scratch: [GemmScratch; 1],
 }
 
 /// A network ready for repeated forward passes: its weights packed for the
 /// GEMM, a pool of threads, and per thread the activation buffers of
 /// `CHUNK` rows. Independent of the [`Mlp`] it was made from (it holds a
-/// packed copy of the weights); [`load`](Self::load) takes new weights of
-/// the same sizes without allocating. A model's [`Scaling`] is applied: the
+/// copy of the parameters); [`load`](Self::load) takes new weights of the
+/// same sizes without allocating. A model's [`Scaling`] is applied: the
 /// inputs are standardised before the first layer and a linear head's
 /// outputs un-scaled, so callers pass and get raw values.
+///
+/// A call of fewer than 20 MFLOP (`2·rows·Σ in·out`) runs on the calling
+/// thread; larger ones split their rows across the pool, the rule
+/// training follows too.
 pub struct Predictor {
     sizes: Vec<usize>,
     scaling: Scaling,
     activation: Activation,
     head: Head,
-    packed: Vec<PackedB>,
-    biases: Vec<Vec<f32>>,
-    /// The first layer's `W` as it lies, for inputs that are mostly zeros
-    /// (none when the model standardises its inputs).
-    first: Vec<f32>,
+    params: Vec<f32>,
+    packed: PackedWeights,
     workers: Vec<Worker>,
-    scratch: ScratchPool,
     pool: Pool,
     kernels: Kernels,
 }
@@ -60,6 +54,14 @@ impl std::fmt::Debug for Predictor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Predictor").field("sizes", &self.sizes).field("threads", &self.pool.threads()).finish()
     }
+}
+
+/// A call's rows: inputs and outputs, and with targets each row's error.
+struct Call<'a> {
+    x: &'a [f32],
+    y: &'a mut [f32],
+    t: Option<&'a [f32]>,
+    loss: Option<&'a mut [f32]>,
 }
 
 impl Predictor {
@@ -76,22 +78,11 @@ impl Predictor {
         config.validate()?;
         let threads = config.effective_threads();
         let sizes = mlp.sizes().to_vec();
-        let mut l = 0;
-        let biases = vec_of(mlp.num_layers(), "biases", || {
-            l += 1;
-            zeros(sizes[l], "biases")
-        })?;
         let mut p = Predictor {
-            packed: vec_of(mlp.num_layers(), "packed weights", || Ok(PackedB::new()))?,
-            biases,
-            first: if mlp.scaling().inputs.is_none() {
-                zeros(sizes[0] * sizes[1], "first layer weights")?
-            } else {
-                Vec::new()
-            },
+            params: zeros(mlp.params().len(), "parameters")?,
+            packed: PackedWeights::new(mlp.num_layers(), false)?,
             workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes, mlp.scaling()))?,
-            scratch: ScratchPool::new(threads)?,
-            pool: Pool::new(threads)?,
+            pool: Pool::new(threads, default_min_parallel_flops())?,
             kernels: Kernels::active(),
             activation: mlp.activation(),
             head: mlp.head(),
@@ -114,15 +105,8 @@ impl Predictor {
             let got = format!("{:?} {} {}", mlp.sizes(), mlp.activation(), mlp.head());
             return Err(Error::shape("predictor network", want, got));
         }
-        if !self.first.is_empty() {
-            self.first.copy_from_slice(mlp.layer(0).expect("layer 0").weight);
-        }
-        for (l, (p, b)) in self.packed.iter_mut().zip(&mut self.biases).enumerate() {
-            let layer = mlp.layer(l).expect("layer index below num_layers");
-            p.pack(MatRef::new(layer.weight, layer.inputs, layer.outputs)?, gemm_path())?;
-            b.copy_from_slice(layer.bias);
-        }
-        Ok(())
+        self.params.copy_from_slice(mlp.params());
+        self.packed.pack(&self.sizes, &self.params, Team::alone())
     }
 
     /// Threads of the predictor's pool.
@@ -146,7 +130,7 @@ impl Predictor {
     /// values for linear.
     pub fn predict(&mut self, x: &[f32], rows: usize, out: &mut [f32]) -> Result<()> {
         self.check(x, rows, out)?;
-        self.run(x, None, rows, out, None)
+        self.run(Call { x, y: out, t: None, loss: None })
     }
 
     /// Like [`predict`](Self::predict), and also writes each row's error
@@ -168,59 +152,56 @@ impl Predictor {
         if loss.len() != rows {
             return Err(Error::shape("loss rows", rows, loss.len()));
         }
-        self.run(x, Some(t), rows, out, Some(loss))
+        self.run(Call { x, y: out, t: Some(t), loss: Some(loss) })
     }
 
-    /// Whether a call on `rows` rows splits them across the pool: there is
-    /// more than one thread, more than one row, and at least 8 MFLOP of work.
+    /// Whether a call on `rows` rows splits them across the pool: more
+    /// than one thread, and at least 20 MFLOP of work.
     pub fn parallel_for(&self, rows: usize) -> bool {
-        let flops = 2.0 * rows as f64 * self.sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>();
-        self.pool.parallel() && flops >= MIN_PARALLEL_FLOPS && rows > 1
+        self.pool.splits(self.flops(rows))
     }
 
-    /// The pass over every row: one contiguous range of rows per thread
-    /// when the work is worth the pool, each range in `CHUNK`-row pieces.
-    fn run(
-        &mut self,
-        x: &[f32],
-        t: Option<&[f32]>,
-        rows: usize,
-        out: &mut [f32],
-        loss: Option<&mut [f32]>,
-    ) -> Result<()> {
-        let par = self.parallel_for(rows);
+    /// `2·rows·Σ in·out`: the forward pass's floating-point operations.
+    fn flops(&self, rows: usize) -> f64 {
+        2.0 * rows as f64 * self.sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>()
+    }
+
+    /// The pass over every row: one contiguous range of rows per thread of
+    /// the team, each range in `CHUNK`-row pieces.
+    fn run(&mut self, call: Call<'_>) -> Result<()> {
+        let rows = call.y.len() / self.head_width();
+        let flops = self.flops(rows);
         // Decided for the whole call, so that no thread count changes it.
-        let sparse = !self.first.is_empty() && sparse_inputs(&self.kernels, x);
-        let Predictor { sizes, activation, head, packed, biases, first, workers, scratch, pool, kernels, scaling } =
-            self;
-        let net = Net { sizes, activation: *activation, weights: Weights::Packed { packed, biases, first } };
-        let net = Scaled { net, scaling, sparse };
+        let sparse = self.scaling.inputs.is_none() && sparse_inputs(&self.kernels, call.x);
+        let Predictor { sizes, activation, head, params, packed, workers, pool, kernels, scaling } = self;
+        let net = Net { sizes, activation: *activation, params, packed, kernels: *kernels };
+        let (net, head, scaling) = (&net, *head, &*scaling);
         let (i, o) = (sizes[0], *sizes.last().expect("two sizes"));
-        let per = if par { rows.div_ceil(workers.len()) } else { rows };
-        let ctx = Ctx { kernels: *kernels, scratch, threads: 1 };
-        let (head, net, ctx) = (*head, &net, &ctx);
-        pool.run_if(par, || match (t, loss) {
-            (Some(t), Some(loss)) if par => {
-                let parts = x.par_chunks(per * i).zip(out.par_chunks_mut(per * o));
-                let parts = parts.zip(t.par_chunks(per * o).zip(loss.par_chunks_mut(per)));
-                workers
-                    .par_iter_mut()
-                    .zip(parts)
-                    .try_for_each(|(w, ((x, y), (t, l)))| w.rows(net, head, x, Some(t), y, Some(l), ctx))
-            }
-            (t, loss) if !par => workers[0].rows(net, head, x, t, out, loss, ctx),
-            _ => {
-                let parts = x.par_chunks(per * i).zip(out.par_chunks_mut(per * o));
-                workers.par_iter_mut().zip(parts).try_for_each(|(w, (x, y))| w.rows(net, head, x, None, y, None, ctx))
-            }
+        pool.run(flops, |team| {
+            let per = rows.div_ceil(team.threads()).max(1);
+            let n = rows.div_ceil(per);
+            let parts = (Chunks::new(call.x, per * i), ChunksMut::new(call.y, per * o));
+            // Without targets, empty chunks stand in for them.
+            let t = Chunks::padded(call.t.unwrap_or(&[]), per * o, n);
+            let scored = (t, ChunksMut::padded(call.loss.unwrap_or(&mut []), per, n));
+            team.try_for_each((&mut workers[..], (parts, scored)), |(w, ((x, y), (t, loss)))| {
+                let (t, loss) = if loss.is_empty() { (None, None) } else { (Some(t), Some(loss)) };
+                w.rows(Call { x, y, t, loss }, Pass { net, head, scaling, sparse })
+            })
         })
+    }
+
+    /// Outputs a row.
+    fn head_width(&self) -> usize {
+        *self.sizes.last().expect("two sizes")
     }
 }
 
-/// A network, what it standardises, and whether the inputs are mostly
-/// zeros.
-struct Scaled<'a> {
-    net: Net<'a>,
+/// What every worker's rows go through.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    net: &'a Net<'a>,
+    head: Head,
     scaling: &'a Scaling,
     sparse: bool,
 }
@@ -242,30 +223,17 @@ impl Worker {
             }
         };
         let (xs, ts) = (buf(scaling.inputs.is_some(), sizes[0])?, buf(scaling.targets.is_some(), o)?);
-        Ok(Worker { h, delta, xs, ts })
+        Ok(Worker { h, delta, xs, ts, scratch: [GemmScratch::for_packed_b()?] })
     }
 
-    /// The forward pass and head for the rows of `x`, `CHUNK` at a time:
+    /// The forward pass and head for the rows of `call`, `CHUNK` at a time:
     /// outputs into `y`, and with targets `t` each row's error into `loss`.
-    #[allow(clippy::too_many_arguments)]
-    fn rows(
-        &mut self,
-        scaled: &Scaled<'_>,
-        head: Head,
-        x: &[f32],
-        t: Option<&[f32]>,
-        y: &mut [f32],
-        mut loss: Option<&mut [f32]>,
-        ctx: &Ctx<'_>,
-    ) -> Result<()> {
-        let (net, scaling) = (&scaled.net, scaled.scaling);
+    fn rows(&mut self, mut call: Call<'_>, pass: Pass<'_>) -> Result<()> {
+        let Pass { net, head, scaling, sparse } = pass;
         let (i, o) = (net.sizes[0], *net.sizes.last().expect("two sizes"));
-        let last = net.sizes.len() - 2;
-        let bias = match &net.weights {
-            Weights::Packed { biases, .. } => &biases[last][..],
-            Weights::InPlace(m) => m.layer(last).expect("layer exists").bias,
-        };
-        for (c, (xc, yc)) in x.chunks(CHUNK * i).zip(y.chunks_mut(CHUNK * o)).enumerate() {
+        let last = net.layers() - 1;
+        let bias = net.bias(last);
+        for (c, (xc, yc)) in call.x.chunks(CHUNK * i).zip(call.y.chunks_mut(CHUNK * o)).enumerate() {
             let r = xc.len() / i;
             let xc = match &scaling.inputs {
                 Some(s) => {
@@ -276,9 +244,10 @@ impl Worker {
                 }
                 None => xc,
             };
-            forward(net, xc, scaled.sparse, r, &mut self.h, None, ctx)?;
+            let mut work = Work { scratch: &mut self.scratch, team: Team::alone() };
+            forward(&mut self.h, Input { x: xc, rows: r, sparse }, net, &mut work)?;
             yc.copy_from_slice(&self.h[last][..r * o]);
-            match (t, loss.as_deref_mut()) {
+            match (call.t, call.loss.as_deref_mut()) {
                 (Some(t), Some(loss)) => {
                     let (mut tc, lc) = (&t[c * CHUNK * o..][..r * o], &mut loss[c * CHUNK..][..r]);
                     if let Some(s) = &scaling.targets {
@@ -286,9 +255,9 @@ impl Worker {
                         s.apply(&mut self.ts[..r * o]);
                         tc = &self.ts[..r * o];
                     }
-                    head.forward_loss(&ctx.kernels, yc, bias, tc, &mut self.delta[..r * o], lc, 1.0)?;
+                    head.forward_loss(&net.kernels, yc, bias, tc, &mut self.delta[..r * o], lc, 1.0)?;
                 }
-                _ => head.forward(&ctx.kernels, yc, bias)?,
+                _ => head.forward(&net.kernels, yc, bias)?,
             }
             if let Some(s) = &scaling.targets {
                 s.unapply(yc);

@@ -2,7 +2,7 @@
 //! gradient) and `torch.optim.AdamW` (weight decay applied to the weights,
 //! decoupled), without amsgrad.
 
-use super::{At, Optimizer, Slots};
+use super::{Optimizer, Slots, UpdateStep};
 use crate::error::{Error, Result};
 use crate::kernels::{AdamStep, Kernels, Rewrite};
 
@@ -62,8 +62,9 @@ fn validate(beta1: f64, beta2: f64, eps: f64, weight_decay: f64) -> Result<()> {
 
 /// The step's scalars: computed in f64, as PyTorch computes them in Python
 /// floats, then rounded to f32 where the kernel uses them.
-fn step_scalars(beta1: f64, beta2: f64, eps: f64, lr: f64, step: u64, grad_scale: f32) -> AdamStep {
-    let t = step.clamp(1, i32::MAX as u64) as i32;
+fn step_scalars(beta1: f64, beta2: f64, eps: f64, at: UpdateStep) -> AdamStep {
+    let (lr, grad_scale) = (at.lr, at.grad_scale);
+    let t = at.step.clamp(1, i32::MAX as u64) as i32;
     let bc1 = 1.0 - beta1.powi(t);
     let bc2 = 1.0 - beta2.powi(t);
     AdamStep {
@@ -96,22 +97,12 @@ macro_rules! adam_rule {
                 validate(self.beta1, self.beta2, self.eps, self.weight_decay)
             }
 
-            rewrite_updates!();
-        }
-
-        impl $T {
-            /// The step over the parameters and both moments, in place or
-            /// from their old values.
-            fn rewrite(
-                &self,
-                (w, mv): (Rewrite<'_>, [Rewrite<'_>; 2]),
-                g: &[f32],
-                (lr, step, grad_scale): At,
-            ) -> Result<()> {
-                let ($o, $lr) = (self, lr);
+            fn update(&self, params: &mut [f32], grads: &[f32], slots: Slots<'_>, at: UpdateStep) -> Result<()> {
+                let ($o, $lr) = (self, at.lr);
                 let (l2, decay): (f32, f32) = $decay_terms;
-                let p = AdamStep { l2, decay, ..step_scalars(self.beta1, self.beta2, self.eps, lr, step, grad_scale) };
-                Kernels::active().adam_update_from(w, g, mv, p)
+                let p = AdamStep { l2, decay, ..step_scalars(self.beta1, self.beta2, self.eps, at) };
+                let mv = [Rewrite::in_place(slots.m), Rewrite::in_place(slots.v)];
+                Kernels::active().adam_update_from(Rewrite::in_place(params), grads, mv, p)
             }
         }
     };

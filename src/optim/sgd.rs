@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, Nesterov momentum and weight
 //! decay: PyTorch's `torch.optim.SGD` (dampening 0).
 
-use super::{At, Optimizer, Slots};
+use super::{Optimizer, Slots, UpdateStep};
 use crate::error::{Error, Result};
 use crate::kernels::{Kernels, Rewrite, SgdStep};
 
@@ -37,26 +37,15 @@ impl Optimizer for Sgd {
         super::check_decay(self.weight_decay)
     }
 
-    rewrite_updates!();
-}
-
-impl Sgd {
-    /// The step over the parameters and the momentum buffer, in place or
-    /// from their old values; `at` is `(lr, step, grad_scale)`.
-    fn rewrite(
-        &self,
-        (w, [b, _]): (Rewrite<'_>, [Rewrite<'_>; 2]),
-        g: &[f32],
-        (lr, step, grad_scale): At,
-    ) -> Result<()> {
+    fn update(&self, params: &mut [f32], grads: &[f32], slots: Slots<'_>, at: UpdateStep) -> Result<()> {
         let p = SgdStep {
-            lr: lr as f32,
+            lr: at.lr as f32,
             momentum: self.momentum as f32,
             weight_decay: self.weight_decay as f32,
             nesterov: self.nesterov,
-            first: step <= 1,
-            grad_scale,
+            first: at.step <= 1,
+            grad_scale: at.grad_scale,
         };
-        Kernels::active().sgd_update_from(w, g, b, p)
+        Kernels::active().sgd_update_from(Rewrite::in_place(params), grads, Rewrite::in_place(slots.m), p)
     }
 }

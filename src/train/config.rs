@@ -10,9 +10,9 @@ pub struct TrainConfig {
     /// Rows per minibatch (the most a step accepts). Default 64.
     pub batch_size: usize,
     /// Rows per shard: each shard runs forward and backward on its own
-    /// workspace, in parallel. `0` (the default) chooses from the batch size
-    /// and the hidden widths ([`auto_shard_rows`]); never from the thread
-    /// count, so results do not depend on it.
+    /// workspace, side by side. `0` (the default) chooses from the batch
+    /// size, the hidden widths and the threads ([`auto_shard_rows`]). A
+    /// speed setting only: the results are the same for any cut.
     pub shard_rows: usize,
     /// Threads of the trainer's own pool; `0` (the default) means every core.
     pub threads: usize,
@@ -30,8 +30,9 @@ pub struct TrainConfig {
     /// thread, pool or not: handing work to the pool costs a fixed time
     /// (tens of microseconds), so below about a third of a millisecond of
     /// one core's work a second thread gives less than it costs. Results are
-    /// the same either way. Default [`default_min_parallel_flops`]; 0 sends
-    /// every step to the pool.
+    /// the same either way. Default
+    /// [`default_min_parallel_flops`](crate::train::default_min_parallel_flops);
+    /// 0 sends every step to the pool.
     pub min_parallel_flops: f64,
 }
 
@@ -44,63 +45,29 @@ impl Default for TrainConfig {
             lr: 1.0,
             schedule: Schedule::default(),
             clip_norm: None,
-            min_parallel_flops: default_min_parallel_flops(),
+            min_parallel_flops: crate::exec::default_min_parallel_flops(),
         }
     }
 }
 
-/// [`TrainConfig::min_parallel_flops`] by default: 20 MFLOP, where a step
-/// gains from a second thread once the steps run inside the pool
-/// ([`Trainer::within`](crate::Trainer::within): no hand-over a step).
-/// `backprop bench` (which steps inside the pool), ms a step on the Xeon,
-/// one thread against two, 3 alternating rounds:
-/// - 784-64-10 at batch 64 and 784-128-10 at 32 (13 MFLOP): 0.147 against
-///   0.146, 0.155 against 0.163: no gain.
-/// - 784-128-10 at batch 64 (config S, 26 MFLOP): 0.27 against 0.25.
-/// - 784-256-10 at batch 64 (51 MFLOP): 0.52 against 0.38.
-/// - 784-100-10 at batch 200 (64 MFLOP, scikit-learn's default network,
-///   just under the 64 MFLOP this was before): 0.74 against 0.43.
-///
-/// On Zen 3's AVX2 path 20 MFLOP was the break-even with a hand-over a
-/// step already (784-128-10 at batch 32: 0.40 ms against 0.33).
-pub fn default_min_parallel_flops() -> f64 {
-    20e6
-}
-
 /// The shard size chosen for a batch of `batch` rows through hidden layers
-/// of the widths `hidden`: the whole batch up to 512 rows, else shards of
-/// 512, except that a batch of at least 192 rows through hidden layers no
-/// wider than 512 is cut in two halves (shards of at least 96 rows).
+/// of the widths `hidden` on `threads` threads: one shard a thread, each of
+/// at least `max(32, widest/8)` rows, so that a shard's GEMMs have rows
+/// enough to run at speed and wide layers, whose weights every shard
+/// streams, are cut into fewer, taller shards (the threads then split each
+/// shard's columns); one shard on the `matrixmultiply` comparison path,
+/// whose sums depend on where the rows are cut.
 ///
-/// A shard's rows are the M of its GEMMs, and each shard reads and packs
-/// every weight once: below about 128 rows the GEMMs lose efficiency, and
-/// inside a shard the layers' columns are split across threads anyway, so
-/// wide layers gain nothing from a batch cut small. Measured on the L config
-/// (784-1024-1024-10, batch 256; best step of three runs each, weights then
-/// packed once per step): shards of 64 / 128 / 256 rows gave 94 / 95 / 105
-/// GFLOP/s on one thread and 147 / 164 / 173 on two. Since the GEMM packs
-/// the weights per shard, XL (batch 512) is also faster as one shard than as
-/// two of 256 (two threads, best step of three runs: 429-449 ms against
-/// 460-498).
-///
-/// Narrow layers split into few column blocks (a 128-wide layer is one
-/// block), so one shard leaves a thread idle or waiting at every layer;
-/// two shards give each thread a whole pass. scikit-learn's default
-/// network with `hidden_layer_sizes=(256, 128)` (batch 200, Adam, 20
-/// epochs over the 8,000 digits, two threads), fitted alternately 6 times
-/// each: median 1.70 s as one shard, 1.49 s as two of 100 rows;
-/// `backprop bench` at 784-512-512-10 batch 256, two threads: 137 → 142
-/// and 101 → 115 GFLOP/s as two shards of 128.
-///
-/// The choice depends on the batch and the widths only, never on the
-/// thread count, so results do not depend on it.
-pub fn auto_shard_rows(batch: usize, hidden: &[usize]) -> usize {
-    let narrow = hidden.iter().all(|&w| w <= 512);
-    if narrow && (192..=1024).contains(&batch) {
-        batch.div_ceil(2)
-    } else {
-        batch.clamp(1, 512)
+/// A speed setting only: the gradient of every row is summed in one order
+/// whatever the cut, so the results do not depend on it.
+pub fn auto_shard_rows(batch: usize, hidden: &[usize], threads: usize) -> usize {
+    let batch = batch.max(1);
+    if crate::kernels::gemm::gemm_path() == crate::kernels::gemm::GemmPath::MatrixMultiply {
+        return batch;
     }
+    let widest = hidden.iter().copied().max().unwrap_or(0);
+    let shards = (batch / (widest / 8).max(32)).clamp(1, threads.max(1));
+    batch.div_ceil(shards)
 }
 
 impl TrainConfig {
@@ -131,13 +98,14 @@ impl TrainConfig {
         self.schedule.validate()
     }
 
-    /// The shard size in effect for a network of layer sizes `sizes`:
-    /// `shard_rows`, or [`auto_shard_rows`] when 0, never more than the
-    /// batch.
-    pub fn effective_shard_rows(&self, sizes: &[usize]) -> usize {
+    /// The shard size in effect for batches of up to `batch` rows through
+    /// a network of layer sizes `sizes`: `shard_rows`, or
+    /// [`auto_shard_rows`] when 0, never more than the batch.
+    pub fn effective_shard_rows(&self, batch: usize, sizes: &[usize]) -> usize {
+        let hidden = sizes.get(1..sizes.len().saturating_sub(1)).unwrap_or(&[]);
         match self.shard_rows {
-            0 => auto_shard_rows(self.batch_size, sizes.get(1..sizes.len().saturating_sub(1)).unwrap_or(&[])),
-            s => s.min(self.batch_size),
+            0 => auto_shard_rows(batch, hidden, self.effective_threads()),
+            s => s.clamp(1, batch.max(1)),
         }
     }
 
@@ -157,33 +125,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn auto_shards_depend_on_the_batch_and_widths_only() {
-        let wide = [1024, 1024];
-        assert_eq!(auto_shard_rows(1, &wide), 1);
-        assert_eq!(auto_shard_rows(64, &wide), 64);
-        assert_eq!(auto_shard_rows(256, &wide), 256);
-        assert_eq!(auto_shard_rows(512, &wide), 512);
-        assert_eq!(auto_shard_rows(1000, &wide), 512);
-        let narrow = [256, 128];
-        assert_eq!(auto_shard_rows(128, &narrow), 128);
-        assert_eq!(auto_shard_rows(191, &narrow), 191);
-        assert_eq!(auto_shard_rows(192, &narrow), 96);
-        assert_eq!(auto_shard_rows(200, &narrow), 100);
-        assert_eq!(auto_shard_rows(201, &narrow), 101);
-        assert_eq!(auto_shard_rows(1024, &narrow), 512);
-        assert_eq!(auto_shard_rows(2000, &narrow), 512);
-        assert_eq!(auto_shard_rows(200, &[512]), 100);
-        assert_eq!(auto_shard_rows(200, &[513]), 200);
-        assert_eq!(auto_shard_rows(200, &[]), 100);
+    fn auto_shards_give_each_thread_a_shard_of_enough_rows() {
+        if crate::kernels::gemm::gemm_path() == crate::kernels::gemm::GemmPath::MatrixMultiply {
+            assert_eq!(auto_shard_rows(256, &[1024], 2), 256);
+            return;
+        }
+        // S, M, L and XL on one and two threads.
+        assert_eq!(auto_shard_rows(64, &[128], 1), 64);
+        assert_eq!(auto_shard_rows(64, &[128], 2), 32);
+        assert_eq!(auto_shard_rows(128, &[512, 512], 2), 64);
+        assert_eq!(auto_shard_rows(256, &[1024, 1024], 2), 128);
+        assert_eq!(auto_shard_rows(512, &[4096, 4096], 2), 512);
+        // Small batches stay whole; many threads share wide layers' shards.
+        assert_eq!(auto_shard_rows(40, &[128], 8), 40);
+        assert_eq!(auto_shard_rows(1, &[], 4), 1);
+        assert_eq!(auto_shard_rows(0, &[], 4), 1);
+        assert_eq!(auto_shard_rows(256, &[1024, 1024], 16), 128);
+        assert_eq!(auto_shard_rows(512, &[4096, 4096], 16), 512);
+        assert_eq!(auto_shard_rows(1000, &[64], 16), 63);
     }
 
     #[test]
-    fn the_config_cuts_by_the_hidden_widths() {
-        let c = TrainConfig { batch_size: 200, ..TrainConfig::default() };
-        assert_eq!(c.effective_shard_rows(&[784, 256, 128, 10]), 100);
-        assert_eq!(c.effective_shard_rows(&[784, 1024, 10]), 200);
-        assert_eq!(c.effective_shard_rows(&[784, 10]), 100);
+    fn the_config_cuts_by_the_setting_or_the_batch_widths_and_threads() {
+        let c = TrainConfig { batch_size: 200, threads: 2, ..TrainConfig::default() };
+        let sizes = [784, 256, 128, 10];
+        assert_eq!(c.effective_shard_rows(200, &sizes), auto_shard_rows(200, &[256, 128], 2));
         let c = TrainConfig { shard_rows: 7, ..c };
-        assert_eq!(c.effective_shard_rows(&[784, 1024, 10]), 7);
+        assert_eq!(c.effective_shard_rows(200, &[784, 1024, 10]), 7);
+        assert_eq!(c.effective_shard_rows(5, &[784, 1024, 10]), 5);
     }
 }

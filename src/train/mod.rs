@@ -1,36 +1,32 @@
-//! Training: one step is
+//! Training: a step, read in the order it runs (`step.rs`):
 //!
 //! ```text
-//! shards (shards.rs): the batch cut into shards, each in turn, its layers'
-//!   columns in blocks across the pool:
-//!     forward (forward.rs) ─▶ head: y, E, δ_L ─▶ δ down the layers (backward.rs)
-//!   ─▶ ∂E/∂W = Σ_shards hᵀ·δ, tile by tile in parallel (backward.rs),
-//!      the shards added in one fixed order (reduce.rs)
-//!      (across ranks, Trainer::distribute: the same order through a
-//!      chain of processes, backward a layer at a time between; reduce.rs)
-//!   ─▶ update: the optimizer over the flat parameters, in chunks (update.rs)
-//!   ─▶ checkpoint (between steps, when the caller asks; checkpoint.rs)
+//! W, Wᵀ packed once          net::PackedWeights
+//! shards side by side        shard.rs: rows gathered, forward (net::forward), head (y, E, δ_L),
+//!                            backward.rs: δ down the layers, each δ packed
+//! gradient                   gradient.rs: ∂E/∂W one chain over the batch's rows in order,
+//!                            reduce.rs: summed here (Local) or along the ranks (Chain)
+//! update                     update.rs: the optimizer over the flat parameters, in chunks
+//! checkpoint                 checkpoint.rs (between steps, when the caller asks)
 //! ```
 //!
-//! The GEMMs read `W` (forward) and `Wᵀ` (input gradients, a transposed
-//! view) where they lie, packing each `KC × NC` block as they reach it, so
-//! the trainer keeps no packed copy of the weights. All of it runs inside
-//! the trainer's own thread pool ([`Trainer`]).
+//! The trainer (`trainer.rs`) owns the workspaces, allocated once, and its
+//! own thread pool ([`exec`](crate::exec)).
 
 mod backward;
 mod checkpoint;
 mod config;
-pub(crate) mod forward;
-pub(crate) mod pool;
+mod gradient;
 mod reduce;
-mod shards;
+mod shard;
 mod step;
+mod trainer;
 mod update;
 
+pub use crate::exec::default_min_parallel_flops;
 pub use checkpoint::{file_fingerprint, Checkpoint, CHECKPOINT_FORMAT, CHECKPOINT_VERSION};
-pub use config::{auto_shard_rows, default_min_parallel_flops, TrainConfig};
-pub(crate) use shards::sparse_inputs;
-pub use step::Trainer;
+pub use config::{auto_shard_rows, TrainConfig};
+pub use trainer::Trainer;
 
 /// Floating-point operations of one training step of a network with these
 /// layer sizes on `batch` rows: `2·B·Σ in·out` forward, as much again for the

@@ -1,320 +1,278 @@
-//! The reduction over shards, in one fixed order: the gradients of a batch
-//! are sums over its shards, and the global norm a sum over gradient tiles,
-//! each added in the same order whatever thread computed the terms, so that
-//! a step's bits depend on the shard cut alone (rayon's maintainers' advice
-//! on float sums; STYLE.md's "determinism by construction"); across ranks,
-//! the same order through a chain ([`dist`](crate::dist)).
+//! How a step's gradient comes together: in one process ([`Local`]), or
+//! along a chain of ranks ([`Chain`]): two implementations of [`Reduce`],
+//! one picked when the trainer is made and the other when it is
+//! [distributed](super::Trainer::distribute).
+//!
+//! Either way each value of the gradient is one chain over the batch's
+//! rows in order ([`gradient`](super::gradient)): across ranks, each rank
+//! holds a contiguous run of the rows, in rank order, and continues the
+//! sums the rank before it left, segment by segment, so the bits are one
+//! process's for any number of ranks.
 
-use super::backward::{segments, Segment, TILE_ROWS};
-use super::shards::Shard;
-use crate::dist::{in_rank_order, owned_shards, segment_floats, Chain, Collective, FinishedWork, Pairing};
+use super::gradient::{segment_squares, segments, SegmentSum, SquaredNorm};
+use super::shard::Shard;
+use crate::dist::Collective;
 use crate::error::Result;
+use crate::kernels::Kernels;
+use crate::mem::{reserve, zeros};
 use std::ops::Range;
 use std::time::Instant;
 
-/// `Σ_s term(s)` in shard order: calls `term(shard, accumulate)` for each
-/// shard in turn, `accumulate` false for the first (which writes the sum)
-/// and true after (which add to it).
-pub(crate) fn in_shard_order<S>(shards: &[S], mut term: impl FnMut(&S, bool) -> Result<()>) -> Result<()> {
-    shards.iter().enumerate().try_for_each(|(s, sh)| term(sh, s > 0))
+/// What adds this process's terms to a segment of the sum, noting its
+/// squares in the norm when given one.
+pub(crate) type AddTerms<'a> = dyn FnMut(SegmentSum<'_>, Option<&mut SquaredNorm>) -> Result<()> + 'a;
+
+/// The gradient's segments and where each lies in it.
+struct Parts {
+    segments: Vec<super::gradient::Segment>,
+    ranges: Vec<Range<usize>>,
 }
 
-/// The squared global norm `Σ g²`, in one fixed order whatever order the
-/// tiles were computed in: the squares of each layer's weight tiles folded
-/// left to right in f64, then, layer by layer from the first, that layer's
-/// sum added to the total, then its bias squares.
-pub(crate) struct SquaredNorm {
-    /// Each weight tile's squares, layer after layer.
-    tiles: Vec<f64>,
-    /// Where each layer's tiles start in `tiles`, and where the last ends.
-    starts: Vec<usize>,
-    /// Each layer's bias squares.
-    bias: Vec<f64>,
-}
-
-impl SquaredNorm {
-    /// Room for the layers of a network of `sizes`, all zero.
-    pub(crate) fn new(sizes: &[usize]) -> Result<SquaredNorm> {
-        let layers = sizes.len() - 1;
-        let mut starts = crate::mem::vec_of(layers + 1, "gradient norms", || Ok(0))?;
-        for l in 0..layers {
-            starts[l + 1] = starts[l] + sizes[l].div_ceil(TILE_ROWS);
-        }
-        Ok(SquaredNorm {
-            tiles: crate::mem::zeros(starts[layers], "gradient norms")?,
-            bias: crate::mem::zeros(layers, "gradient norms")?,
-            starts,
-        })
-    }
-
-    /// Zeroes every layer, for the next step.
-    pub(crate) fn clear(&mut self) {
-        self.tiles.fill(0.0);
-        self.bias.fill(0.0);
-    }
-
-    /// The squares of layer `l`'s weight tiles from tile `first` on.
-    pub(crate) fn tiles(&mut self, l: usize, first: usize, tiles: impl Iterator<Item = f64>) {
-        let layer = &mut self.tiles[self.starts[l]..self.starts[l + 1]];
-        layer[first..].iter_mut().zip(tiles).for_each(|(t, sq)| *t = sq);
-    }
-
-    /// Layer `l`'s bias squares sum to `bias`.
-    pub(crate) fn bias(&mut self, l: usize, bias: f64) {
-        self.bias[l] = bias;
-    }
-
-    /// `Σ g²` over every layer.
-    pub(crate) fn total(&self) -> f64 {
-        (0..self.bias.len()).fold(0.0, |total, l| {
-            let w = self.tiles[self.starts[l]..self.starts[l + 1]].iter().fold(0.0, |acc, &t| acc + t);
-            (total + w) + self.bias[l]
-        })
-    }
-}
-
-/// The row errors of the shards summed in batch order, in f64.
-pub(crate) fn loss_sum(shards: &[Shard]) -> f64 {
-    shards.iter().flat_map(|sh| &sh.loss[..sh.rows.len()]).fold(0.0, |acc, &v| acc + v as f64)
-}
-
-/// The segments of the gradient a chain message carries, and where each
-/// lies in it: fixed for a network, made once per trainer. Last layer
-/// first, as backward makes them: a layer's weight gradients go out while
-/// the deltas of the layer below are computed.
-pub(crate) struct ChainParts {
-    pub segments: Vec<Segment>,
-    pub ranges: Vec<Range<usize>>,
-    /// On two ranks: which segments the second may start, and each rank's
-    /// order ([`ChainParts::pairing`]).
-    paired: Option<(Vec<bool>, [Vec<usize>; 2])>,
-}
-
-impl ChainParts {
-    /// The parts of a gradient of `params` values (a network of `sizes`)
-    /// for `ranks` ranks.
-    pub(crate) fn new(sizes: &[usize], params: usize, ranks: usize) -> Result<ChainParts> {
-        let max = segment_floats(params, ranks);
-        let n = segments(sizes, max).count();
+impl Parts {
+    /// The segments of a network of `sizes`, each at most `max_floats`
+    /// weights.
+    fn new(sizes: &[usize], max_floats: usize) -> Result<Parts> {
+        let n = segments(sizes, max_floats).count();
         let (mut segs, mut ranges) = (Vec::new(), Vec::new());
-        crate::mem::reserve(&mut segs, n, "chain segments")?;
-        crate::mem::reserve(&mut ranges, n, "chain segments")?;
-        for l in (0..sizes.len() - 1).rev() {
-            for seg in segments(sizes, max).filter(|s| s.layer == l) {
-                ranges.push(seg.range(sizes));
-                segs.push(seg);
+        reserve(&mut segs, n, "gradient segments")?;
+        reserve(&mut ranges, n, "gradient segments")?;
+        for seg in segments(sizes, max_floats) {
+            ranges.push(seg.range(sizes));
+            segs.push(seg);
+        }
+        Ok(Parts { segments: segs, ranges })
+    }
+}
+
+/// How a step's gradient comes together from the batch's rows.
+pub(crate) trait Reduce: Send {
+    /// The rows of a batch of `rows` this process computes.
+    fn own_rows(&self, rows: usize) -> Range<usize>;
+
+    /// Writes the gradient of a batch of `rows` into `grads` (laid out like
+    /// the parameters) and returns `Σ g²`: `add` adds this process's terms
+    /// to each segment.
+    fn gradient(&mut self, rows: usize, grads: &mut [f32], add: &mut AddTerms<'_>) -> Result<f64>;
+
+    /// Gives this process the outputs `y` (`outputs` a row) and row errors
+    /// of every row of a batch of `rows`, of which `shards` hold this
+    /// process's.
+    fn share_outputs(&mut self, shards: &[Shard], rows: usize, outputs: usize) -> Result<()>;
+
+    /// The outputs and row errors [`share_outputs`](Self::share_outputs)
+    /// gathered (`rows × outputs`, then `rows`), or `None` when the shards
+    /// hold every row.
+    fn shared_outputs(&self, rows: usize, outputs: usize) -> Option<(&[f32], &[f32])>;
+
+    /// The ranks, when there are other processes.
+    fn collective(&self) -> Option<&dyn Collective>;
+
+    /// Seconds spent in messages between ranks (waiting included).
+    fn seconds(&self) -> f64;
+
+    /// Tells the other ranks that this one failed with `why` mid-step, so
+    /// that their waits on it end with an error naming it.
+    fn abort(&self, why: &str);
+}
+
+/// One process: every row, every segment summed here.
+pub(crate) struct Local {
+    parts: Parts,
+    norm: SquaredNorm,
+}
+
+impl Local {
+    /// The sum for a network of `sizes`: a segment a layer.
+    pub(crate) fn new(sizes: &[usize]) -> Result<Local> {
+        Ok(Local { parts: Parts::new(sizes, usize::MAX)?, norm: SquaredNorm::new(sizes)? })
+    }
+}
+
+impl Reduce for Local {
+    fn own_rows(&self, rows: usize) -> Range<usize> {
+        0..rows
+    }
+
+    fn gradient(&mut self, _: usize, grads: &mut [f32], add: &mut AddTerms<'_>) -> Result<f64> {
+        self.norm.clear();
+        for (seg, r) in self.parts.segments.iter().zip(&self.parts.ranges) {
+            add(SegmentSum { g: &mut grads[r.clone()], seg, onto: false }, Some(&mut self.norm))?;
+        }
+        Ok(self.norm.total())
+    }
+
+    fn share_outputs(&mut self, _: &[Shard], _: usize, _: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn shared_outputs(&self, _: usize, _: usize) -> Option<(&[f32], &[f32])> {
+        None
+    }
+
+    fn collective(&self) -> Option<&dyn Collective> {
+        None
+    }
+
+    fn seconds(&self) -> f64 {
+        0.0
+    }
+
+    fn abort(&self, _: &str) {}
+}
+
+/// The rows `[q·B/P, (q+1)·B/P)` of a batch of `rows` that rank `q` of
+/// `ranks` computes: contiguous, in rank order, sizes differing by at most
+/// one (empty for some ranks when `rows < ranks`).
+pub(crate) fn rank_rows(rows: usize, ranks: usize, q: usize) -> Range<usize> {
+    (q * rows / ranks)..((q + 1) * rows / ranks)
+}
+
+/// Where a rank stands in the chain of one step: the ranks that hold rows,
+/// in rank order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Link {
+    /// The rank before this one that holds rows: the partial sums come
+    /// from it.
+    prev: Option<usize>,
+    /// The rank after this one that holds rows: the partial sums go to it.
+    next: Option<usize>,
+    /// The last rank that holds rows: it finishes the sums.
+    last: usize,
+    /// Whether this rank holds rows.
+    member: bool,
+}
+
+impl Link {
+    /// The chain of a batch of `rows` on `ranks` ranks, as `rank` sees it.
+    fn of(rows: usize, ranks: usize, rank: usize) -> Link {
+        let holds = |q: usize| !rank_rows(rows, ranks, q).is_empty();
+        Link {
+            prev: (0..rank).rev().find(|&q| holds(q)),
+            next: (rank + 1..ranks).find(|&q| holds(q)),
+            last: (0..ranks).rev().find(|&q| holds(q)).unwrap_or(0),
+            member: holds(rank),
+        }
+    }
+}
+
+/// Ranks of a data-parallel run: each sums its rows onto what the rank
+/// before it sent, segment by segment, and sends the segment on; the last
+/// rank's finished gradient then goes to every rank.
+pub(crate) struct Chain {
+    comm: Box<dyn Collective>,
+    parts: Parts,
+    norm: SquaredNorm,
+    sizes: Vec<usize>,
+    /// Outputs and row errors on their way between ranks.
+    stage: Vec<f32>,
+    seconds: f64,
+}
+
+impl Chain {
+    /// The chain over `comm` for a network of `sizes` and batches of up to
+    /// `batch` rows of `outputs` outputs.
+    pub(crate) fn new(comm: Box<dyn Collective>, sizes: &[usize], batch: usize, outputs: usize) -> Result<Chain> {
+        let params = crate::layout::count_params(sizes).unwrap_or(0);
+        Ok(Chain {
+            parts: Parts::new(sizes, segment_floats(params, comm.size()))?,
+            norm: SquaredNorm::new(sizes)?,
+            sizes: sizes.to_vec(),
+            stage: zeros(crate::mem::product(batch, outputs + 1, "outputs between ranks")?, "outputs between ranks")?,
+            seconds: 0.0,
+            comm,
+        })
+    }
+
+    /// The chain of sums: this rank's terms of each segment added onto the
+    /// rank before it's, and sent on to the next.
+    fn sums(&mut self, grads: &mut [f32], link: Link, add: &mut AddTerms<'_>) -> Result<()> {
+        let mut waited = 0.0;
+        for (seg, r) in self.parts.segments.iter().zip(&self.parts.ranges) {
+            let g = &mut grads[r.clone()];
+            let t = Instant::now();
+            if let Some(p) = link.prev {
+                self.comm.receive(p, g)?;
             }
+            waited += t.elapsed().as_secs_f64();
+            add(SegmentSum { g: &mut *g, seg, onto: link.prev.is_some() }, None)?;
+            let t = Instant::now();
+            if let Some(n) = link.next {
+                self.comm.send(n, g)?;
+            }
+            waited += t.elapsed().as_secs_f64();
         }
-        let paired = if ranks == 2 { Some(pair_segments(&segs, &ranges)?) } else { None };
-        Ok(ChainParts { segments: segs, ranges, paired })
-    }
-
-    /// The [`Pairing`] of a step on two ranks where each computes one shard
-    /// whose weight gradient the GEMM adds to a tile in one addition
-    /// (`one_addition`): each tile's sum is then `g₀ + g₁`, the same
-    /// bits whichever rank writes first. A layer's last segment carries its
-    /// bias, a running sum over the rows in batch order, so rank 0 always
-    /// starts it.
-    pub(crate) fn pairing(&self, one_addition: bool) -> Option<Pairing<'_>> {
-        let (swapped, [a, b]) = self.paired.as_ref().filter(|_| one_addition)?;
-        Some(Pairing { swapped, order: [a, b] })
+        self.seconds += waited;
+        Ok(())
     }
 }
 
-/// Splits each layer's segments (in `segs`' order, a layer's bias segment
-/// last) between two ranks by values: rank 0 starts the first ones and the
-/// bias segment, rank 1 the rest (swapped), about half each. Rank 0 works
-/// on its own, then on rank 1's; rank 1 on its own, then on rank 0's; a
-/// layer at a time, as the deltas come.
-fn pair_segments(segs: &[Segment], ranges: &[Range<usize>]) -> Result<(Vec<bool>, [Vec<usize>; 2])> {
-    let n = segs.len();
-    let mut swapped = crate::mem::vec_of(n, "chain segments", || Ok(false))?;
-    let (mut first, mut second) = (Vec::new(), Vec::new());
-    crate::mem::reserve(&mut first, n, "chain segments")?;
-    crate::mem::reserve(&mut second, n, "chain segments")?;
-    let mut at = 0;
-    while at < n {
-        let end = (at..n).find(|&i| segs[i].bias).map_or(n, |i| i + 1);
-        let len = |i: usize| ranges[i].len();
-        let whole: usize = (at..end).map(len).sum();
-        // Rank 0 starts the layer's bias segment and the plain ones before
-        // `split`, rank 1 those from `split` on.
-        let (mut split, mut mine) = (at, len(end - 1));
-        while split + 1 < end && 2 * (mine + len(split)) <= whole + len(split) {
-            mine += len(split);
-            split += 1;
-        }
-        swapped[split..end - 1].fill(true);
-        let (own, theirs) = ((at..split).chain([end - 1]), split..end - 1);
-        first.extend(own.clone().chain(theirs.clone()));
-        second.extend(theirs.chain(own));
-        at = end;
+impl Reduce for Chain {
+    fn own_rows(&self, rows: usize) -> Range<usize> {
+        rank_rows(rows, self.comm.size(), self.comm.rank())
     }
-    Ok((swapped, [first, second]))
-}
 
-/// What a rank does with a segment of the gradient in [`chain_gradients`]:
-/// called with `None` before the segment is received, then with it and
-/// whether to add onto what it holds ([`ChainWork`](crate::dist::ChainWork)).
-pub(crate) type SegmentWork<'a> = dyn FnMut(&Segment, Option<(&mut [f32], bool)>) -> Result<()> + 'a;
-
-/// The sum of a distributed step, the same bits as one process's
-/// ([`Collective::chain`]): each rank that owns shards takes every segment
-/// of the gradient as the rank before it in the chain left it (the sums of
-/// all earlier shards), and `work(seg, Some((values, true)))` adds its own
-/// shards' terms onto it in shard order, exactly as one process would;
-/// then the segment goes on. `work(seg, None)` comes first, before the
-/// segment is there: what can be computed without it (the deltas of its
-/// layer). The finished segments reach the other ranks as the last rank
-/// makes them (no broadcast of the whole gradient at the end). Rank `r+1`
-/// works on segment `c` while rank `r` computes segment `c+1`. MPI calls
-/// stay on the calling thread. With `then`, each finished part goes to it
-/// instead of into `grads` ([`Collective::chain_then`]), and the chain may
-/// follow `pairing`. Adds the seconds spent between ranks (waiting
-/// included, `work` and `then` excluded) to `waited`.
-pub(crate) fn chain_gradients(
-    comm: &dyn Collective,
-    (chain, pairing): (Chain, Option<Pairing<'_>>),
-    parts: &ChainParts,
-    grads: &mut [f32],
-    then: Option<&mut FinishedWork<'_>>,
-    waited: &mut f64,
-    work: &mut SegmentWork<'_>,
-) -> Result<()> {
-    let t0 = Instant::now();
-    let worked = std::cell::Cell::new(0.0);
-    let timed = |t: Instant| worked.set(worked.get() + t.elapsed().as_secs_f64());
-    let mut work = |i: usize, g: Option<(&mut [f32], bool)>| {
+    fn gradient(&mut self, rows: usize, grads: &mut [f32], add: &mut AddTerms<'_>) -> Result<f64> {
+        let link = Link::of(rows, self.comm.size(), self.comm.rank());
+        if link.member {
+            self.sums(grads, link, add)?;
+        }
         let t = Instant::now();
-        let r = work(&parts.segments[i], g);
-        timed(t);
-        r
-    };
-    match then {
-        Some(then) => {
-            let mut then = |i: usize, g: &[f32]| {
-                let t = Instant::now();
-                let r = then(i, g);
-                timed(t);
-                r
-            };
-            comm.chain_then(chain, (grads, &parts.ranges), pairing, &mut work, &mut then)?
+        self.comm.broadcast(link.last, grads)?;
+        self.seconds += t.elapsed().as_secs_f64();
+        // Every rank notes the finished gradient's squares, in one order.
+        let k = Kernels::active();
+        self.norm.clear();
+        for (seg, r) in self.parts.segments.iter().zip(&self.parts.ranges) {
+            segment_squares(&grads[r.clone()], seg, &self.sizes, &k, &mut self.norm);
         }
-        None => comm.chain(chain, grads, &parts.ranges, &mut in_rank_order(chain, &mut work))?,
+        Ok(self.norm.total())
     }
-    *waited += t0.elapsed().as_secs_f64() - worked.get();
-    Ok(())
-}
 
-/// The squared norm `sq` of the last rank of the chain, which alone has
-/// the finished gradient's, on every rank.
-pub(crate) fn shared_norm(comm: &dyn Collective, chain: Chain, sq: f64) -> Result<f64> {
-    let mut bytes = sq.to_le_bytes();
-    comm.broadcast_bytes(chain.last, &mut bytes)?;
-    Ok(f64::from_le_bytes(bytes))
-}
-
-/// Gives every rank the whole batch's outputs `y` (`o` a row, in `h[last]`)
-/// and row errors, each rank broadcasting those of the shards it computed;
-/// `stage` holds at least a batch of rows × (o + 1) values.
-pub(crate) fn share_outputs(
-    comm: &dyn Collective,
-    shards: &mut [Shard],
-    (o, last): (usize, usize),
-    stage: &mut [f32],
-) -> Result<()> {
-    let (ranks, me, used) = (comm.size(), comm.rank(), shards.len());
-    for q in 0..ranks {
-        let own = &mut shards[owned_shards(used, ranks, q)];
-        let rows: usize = own.iter().map(|sh| sh.rows.len()).sum();
-        if rows == 0 {
-            continue;
+    /// Each rank broadcasts the outputs and errors of its own rows, which
+    /// its shards hold in order, into every rank's `stage`.
+    fn share_outputs(&mut self, shards: &[Shard], rows: usize, o: usize) -> Result<()> {
+        let t = Instant::now();
+        let (ys, losses) = self.stage[..rows * (o + 1)].split_at_mut(rows * o);
+        for sh in shards {
+            let (r, n) = (sh.rows.start, sh.rows.len());
+            ys[r * o..(r + n) * o].copy_from_slice(&sh.h[sh.h.len() - 1][..n * o]);
+            losses[r..r + n].copy_from_slice(&sh.loss[..n]);
         }
-        let (ys, losses) = stage[..rows * (o + 1)].split_at_mut(rows * o);
-        let mut at = 0;
-        for sh in own.iter() {
-            let n = sh.rows.len();
-            if q == me {
-                ys[at * o..(at + n) * o].copy_from_slice(&sh.h[last][..n * o]);
-                losses[at..at + n].copy_from_slice(&sh.loss[..n]);
-            }
-            at += n;
-        }
-        comm.broadcast(q, &mut stage[..rows * (o + 1)])?;
-        if q != me {
-            let (ys, losses) = stage[..rows * (o + 1)].split_at(rows * o);
-            let mut at = 0;
-            for sh in own.iter_mut() {
-                let n = sh.rows.len();
-                sh.h[last][..n * o].copy_from_slice(&ys[at * o..(at + n) * o]);
-                sh.loss[..n].copy_from_slice(&losses[at..at + n]);
-                at += n;
+        let ranks = self.comm.size();
+        for q in 0..ranks {
+            let r = rank_rows(rows, ranks, q);
+            if !r.is_empty() {
+                self.comm.broadcast(q, &mut ys[r.start * o..r.end * o])?;
+                self.comm.broadcast(q, &mut losses[r])?;
             }
         }
+        self.seconds += t.elapsed().as_secs_f64();
+        Ok(())
     }
-    Ok(())
+
+    fn shared_outputs(&self, rows: usize, outputs: usize) -> Option<(&[f32], &[f32])> {
+        Some(self.stage[..rows * (outputs + 1)].split_at(rows * outputs))
+    }
+
+    fn collective(&self) -> Option<&dyn Collective> {
+        Some(&*self.comm)
+    }
+
+    fn seconds(&self) -> f64 {
+        self.seconds
+    }
+
+    fn abort(&self, why: &str) {
+        self.comm.abort(why);
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pairing_splits_each_layer_and_keeps_the_bias_in_rank_order() {
-        let sizes = [784, 1024, 1024, 10];
-        let params = crate::model::layer_ranges(&sizes, sizes.len() - 2).1.end;
-        let parts = ChainParts::new(&sizes, params, 2).unwrap();
-        let p = parts.pairing(true).unwrap();
-        assert!(parts.pairing(false).is_none());
-        let n = parts.segments.len();
-        for order in p.order {
-            let mut seen = order.to_vec();
-            seen.sort_unstable();
-            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "each part once");
-            // A layer at a time, from the last: the deltas come in that order.
-            let layers: Vec<usize> = order.iter().map(|&i| parts.segments[i].layer).collect();
-            assert!(layers.windows(2).all(|w| w[0] >= w[1]), "{layers:?}");
-        }
-        for l in 0..sizes.len() - 1 {
-            let of = |swapped: bool| -> usize {
-                (0..n)
-                    .filter(|&i| parts.segments[i].layer == l && p.swapped[i] == swapped)
-                    .map(|i| parts.ranges[i].len())
-                    .sum()
-            };
-            let (first, second) = (of(false), of(true));
-            let largest =
-                (0..n).filter(|&i| parts.segments[i].layer == l).map(|i| parts.ranges[i].len()).max().unwrap();
-            assert!(first.abs_diff(second) <= largest, "layer {l}: {first} against {second}");
-        }
-        assert!((0..n).all(|i| !(parts.segments[i].bias && p.swapped[i])), "a bias segment swapped");
-        assert!(ChainParts::new(&sizes, params, 3).unwrap().pairing(true).is_none());
-    }
-
-    #[test]
-    fn the_norm_does_not_depend_on_the_order_its_tiles_come_in() {
-        let sizes: [usize; 3] = [300, 200, 10];
-        let tiles: Vec<usize> = sizes[..2].iter().map(|s| s.div_ceil(TILE_ROWS)).collect();
-        // Sums that change with their order: a large first tile (its
-        // fold from the last tile is 1e16 + 2 or + 4, from the first 1e16).
-        let value = |_: usize, t: usize| if t == 0 { 1e16 } else { 1.0 };
-        let mut forward = SquaredNorm::new(&sizes).unwrap();
-        let mut backward = SquaredNorm::new(&sizes).unwrap();
-        for (l, &n) in tiles.iter().enumerate() {
-            forward.tiles(l, 0, (0..n).map(|t| value(l, t)));
-            forward.bias(l, 0.5 * l as f64);
-        }
-        for (l, &n) in tiles.iter().enumerate().rev() {
-            for t in (0..n).rev() {
-                backward.tiles(l, t, std::iter::once(value(l, t)));
-            }
-            backward.bias(l, 0.5 * l as f64);
-        }
-        let fold = tiles.iter().enumerate().fold(0.0, |total: f64, (l, &n)| {
-            let w = (0..n).fold(0.0, |acc, t| acc + value(l, t));
-            (total + w) + 0.5 * l as f64
-        });
-        assert_eq!(forward.total().to_bits(), fold.to_bits());
-        assert_eq!(backward.total().to_bits(), fold.to_bits());
-    }
+/// Values of the gradient one message carries at most, for a gradient of
+/// `n` values on `ranks` ranks: `n / ranks`, and never more than 1 MiB of
+/// f32. Large enough that a message's latency is small beside its
+/// transfer; small enough that a layer is several messages, which the
+/// ranks work on at once. (Segments only group the gradient's tiles into
+/// messages: the sums, and so the bits, are the same for any size.)
+fn segment_floats(n: usize, ranks: usize) -> usize {
+    (n / ranks.max(1)).clamp(1, 1 << 18)
 }

@@ -1,12 +1,13 @@
 //! Data-parallel training through a [`Collective`]: ranks as threads
 //! ([`Local`]) must end with the same bits as one process, for any number of
-//! ranks and threads per rank, short batches (where some ranks own no shard)
-//! and layers cut into several chain segments included. The same chain runs
-//! over MPI in tests/mpi.rs.
+//! ranks, threads per rank and shard cut, short batches (where some ranks
+//! hold no rows) and layers cut into several chain segments included; a
+//! rank that fails mid-step ends the others' waits with an error naming
+//! it. The same chain runs over MPI in tests/mpi.rs.
 
 use crate::common;
 
-use backprop::dist::{owned_shards, Collective, Local};
+use backprop::dist::{Collective, Local};
 use backprop::optim::{Adam, Optimizer, Sgd};
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
 
@@ -36,9 +37,13 @@ fn trainer(threads: usize, opt: Box<dyn Optimizer>) -> Trainer {
     clipped(threads, opt, Some(0.5))
 }
 
-/// [`trainer`] with `clip_norm` (without it a distributed step updates
-/// each part of the gradient as it is finished).
+/// [`trainer`] with `clip_norm`.
 fn clipped(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>) -> Trainer {
+    cut(threads, opt, clip_norm, SHARD_ROWS)
+}
+
+/// [`clipped`] with shards of `shard_rows` (0: the trainer's choice).
+fn cut(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>, shard_rows: usize) -> Trainer {
     let mlp = Mlp::builder()
         .input(SIZES[0])
         .hidden(SIZES[1])
@@ -50,7 +55,7 @@ fn clipped(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>) -> T
         .unwrap();
     let config = TrainConfig {
         batch_size: BATCH,
-        shard_rows: SHARD_ROWS,
+        shard_rows,
         threads,
         lr: 0.01,
         clip_norm,
@@ -60,11 +65,11 @@ fn clipped(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>) -> T
     Trainer::with_optimizer(mlp, config, opt).unwrap()
 }
 
-/// Six steps; the fourth is 13 rows (two shards: on three or four ranks,
-/// some own none) and the sixth 40.
+/// Seven steps; the fourth is 13 rows, the sixth 40 and the last 3 (on
+/// more than three ranks, some hold none).
 fn train(mut tr: Trainer) -> Run {
     let (mut losses, mut norms) = (Vec::new(), Vec::new());
-    for (step, rows) in [48, 48, 48, 13, 48, 40].into_iter().enumerate() {
+    for (step, rows) in [48, 48, 48, 13, 48, 40, 3].into_iter().enumerate() {
         let (mut x, t) = common::batch(Head::Softmax, rows, SIZES[0], SIZES[3], 300 + step as u64);
         // Batches whose shards are mostly zeros, all or the first two.
         match step {
@@ -121,11 +126,11 @@ fn momentum() -> Box<dyn Optimizer> {
 }
 
 #[test]
-fn every_rank_ends_with_the_single_process_bits_on_1_to_4_ranks() {
+fn every_rank_ends_with_the_single_process_bits_on_1_to_5_ranks() {
     for clip in [Some(0.5), None] {
         for opt in [adam as fn() -> Box<dyn Optimizer>, momentum] {
             let one = train(clipped(1, opt(), clip));
-            for ranks in 1..=4 {
+            for ranks in 1..=5 {
                 for (r, run) in distributed_clipped(ranks, |r| 1 + r % 2, opt, clip).iter().enumerate() {
                     assert!(run == &one, "clip {clip:?}, {ranks} ranks, rank {r}: not the single process's bits");
                 }
@@ -142,23 +147,70 @@ fn threads_per_rank_do_not_change_the_bits() {
     assert_eq!(a[1], b[1]);
 }
 
+/// The cut is a speed setting: shards of 5, 12 or 48 rows, or the
+/// trainer's own choice, on 1 or 3 threads, give the same bits.
 #[test]
-fn shards_are_dealt_to_ranks_in_order() {
-    assert_eq!(owned_shards(4, 3, 0), 0..1);
-    assert_eq!(owned_shards(4, 3, 1), 1..2);
-    assert_eq!(owned_shards(4, 3, 2), 2..4);
+fn the_shard_cut_does_not_change_the_bits() {
+    let one = train(cut(1, adam(), Some(0.5), BATCH));
+    for (threads, shard_rows) in [(1, 5), (3, 5), (3, 12), (1, 0), (2, 0), (3, 0)] {
+        let run = train(cut(threads, adam(), Some(0.5), shard_rows));
+        assert!(run == one, "{threads} threads, shards of {shard_rows}: not the bits of one shard");
+    }
 }
 
+/// A rank whose messages fail in the middle of a step: it aborts, and the
+/// other ranks' step ends with an error naming it instead of waiting.
 #[test]
-fn more_ranks_than_shards_is_an_error_before_any_step() {
-    let mut comms = Local::group(5);
-    let mut tr = trainer(1, adam());
-    let e = tr.distribute(Box::new(comms.remove(0))).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "ranks: 5 ranks, but a batch of 48 rows is 4 shard(s) of 12 rows: every rank needs a shard (shard rows at most 9)"
-    );
-    assert!(tr.collective().is_none());
+fn a_rank_that_fails_mid_step_ends_the_others_steps_with_an_error() {
+    /// A rank whose third send fails.
+    struct Failing(Local, std::sync::atomic::AtomicUsize);
+    impl Collective for Failing {
+        fn rank(&self) -> usize {
+            self.0.rank()
+        }
+        fn size(&self) -> usize {
+            self.0.size()
+        }
+        fn send(&self, to: usize, data: &[f32]) -> backprop::Result<()> {
+            if self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 2 {
+                return Err(backprop::Error::collective(self.rank(), "the link went down"));
+            }
+            self.0.send(to, data)
+        }
+        fn receive(&self, from: usize, data: &mut [f32]) -> backprop::Result<()> {
+            self.0.receive(from, data)
+        }
+        fn broadcast(&self, root: usize, data: &mut [f32]) -> backprop::Result<()> {
+            self.0.broadcast(root, data)
+        }
+        fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> backprop::Result<()> {
+            self.0.broadcast_bytes(root, bytes)
+        }
+        fn abort(&self, why: &str) {
+            self.0.abort(why)
+        }
+    }
+    let errors: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = Local::group(3)
+            .into_iter()
+            .map(|comm| {
+                s.spawn(move || {
+                    let mut tr = trainer(1, adam());
+                    let failing = comm.rank() == 1;
+                    let comm: Box<dyn Collective> =
+                        if failing { Box::new(Failing(comm, 0.into())) } else { Box::new(comm) };
+                    tr.distribute(comm).unwrap();
+                    let (x, t) = common::batch(Head::Softmax, BATCH, SIZES[0], SIZES[3], 1);
+                    tr.step(&x, &t, BATCH).unwrap_err().to_string()
+                })
+            })
+            .collect();
+        runs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(errors[1], "rank 1: the link went down");
+    for r in [0, 2] {
+        assert!(errors[r].contains("rank 1 failed: rank 1: the link went down"), "rank {r}: {}", errors[r]);
+    }
 }
 
 #[test]

@@ -60,7 +60,7 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
     let mut packed = PackedB::new();
     packed.pack(view(&bd, k, n, tb), path).unwrap();
     let mut packed_a = PackedA::new();
-    packed_a.pack_with(view(&ad, m, k, ta), path, m.is_multiple_of(3)).unwrap();
+    packed_a.pack(view(&ad, m, k, ta), path).unwrap();
     // B packed ahead or a view packed block by block; A likewise.
     for (prepacked, a_packed) in [(true, false), (false, false), (true, true), (false, true)] {
         let mut c = vec![f32::NAN; m * ldc];
@@ -187,7 +187,7 @@ fn wrong_shapes_are_errors_not_panics() {
     // A packed for another path than B's: refused, not misread.
     let other = GemmPath::ALL.into_iter().find(|p| p.is_supported() && *p != GemmPath::Portable).unwrap();
     let mut pa = PackedA::new();
-    pa.pack_with(am, other, false).unwrap();
+    pa.pack(am, other).unwrap();
     assert!(gemm(&pa, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
     assert!(gemm(&PackedA::new(), &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
 }

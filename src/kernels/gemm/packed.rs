@@ -10,7 +10,7 @@ use super::pack::{self, AlignedBuf};
 use super::view::MatRef;
 use super::{gemm_path, GemmPath, KC, MC, NC};
 use crate::error::{Error, Result};
-use crate::par::{self, ChunksMut};
+use crate::exec::{ChunksMut, Team};
 
 /// A read-only view of a [`PackedB`].
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +19,20 @@ pub struct PackedRef<'a> {
     pub(super) k: usize,
     pub(super) n: usize,
     pub(super) path: GemmPath,
+}
+
+impl<'a> PackedRef<'a> {
+    /// Columns `j0..j0 + c` alone: `j0` on a panel boundary (a multiple of
+    /// the path's NR), the columns inside the matrix. An error otherwise.
+    pub fn cols(&self, j0: usize, c: usize) -> Result<PackedRef<'a>> {
+        let nr = self.path.tile().1;
+        let inside = j0.checked_add(c).is_some_and(|end| end <= self.n);
+        if !inside || !j0.is_multiple_of(nr) || (self.path == GemmPath::MatrixMultiply && c != self.n) {
+            let want = format!("whole panels of {nr} inside {} columns", self.n);
+            return Err(Error::shape("packed B columns", want, format!("{j0}..{}", j0.saturating_add(c))));
+        }
+        Ok(PackedRef { data: &self.data[j0 / nr * self.k * nr..], n: c, ..*self })
+    }
 }
 
 /// A `k × n` right-hand operand packed for one [`GemmPath`]: panels of `NR`
@@ -33,11 +47,11 @@ pub struct PackedB {
 }
 
 /// Groups of `per` units of `unit` values each, at least one group per
-/// thread of the current pool and about 64 Ki values a group: how a packing
-/// is cut into tasks.
-fn per_task(units: usize, unit: usize) -> usize {
+/// thread of the team and about 64 Ki values a group: how a packing is cut
+/// into tasks.
+fn per_task(units: usize, unit: usize, team: Team<'_>) -> usize {
     let by_size = (1 << 16) / unit.max(1) + 1;
-    let by_threads = units.div_ceil(rayon::current_num_threads().max(1));
+    let by_threads = units.div_ceil(team.threads());
     by_size.min(by_threads).max(1)
 }
 
@@ -47,15 +61,14 @@ impl PackedB {
         Self::default()
     }
 
-    /// Packs `b` for `path`.
+    /// Packs `b` for `path`. Errors (leaving it unpacked) when the buffer
+    /// cannot be allocated.
     pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) -> Result<()> {
-        self.pack_with(b, path, false)
+        self.pack_on(b, path, Team::alone())
     }
 
-    /// Packs `b` for `path`, its panels in parallel on the current rayon
-    /// pool when `par`. Errors (leaving it unpacked) when the buffer cannot
-    /// be allocated.
-    pub fn pack_with(&mut self, b: MatRef<'_>, path: GemmPath, par: bool) -> Result<()> {
+    /// [`pack`](Self::pack), its panels split across `team`.
+    pub(crate) fn pack_on(&mut self, b: MatRef<'_>, path: GemmPath, team: Team<'_>) -> Result<()> {
         let (_, nr) = path.tile();
         let tr = path.transposer();
         let panels = if path == GemmPath::MatrixMultiply { b.cols } else { b.cols.div_ceil(nr) * nr };
@@ -64,10 +77,10 @@ impl PackedB {
         self.buf.resize(len)?;
         if path == GemmPath::MatrixMultiply {
             pack::copy_row_major(self.buf.as_mut_slice(), &b);
-        } else if par && b.rows > 0 {
-            let per = per_task(b.cols.div_ceil(nr), b.rows * nr);
+        } else if team.threads() > 1 && b.rows > 0 {
+            let per = per_task(b.cols.div_ceil(nr), b.rows * nr, team);
             let groups = ChunksMut::new(self.buf.as_mut_slice(), per * b.rows * nr);
-            par::for_each((0..groups.len(), groups), true, |(i, dst)| {
+            team.for_each((0..groups.len(), groups), |(i, dst)| {
                 let j0 = i * per * nr;
                 pack::pack_b_block(dst, &b, 0, b.rows, j0, (b.cols - j0).min(per * nr), nr, tr);
             });
@@ -130,10 +143,9 @@ impl PackedA {
         Self::default()
     }
 
-    /// Packs `a` for `path`, its panels in parallel on the current rayon
-    /// pool when `par`. Errors (leaving it unpacked) when the buffer cannot
-    /// be allocated.
-    pub fn pack_with(&mut self, a: MatRef<'_>, path: GemmPath, par: bool) -> Result<()> {
+    /// Packs `a` for `path`. Errors (leaving it unpacked) when the buffer
+    /// cannot be allocated.
+    pub fn pack(&mut self, a: MatRef<'_>, path: GemmPath) -> Result<()> {
         let (mr, _) = path.tile();
         let tr = path.transposer();
         let m_pad = if path == GemmPath::MatrixMultiply { a.rows } else { a.rows.div_ceil(mr) * mr };
@@ -148,13 +160,7 @@ impl PackedA {
                 let kc = KC.min(a.cols - pc);
                 let (block, tail) = rest.split_at_mut(kc * m_pad);
                 rest = tail;
-                let per = if par { per_task(m_pad / mr, kc * mr) } else { m_pad / mr };
-                let group = |(g, dst): (usize, &mut [f32])| {
-                    let i0 = g * per * mr;
-                    pack::pack_a(dst, &a, i0, (a.rows - i0).min(per * mr), pc, kc, mr, tr);
-                };
-                let groups = ChunksMut::new(block, per * kc * mr);
-                par::for_each((0..groups.len(), groups), par, group);
+                pack::pack_a(block, &a, 0, a.rows, pc, kc, mr, tr);
             }
         }
         (self.m, self.k, self.path) = (a.rows, a.cols, Some(path));
@@ -186,9 +192,16 @@ impl GemmScratch {
     /// A scratch already as large as any call needs, so that it never
     /// allocates again; an error when the memory cannot be had.
     pub fn full() -> Result<Self> {
+        let mut s = Self::for_packed_b()?;
+        s.b.resize(KC * NC)?;
+        Ok(s)
+    }
+
+    /// A scratch as large as any call whose B comes packed ahead needs (it
+    /// packs blocks of A only).
+    pub fn for_packed_b() -> Result<Self> {
         let mut s = Self::default();
         s.a.resize(MC * KC)?;
-        s.b.resize(KC * NC)?;
         Ok(s)
     }
 }

@@ -6,7 +6,6 @@ use super::{OptimizerArg, ScheduleArg, TrainArgs};
 use crate::common;
 use crate::Failure;
 use backprop::optim::{Adam, AdamW, Optimizer, Schedule, ScheduleKind, Sgd};
-use backprop::train::auto_shard_rows;
 use backprop::{Activation, Head, Mlp, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -174,7 +173,6 @@ impl RunConfig {
             absolute(&a.checkpoint.clone().unwrap_or_else(|| PathBuf::from(format!("{}.ckpt", out.display()))))?;
         let (standardize, standardize_targets) = scaling_flags(a, init, &data, head)?;
         let adam_defaults = Adam::default();
-        let shard_rows = a.shard_rows.unwrap_or_else(|| auto_shard_rows(a.batch_size, &hidden)).min(a.batch_size);
         Ok(RunConfig {
             data,
             test,
@@ -191,7 +189,7 @@ impl RunConfig {
             init: a.init.as_deref().map(absolute).transpose()?,
             epochs: a.epochs,
             batch_size: a.batch_size,
-            shard_rows,
+            shard_rows: a.shard_rows.unwrap_or(0),
             seed: a.seed,
             no_shuffle: a.no_shuffle,
             optimizer: a.optimizer,
@@ -286,8 +284,9 @@ impl RunConfig {
     pub fn refuse_changes(&self, given: &RunConfig, matches: &clap::ArgMatches) -> Result<(), Failure> {
         let theirs = given.fields();
         let from_command_line = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-        // `--epochs` may change: see `extend`.
-        for (key, mine) in self.fields().into_iter().filter(|(k, _)| k != "epochs") {
+        // `--epochs` may change (see `extend`), and `--shard-rows`, which
+        // changes the speed, never the results.
+        for (key, mine) in self.fields().into_iter().filter(|(k, _)| k != "epochs" && k != "shard_rows") {
             let explicit = from_command_line(&key) || (key == "standardize" && from_command_line("no_standardize"));
             let other = theirs.get(&key).unwrap_or(&serde_json::Value::Null);
             if explicit && *other != mine {

@@ -16,7 +16,6 @@ use super::TrainArgs;
 use crate::common::{self, say};
 use crate::labels::Names;
 use crate::Failure;
-use backprop::data::Batcher;
 use backprop::metrics::Metrics;
 use backprop::model::Scaling;
 use backprop::rng::Rng;
@@ -218,13 +217,12 @@ impl Session {
             ));
         }
         if world.size() > 1 {
-            let (b, r) = (self.batch(), self.trainer.shard_rows());
+            let (b, p, r) = (self.batch(), world.size(), self.trainer.shard_rows());
             self.say(format!(
-                "distributed: {} ranks × {} thread{} (rank 0), a batch of {b} rows in {} shards of {r}",
-                world.size(),
+                "distributed: {p} ranks × {} thread{} (rank 0), a batch of {b} rows, {} a rank (rank 0's in shards of {r})",
                 self.trainer.threads(),
                 if self.trainer.threads() == 1 { "" } else { "s" },
-                b.div_ceil(r)
+                b / p
             ))?;
         }
         // Caught from before the log's first line, so that a signal after
@@ -232,7 +230,7 @@ impl Session {
         self.interrupt = Interrupt::install(world.size() == 1);
         self.summary()?;
         self.log_start()?;
-        let mut batcher = Batcher::new(self.batch(), self.train.x.len() / self.train.rows.max(1), self.outputs)?;
+
         // Elapsed time: what the runs before a resume took, plus this one's.
         let (start, before) = (Instant::now(), self.st.elapsed);
         while self.st.epoch <= self.cfg.epochs && !self.st.stopped {
@@ -240,7 +238,7 @@ impl Session {
                 return Err(self.stop(sig));
             }
             let t0 = Instant::now();
-            let rows = self.run_epoch(&mut batcher)?;
+            let rows = self.run_epoch()?;
             let rate = rows as f64 / t0.elapsed().as_secs_f64();
             self.end_epoch(rate, before + start.elapsed().as_secs_f64())?;
         }
@@ -400,7 +398,7 @@ impl Session {
     }
 
     /// The rest of the current epoch; returns the rows trained.
-    fn run_epoch(&mut self, batcher: &mut Batcher) -> Result<usize, Failure> {
+    fn run_epoch(&mut self) -> Result<usize, Failure> {
         let b = self.batch();
         let batches = self.train.rows.div_ceil(b);
         if self.st.batch == 0 {
@@ -411,25 +409,24 @@ impl Session {
         }
         let bar = progress(self.quiet, self.st.epoch, self.cfg.epochs, batches, self.st.batch);
         // The epoch's steps on the trainer's pool thread: no hand-over a step.
-        let rows = Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(batcher, batches, &bar));
+        let rows = Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(batches, &bar));
         bar.finish_and_clear();
         rows
     }
 
     /// The epoch's batches from the current one on (`batches` in all), with
     /// their scores; returns the rows trained.
-    fn steps(&mut self, batcher: &mut Batcher, batches: usize, bar: &ProgressBar) -> Result<usize, Failure> {
-        // The rows copied on the pool when the steps run there.
-        let (b, par) = (self.batch(), self.trainer.parallel_for(self.batch()));
+    fn steps(&mut self, batches: usize, bar: &ProgressBar) -> Result<usize, Failure> {
+        let b = self.batch();
         let mut rows = 0;
         while self.st.batch < batches {
             let idx = &self.order[self.st.batch * b..((self.st.batch + 1) * b).min(self.train.rows)];
-            let (x, t) = batcher.gather_with(&self.train.x, &self.train.t, idx, par)?;
-            if let Err(e) = self.trainer.step(x, t, idx.len()) {
+            if let Err(e) = self.trainer.step_rows(&self.train.x, &self.train.t, idx) {
                 return Err(self.diverged(e));
             }
             let (o, targets) = (self.outputs, &self.trainer.mlp().scaling().targets);
-            for ((y, t), l) in self.trainer.last_outputs().zip(t.chunks_exact(o)).zip(self.trainer.last_losses()) {
+            let t = idx.iter().map(|&r| &self.train.t[r * o..(r + 1) * o]);
+            for ((y, t), l) in self.trainer.last_outputs().zip(t).zip(self.trainer.last_losses()) {
                 match targets {
                     // Scored in the targets' units, as the held-out rows are.
                     Some(s) => {

@@ -89,13 +89,8 @@ fn check_files(cfg: &RunConfig) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Before any work: with several ranks and no `--shard-rows`, a batch cut
-/// into one shard per rank when the default cut has fewer; the files
-/// checked by rank 0, which alone writes them.
-fn prepare(world: &World, cfg: &mut RunConfig, shard_rows_given: bool) -> Result<(), Failure> {
-    if !shard_rows_given && cfg.batch_size.div_ceil(cfg.shard_rows) < world.size() {
-        cfg.shard_rows = cfg.batch_size.div_ceil(world.size());
-    }
+/// Before any work: the files checked by rank 0, which alone writes them.
+fn prepare(world: &World, cfg: &RunConfig) -> Result<(), Failure> {
     world.agree(if world.is_root() { check_files(cfg) } else { Ok(()) })
 }
 
@@ -110,8 +105,8 @@ fn same_run(world: &World, cfg: &RunConfig, fingerprints: &BTreeMap<String, Stri
 /// A new run from the flags.
 pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
     let (init, init_names) = world.agree(init_model(a))?.unzip();
-    let mut cfg = world.agree(RunConfig::from_args(a, init.as_ref()))?;
-    prepare(world, &mut cfg, a.shard_rows.is_some())?;
+    let cfg = world.agree(RunConfig::from_args(a, init.as_ref()))?;
+    prepare(world, &cfg)?;
     let classes = init_names.and_then(|n| n.classes);
     let (train, held, features, outputs, names) =
         world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs()), classes))?;
@@ -174,7 +169,10 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     if matches.value_source("epochs") == Some(clap::parser::ValueSource::CommandLine) {
         world.agree(cfg.extend(a.epochs, &saved.progress))?;
     }
-    prepare(world, &mut cfg, true)?;
+    if let Some(r) = a.shard_rows {
+        cfg.shard_rows = r;
+    }
+    prepare(world, &cfg)?;
     let now = world.agree(fingerprints(&cfg))?;
     world.agree(same_data(&cfg, &saved.fingerprints, &now, path))?;
     same_run(world, &cfg, &now)?;

@@ -1,0 +1,111 @@
+//! The network as the passes read it, below both training and inference:
+//! its sizes, activation and flat parameters, with the weights packed for
+//! the GEMM ([`PackedWeights`]), and the forward pass over a block of rows
+//! ([`forward`]).
+//!
+//! A trainer packs `W` and `Wᵀ` of every layer once per step (its weights
+//! change every step) and every shard of the batch reads them; a
+//! predictor packs `W` once per model.
+
+mod forward;
+
+pub(crate) use forward::{block_width, forward, mostly_zeros, sparse_inputs, with_scratch, ColBlocks, Input, Work};
+
+use crate::error::Result;
+use crate::exec::Team;
+use crate::kernels::gemm::{gemm_path, GemmPath, MatRef, PackedB, PackedRef};
+use crate::kernels::Kernels;
+use crate::layers::Activation;
+use crate::layout::layer_ranges;
+use crate::mem::vec_of;
+
+/// Every layer's `W` packed as the GEMM's right-hand operand (forward:
+/// `h·W`), and, for training, `Wᵀ` of every layer but the first (the input
+/// gradient: `δ·Wᵀ`), for the process's GEMM path.
+pub(crate) struct PackedWeights {
+    w: Vec<PackedB>,
+    /// Empty for a forward-only network; else `wt[l]` for `l ≥ 1`
+    /// (`wt[0]` stays empty: the inputs need no gradient).
+    wt: Vec<PackedB>,
+    path: GemmPath,
+}
+
+impl PackedWeights {
+    /// Room for a network of `layers` layers; with `transposed`, for `Wᵀ`
+    /// too. Nothing is packed yet.
+    pub(crate) fn new(layers: usize, transposed: bool) -> Result<PackedWeights> {
+        let wt = if transposed { layers } else { 0 };
+        Ok(PackedWeights {
+            w: vec_of(layers, "packed weights", || Ok(PackedB::new()))?,
+            wt: vec_of(wt, "packed weights", || Ok(PackedB::new()))?,
+            path: gemm_path(),
+        })
+    }
+
+    /// Packs every layer's `W` (and `Wᵀ`, when made for it) of a network
+    /// of `sizes` whose parameters are `params`, each packing split across
+    /// `team`.
+    pub(crate) fn pack(&mut self, sizes: &[usize], params: &[f32], team: Team<'_>) -> Result<()> {
+        for (l, p) in self.w.iter_mut().enumerate() {
+            p.pack_on(weight(sizes, params, l)?, self.path, team)?;
+        }
+        for (l, p) in self.wt.iter_mut().enumerate().skip(1) {
+            p.pack_on(weight(sizes, params, l)?.t(), self.path, team)?;
+        }
+        Ok(())
+    }
+}
+
+/// Layer `l`'s `W` as it lies in `params` (in × out, row-major).
+fn weight<'a>(sizes: &[usize], params: &'a [f32], l: usize) -> Result<MatRef<'a>> {
+    MatRef::new(&params[layer_ranges(sizes, l).0], sizes[l], sizes[l + 1])
+}
+
+/// A network as the passes read it.
+pub(crate) struct Net<'a> {
+    /// Layer sizes, inputs first.
+    pub sizes: &'a [usize],
+    /// The hidden layers' activation.
+    pub activation: Activation,
+    /// The flat parameters ([`layout`](crate::layout)): the biases, and the
+    /// first layer's `W` as it lies, for inputs that are mostly zeros.
+    pub params: &'a [f32],
+    /// The weights packed from `params`.
+    pub packed: &'a PackedWeights,
+    /// The elementwise kernels.
+    pub kernels: Kernels,
+}
+
+impl<'a> Net<'a> {
+    /// The number of layers.
+    pub(crate) fn layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    /// Layer `l`'s biases.
+    pub(crate) fn bias(&self, l: usize) -> &'a [f32] {
+        &self.params[layer_ranges(self.sizes, l).1]
+    }
+
+    /// Layer `l`'s `W` as it lies (in × out, row-major).
+    pub(crate) fn weight(&self, l: usize) -> Result<MatRef<'a>> {
+        weight(self.sizes, self.params, l)
+    }
+
+    /// Layer `l`'s packed `W`.
+    pub(crate) fn w(&self, l: usize) -> Result<PackedRef<'a>> {
+        packed(&self.packed.w, l)
+    }
+
+    /// Layer `l`'s packed `Wᵀ` (`l ≥ 1`, a network packed for training).
+    pub(crate) fn wt(&self, l: usize) -> Result<PackedRef<'a>> {
+        packed(&self.packed.wt, l)
+    }
+}
+
+/// `p[l]`'s view, or an error when it was never packed.
+fn packed(p: &[PackedB], l: usize) -> Result<PackedRef<'_>> {
+    p.get(l)
+        .and_then(PackedB::view)
+        .ok_or_else(|| crate::Error::config("packed weights", format!("layer {l} was never packed")))
+}
