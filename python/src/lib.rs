@@ -14,10 +14,9 @@
 //! place, never copied. Engine errors become `ValueError`; a panic, should
 //! one ever happen, becomes PyO3's `PanicException`, never an abort.
 
-use backprop::data::{epoch_rng, validation_split as split_rows, Batcher};
+use backprop::data::{epoch_rng, validation_split as split_rows};
 use backprop::optim::{Adam, AdamW, Optimizer, Schedule, ScheduleKind, Sgd};
 use backprop::rng::Rng;
-use backprop::train::auto_shard_rows;
 use backprop::{Activation, Head, Mlp, Predictor, TrainConfig, Trainer};
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
@@ -184,7 +183,6 @@ struct FitState {
     trainer: Trainer,
     rng: Rng,
     order: Vec<usize>,
-    batcher: Batcher,
     shuffle: bool,
     batch: usize,
 }
@@ -202,7 +200,7 @@ impl FitState {
 
     /// [`epoch`](Self::epoch)'s order and steps.
     fn steps(&mut self, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<f64> {
-        let FitState { trainer, rng, order, batcher, shuffle, batch } = self;
+        let FitState { trainer, rng, order, shuffle, batch } = self;
         if order.len() != rows {
             *order = (0..rows).collect();
         }
@@ -210,11 +208,9 @@ impl FitState {
             rng.shuffle(order);
         }
         let b = (*batch).min(rows).max(1);
-        // The rows copied on the pool when the steps run there.
-        let (mut loss, par) = (0.0, trainer.parallel_for(b));
+        let mut loss = 0.0;
         for idx in order.chunks(b) {
-            let (xb, tb) = batcher.gather_with(x, t, idx, par)?;
-            trainer.step(xb, tb, idx.len())?;
+            trainer.step_rows(x, t, idx)?;
             loss = trainer.last_losses().fold(loss, |s, l| s + f64::from(l));
         }
         Ok(loss / rows.max(1) as f64)
@@ -248,8 +244,8 @@ impl Fit {
     /// `schedule` is "constant" or "cosine" (to 0 over `total_steps`
     /// steps); `threads` 0 means every core. `batch_size` is the batch of
     /// `backprop train --batch-size` clipped to the rows, as the CLI clips
-    /// it, and the shards are cut as the CLI cuts them, so the results are
-    /// the CLI's for the same settings.
+    /// it, so the results are the CLI's for the same settings (whatever
+    /// the cut and the threads).
     #[new]
     #[pyo3(signature = (network, batch_size, *, total_steps, shuffle, seed, solver, lr, momentum, nesterov,
                         weight_decay, beta1, beta2, eps, schedule, clip_norm, threads))]
@@ -290,7 +286,6 @@ impl Fit {
         };
         let config = TrainConfig {
             batch_size: batch,
-            shard_rows: auto_shard_rows(batch, &mlp.sizes()[1..mlp.sizes().len() - 1]),
             threads,
             lr,
             schedule: Schedule { kind, warmup_steps: 0 },
@@ -300,8 +295,7 @@ impl Fit {
         let sgd = Sgd { momentum, nesterov, weight_decay };
         let adam = Adam { beta1, beta2, eps, weight_decay };
         let trainer = Trainer::with_optimizer(mlp, config, optimizer(solver, sgd, adam)?).map_err(value_error)?;
-        let batcher = Batcher::new(batch, features, outputs).map_err(value_error)?;
-        let state = FitState { trainer, rng: epoch_rng(seed), order: Vec::new(), batcher, shuffle, batch };
+        let state = FitState { trainer, rng: epoch_rng(seed), order: Vec::new(), shuffle, batch };
         Ok(Fit { inner: Mutex::new(state), features, outputs })
     }
 

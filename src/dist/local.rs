@@ -38,7 +38,8 @@ impl Local {
 
     /// [`group`](Self::group), with waits of at most `deadline`.
     pub fn group_with_deadline(ranks: usize, deadline: Duration) -> Vec<Local> {
-        let mut to: Vec<Vec<Option<Sender<Vec<u8>>>>> = (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
+        let mut to: Vec<Vec<Option<Sender<Vec<u8>>>>> =
+            (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
         let mut from: Vec<Vec<Option<Receiver<Vec<u8>>>>> =
             (0..ranks).map(|_| (0..ranks).map(|_| None).collect()).collect();
         for a in 0..ranks {

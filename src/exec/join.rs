@@ -20,8 +20,8 @@
 //! after [`SPIN`] without finding any falls back to rayon's waits, so that
 //! a core another process needs is given up.
 
-use std::cell::Cell;
 use super::Split;
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 

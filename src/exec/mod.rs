@@ -222,7 +222,8 @@ mod tests {
         let here = std::thread::current().id();
         let (threads, id) = pool.run(99.0, |team| (team.threads(), std::thread::current().id()));
         assert_eq!((threads, id), (1, here));
-        let (threads, name) = pool.run(100.0, |team| (team.threads(), std::thread::current().name().map(str::to_owned)));
+        let (threads, name) =
+            pool.run(100.0, |team| (team.threads(), std::thread::current().name().map(str::to_owned)));
         assert_eq!(threads, 2);
         assert!(name.is_some_and(|n| n.starts_with("backprop-")));
         assert_eq!(Pool::new(1, 0.0).unwrap().run(1e12, |team| team.threads()), 1);
@@ -247,7 +248,9 @@ mod tests {
     fn a_panic_in_an_item_resumes_in_the_caller() {
         let mut p = Pool::new(2, 0.0).unwrap();
         for which in [0, 1, 63] {
-            let r = panic::catch_unwind(AssertUnwindSafe(|| p.run(1.0, |team| team.for_each(0..64, |i| assert_ne!(i, which)))));
+            let r = panic::catch_unwind(AssertUnwindSafe(|| {
+                p.run(1.0, |team| team.for_each(0..64, |i| assert_ne!(i, which)))
+            }));
             assert!(r.is_err(), "item {which}");
         }
         let sum = AtomicUsize::new(0);
@@ -267,20 +270,25 @@ mod tests {
     fn stay_runs_f_on_the_pool_and_ends_its_watches() {
         let mut p = Pool::new(3, 0.0).unwrap();
         let sum = AtomicUsize::new(0);
-        let r = Pool::stay(&mut p, |p| p, |p| {
-            assert!(std::thread::current().name().is_some_and(|n| n.starts_with("backprop-")));
-            for _ in 0..50 {
-                p.run(1.0, |team| {
-                    assert_eq!(team.threads(), 3);
-                    team.for_each(0..64, |i| {
-                        sum.fetch_add(i, Ordering::Relaxed);
-                    })
-                });
-            }
-            42
-        });
+        let r = Pool::stay(
+            &mut p,
+            |p| p,
+            |p| {
+                assert!(std::thread::current().name().is_some_and(|n| n.starts_with("backprop-")));
+                for _ in 0..50 {
+                    p.run(1.0, |team| {
+                        assert_eq!(team.threads(), 3);
+                        team.for_each(0..64, |i| {
+                            sum.fetch_add(i, Ordering::Relaxed);
+                        })
+                    });
+                }
+                42
+            },
+        );
         assert_eq!((r, sum.load(Ordering::Relaxed)), (42, 50 * (63 * 64 / 2)));
-        let panicked = panic::catch_unwind(AssertUnwindSafe(|| Pool::stay(&mut p, |p| p, |_| -> () { panic!("in f") })));
+        let panicked =
+            panic::catch_unwind(AssertUnwindSafe(|| Pool::stay(&mut p, |p| p, |_| -> () { panic!("in f") })));
         assert!(panicked.is_err());
         assert!(p.run(1.0, |_| std::thread::current().name().is_some_and(|n| n.starts_with("backprop-"))));
         let mut one = Pool::new(1, 0.0).unwrap();

@@ -139,4 +139,3 @@ impl<'a, T: Sync> Split for Chunks<'a, T> {
         self.s.chunks(self.size).chain(empties)
     }
 }
-

@@ -10,9 +10,11 @@
 //! header gives them.
 #![allow(non_camel_case_types)]
 
+mod handles;
 mod model;
 mod trainer;
 
+pub use handles::{bp_model, bp_trainer};
 pub use model::*;
 pub use trainer::*;
 

@@ -1,6 +1,6 @@
 //! Trainers across the C ABI: the config, create, step, free.
 
-use super::model::{bp_model, ModelState};
+use super::handles::{bp_model, bp_trainer, ModelState};
 use super::{bp_optimizer, bp_optimizer_int, bp_status, disjoint, from_error, guard, invalid, len, nonnull};
 use crate::optim::{Adam, AdamW, Optimizer, Sgd};
 use crate::{TrainConfig, Trainer};
@@ -26,14 +26,6 @@ pub struct bp_train_config {
     pub momentum: f32,
     /// Weight decay ≥ 0 (default 0; for AdamW PyTorch's default is 0.01).
     pub weight_decay: f32,
-}
-
-/// A trainer bound to a model (opaque).
-pub struct bp_trainer {
-    pub(super) trainer: Trainer,
-    model: *mut bp_model,
-    /// The caller freed the model first: free it with the trainer.
-    pub(super) model_freed: bool,
 }
 
 /// Fills `*config` with the defaults and sets `struct_size`; NULL is a

@@ -2,8 +2,8 @@
 //! uniform for ReLU, biases zero. Draws run layer by layer over `W`
 //! row-major, so a seed gives the same network on every platform.
 
-use crate::layout::layer_ranges;
 use crate::layers::Activation;
+use crate::layout::layer_ranges;
 use crate::rng::Rng;
 
 /// The half-width of the uniform initial weights of an `inp × out` layer:

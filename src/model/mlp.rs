@@ -2,11 +2,11 @@
 //! parameters, layer after layer `W (in × out, row-major)` then `b (out)`.
 
 use super::init;
-use crate::layout::{count_params, layer_ranges};
 use super::scaling::Scaling;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
+use crate::layout::{count_params, layer_ranges};
 
 /// A dense MLP `sizes[0] → sizes[1] → … → sizes[L]`: hidden layers apply
 /// `activation`, the last layer feeds `head`. It may carry the

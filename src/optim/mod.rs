@@ -13,7 +13,6 @@ pub use adam::{Adam, AdamW};
 pub use schedule::{Schedule, ScheduleKind};
 pub use sgd::Sgd;
 
-
 use crate::error::{Error, Result};
 
 /// The optimizer state of one chunk of parameters: up to two slots per
@@ -54,7 +53,6 @@ pub struct UpdateStep {
     /// What the gradients are multiplied by first (global-norm clipping;
     /// 1 for none).
     pub grad_scale: f32,
-
 }
 
 /// A weight decay must be finite and ≥ 0.

@@ -35,7 +35,8 @@ pub(crate) fn backward(d: Deltas<'_>, h: &[Vec<f32>], net: &Net<'_>, work: &mut 
             let dl = MatRef::new(&above[0][..n * w], n, w)?;
             let hv = MatRef::new(&h[l][..n * inn], n, inn)?;
             let (wt, act) = (net.wt(l + 1)?, net.activation);
-            let blocks = ColBlocks::new(MatMut::new(&mut below[l][..n * inn], n, inn)?, block_width(inn, team.threads()));
+            let blocks =
+                ColBlocks::new(MatMut::new(&mut below[l][..n * inn], n, inn)?, block_width(inn, team.threads()));
             team.try_for_each(with_scratch(blocks, work.scratch)?, |((blk, j0), s)| {
                 let c = blk.cols();
                 dense_backward(blk, dl, wt.cols(j0, c)?, hv.cols_range(j0, c), act, &net.kernels, s)

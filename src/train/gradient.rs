@@ -226,7 +226,11 @@ impl SquaredNorm {
         for l in 0..layers {
             starts[l + 1] = starts[l] + sizes[l].div_ceil(TILE_ROWS);
         }
-        Ok(SquaredNorm { tiles: zeros(starts[layers], "gradient norms")?, bias: zeros(layers, "gradient norms")?, starts })
+        Ok(SquaredNorm {
+            tiles: zeros(starts[layers], "gradient norms")?,
+            bias: zeros(layers, "gradient norms")?,
+            starts,
+        })
     }
 
     /// Zeroes every layer, for the next step.

@@ -134,7 +134,12 @@ impl Shard {
 
 /// The inputs and targets of `rows` of `batch`: its own slices when its
 /// rows lie one after another, else copied into `x` and `t`.
-fn gather<'a>(batch: &Batch<'a>, rows: Range<usize>, x: &'a mut [f32], t: &'a mut [f32]) -> Result<(&'a [f32], &'a [f32])> {
+fn gather<'a>(
+    batch: &Batch<'a>,
+    rows: Range<usize>,
+    x: &'a mut [f32],
+    t: &'a mut [f32],
+) -> Result<(&'a [f32], &'a [f32])> {
     let (i, o, n) = (batch.inputs, batch.outputs, rows.len());
     let Some(idx) = batch.idx else {
         return Ok((&batch.x[rows.start * i..rows.end * i], &batch.t[rows.start * o..rows.end * o]));
@@ -168,7 +173,10 @@ struct HeadRows<'a> {
 fn head_loss(r: HeadRows<'_>, net: &Net<'_>, s: PassSettings, team: Team<'_>) -> Result<()> {
     let bias = net.bias(net.layers() - 1);
     let c = HEAD_ROWS * bias.len();
-    let work = ((ChunksMut::new(r.y, c), ChunksMut::new(r.delta, c)), (Chunks::new(r.t, c), ChunksMut::new(r.loss, HEAD_ROWS)));
+    let work = (
+        (ChunksMut::new(r.y, c), ChunksMut::new(r.delta, c)),
+        (Chunks::new(r.t, c), ChunksMut::new(r.loss, HEAD_ROWS)),
+    );
     team.try_for_each(work, |((y, d), (t, l))| s.head.forward_loss(&net.kernels, y, bias, t, d, l, s.scale))
 }
 

@@ -85,7 +85,8 @@ impl Core {
         let (rows, outputs) = (batch.rows(), self.mlp.outputs());
         // The weights, packed once for every shard.
         self.packed.pack(sizes, self.mlp.params(), team)?;
-        let net = Net { sizes, activation: self.mlp.activation(), params: self.mlp.params(), packed: &self.packed, kernels };
+        let net =
+            Net { sizes, activation: self.mlp.activation(), params: self.mlp.params(), packed: &self.packed, kernels };
         // The shards side by side: rows gathered, forward, head, deltas.
         let s = PassSettings { head: self.mlp.head(), scale: 1.0 / rows as f32, sparse: batch.sparse(&kernels) };
         let shards = &mut self.shards[..self.used];

@@ -17,7 +17,13 @@ pub(crate) struct Step<'a> {
 
 /// Updates `params` from `grads` and the optimizer `slots` (each empty, or
 /// laid out like the parameters), in chunks across `team`.
-pub(crate) fn update(params: &mut [f32], grads: &[f32], slots: &mut [Vec<f32>; 2], s: &Step<'_>, team: Team<'_>) -> Result<()> {
+pub(crate) fn update(
+    params: &mut [f32],
+    grads: &[f32],
+    slots: &mut [Vec<f32>; 2],
+    s: &Step<'_>,
+    team: Team<'_>,
+) -> Result<()> {
     let [m, v] = slots;
     let n = params.len().div_ceil(CHUNK);
     let chunks = (ChunksMut::new(params, CHUNK), Chunks::new(grads, CHUNK));

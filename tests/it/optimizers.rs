@@ -21,7 +21,8 @@ fn run(opt: &dyn Optimizer, lr: f64) -> Vec<f32> {
     let mut m = vec![0.0; if opt.slots() > 0 { N } else { 0 }];
     let mut v = vec![0.0; if opt.slots() > 1 { N } else { 0 }];
     for t in 1..=STEPS {
-        opt.update(&mut p, &grad(t), Slots { m: &mut m, v: &mut v }, UpdateStep { lr, step: t, grad_scale: 1.0 }).unwrap();
+        opt.update(&mut p, &grad(t), Slots { m: &mut m, v: &mut v }, UpdateStep { lr, step: t, grad_scale: 1.0 })
+            .unwrap();
     }
     p
 }

@@ -304,7 +304,9 @@ impl RunConfig {
     /// depends on the total. Cosine does (it decays over every step of the
     /// run, so its first step already differs), and is refused; constant
     /// and step schedules, with or without warm-up, do not.
-    pub fn extend(&mut self, n: usize, at: &super::session::Progress) -> Result<(), Failure> {
+    /// `begun` is how many epochs the run has begun (the one under way
+    /// counted once it has taken a step).
+    pub fn extend(&mut self, n: usize, begun: usize) -> Result<(), Failure> {
         if n == self.epochs {
             return Ok(());
         }
@@ -314,8 +316,6 @@ impl RunConfig {
                 self.epochs
             )));
         }
-        // The epochs trained, with the one under way when it has begun.
-        let begun = if at.batch > 0 { at.epoch } else { at.epoch - 1 };
         if n < begun {
             return Err(Failure::usage(format!(
                 "--epochs {n} is fewer than the {begun} epochs the run being resumed has already begun"

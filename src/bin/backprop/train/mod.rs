@@ -171,7 +171,7 @@ pub fn run(args: TrainArgs, matches: &clap::ArgMatches) -> Result<(), Failure> {
         let (comm, report) = (mpi.world(), std::panic::take_hook());
         std::panic::set_hook(Box::new(move |info| {
             report(info);
-            comm.abort(101)
+            comm.end_run(101)
         }));
         let world = world::World::mpi(&mpi);
         let done = run_in(&args, matches, &world).map_err(|f| world.end(f)).map_err(|f| world.said(f));

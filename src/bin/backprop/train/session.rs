@@ -58,6 +58,17 @@ pub struct Progress {
     pub run: String,
 }
 
+impl Progress {
+    /// The epochs trained, with the one under way when it has begun.
+    pub fn epochs_begun(&self) -> usize {
+        if self.batch > 0 {
+            self.epoch
+        } else {
+            self.epoch - 1
+        }
+    }
+}
+
 /// What a checkpoint holds besides its tensors, as one JSON metadata entry
 /// (which the checkpoint's checksum covers with everything else).
 #[derive(Serialize, Deserialize)]

@@ -167,7 +167,7 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     let mut cfg = saved.run;
     world.agree(RunConfig::from_args(a, None).and_then(|given| cfg.refuse_changes(&given, matches)))?;
     if matches.value_source("epochs") == Some(clap::parser::ValueSource::CommandLine) {
-        world.agree(cfg.extend(a.epochs, &saved.progress))?;
+        world.agree(cfg.extend(a.epochs, saved.progress.epochs_begun()))?;
     }
     if let Some(r) = a.shard_rows {
         cfg.shard_rows = r;

@@ -36,7 +36,7 @@ impl World {
         World {
             comm: Some(Box::new(comm)),
             handle: Box::new(move || Box::new(for_trainer.clone())),
-            abort: Box::new(move |code| for_abort.abort(i32::from(code))),
+            abort: Box::new(move |code| for_abort.end_run(i32::from(code))),
         }
     }
 
