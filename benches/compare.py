@@ -12,9 +12,13 @@ With --mode infer it times the forward pass alone: `backprop bench
 --inference` against the peers' `torch-infer` (torch.inference_mode()) and
 `jax-infer` (jitted forward) children, GFLOP/s counting 2·B·Σ in·out.
 
+With --base EXE another build of backprop (an earlier commit's) runs in the
+same rounds, between ours and the peers, and each row gives ours ÷ base.
+--peers "" leaves the peers out.
+
 usage (from the repo root, with a venv that has torch, jax, jaxlib, numpy):
   cargo build --release
-  /path/to/venv/bin/python benches/compare.py --peer-bench ../shared/bench/peer_bench.py [--rounds 3] [--threads 1,2] [--mode infer]
+  /path/to/venv/bin/python benches/compare.py --peer-bench ../shared/bench/peer_bench.py [--rounds 3] [--threads 1,2] [--mode infer] [--base EXE]
 """
 import argparse, json, os, statistics, subprocess, sys
 
@@ -61,8 +65,9 @@ def peer(peer_bench, peer_name, name, threads, mode="train"):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--peer-bench", required=True)
+    ap.add_argument("--peer-bench", default="../shared/bench/peer_bench.py")
     ap.add_argument("--exe", default="target/release/backprop")
+    ap.add_argument("--base", help="another backprop build, run in the same rounds")
     ap.add_argument("--configs", default="S,M,L,XL")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--peers", default="torch,jax")
@@ -72,34 +77,38 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--markdown", action="store_true", help="end with a Markdown table (speed-ups against T=1)")
     a = ap.parse_args()
+    peers = [p for p in a.peers.split(",") if p]
     rows = []
     for name in a.configs.split(","):
         layers, b = CONFIGS[name]
         for t in map(int, a.threads.split(",")):
-            runs = {"backprop": [], **{p: [] for p in a.peers.split(",")}}
+            runs = {"backprop": [], **({"base": []} if a.base else {}), **{p: [] for p in peers}}
             rss = []
             for _ in range(a.rounds):
                 sps, peak = ours(a.exe, name, t, a.seconds, a.mode)
                 runs["backprop"].append(sps)
                 if peak:
                     rss.append(peak)
-                for p in a.peers.split(","):
+                if a.base:
+                    runs["base"].append(ours(a.base, name, t, a.seconds, a.mode)[0])
+                for p in peers:
                     runs[p].append(peer(a.peer_bench, p, name, t, a.mode)[0])
             med = {k: statistics.median(v) for k, v in runs.items()}
-            best_peer = max(v for k, v in med.items() if k != "backprop")
+            best_peer = max((v for k, v in med.items() if k in peers), default=None)
             row = dict(config=name, threads=t, batch=b, mode=a.mode, runs=runs,
                        samples_per_sec={k: round(v, 1) for k, v in med.items()},
                        gflops={k: round(v * flops(layers, b, a.mode) / b / 1e9, 1) for k, v in med.items()},
-                       ratio_to_best_peer=round(med["backprop"] / best_peer, 3),
+                       ratio_to_best_peer=round(med["backprop"] / best_peer, 3) if best_peer else None,
+                       ratio_to_base=round(med["backprop"] / med["base"], 3) if a.base else None,
                        peak_rss_mib=max(rss) if rss else None)
             rows.append(row)
             if not a.json:
                 print(f"{name:3} T={t}: " + "  ".join(f"{k} {v:,.0f}/s ({row['gflops'][k]} GFLOP/s)" for k, v in med.items())
-                      + f"  ratio {row['ratio_to_best_peer']}", flush=True)
+                      + f"  to best peer {row['ratio_to_best_peer']}  to base {row['ratio_to_base']}", flush=True)
     if a.json:
         print(json.dumps(rows, indent=1))
     if a.markdown:
-        print(markdown(rows, a.peers.split(",")))
+        print(markdown(rows, (["base"] if a.base else []) + peers))
 
 
 def markdown(rows, peers):
@@ -108,7 +117,7 @@ def markdown(rows, peers):
     head = ["config", "mode", "T", "backprop", "× T=1"]
     for p in peers:
         head += [p, "× T=1"]
-    head.append("backprop / best peer")
+    head += ["backprop / best peer", "backprop / base"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     one = {(r["config"], r["mode"]): r for r in rows if r["threads"] == 1}
     for r in rows:
@@ -118,7 +127,8 @@ def markdown(rows, peers):
             v = r["samples_per_sec"][k]
             up = f"{v / base['samples_per_sec'][k]:.2f}" if base else ""
             cells += [f"{v:,.0f}", up]
-        cells.append(f"{r['ratio_to_best_peer']:.2f}")
+        for ratio in (r["ratio_to_best_peer"], r["ratio_to_base"]):
+            cells.append(f"{ratio:.2f}" if ratio else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

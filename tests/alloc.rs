@@ -57,8 +57,11 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
             Box::new(Adam::default()),
         ]
     };
-    for (threads, opt) in [1, 2, 4].into_iter().flat_map(|t| optimizers().into_iter().map(move |o| (t, o))) {
-        let mlp = Mlp::builder().input(300).hidden(130).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
+    // Narrow layers (shards side by side, the weights packed ahead) and a
+    // wide one (one shard, its columns split across the threads).
+    let cases = [1, 2, 4].into_iter().flat_map(|t| optimizers().into_iter().map(move |o| (t, o, 130)));
+    for (threads, opt, width) in cases.chain([(2, Box::new(Adam::default()) as Box<dyn Optimizer>, 300)]) {
+        let mlp = Mlp::builder().input(300).hidden(width).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
         let schedule = Schedule { kind: ScheduleKind::Cosine { total_steps: 1000 }, warmup_steps: 10 };
         let config = TrainConfig {
             batch_size: 96,
@@ -83,6 +86,16 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
             }
             let n = ALLOCS.load(Ordering::SeqCst) - before;
             assert_eq!(n, 0, "{name}, {threads} threads, {rows} rows: {n} allocations in 200 steps");
+            // Rows picked from a larger table, gathered by the shards.
+            let (table_x, table_t) = data(500, 300, 10);
+            let idx: Vec<usize> = (0..rows).map(|i| (i * 37) % 500).collect();
+            tr.step_rows(&table_x, &table_t, &idx).unwrap();
+            let before = ALLOCS.load(Ordering::SeqCst);
+            for _ in 0..100 {
+                tr.step_rows(&table_x, &table_t, &idx).unwrap();
+            }
+            let n = ALLOCS.load(Ordering::SeqCst) - before;
+            assert_eq!(n, 0, "{name}, {threads} threads, {rows} picked rows: {n} allocations in 100 steps");
         }
     }
     // Inference: a predictor's calls allocate nothing either, on the

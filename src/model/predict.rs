@@ -174,7 +174,7 @@ impl Predictor {
         // Decided for the whole call, so that no thread count changes it.
         let sparse = self.scaling.inputs.is_none() && sparse_inputs(&self.kernels, call.x);
         let Predictor { sizes, activation, head, params, packed, workers, pool, kernels, scaling } = self;
-        let net = Net { sizes, activation: *activation, params, packed, kernels: *kernels };
+        let net = Net { sizes, activation: *activation, params, packed: Some(packed), kernels: *kernels };
         let (net, head, scaling) = (&net, *head, &*scaling);
         let (i, o) = (sizes[0], *sizes.last().expect("two sizes"));
         pool.run(flops, |team| {

@@ -1,10 +1,13 @@
 //! The network as the passes read it, below both training and inference:
-//! its sizes, activation and flat parameters, with the weights packed for
-//! the GEMM ([`PackedWeights`]), and the forward pass over a block of rows
+//! its sizes, activation and flat parameters, with the weights as the
+//! GEMM's operands ([`Weight`]), and the forward pass over a block of rows
 //! ([`forward`]).
 //!
-//! A trainer packs `W` and `Wᵀ` of every layer once per step (its weights
-//! change every step) and every shard of the batch reads them; a
+//! Each weight is packed once per step, for every shard: when a step runs
+//! several shards, a trainer packs `W` and `Wᵀ` of every layer ahead
+//! ([`PackedWeights`]) and every shard reads them; with one shard, the
+//! GEMM packs each block of `W` as it reaches it, into cache, once (the
+//! threads that split a layer's columns each pack their own columns). A
 //! predictor packs `W` once per model.
 
 mod forward;
@@ -13,7 +16,7 @@ pub(crate) use forward::{block_width, forward, mostly_zeros, sparse_inputs, with
 
 use crate::error::Result;
 use crate::exec::Team;
-use crate::kernels::gemm::{gemm_path, GemmPath, MatRef, PackedB, PackedRef};
+use crate::kernels::gemm::{gemm_path, BOperand, GemmPath, MatRef, PackedB, PackedRef};
 use crate::kernels::Kernels;
 use crate::layers::Activation;
 use crate::layout::layer_ranges;
@@ -70,8 +73,9 @@ pub(crate) struct Net<'a> {
     /// The flat parameters ([`layout`](crate::layout)): the biases, and the
     /// first layer's `W` as it lies, for inputs that are mostly zeros.
     pub params: &'a [f32],
-    /// The weights packed from `params`.
-    pub packed: &'a PackedWeights,
+    /// The weights packed from `params`, when they were packed ahead
+    /// (`None`: the GEMM packs blocks of `W` as it reaches them).
+    pub packed: Option<&'a PackedWeights>,
     /// The elementwise kernels.
     pub kernels: Kernels,
 }
@@ -92,14 +96,39 @@ impl<'a> Net<'a> {
         weight(self.sizes, self.params, l)
     }
 
-    /// Layer `l`'s packed `W`.
-    pub(crate) fn w(&self, l: usize) -> Result<PackedRef<'a>> {
-        packed(&self.packed.w, l)
+    /// Layer `l`'s `W` as the forward GEMM's operand.
+    pub(crate) fn w(&self, l: usize) -> Result<Weight<'a>> {
+        match self.packed {
+            Some(p) => packed(&p.w, l).map(Weight::Packed),
+            None => self.weight(l).map(Weight::View),
+        }
     }
 
-    /// Layer `l`'s packed `Wᵀ` (`l ≥ 1`, a network packed for training).
-    pub(crate) fn wt(&self, l: usize) -> Result<PackedRef<'a>> {
-        packed(&self.packed.wt, l)
+    /// Layer `l`'s `Wᵀ` as the input gradient's operand (`l ≥ 1`; packed
+    /// ahead only for training).
+    pub(crate) fn wt(&self, l: usize) -> Result<Weight<'a>> {
+        match self.packed {
+            Some(p) => packed(&p.wt, l).map(Weight::Packed),
+            None => self.weight(l).map(|w| Weight::View(w.t())),
+        }
+    }
+}
+
+/// A layer's `W` or `Wᵀ` as a GEMM's right-hand operand: packed ahead, or
+/// a view that the GEMM packs block by block.
+#[derive(Clone, Copy)]
+pub(crate) enum Weight<'a> {
+    Packed(PackedRef<'a>),
+    View(MatRef<'a>),
+}
+
+impl<'a> Weight<'a> {
+    /// Columns `j0..j0 + c` (a block's, starting on a panel boundary).
+    pub(crate) fn cols(&self, j0: usize, c: usize) -> Result<BOperand<'a>> {
+        match self {
+            Weight::Packed(p) => Ok(p.cols(j0, c)?.into()),
+            Weight::View(v) => Ok(BOperand::strided(v.cols_range(j0, c), gemm_path())),
+        }
     }
 }
 

@@ -80,8 +80,10 @@ pub(crate) struct Shard {
 
 impl Shard {
     /// A workspace for up to `cap` rows of a network with these sizes, run
-    /// by up to `threads` threads.
-    pub(crate) fn new(sizes: &[usize], cap: usize, threads: usize) -> Result<Shard> {
+    /// by up to `threads` threads; with `alone`, room for the GEMMs to pack
+    /// blocks of the weights themselves (a shard that may run alone: see
+    /// [`net`](crate::net)).
+    pub(crate) fn new(sizes: &[usize], cap: usize, threads: usize, alone: bool) -> Result<Shard> {
         let layers = sizes.len() - 1;
         let buffers = |what: &str| {
             let mut l = 0;
@@ -99,7 +101,11 @@ impl Shard {
             delta: buffers("deltas")?,
             packed_delta: vec_of(layers, "packed deltas", || Ok(PackedB::new()))?,
             loss: zeros(cap, "losses")?,
-            scratch: vec_of(threads.max(1), "GEMM scratch", GemmScratch::for_packed_b)?,
+            scratch: vec_of(
+                threads.max(1),
+                "GEMM scratch",
+                if alone { GemmScratch::full } else { GemmScratch::for_packed_b },
+            )?,
         })
     }
 

@@ -83,10 +83,14 @@ impl Core {
         let kernels = Kernels::active();
         let sizes = self.mlp.sizes();
         let (rows, outputs) = (batch.rows(), self.mlp.outputs());
-        // The weights, packed once for every shard.
-        self.packed.pack(sizes, self.mlp.params(), team)?;
-        let net =
-            Net { sizes, activation: self.mlp.activation(), params: self.mlp.params(), packed: &self.packed, kernels };
+        // The weights packed ahead when several shards read them; one shard
+        // packs each block as its GEMMs reach it.
+        let ahead = self.used > 1;
+        if ahead {
+            self.packed.pack(sizes, self.mlp.params(), team)?;
+        }
+        let (params, packed) = (self.mlp.params(), ahead.then_some(&self.packed));
+        let net = Net { sizes, activation: self.mlp.activation(), params, packed, kernels };
         // The shards side by side: rows gathered, forward, head, deltas.
         let s = PassSettings { head: self.mlp.head(), scale: 1.0 / rows as f32, sparse: batch.sparse(&kernels) };
         let shards = &mut self.shards[..self.used];

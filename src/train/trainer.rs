@@ -123,7 +123,7 @@ impl Trainer {
         // threads/(s+1).
         c.shards = vec_of(rows.div_ceil(shard_rows), "shards", || {
             s += 1;
-            Shard::new(sizes, shard_rows, threads.div_ceil(s))
+            Shard::new(sizes, shard_rows, threads.div_ceil(s), s == 1)
         })?;
         c.tiles = tile_work(sizes, shard_rows)?;
         c.shard_rows = shard_rows;

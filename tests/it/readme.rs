@@ -1,11 +1,12 @@
-//! Every command in README.md's `sh` blocks runs as written, in order, from
-//! a folder that sees the repository's `data/` and `examples/`, and shows
-//! its output as it really is: the comment lines right under a command are
-//! the first lines it prints (a line ending in `…` matches a line it
-//! begins; a last line `…` stands for the lines after). The few commands
-//! this test cannot run (installs, MPI, the test suite itself) are listed
-//! in [`NOT_RUN`] with where they are checked instead, and every entry of
-//! that list must still be in the README.
+//! Every command in the `sh` blocks of README.md and of the pages of
+//! `docs/` runs as written, in order (README.md first, then the pages by
+//! name), from one folder that sees the repository's `data/` and
+//! `examples/`, and shows its output as it really is: the comment lines
+//! right under a command are the first lines it prints (a line ending in
+//! `…` matches a line it begins; a last line `…` stands for the lines
+//! after). The few commands this test cannot run (installs, MPI, the test
+//! suite itself) are listed in [`NOT_RUN`] with where they are checked
+//! instead, and every entry of that list must still be in the documents.
 
 #![cfg(unix)]
 
@@ -18,11 +19,26 @@ use std::process::Command;
 const NOT_RUN: &[(&str, &str)] = &[
     ("cargo test --release", "it runs this test; .ci/run runs it on a fresh clone"),
     ("pip install ./python", ".ci/run installs the package and runs python/tests"),
-    ("sudo apt-get install", ".ci/run installs the same packages"),
+    ("apt-get install", ".ci/run installs the same packages"),
     ("cargo build --release --features mpi", ".ci/run builds it for tests/mpi.rs"),
+    ("export OMPI_ALLOW_RUN_AS_ROOT", "tests/mpi.rs gives mpirun the same settings"),
     ("mpirun ", "tests/mpi.rs starts the same binary under mpirun"),
     ("cat > hosts", "needs the machines node1 and node2"),
 ];
+
+/// The documents whose commands run, in order.
+fn documents(root: &Path) -> Vec<(String, String)> {
+    let mut pages: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    std::iter::once(root.join("README.md"))
+        .chain(pages)
+        .map(|p| (p.strip_prefix(root).unwrap().display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect()
+}
 
 /// A command of the README: its line, its words, the output shown under it.
 struct Shown {
@@ -87,9 +103,8 @@ fn matches(shown: &[String], got: &[&str]) -> bool {
 }
 
 #[test]
-fn every_command_in_the_readme_runs_and_prints_what_it_shows() {
+fn every_command_in_the_documents_runs_and_prints_what_it_shows() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let dir = common::scratch("readme");
     for d in ["data", "examples"] {
         std::os::unix::fs::symlink(root.join(d), dir.join(d)).unwrap();
@@ -98,24 +113,28 @@ fn every_command_in_the_readme_runs_and_prints_what_it_shows() {
     // differently in the last bits, so only there are they compared.
     let compare = backprop::simd_path().name() == "avx512";
     let (mut ran, mut used) = (0, vec![false; NOT_RUN.len()]);
-    for c in commands(&readme) {
+    let all: Vec<(String, Shown)> = documents(root)
+        .into_iter()
+        .flat_map(|(name, text)| commands(&text).into_iter().map(move |c| (name.clone(), c)))
+        .collect();
+    for (doc, c) in all {
         if let Some(i) = NOT_RUN.iter().position(|(p, _)| c.text.starts_with(p)) {
             used[i] = true;
             continue;
         }
-        let words = shell_words::split(&c.text).unwrap_or_else(|e| panic!("README line {}: {e}", c.line));
+        let words = shell_words::split(&c.text).unwrap_or_else(|e| panic!("{doc} line {}: {e}", c.line));
         let args = match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["cargo", "run", "--release", "--", rest @ ..] | ["backprop", rest @ ..] => rest.to_vec(),
-            _ => panic!("README line {}: {:?} is neither a backprop command nor in NOT_RUN", c.line, c.text),
+            _ => panic!("{doc} line {}: {:?} is neither a backprop command nor in NOT_RUN", c.line, c.text),
         };
         let o = Command::new(env!("CARGO_BIN_EXE_backprop")).args(&args).current_dir(&dir).output().unwrap();
         let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        assert!(o.status.success(), "README line {}: {:?} failed: {err}", c.line, c.text);
+        assert!(o.status.success(), "{doc} line {}: {:?} failed: {err}", c.line, c.text);
         let got: Vec<&str> = out.lines().collect();
         if compare && !c.output.is_empty() {
             assert!(
                 matches(&c.output, &got),
-                "README line {}: {:?} shows\n{:#?}\nbut printed\n{out}",
+                "{doc} line {}: {:?} shows\n{:#?}\nbut printed\n{out}",
                 c.line,
                 c.text,
                 c.output
@@ -124,7 +143,7 @@ fn every_command_in_the_readme_runs_and_prints_what_it_shows() {
         ran += 1;
     }
     for ((prefix, why), used) in NOT_RUN.iter().zip(used) {
-        assert!(used, "NOT_RUN lists {prefix:?} ({why}), which the README no longer has");
+        assert!(used, "NOT_RUN lists {prefix:?} ({why}), which no document has");
     }
     assert!(ran >= 10, "only {ran} commands ran");
 }
