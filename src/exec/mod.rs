@@ -4,7 +4,8 @@
 //! A trainer and a predictor each own a pool. [`Pool::run`] runs a closure
 //! on one of the pool's threads and hands it a team: the whole pool when
 //! the work is worth it (at least the pool's `min_flops` floating-point
-//! operations, [`default_min_parallel_flops`] unless set), a team of one
+//! operations, [`default_min_parallel_flops`] unless set: one rule for
+//! training and inference), a team of one
 //! otherwise. Work splits only through a team ([`Team::try_for_each`]),
 //! and a team exists only inside `run`, so no work can
 //! reach rayon's global pool or another pool's threads. Scratch space goes
@@ -24,20 +25,14 @@ use std::panic::{self, AssertUnwindSafe};
 
 pub(crate) use split::{Chunks, ChunksMut, Split};
 
-/// The work below which a pool runs on one thread: 20 MFLOP, where a step
-/// gains from a second thread once the steps run inside the pool
-/// ([`Pool::stay`]: no hand-over a step). `backprop bench` (which steps
-/// inside the pool), ms a step on the Xeon, one thread against two, 3
-/// alternating rounds:
-/// - 784-64-10 at batch 64 and 784-128-10 at 32 (13 MFLOP): 0.147 against
-///   0.146, 0.155 against 0.163: no gain.
-/// - 784-128-10 at batch 64 (config S, 26 MFLOP): 0.27 against 0.25.
-/// - 784-256-10 at batch 64 (51 MFLOP): 0.52 against 0.38.
-///
-/// On Zen 3's AVX2 path 20 MFLOP was the break-even with a hand-over a
-/// step already (784-128-10 at batch 32: 0.40 ms against 0.33).
+/// The work below which a pool runs on one thread: 5 MFLOP, for training
+/// steps and predictions alike. Measured on a 2-core Zen 4, samples/s of
+/// 784-128-10 on one thread against two, 3 rounds: training steps (inside
+/// the pool, `backprop bench`) at batch 16 (6.5 MFLOP) 132k against
+/// 140-157k, at 32 (13 MFLOP) 176-177k against 214-235k; forward passes (a
+/// hand-over a call) at 32 rows (6.5 MFLOP) 402-407k against 439-470k.
 pub fn default_min_parallel_flops() -> f64 {
-    20e6
+    5e6
 }
 
 /// Threads that split work, for the length of one [`Pool::run`]: every

@@ -35,7 +35,7 @@ struct Worker {
 /// inputs are standardised before the first layer and a linear head's
 /// outputs un-scaled, so callers pass and get raw values.
 ///
-/// A call of fewer than 20 MFLOP (`2·rows·Σ in·out`) runs on the calling
+/// A call of fewer than 5 MFLOP (`2·rows·Σ in·out`) runs on the calling
 /// thread; larger ones split their rows across the pool, the rule
 /// training follows too.
 pub struct Predictor {
@@ -156,7 +156,7 @@ impl Predictor {
     }
 
     /// Whether a call on `rows` rows splits them across the pool: more
-    /// than one thread, and at least 20 MFLOP of work.
+    /// than one thread, and at least 5 MFLOP of work.
     pub fn parallel_for(&self, rows: usize) -> bool {
         self.pool.splits(self.flops(rows))
     }

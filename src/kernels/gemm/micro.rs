@@ -84,9 +84,10 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
     acc: bool,
 ) {
     let w = V::N;
-    // Ask for C's rows now, so that they arrive while the k loop runs: a
-    // tile's rows lie `ldc` apart (4 KiB for 1024 columns), and fetched only
-    // at the end they cost the layer products 40 % of their speed on Zen 3.
+    // Ask for C's rows now: a tile's rows lie `ldc` apart (4 KiB for 1024
+    // columns), and without `acc`, fetched only when the k loop has run
+    // and the tile is written, they cost the layer products 40 % of their
+    // speed on Zen 3.
     for i in 0..MR.min(m) {
         // SAFETY: row i < m of C starts i·ldc past `c` and holds n ≥ 1
         // values, so both ends are inside the caller's tile.
@@ -98,26 +99,11 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
     }
     // Lanes of the first and the second vector that lie inside the tile.
     let (n0, n1) = (n.min(w), n.saturating_sub(w));
-    let mut c0 = [V::splat(t, 0.0); MR];
-    let mut c1 = [V::splat(t, 0.0); MR];
-    if acc {
-        // The loop runs over all MR rows (a constant trip count keeps the
-        // accumulators in registers) and skips those past m.
-        for i in 0..MR {
-            if i >= m {
-                break;
-            }
-            // SAFETY: row i < m of C starts i·ldc past `c` and holds n
-            // values: n0 from its start, n1 from column w when n1 > 0.
-            unsafe {
-                let p = c.add(i * ldc);
-                c0[i] = read_row::<V>(t, p, n0);
-                if n1 > 0 {
-                    c1[i] = read_row::<V>(t, p.add(w), n1);
-                }
-            }
-        }
-    }
+    let (mut c0, mut c1) = match acc {
+        // SAFETY: the caller's m rows of n values at stride ldc.
+        true => unsafe { read_tile::<V, MR>(t, c, ldc, m, n) },
+        false => ([V::splat(t, 0.0); MR], [V::splat(t, 0.0); MR]),
+    };
     for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(2 * w)) {
         let (b0, b1) = (V::load(t, &bk[..w]), V::load(t, &bk[w..]));
         for i in 0..MR {
@@ -130,7 +116,8 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
         if i >= m {
             break;
         }
-        // SAFETY: as for the reads above.
+        // SAFETY: row i < m of C starts i·ldc past `c` and holds n values:
+        // n0 from its start, n1 from column w when n1 > 0.
         unsafe {
             let p = c.add(i * ldc);
             write_row::<V>(p, n0, c0[i]);
@@ -139,6 +126,41 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
             }
         }
     }
+}
+
+/// The `m ≤ MR` rows of `n ≤ 2·V::N` values of C at `c` (stride `ldc`) as
+/// the tile's two columns of accumulators (rows past `m` and lanes past `n`
+/// zero). The loop runs over all MR rows (a constant trip count keeps the
+/// accumulators in registers) and skips those past m.
+///
+/// # Safety
+/// `c` is valid for reads of `m` rows of `n` values at stride `ldc`.
+#[inline(always)]
+unsafe fn read_tile<V: Lane, const MR: usize>(
+    t: V::Token,
+    c: *const f32,
+    ldc: usize,
+    m: usize,
+    n: usize,
+) -> ([V; MR], [V; MR]) {
+    let w = V::N;
+    let (n0, n1) = (n.min(w), n.saturating_sub(w));
+    let (mut c0, mut c1) = ([V::splat(t, 0.0); MR], [V::splat(t, 0.0); MR]);
+    for i in 0..MR {
+        if i >= m {
+            break;
+        }
+        // SAFETY: row i < m of C starts i·ldc past `c` and holds n values:
+        // n0 from its start, n1 from column w when n1 > 0.
+        unsafe {
+            let p = c.add(i * ldc);
+            c0[i] = read_row::<V>(t, p, n0);
+            if n1 > 0 {
+                c1[i] = read_row::<V>(t, p.add(w), n1);
+            }
+        }
+    }
+    (c0, c1)
 }
 
 /// `p[..n]` as a vector (lanes past `n` zero), `n ≤ V::N`: a plain load

@@ -144,22 +144,34 @@ pub struct Session {
     checkpointed: Option<u64>,
 }
 
+/// The data a run trains on: the training rows, the held-out rows, the
+/// outputs a row and the names of the columns and classes.
+pub struct RunData {
+    pub train: Split,
+    pub held: Option<Split>,
+    pub outputs: usize,
+    pub names: Names,
+}
+
+/// What a session starts from: the settings, the network, the data (and
+/// its files' fingerprints), the row order and where the run stands;
+/// `resumed` is the checkpoint's `--keep-checkpoint` when the run
+/// continues one.
+pub struct Launch {
+    pub cfg: RunConfig,
+    pub mlp: Mlp,
+    pub data: RunData,
+    pub fingerprints: BTreeMap<String, String>,
+    pub order: Vec<usize>,
+    pub progress: Progress,
+    pub resumed: Option<bool>,
+}
+
 impl Session {
-    /// A session ready to run: the trainer built, the log open. `resumed`
-    /// is the checkpoint's `--keep-checkpoint` when the run continues one.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cfg: RunConfig,
-        a: &TrainArgs,
-        mlp: Mlp,
-        (train, held, outputs, names): (Split, Option<Split>, usize, Names),
-        fingerprints: BTreeMap<String, String>,
-        order: Vec<usize>,
-        st: Progress,
-        resumed: Option<bool>,
-        world: &World,
-    ) -> Result<Session, Failure> {
-        let mut train = train;
+    /// A session ready to run: the trainer built, the log open.
+    pub fn new(launch: Launch, a: &TrainArgs, world: &World) -> Result<Session, Failure> {
+        let Launch { cfg, mlp, data, fingerprints, order, progress: st, resumed } = launch;
+        let RunData { mut train, held, outputs, names } = data;
         let scaling = mlp.scaling();
         if let Some(s) = &scaling.inputs {
             s.apply(&mut train.x);

@@ -3,7 +3,7 @@
 
 use super::config::RunConfig;
 use super::data;
-use super::session::{Progress, Saved, Session};
+use super::session::{Launch, Progress, RunData, Saved, Session};
 use super::world::World;
 use super::TrainArgs;
 use crate::files::{check_writable, refuse_clobbering};
@@ -150,8 +150,9 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
         run: super::feedback::run_id(),
     };
     let order = (0..train.rows).collect();
-    let data = (train, held, outputs, names);
-    let s = world.agree(Session::new(cfg, a, mlp, data, fingerprints, order, progress, None, world))?;
+    let data = RunData { train, held, outputs, names };
+    let launch = Launch { cfg, mlp, data, fingerprints, order, progress, resumed: None };
+    let s = world.agree(Session::new(launch, a, world))?;
     s.run(world)
 }
 
@@ -195,9 +196,10 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     if progress.run.is_empty() {
         progress.run = super::feedback::run_id();
     }
-    let data = (train, held, outputs, names);
-    let keep = Some(saved.keep_checkpoint);
-    let mut s = world.agree(Session::new(cfg, a, mlp, data, now, order, progress, keep, world))?;
+    let data = RunData { train, held, outputs, names };
+    let resumed = Some(saved.keep_checkpoint);
+    let launch = Launch { cfg, mlp, data, fingerprints: now, order, progress, resumed };
+    let mut s = world.agree(Session::new(launch, a, world))?;
     s.trainer.restore(&ck.params, [&ck.slots[0], &ck.slots[1]], saved.steps)?;
     s.run(world)
 }
