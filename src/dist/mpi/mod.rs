@@ -19,9 +19,14 @@ use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
 use std::marker::PhantomData;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 /// The most elements one MPI call moves (MPI counts are `int`).
 const MAX_COUNT: usize = 1 << 30;
+
+/// The longest a rank waits for another's message or broadcast before it
+/// gives up with an error (and ends the run).
+const DEADLINE: Duration = Duration::from_secs(600);
 
 /// MPI while it is initialised (dropping the universe is `MPI_Finalize`).
 struct State {
@@ -128,14 +133,51 @@ impl MpiComm {
     }
 
     /// One message of at most `MAX_COUNT` values from rank `from` into
-    /// `data`, which it must fill exactly.
+    /// `data`, which it must fill exactly, within [`DEADLINE`].
     fn receive_from(&self, w: &SimpleCommunicator, from: i32, data: &mut [f32]) -> Result<()> {
-        let got = w.process_at_rank(from).receive_into(&mut *data).count(f32::equivalent_datatype()) as usize;
-        if got != data.len() {
-            let msg = format!("rank {from} sent {got} values, {} expected", data.len());
-            return Err(Error::collective(self.rank, msg));
+        let len = data.len();
+        let status = mpi::request::scope(|scope| {
+            let req = w.process_at_rank(from).immediate_receive_into(scope, &mut *data);
+            self.finish(req, &format!("rank {from} sent nothing"))
+        })?;
+        let got = status.count(f32::equivalent_datatype()) as usize;
+        if got != len {
+            return Err(Error::collective(self.rank, format!("rank {from} sent {got} values, {len} expected")));
         }
         Ok(())
+    }
+
+    /// Waits for `req` (testing it, and yielding the core between tests);
+    /// after [`DEADLINE`], cancels it and says `what` as an error.
+    fn finish<'a, D: ?Sized, S: mpi::request::Scope<'a>>(
+        &self,
+        mut req: mpi::request::Request<'a, D, S>,
+        what: &str,
+    ) -> Result<mpi::point_to_point::Status> {
+        let start = Instant::now();
+        loop {
+            match req.test() {
+                Ok(status) => return Ok(status),
+                Err(r) => req = r,
+            }
+            if start.elapsed() > DEADLINE {
+                req.cancel();
+                req.wait_without_status();
+                return Err(Error::collective(self.rank, format!("{what} for {DEADLINE:?}")));
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// [`Collective::broadcast`] of any MPI type, each message within
+    /// [`DEADLINE`].
+    fn broadcast_any<T: Equivalence>(&self, root: usize, data: &mut [T]) -> Result<()> {
+        let (_g, w) = self.world()?;
+        let p = w.process_at_rank(self.peer(root)?);
+        let what = format!("the broadcast from rank {root} did not end");
+        data.chunks_mut(MAX_COUNT).try_for_each(|c| {
+            mpi::request::scope(|scope| self.finish(p.immediate_broadcast_into(scope, c), &what)).map(drop)
+        })
     }
 
     /// Ends every rank of the run (`MPI_Abort`) with exit status `code`:
@@ -169,17 +211,11 @@ impl Collective for MpiComm {
     }
 
     fn broadcast(&self, root: usize, data: &mut [f32]) -> Result<()> {
-        let (_g, w) = self.world()?;
-        let p = w.process_at_rank(self.peer(root)?);
-        data.chunks_mut(MAX_COUNT).for_each(|c| p.broadcast_into(c));
-        Ok(())
+        self.broadcast_any(root, data)
     }
 
     fn broadcast_bytes(&self, root: usize, bytes: &mut [u8]) -> Result<()> {
-        let (_g, w) = self.world()?;
-        let p = w.process_at_rank(self.peer(root)?);
-        bytes.chunks_mut(MAX_COUNT).for_each(|c| p.broadcast_into(c));
-        Ok(())
+        self.broadcast_any(root, bytes)
     }
 
     /// Prints `error: rank R: why` and ends every rank of the run
