@@ -1,5 +1,5 @@
-"""The README's Python example runs as written and prints what its comment
-says."""
+"""The Python page's example (docs/python.md) runs as written and prints
+what its comment says."""
 
 import contextlib
 import io
@@ -7,7 +7,7 @@ import pathlib
 import re
 import warnings
 
-README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+README = pathlib.Path(__file__).resolve().parents[2] / "docs" / "python.md"
 
 
 def python_blocks():
