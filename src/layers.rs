@@ -15,11 +15,13 @@
 //!
 //! The forward and backward passes work on a block of output columns at a
 //! time (the whole layer, or a share of it for one thread): the GEMM writes
-//! the block, then the activation pass runs over it while it is in cache.
-//! A value does not depend on the block it was computed in.
+//! the block ([`gemm_layer`]), then the activation pass runs over it while
+//! it is in cache. A value does not depend on the block it was computed in.
+//! The weight gradient is a sum over the batch's rows, which shards and
+//! ranks cut: it is one chain over the rows ([`gemm`] with `accumulate`).
 
 use crate::error::Result;
-use crate::kernels::gemm::{gemm, AOperand, BOperand, GemmScratch, MatMut, MatRef, PackedB};
+use crate::kernels::gemm::{gemm, gemm_layer, AOperand, BOperand, GemmScratch, MatMut, MatRef, PackedB};
 use crate::kernels::Kernels;
 
 /// The activation of the hidden units.
@@ -96,7 +98,7 @@ pub fn dense_forward<'a, 'w>(
     k: &Kernels,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    gemm(inp, w, out.reborrow(), false, scratch)?;
+    gemm_layer(inp, w, out.reborrow(), scratch)?;
     if let Some(a) = act {
         for i in 0..out.rows() {
             a.forward(k, out.row_mut(i).expect("row below rows"), b)?;
@@ -121,7 +123,7 @@ pub fn dense_backward<'a, 'w>(
     k: &Kernels,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    gemm(dout, wt, dinp.reborrow(), false, scratch)?;
+    gemm_layer(dout, wt, dinp.reborrow(), scratch)?;
     for i in 0..dinp.rows() {
         let h = inp.row(i).ok_or_else(|| crate::Error::shape("activations", "contiguous rows", "a strided view"))?;
         act.backward(k, dinp.row_mut(i).expect("row below rows"), h)?;

@@ -5,7 +5,7 @@
 //! equal; outputs start as NaN, and the gap between rows of C must stay NaN.
 
 use backprop::kernels::gemm::{
-    gemm, gemm_strided, AOperand, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedA, PackedB,
+    gemm, gemm_layer, gemm_strided, AOperand, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedA, PackedB,
 };
 use backprop::rng::Rng;
 
@@ -232,5 +232,51 @@ fn a_product_cut_along_k_continues_one_chain() {
             gemm(ap, &packed, MatMut::new(&mut pieces, m, n).unwrap(), p0 > 0, &mut scratch).unwrap();
         }
         assert!(pieces == want, "{path}: the pieces do not continue the chain");
+    }
+}
+
+/// `gemm_layer` sums each depth block of 256 values of k from zero and
+/// adds it to C in block order: its oracle is that sum, on every blocked
+/// path (fused on the AVX paths), whichever form B comes in; on small
+/// integers it is the exact product.
+#[test]
+fn gemm_layer_adds_each_depth_block_in_order() {
+    const KC: usize = 256;
+    let (m, k, n) = (13, 700, 37);
+    let mut rng = Rng::new(12);
+    let a: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let b: Vec<f32> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    for path in paths().into_iter().filter(|&p| p != GemmPath::MatrixMultiply) {
+        let fused = path != GemmPath::Portable;
+        let mut want = vec![0.0f32; m * n];
+        for (i, w) in want.chunks_mut(n).enumerate() {
+            for (j, w) in w.iter_mut().enumerate() {
+                for p0 in (0..k).step_by(KC) {
+                    let mut block = 0.0f32;
+                    for p in p0..(p0 + KC).min(k) {
+                        let (x, y) = (a[i * k + p], b[p * n + j]);
+                        block = if fused { x.mul_add(y, block) } else { block + x * y };
+                    }
+                    *w = if p0 == 0 { block } else { *w + block };
+                }
+            }
+        }
+        let (am, bm) = (MatRef::new(&a, m, k).unwrap(), MatRef::new(&b, k, n).unwrap());
+        let mut packed = PackedB::new();
+        packed.pack(bm, path).unwrap();
+        for b in [BOperand::strided(bm, path), BOperand::from(&packed)] {
+            let mut got = vec![f32::NAN; m * n];
+            gemm_layer(am, b, MatMut::new(&mut got, m, n).unwrap(), &mut GemmScratch::new()).unwrap();
+            assert!(got == want, "{path}: not the depth blocks' sums added in order");
+        }
+        let ints: Vec<f32> = a.iter().map(|v| (v * 4.0).round()).collect();
+        let bints: Vec<f32> = b.iter().map(|v| (v * 4.0).round()).collect();
+        let (mut exact, mut got) = (vec![0.0f32; m * n], vec![f32::NAN; m * n]);
+        let (ai, bi) = (MatRef::new(&ints, m, k).unwrap(), MatRef::new(&bints, k, n).unwrap());
+        gemm(ai, BOperand::strided(bi, path), MatMut::new(&mut exact, m, n).unwrap(), false, &mut GemmScratch::new())
+            .unwrap();
+        gemm_layer(ai, BOperand::strided(bi, path), MatMut::new(&mut got, m, n).unwrap(), &mut GemmScratch::new())
+            .unwrap();
+        assert!(got == exact, "{path}: exact sums differ from gemm's");
     }
 }

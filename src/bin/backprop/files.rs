@@ -5,8 +5,8 @@
 use crate::Failure;
 use std::path::{Path, PathBuf};
 
-/// The path with its folder resolved (the file itself need not exist):
-/// symbolic links and `..` in the folder no longer hide a file behind
+/// The path with its folder resolved (the file itself need not exist), so
+/// that symbolic links and `..` in the folder cannot hide a file behind
 /// another name.
 fn resolved(p: &Path) -> Option<PathBuf> {
     if let Ok(c) = p.canonicalize() {

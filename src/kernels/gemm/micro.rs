@@ -1,31 +1,52 @@
-//! Microkernels: `C[0..m, 0..n] ← (acc ? C : 0) + Ã·B̃` for one `MR × NR`
-//! tile, `Ã` a packed `k × MR` panel and `B̃` a packed `k × NR` panel (both
-//! k-major), C row-major with row stride `ldc`. Each k step broadcasts MR
+//! Microkernels: `C[0..m, 0..n] ← Ã·B̃` for one `MR × NR` tile, `Ã` a
+//! packed `k × MR` panel and `B̃` a packed `k × NR` panel (both k-major), C
+//! row-major with row stride `ldc` ([`CTile`]). Each k step broadcasts MR
 //! values of Ã against NR/lanes vectors of B̃; the accumulators stay in
 //! registers for the whole k loop, and only the `m × n` valid corner of C is
 //! read or written (no pointer is ever formed past it).
 //!
 //! Every element is one chain of multiply-adds over k in order, one
-//! rounding each (`c ← a·b + c`), starting from 0 or, with `acc`, from
-//! the value C holds: a product over k cut into pieces (the GEMM's depth
-//! blocks, a batch's shards, a run's ranks) and run piece after piece with
-//! `acc` gives the bits of the uncut product. A value of C does not depend
-//! on where its tile sits either.
+//! rounding each (`c ← a·b + c`), starting from 0 ([`Acc::Overwrite`],
+//! [`Acc::Add`], which then adds the chain's sum to C in one addition) or
+//! from the value C holds ([`Acc::Continue`]): a product over k cut into
+//! pieces (a batch's shards, a run's ranks) and run piece after piece with
+//! `Continue` gives the bits of the uncut product. A value of C does not
+//! depend on where its tile sits.
 //!
 //! [`tile`] is written once over a [`Lane`] and compiled per instruction
 //! set in `kernels::arch`; [`portable`] is its plain twin.
 
 use crate::kernels::arch::Lane;
 
-/// A microkernel: `(Ã, B̃, C, ldc, m, n, acc)`, `k = Ã.len() / MR`.
+/// Where a tile of C lies: `m` rows of `n` values, `ldc` apart, from `ptr`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CTile {
+    pub ptr: *mut f32,
+    pub ldc: usize,
+    pub m: usize,
+    pub n: usize,
+}
+
+/// What a kernel does with the C it is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Acc {
+    /// `C ← Ã·B̃` (C is not read).
+    Overwrite,
+    /// `C ← C + Ã·B̃`, the chain from C's value: `c ← a·b + c` for each k.
+    Continue,
+    /// `C ← C + (Ã·B̃)`: the chain from 0, then added to C in one addition.
+    Add,
+}
+
+/// A microkernel: `(Ã, B̃, C, acc)`, `k = Ã.len() / MR`.
 ///
 /// # Safety
-/// `c` is valid for reads and writes of `m ≤ MR` rows of `n ≤ NR` values at
-/// row stride `ldc`, and nothing else accesses them during the call. (The
-/// CPU features a kernel needs are guaranteed by where it comes from: a
-/// [`Microkernel`] is only made from a token, through the unsafe
+/// `c.ptr` is valid for reads and writes of `c.m ≤ MR` rows of `c.n ≤ NR`
+/// values at row stride `c.ldc`, and nothing else accesses them during the
+/// call. (The CPU features a kernel needs are guaranteed by where it comes
+/// from: a [`Microkernel`] is only made from a token, through the unsafe
 /// [`Microkernel::new`].)
-pub(crate) type KernelFn = unsafe fn(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool);
+pub(crate) type KernelFn = unsafe fn(a: &[f32], b: &[f32], c: CTile, acc: Acc);
 
 /// A microkernel and its tile.
 #[derive(Clone, Copy)]
@@ -56,14 +77,13 @@ impl Microkernel {
     /// k steps (`k·mr` and `k·nr` values).
     ///
     /// # Safety
-    /// As [`KernelFn`], with `m ≤ mr` and `n ≤ nr`.
+    /// As [`KernelFn`], with `c.m ≤ mr` and `c.n ≤ nr`.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn run(&self, a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
-        debug_assert!(m <= self.mr && n <= self.nr);
+    pub(crate) unsafe fn run(&self, a: &[f32], b: &[f32], c: CTile, acc: Acc) {
+        debug_assert!(c.m <= self.mr && c.n <= self.nr);
         debug_assert!(a.len() / self.mr == b.len() / self.nr);
         // SAFETY: the caller's guarantees are the kernel's.
-        unsafe { (self.run)(a, b, c, ldc, m, n, acc) }
+        unsafe { (self.run)(a, b, c, acc) }
     }
 }
 
@@ -72,37 +92,24 @@ impl Microkernel {
 /// # Safety
 /// As [`KernelFn`] with `NR = 2·V::N`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
-    t: V::Token,
-    a: &[f32],
-    b: &[f32],
-    c: *mut f32,
-    ldc: usize,
-    m: usize,
-    n: usize,
-    acc: bool,
-) {
-    let w = V::N;
+pub(crate) unsafe fn tile<V: Lane, const MR: usize>(t: V::Token, a: &[f32], b: &[f32], c: CTile, acc: Acc) {
+    let (w, CTile { ptr, ldc, m, n }) = (V::N, c);
     // Ask for C's rows now: a tile's rows lie `ldc` apart (4 KiB for 1024
-    // columns), and without `acc`, fetched only when the k loop has run
-    // and the tile is written, they cost the layer products 40 % of their
-    // speed on Zen 3.
+    // columns), and fetched only when the k loop has run and the tile is
+    // written, they cost the layer products 40 % of their speed on Zen 3.
     for i in 0..MR.min(m) {
-        // SAFETY: row i < m of C starts i·ldc past `c` and holds n ≥ 1
+        // SAFETY: row i < m of C starts i·ldc past `ptr` and holds n ≥ 1
         // values, so both ends are inside the caller's tile.
         unsafe {
-            let p = c.add(i * ldc);
+            let p = ptr.add(i * ldc);
             prefetch(p);
             prefetch(p.add(n.saturating_sub(1)));
         }
     }
-    // Lanes of the first and the second vector that lie inside the tile.
-    let (n0, n1) = (n.min(w), n.saturating_sub(w));
     let (mut c0, mut c1) = match acc {
         // SAFETY: the caller's m rows of n values at stride ldc.
-        true => unsafe { read_tile::<V, MR>(t, c, ldc, m, n) },
-        false => ([V::splat(t, 0.0); MR], [V::splat(t, 0.0); MR]),
+        Acc::Continue => unsafe { read_tile::<V, MR>(t, c) },
+        Acc::Overwrite | Acc::Add => ([V::splat(t, 0.0); MR], [V::splat(t, 0.0); MR]),
     };
     for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(2 * w)) {
         let (b0, b1) = (V::load(t, &bk[..w]), V::load(t, &bk[w..]));
@@ -112,14 +119,37 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
             c1[i] = ai.mul_add(b1, c1[i]);
         }
     }
+    if acc == Acc::Add {
+        // SAFETY: as above.
+        let (d0, d1) = unsafe { read_tile::<V, MR>(t, c) };
+        for i in 0..MR {
+            (c0[i], c1[i]) = (d0[i] + c0[i], d1[i] + c1[i]);
+        }
+    }
+    // SAFETY: as above; the tile is the caller's alone during the call.
+    unsafe { write_tile::<V, MR>(c, &c0, &c1) }
+}
+
+/// Stores the accumulators `c0`, `c1` (the tile's two columns of vectors)
+/// into the `m ≤ MR` rows of `n ≤ 2·V::N` values of C. The loop runs over
+/// all MR rows (a constant trip count keeps the accumulators in registers)
+/// and skips those past m.
+///
+/// # Safety
+/// `c.ptr` is valid for writes of `c.m` rows of `c.n` values at stride
+/// `c.ldc`, which nothing else accesses during the call.
+#[inline(always)]
+unsafe fn write_tile<V: Lane, const MR: usize>(c: CTile, c0: &[V; MR], c1: &[V; MR]) {
+    let (w, CTile { ptr, ldc, m, n }) = (V::N, c);
+    let (n0, n1) = (n.min(w), n.saturating_sub(w));
     for i in 0..MR {
         if i >= m {
             break;
         }
-        // SAFETY: row i < m of C starts i·ldc past `c` and holds n values:
-        // n0 from its start, n1 from column w when n1 > 0.
+        // SAFETY: row i < m of C starts i·ldc past `ptr` and holds n
+        // values: n0 from its start, n1 from column w when n1 > 0.
         unsafe {
-            let p = c.add(i * ldc);
+            let p = ptr.add(i * ldc);
             write_row::<V>(p, n0, c0[i]);
             if n1 > 0 {
                 write_row::<V>(p.add(w), n1, c1[i]);
@@ -128,22 +158,17 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
     }
 }
 
-/// The `m ≤ MR` rows of `n ≤ 2·V::N` values of C at `c` (stride `ldc`) as
-/// the tile's two columns of accumulators (rows past `m` and lanes past `n`
-/// zero). The loop runs over all MR rows (a constant trip count keeps the
-/// accumulators in registers) and skips those past m.
+/// The `m ≤ MR` rows of `n ≤ 2·V::N` values of C as the tile's two
+/// columns of vectors (rows past `m` and lanes past `n` zero). The loop
+/// runs over all MR rows (a constant trip count keeps the accumulators in
+/// registers) and skips those past m.
 ///
 /// # Safety
-/// `c` is valid for reads of `m` rows of `n` values at stride `ldc`.
+/// `c.ptr` is valid for reads of `c.m` rows of `c.n` values at stride
+/// `c.ldc`.
 #[inline(always)]
-unsafe fn read_tile<V: Lane, const MR: usize>(
-    t: V::Token,
-    c: *const f32,
-    ldc: usize,
-    m: usize,
-    n: usize,
-) -> ([V; MR], [V; MR]) {
-    let w = V::N;
+unsafe fn read_tile<V: Lane, const MR: usize>(t: V::Token, c: CTile) -> ([V; MR], [V; MR]) {
+    let (w, CTile { ptr: c, ldc, m, n }) = (V::N, c);
     let (n0, n1) = (n.min(w), n.saturating_sub(w));
     let (mut c0, mut c1) = ([V::splat(t, 0.0); MR], [V::splat(t, 0.0); MR]);
     for i in 0..MR {
@@ -222,18 +247,19 @@ pub(crate) const PORTABLE_TILE: (usize, usize) = (PORTABLE_MR, PORTABLE_NR);
 /// The plain twin: a 4 × 16 tile in arrays, vectorised by the compiler for
 /// whatever the crate was built for. Multiplies and adds separately, like
 /// any target without FMA (`c ← (a·b) + c`, two roundings), in the same
-/// chain over k from 0 or from C.
+/// chain over k, and the same [`Acc`].
 ///
 /// # Safety
 /// As [`KernelFn`] with `MR = 4`, `NR = 16`.
-unsafe fn portable(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
-    let (m, n) = (m.min(PORTABLE_MR), n.min(PORTABLE_NR));
+unsafe fn portable(a: &[f32], b: &[f32], c: CTile, acc: Acc) {
+    let (m, n, ldc) = (c.m.min(PORTABLE_MR), c.n.min(PORTABLE_NR), c.ldc);
+    // C's rows, read only when the tile needs them.
+    // SAFETY: row i < m of C holds n ≤ NR values at stride ldc.
+    let c_row = |i: usize| unsafe { std::slice::from_raw_parts(c.ptr.add(i * ldc), n) };
     let mut t = [[0.0f32; PORTABLE_NR]; PORTABLE_MR];
-    if acc {
+    if acc == Acc::Continue {
         for (i, row) in t.iter_mut().enumerate().take(m) {
-            // SAFETY: row i < m of C holds n ≤ NR values at stride ldc.
-            let cr = unsafe { std::slice::from_raw_parts(c.add(i * ldc), n) };
-            row[..n].copy_from_slice(cr);
+            row[..n].copy_from_slice(c_row(i));
         }
     }
     for (ak, bk) in a.chunks_exact(PORTABLE_MR).zip(b.chunks_exact(PORTABLE_NR)) {
@@ -243,10 +269,17 @@ unsafe fn portable(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: u
             }
         }
     }
+    if acc == Acc::Add {
+        for (i, row) in t.iter_mut().enumerate().take(m) {
+            for (v, &ci) in row.iter_mut().zip(c_row(i)) {
+                *v += ci;
+            }
+        }
+    }
     for (i, row) in t.iter().enumerate().take(m) {
         // SAFETY: row i < m of C holds n ≤ NR values at stride ldc, the
-        // caller's alone during the call.
-        let cr = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), n) };
+        // caller's alone during the call (no read of it is alive).
+        let cr = unsafe { std::slice::from_raw_parts_mut(c.ptr.add(i * ldc), n) };
         cr.copy_from_slice(&row[..n]);
     }
 }
@@ -254,9 +287,9 @@ unsafe fn portable(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: u
 #[cfg(test)]
 mod tests {
     //! The generic tile over a lane type that checks every pointer it is
-    //! handed: each must lie inside the C block the caller owns. The
-    //! kernels before this one formed `p + 16` past the end of C whenever a
-    //! tile had 16 columns or fewer; this check flags exactly that.
+    //! handed: each must lie inside the C block the caller owns (a pointer
+    //! `p + 16` formed past the end of a tile of 16 columns or fewer would
+    //! fail here).
     use super::*;
     use crate::kernels::arch::Token;
     use std::cell::Cell;
@@ -378,15 +411,16 @@ mod tests {
                     let mut c = vec![1.0f32; len];
                     let start = c.as_ptr() as usize;
                     BOUNDS.with(|bd| bd.set((start, start + 4 * len)));
-                    for acc in [false, true] {
+                    for acc in [Acc::Overwrite, Acc::Continue, Acc::Add] {
+                        let ct = CTile { ptr: c.as_mut_ptr(), ldc, m, n };
                         // SAFETY: c holds m rows of n values at stride ldc.
-                        unsafe { tile::<L, MR>(Checked, &a, &b, c.as_mut_ptr(), ldc, m, n, acc) };
+                        unsafe { tile::<L, MR>(Checked, &a, &b, ct, acc) };
                     }
                     for i in 0..m {
                         for j in 0..n {
                             let want: f32 = (0..k).map(|p| a[p * MR + i] * b[p * 32 + j]).sum();
                             let got = c[i * ldc + j];
-                            assert_eq!(got, 2.0 * want, "m {m} n {n} ldc {ldc} at ({i},{j})");
+                            assert_eq!(got, 3.0 * want, "m {m} n {n} ldc {ldc} at ({i},{j})");
                         }
                     }
                 }

@@ -30,7 +30,7 @@ pub use view::{MatMut, MatRef};
 
 use super::SimdPath;
 use crate::error::{Error, Result};
-use micro::Microkernel;
+use micro::{Acc, CTile, Microkernel};
 use pack::Transposer;
 use std::sync::OnceLock;
 
@@ -211,18 +211,62 @@ pub fn gemm<'a, 'b>(
     accumulate: bool,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
-    let Some((b, path)) = b.into().0 else {
-        return Err(Error::config("gemm", "B was never packed"));
-    };
-    let Some(a) = a.into().0 else {
-        return Err(Error::config("gemm", "A was never packed"));
-    };
-    if let ASource::Packed(p) = a {
-        if p.path != path {
-            return Err(Error::config("gemm", format!("A is packed for {}, B runs on {path}", p.path)));
+    let first = if accumulate { Acc::Continue } else { Acc::Overwrite };
+    product(Operands::of(a.into(), b.into())?, c, Sums { first, rest: Acc::Continue }, scratch)
+}
+
+/// `C ← A·B` for a product whose k is never cut across calls (a layer's
+/// forward product, its input gradient): each depth block of `KC` values
+/// of k is one chain from 0, added to C in block order. A value depends on
+/// KC, never on the tile, the thread or B's form. Faster than [`gemm`] when
+/// C lies far from the core: a tile of C is read after its k loop, while it
+/// arrives, not before it. Errors as [`gemm`].
+pub fn gemm_layer<'a, 'b>(
+    a: impl Into<AOperand<'a>>,
+    b: impl Into<BOperand<'b>>,
+    c: MatMut<'_>,
+    scratch: &mut GemmScratch,
+) -> Result<()> {
+    product(Operands::of(a.into(), b.into())?, c, Sums { first: Acc::Overwrite, rest: Acc::Add }, scratch)
+}
+
+/// A product's operands, checked to be packed for one path, and that path.
+struct Operands<'a, 'b> {
+    a: ASource<'a>,
+    b: BSource<'b>,
+    path: GemmPath,
+}
+
+impl<'a, 'b> Operands<'a, 'b> {
+    /// The operands; an error when either was never packed, or they were
+    /// packed for different paths.
+    fn of(a: AOperand<'a>, b: BOperand<'b>) -> Result<Self> {
+        let Some((b, path)) = b.0 else {
+            return Err(Error::config("gemm", "B was never packed"));
+        };
+        let Some(a) = a.0 else {
+            return Err(Error::config("gemm", "A was never packed"));
+        };
+        if let ASource::Packed(p) = a {
+            if p.path != path {
+                return Err(Error::config("gemm", format!("A is packed for {}, B runs on {path}", p.path)));
+            }
         }
+        Ok(Operands { a, b, path })
     }
-    let ((am, ak), (bk, bn)) = (a.dims(), b.dims());
+}
+
+/// What each depth block of a product does with C: the first, and the
+/// rest.
+#[derive(Clone, Copy)]
+struct Sums {
+    first: Acc,
+    rest: Acc,
+}
+
+/// [`gemm`] and [`gemm_layer`]: the shapes checked, then the path's loop.
+fn product(ops: Operands<'_, '_>, c: MatMut<'_>, sums: Sums, scratch: &mut GemmScratch) -> Result<()> {
+    let ((am, ak), (bk, bn)) = (ops.a.dims(), ops.b.dims());
     if ak != bk || c.rows != am || c.cols != bn {
         return Err(Error::shape(
             "gemm operands",
@@ -230,17 +274,16 @@ pub fn gemm<'a, 'b>(
             format!("B {bk}×{bn}, C {}×{}", c.rows, c.cols),
         ));
     }
-    let Some(engine) = path.engine() else {
-        return Err(Error::config("gemm", format!("the {path} GEMM path cannot run on this CPU")));
+    let Some(engine) = ops.path.engine() else {
+        return Err(Error::config("gemm", format!("the {} GEMM path cannot run on this CPU", ops.path)));
     };
-    let (m, k, n) = (am, ak, c.cols);
-    if m == 0 || n == 0 {
+    if am == 0 || bn == 0 {
         return Ok(());
     }
-    if k == 0 {
-        if !accumulate {
+    if ak == 0 {
+        if sums.first == Acc::Overwrite {
             let mut c = c;
-            for i in 0..m {
+            for i in 0..am {
                 c.row_mut(i).expect("row below rows").fill(0.0);
             }
         }
@@ -248,57 +291,66 @@ pub fn gemm<'a, 'b>(
     }
     match engine {
         Engine::MatrixMultiply => {
-            let (ap, rsa, csa) = match a {
-                ASource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
-                ASource::Packed(p) => (p.data.as_ptr(), k as isize, 1),
-            };
-            let (bp, rsb, csb) = match b {
-                BSource::Packed(p) => (p.data.as_ptr(), n as isize, 1),
-                BSource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
-            };
-            let beta = if accumulate { 1.0 } else { 0.0 };
-            // SAFETY: the views were checked at construction (a strided A or
-            // B reaches only elements of its data, C's rows are rs ≥ n apart
-            // inside its data), and a packed A or B for this path is
-            // row-major (m×k, k×n); m, k, n > 0, so no view here is empty.
-            unsafe {
-                matrixmultiply::sgemm(m, k, n, 1.0, ap, rsa, csa, bp, rsb, csb, beta, c.ptr, c.rs as isize, 1);
-            }
+            by_matrixmultiply(&ops, c, sums.first != Acc::Overwrite);
             Ok(())
         }
-        Engine::Blocked(kernel, tr) => blocked(a, b, c, accumulate, scratch, kernel, tr),
+        Engine::Blocked(kernel, tr) => blocked(&ops, c, Plan { sums, kernel, tr }, scratch),
     }
+}
+
+/// `C ← A·B (+ C)` by `matrixmultiply::sgemm` (operands and C checked,
+/// none empty).
+fn by_matrixmultiply(ops: &Operands<'_, '_>, c: MatMut<'_>, accumulate: bool) {
+    let ((m, k), n) = (ops.a.dims(), c.cols);
+    let (ap, rsa, csa) = match ops.a {
+        ASource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
+        ASource::Packed(p) => (p.data.as_ptr(), k as isize, 1),
+    };
+    let (bp, rsb, csb) = match ops.b {
+        BSource::Packed(p) => (p.data.as_ptr(), n as isize, 1),
+        BSource::Strided(v) => (v.data.as_ptr(), v.rs as isize, v.cs as isize),
+    };
+    let beta = if accumulate { 1.0 } else { 0.0 };
+    // SAFETY: the views were checked at construction (a strided A or B
+    // reaches only elements of its data, C's rows are rs ≥ n apart inside
+    // its data), and a packed A or B for this path is row-major (m×k,
+    // k×n); m, k, n > 0, so no view here is empty.
+    unsafe {
+        matrixmultiply::sgemm(m, k, n, 1.0, ap, rsa, csa, bp, rsb, csb, beta, c.ptr, c.rs as isize, 1);
+    }
+}
+
+/// How the blocked loop runs: what each depth block does with C, the
+/// microkernel and the register transpose packing may use.
+#[derive(Clone, Copy)]
+struct Plan {
+    sums: Sums,
+    kernel: Microkernel,
+    tr: Transposer,
 }
 
 /// The cache-blocked loop nest: columns in blocks of NC, k in blocks of KC
 /// (B's `KC × NC` block, packed if it came strided, stays in L2 and one
 /// panel of it in L1), rows in blocks of MC (packed A), then MR × NR tiles.
-fn blocked(
-    a: ASource<'_>,
-    b: BSource<'_>,
-    c: MatMut<'_>,
-    accumulate: bool,
-    scratch: &mut GemmScratch,
-    kernel: Microkernel,
-    tr: Transposer,
-) -> Result<()> {
+fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut GemmScratch) -> Result<()> {
+    let Plan { sums, kernel, tr } = plan;
     let (mr, nr) = (kernel.mr, kernel.nr);
-    let ((m, k), n) = (a.dims(), c.cols);
+    let ((m, k), n) = (ops.a.dims(), c.cols);
     let (ldc, cptr) = (c.rs, c.ptr);
     let GemmScratch { a: abuf, b: bbuf } = scratch;
-    if let ASource::Strided(_) = a {
+    if let ASource::Strided(_) = ops.a {
         abuf.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k))?;
     }
-    if let BSource::Strided(_) = b {
+    if let BSource::Strided(_) = ops.b {
         bbuf.resize(KC.min(k) * NC.min(n.div_ceil(nr) * nr))?;
     }
     for jc in (0..n).step_by(NC) {
         let ncb = NC.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            let acc = accumulate || pc > 0;
+            let acc = if pc == 0 { sums.first } else { sums.rest };
             // Panel p of this block starts at p·stride + off.
-            let (bp, stride, off): (&[f32], usize, usize) = match b {
+            let (bp, stride, off): (&[f32], usize, usize) = match ops.b {
                 BSource::Packed(p) => (&p.data[(jc / nr) * k * nr..], k * nr, pc * nr),
                 BSource::Strided(v) => {
                     let bp = bbuf.as_mut_slice();
@@ -308,7 +360,7 @@ fn blocked(
             };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                let ap: &[f32] = match a {
+                let ap: &[f32] = match ops.a {
                     ASource::Strided(v) => {
                         let ap = abuf.as_mut_slice();
                         pack::pack_a(ap, &v, ic, mc, pc, kc, mr, tr);
@@ -328,8 +380,8 @@ fn blocked(
                         // exclusively borrowed data; the panels are slices of
                         // kc·MR and kc·NR values.
                         unsafe {
-                            let ctile = cptr.add((ic + ir) * ldc + jc + jr);
-                            kernel.run(apanel, bpanel, ctile, ldc, mv, nv, acc);
+                            let ptr = cptr.add((ic + ir) * ldc + jc + jr);
+                            kernel.run(apanel, bpanel, CTile { ptr, ldc, m: mv, n: nv }, acc);
                         }
                     }
                 }

@@ -144,11 +144,11 @@ macro_rules! entry_points {
         /// # Safety
         /// As [`micro::KernelFn`]; the CPU runs the features.
         #[target_feature(enable = $feat)]
-        unsafe fn tile(a: &[f32], b: &[f32], c: *mut f32, ldc: usize, m: usize, n: usize, acc: bool) {
+        unsafe fn tile(a: &[f32], b: &[f32], c: micro::CTile, acc: micro::Acc) {
             // SAFETY: this function's own contract is that the CPU runs the features.
             let t = unsafe { <$tok as $crate::kernels::arch::Token>::new_unchecked() };
             // SAFETY: the caller's guarantees about C are the tile's.
-            unsafe { micro::tile::<$lane, $mr>(t, a, b, c, ldc, m, n, acc) }
+            unsafe { micro::tile::<$lane, $mr>(t, a, b, c, acc) }
         }
 
         /// The GEMM microkernel.
