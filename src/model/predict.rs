@@ -244,7 +244,7 @@ impl Worker {
                 }
                 None => xc,
             };
-            let mut work = Work { scratch: &mut self.scratch, team: Team::alone() };
+            let mut work = Work { scratch: &mut self.scratch, shared: None, team: Team::alone() };
             forward(&mut self.h, Input { x: xc, rows: r, sparse }, net, &mut work)?;
             yc.copy_from_slice(&self.h[last][..r * o]);
             match (call.t, call.loss.as_deref_mut()) {

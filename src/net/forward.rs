@@ -9,7 +9,7 @@
 use super::Net;
 use crate::error::{Error, Result};
 use crate::exec::{Chunks, ChunksMut, Split, Team};
-use crate::kernels::gemm::{gemm_path, GemmPath, GemmScratch, MatMut, MatRef};
+use crate::kernels::gemm::{gemm_path, AOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedA};
 use crate::kernels::Kernels;
 use crate::layers::{dense_forward, sparse_forward};
 
@@ -25,10 +25,33 @@ pub(crate) struct Input<'a> {
 }
 
 /// What a pass works with: GEMM packing space for each thread of its team
-/// (a column block each), and the team.
+/// (a column block each), room to pack a layer's input once for all the
+/// blocks (when the team has several threads), and the team.
 pub(crate) struct Work<'a, 't> {
     pub scratch: &'a mut [GemmScratch],
+    pub shared: Option<&'a mut PackedA>,
     pub team: Team<'t>,
+}
+
+impl Work<'_, '_> {
+    /// A layer's left-hand operand `src` as `blocks` column blocks read it:
+    /// with several blocks, packed once into the shared space (its panels
+    /// split across the team), so that no block packs it again; otherwise
+    /// the view, which the GEMM packs block by block.
+    pub(crate) fn left<'s>(
+        &'s mut self,
+        src: MatRef<'s>,
+        blocks: usize,
+    ) -> Result<(AOperand<'s>, &'s mut [GemmScratch], Team<'s>)> {
+        let team = self.team;
+        match self.shared.as_deref_mut() {
+            Some(p) if blocks > 1 => {
+                p.pack_on(src, gemm_path(), team)?;
+                Ok((AOperand::from(&*p), &mut *self.scratch, team))
+            }
+            _ => Ok((src.into(), &mut *self.scratch, team)),
+        }
+    }
 }
 
 /// The largest share of nonzero inputs for which the first layer's
@@ -131,10 +154,10 @@ pub(crate) fn forward(h: &mut [Vec<f32>], inp: Input<'_>, net: &Net<'_>, work: &
             sparse_layer(out, src, net, hidden, work.team)?;
             continue;
         }
-        let src = MatRef::new(src, n, sizes[l])?;
         let (bias, act, w) = (net.bias(l), hidden.then_some(net.activation), net.w(l)?);
         let blocks = ColBlocks::new(MatMut::new(out, n, sizes[l + 1])?, block_width(sizes[l + 1], work.team.threads()));
-        work.team.try_for_each(with_scratch(blocks, work.scratch)?, |((blk, j0), s)| {
+        let (src, scratch, team) = work.left(MatRef::new(src, n, sizes[l])?, blocks.len())?;
+        team.try_for_each(with_scratch(blocks, scratch)?, |((blk, j0), s)| {
             let c = blk.cols();
             let b = if hidden { &bias[j0..j0 + c] } else { &[][..] };
             dense_forward(blk, src, w.cols(j0, c)?, b, act, &net.kernels, s)

@@ -9,7 +9,7 @@ use super::backward::{backward, Deltas};
 use crate::error::{Error, Result};
 use crate::exec::{Chunks, ChunksMut, Team};
 use crate::head::Head;
-use crate::kernels::gemm::{GemmScratch, PackedB};
+use crate::kernels::gemm::{GemmScratch, PackedA, PackedB};
 use crate::kernels::Kernels;
 use crate::mem::{product, vec_of, zeros};
 use crate::net::{forward, Input, Net, Work};
@@ -76,6 +76,8 @@ pub(crate) struct Shard {
     pub loss: Vec<f32>,
     /// GEMM packing space, one for each thread the shard may be given.
     scratch: Vec<GemmScratch>,
+    /// A layer's input, packed once for the threads that split its columns.
+    packed_input: PackedA,
 }
 
 impl Shard {
@@ -106,6 +108,7 @@ impl Shard {
                 "GEMM scratch",
                 if alone { GemmScratch::full } else { GemmScratch::for_packed_b },
             )?,
+            packed_input: PackedA::new(),
         })
     }
 
@@ -126,9 +129,9 @@ impl Shard {
         if n == 0 {
             return Ok(());
         }
-        let Shard { rows, x, t, h, delta, packed_delta, loss, scratch } = self;
+        let Shard { rows, x, t, h, delta, packed_delta, loss, scratch, packed_input } = self;
         let (x, t) = gather(batch, rows.clone(), x, t)?;
-        let mut work = Work { scratch, team };
+        let mut work = Work { scratch, shared: Some(packed_input), team };
         forward(h, Input { x, rows: n, sparse: s.sparse }, net, &mut work)?;
         let last = net.layers() - 1;
         let o = net.sizes[last + 1];

@@ -146,6 +146,11 @@ impl PackedA {
     /// Packs `a` for `path`. Errors (leaving it unpacked) when the buffer
     /// cannot be allocated.
     pub fn pack(&mut self, a: MatRef<'_>, path: GemmPath) -> Result<()> {
+        self.pack_on(a, path, Team::alone())
+    }
+
+    /// [`pack`](Self::pack), each depth block's panels split across `team`.
+    pub(crate) fn pack_on(&mut self, a: MatRef<'_>, path: GemmPath, team: Team<'_>) -> Result<()> {
         let (mr, _) = path.tile();
         let tr = path.transposer();
         let m_pad = if path == GemmPath::MatrixMultiply { a.rows } else { a.rows.div_ceil(mr) * mr };
@@ -160,7 +165,12 @@ impl PackedA {
                 let kc = KC.min(a.cols - pc);
                 let (block, tail) = rest.split_at_mut(kc * m_pad);
                 rest = tail;
-                pack::pack_a(block, &a, 0, a.rows, pc, kc, mr, tr);
+                let per = per_task(m_pad / mr, kc * mr, team);
+                let groups = ChunksMut::new(block, per * kc * mr);
+                team.for_each((0..groups.len(), groups), |(g, dst)| {
+                    let i0 = g * per * mr;
+                    pack::pack_a(dst, &a, i0, (a.rows - i0).min(per * mr), pc, kc, mr, tr);
+                });
             }
         }
         (self.m, self.k, self.path) = (a.rows, a.cols, Some(path));
