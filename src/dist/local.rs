@@ -57,7 +57,19 @@ impl Local {
     fn put(&self, to: usize, bytes: Vec<u8>) -> Result<()> {
         let tx =
             self.to.get(to).and_then(Option::as_ref).ok_or_else(|| self.fail(format!("no rank {to} to send to")))?;
-        tx.send(bytes).map_err(|_| self.fail(format!("rank {to} has ended")))
+        tx.send(bytes).map_err(|_| self.ended(to))
+    }
+
+    /// The error for rank `q` having ended: a rank's failure, when one
+    /// failed (the ranks it left waiting may have ended since), else that.
+    fn ended(&self, q: usize) -> Error {
+        self.failure().unwrap_or_else(|| self.fail(format!("rank {q} has ended")))
+    }
+
+    /// The error naming the first rank that failed, if one did.
+    fn failure(&self) -> Option<Error> {
+        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed.as_ref().map(|(q, why)| self.fail(format!("rank {q} failed: {why}")))
     }
 
     /// The next message from rank `from`, of `len` bytes.
@@ -74,13 +86,11 @@ impl Local {
                 Err(RecvTimeoutError::Disconnected) => true,
                 Err(RecvTimeoutError::Timeout) => false,
             };
-            // A rank that failed is named first: the ranks it left waiting
-            // may have ended since.
-            if let Some((q, why)) = self.failed.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                return Err(self.fail(format!("rank {q} failed: {why}")));
-            }
             if ended {
-                return Err(self.fail(format!("rank {from} has ended")));
+                return Err(self.ended(from));
+            }
+            if let Some(e) = self.failure() {
+                return Err(e);
             }
             if start.elapsed() > self.deadline {
                 return Err(self.fail(format!("rank {from} sent nothing for {:?}", self.deadline)));
