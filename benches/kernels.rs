@@ -1,7 +1,7 @@
 //! Every vector kernel on every path this CPU runs, on a 256 × 1024 block
 //! (a hidden layer of config L): elements per second.
 
-use backprop::kernels::{AdamStep, Kernels, SgdStep, SimdPath};
+use backprop::kernels::{AdamStep, HeadRows, Kernels, SgdStep, SimdPath};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const ROWS: usize = 256;
@@ -47,7 +47,7 @@ fn bench(c: &mut Criterion) {
         for (name, f) in backs {
             g.bench_function(BenchmarkId::new(name, p), |bch| bch.iter(|| f(&k, &mut d, &h).unwrap()));
         }
-        type HeadK = fn(&Kernels, &mut [f32], &[f32], &[f32], &mut [f32], &mut [f32], f32) -> backprop::Result<()>;
+        type HeadK = fn(&Kernels, HeadRows<'_>) -> backprop::Result<()>;
         let heads: [(&str, HeadK); 3] = [
             ("softmax_loss", Kernels::softmax_loss),
             ("logistic_loss", Kernels::logistic_loss),
@@ -57,7 +57,8 @@ fn bench(c: &mut Criterion) {
             g.bench_function(BenchmarkId::new(name, p), |bch| {
                 bch.iter(|| {
                     y.copy_from_slice(&x);
-                    f(&k, &mut y, &b, &t, &mut d, &mut loss, 1.0 / ROWS as f32).unwrap()
+                    let scale = 1.0 / ROWS as f32;
+                    f(&k, HeadRows { s: &mut y, b: &b, t: &t, delta: &mut d, loss: &mut loss, scale }).unwrap()
                 })
             });
         }

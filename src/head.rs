@@ -14,7 +14,7 @@
 //! so the head writes `δ = (y - t)/B`.
 
 use crate::error::Result;
-use crate::kernels::Kernels;
+use crate::kernels::{HeadRows, Kernels};
 
 /// The output layer's function and error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -58,23 +58,13 @@ impl Head {
         }
     }
 
-    /// The fused head for training: logits `s` (bias `b` not yet added)
-    /// become `y`, `loss[r]` gets row r's error and `delta = (y - t)·scale`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_loss(
-        self,
-        k: &Kernels,
-        s: &mut [f32],
-        b: &[f32],
-        t: &[f32],
-        delta: &mut [f32],
-        loss: &mut [f32],
-        scale: f32,
-    ) -> Result<()> {
+    /// The fused head for training: the logits become `y`, each row's
+    /// error is written and `delta = (y - t)·scale` ([`HeadRows`]).
+    pub fn forward_loss(self, k: &Kernels, h: HeadRows<'_>) -> Result<()> {
         match self {
-            Head::Softmax => k.softmax_loss(s, b, t, delta, loss, scale),
-            Head::Logistic => k.logistic_loss(s, b, t, delta, loss, scale),
-            Head::Linear => k.linear_loss(s, b, t, delta, loss, scale),
+            Head::Softmax => k.softmax_loss(h),
+            Head::Logistic => k.logistic_loss(h),
+            Head::Linear => k.linear_loss(h),
         }
     }
 }

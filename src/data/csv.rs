@@ -151,17 +151,20 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
     [b',', b';', b'\t'][best]
 }
 
-/// The 0-based target columns of rows `width` wide: `opts.targets`
-/// resolved against the header `names` (in the order given), else the
-/// columns named `opts.targets_if_named` when the header has them all, else
-/// the last `last` but for the `id` column.
-fn target_columns(
-    opts: &CsvOptions,
-    names: &[String],
+/// The columns of a file: the header's names (none without a header), how
+/// many there are, and the id column, when there is one.
+struct Columns<'a> {
+    names: &'a [String],
     width: usize,
-    last: usize,
     id: Option<usize>,
-) -> std::result::Result<Vec<usize>, String> {
+}
+
+/// The 0-based target columns: `opts.targets` resolved against the
+/// header's names (in the order given), else the columns named
+/// `opts.targets_if_named` when the header has them all, else the last
+/// `last` but for the id column.
+fn target_columns(opts: &CsvOptions, columns: &Columns<'_>, last: usize) -> std::result::Result<Vec<usize>, String> {
+    let Columns { names, width, id } = *columns;
     let chosen = &opts.targets;
     if chosen.is_empty() {
         let named: Option<Vec<usize>> =
@@ -347,7 +350,7 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
                 let id = opts.id.as_ref().map(|c| id_column(c, &names, width)).transpose().map_err(bad)?;
                 // The caller counts the columns without the id column.
                 let k = last.take().map_or(0, |f| f(width - usize::from(id.is_some())));
-                let cols = target_columns(opts, &names, width, k, id).map_err(bad)?;
+                let cols = target_columns(opts, &Columns { names: &names, width, id }, k).map_err(bad)?;
                 if let Some(i) = id.filter(|i| cols.contains(i)) {
                     return Err(bad(format!("column {} cannot be both the id column and a target", i + 1)));
                 }

@@ -158,11 +158,18 @@ fn len(rows: usize, width: usize, what: &str) -> Result<usize, bp_status> {
     }
 }
 
-/// An error when the `na` floats at `a` and the `nb` at `b` share memory
-/// (an array the call writes may not overlap one it reads).
-fn disjoint(a: *const f32, na: usize, b: *const f32, nb: usize, what: &str) -> Result<(), bp_status> {
-    let (a0, b0) = (a as usize, b as usize);
-    let (a1, b1) = (a0.saturating_add(na.saturating_mul(4)), b0.saturating_add(nb.saturating_mul(4)));
+/// `len` floats a caller passed from `ptr`.
+#[derive(Clone, Copy)]
+struct Floats {
+    ptr: *const f32,
+    len: usize,
+}
+
+/// An error when arrays `a` and `b` share memory (an array the call writes
+/// may not overlap one it reads).
+fn disjoint(a: Floats, b: Floats, what: &str) -> Result<(), bp_status> {
+    let (a0, b0) = (a.ptr as usize, b.ptr as usize);
+    let (a1, b1) = (a0.saturating_add(a.len.saturating_mul(4)), b0.saturating_add(b.len.saturating_mul(4)));
     if a0 < b1 && b0 < a1 {
         return Err(invalid(format!("{what} overlap; pass separate arrays")));
     }
@@ -260,9 +267,10 @@ mod tests {
         let p = v.as_ptr();
         // SAFETY: offsets within the array.
         let (p2, p4) = unsafe { (p.add(2), p.add(4)) };
-        assert!(disjoint(p, 4, p4, 4, "x").is_ok());
-        assert!(disjoint(p, 4, p2, 4, "x").is_err());
-        assert!(disjoint(p2, 2, p, 8, "x").is_err());
-        assert!(disjoint(p, 0, p, 4, "x").is_ok(), "an empty range overlaps nothing");
+        let f = |ptr, len| Floats { ptr, len };
+        assert!(disjoint(f(p, 4), f(p4, 4), "x").is_ok());
+        assert!(disjoint(f(p, 4), f(p2, 4), "x").is_err());
+        assert!(disjoint(f(p2, 2), f(p, 8), "x").is_err());
+        assert!(disjoint(f(p, 0), f(p, 4), "x").is_ok(), "an empty range overlaps nothing");
     }
 }

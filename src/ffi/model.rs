@@ -4,7 +4,7 @@ use super::handles::bp_model;
 use super::handles::ModelState;
 use super::{
     bp_activation_int, bp_head_int, bp_status, disjoint, from_error, guard, guard_value, invalid, len, nonnull,
-    parse_activation, parse_head, path_arg, status,
+    parse_activation, parse_head, path_arg, status, Floats,
 };
 use crate::Mlp;
 use std::ffi::c_char;
@@ -151,7 +151,7 @@ pub unsafe extern "C" fn bp_model_predict(
         nonnull(x, "x")?;
         nonnull(y, "y")?;
         let (nx, ny) = (len(rows, mlp.inputs(), "inputs")?, len(rows, mlp.outputs(), "outputs")?);
-        disjoint(x, nx, y, ny, "x and y")?;
+        disjoint(Floats { ptr: x, len: nx }, Floats { ptr: y, len: ny }, "x and y")?;
         // SAFETY: the caller passes rows × inputs and rows × outputs floats,
         // and the two ranges are disjoint (checked above), so the shared and
         // the exclusive slice do not alias.

@@ -1,7 +1,7 @@
 //! Trainers across the C ABI: the config, create, step, free.
 
 use super::handles::{bp_model, bp_trainer, ModelState};
-use super::{bp_optimizer, bp_optimizer_int, bp_status, disjoint, from_error, guard, invalid, len, nonnull};
+use super::{bp_optimizer, bp_optimizer_int, bp_status, disjoint, from_error, guard, invalid, len, nonnull, Floats};
 use crate::optim::{Adam, AdamW, Optimizer, Sgd};
 use crate::{TrainConfig, Trainer};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -151,8 +151,9 @@ pub unsafe extern "C" fn bp_trainer_step(
         let tr = unsafe { &mut (*trainer).trainer };
         let (nx, nt) = (len(rows, tr.mlp().inputs(), "inputs")?, len(rows, tr.mlp().outputs(), "outputs")?);
         if !loss.is_null() {
-            disjoint(loss, 1, x, nx, "loss and x")?;
-            disjoint(loss, 1, t, nt, "loss and t")?;
+            let loss = Floats { ptr: loss, len: 1 };
+            disjoint(loss, Floats { ptr: x, len: nx }, "loss and x")?;
+            disjoint(loss, Floats { ptr: t, len: nt }, "loss and t")?;
         }
         let result = {
             // SAFETY: the caller passes rows × inputs and rows × outputs

@@ -13,6 +13,7 @@
 
 use super::arch::Lane;
 use super::math;
+use super::HeadRows;
 use std::marker::PhantomData;
 
 /// `v ↦ f(v, k)`, `k` a constant of the call.
@@ -230,15 +231,8 @@ fn delta_row<V: Lane>(tk: V::Token, delta: &mut [f32], y: &[f32], t: &[f32], sca
 /// `loss[r] = Σt·ln Σe^(s-max) - Σ t·(s - max) = -Σ t (s - logsumexp s)`;
 /// `delta = (y - t)·scale`.
 #[inline(always)]
-pub(crate) fn softmax_loss<V: Lane>(
-    tk: V::Token,
-    s: &mut [f32],
-    b: &[f32],
-    t: &[f32],
-    delta: &mut [f32],
-    loss: &mut [f32],
-    scale: f32,
-) {
+pub(crate) fn softmax_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale } = h;
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
@@ -253,15 +247,8 @@ pub(crate) fn softmax_loss<V: Lane>(
 /// Logistic head, fused: `y = σ(s + b)`, `loss[r] = Σ softplus(s) - t·s`,
 /// `delta = (y - t)·scale`.
 #[inline(always)]
-pub(crate) fn logistic_loss<V: Lane>(
-    tk: V::Token,
-    s: &mut [f32],
-    b: &[f32],
-    t: &[f32],
-    delta: &mut [f32],
-    loss: &mut [f32],
-    scale: f32,
-) {
+pub(crate) fn logistic_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale } = h;
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
@@ -275,15 +262,8 @@ pub(crate) fn logistic_loss<V: Lane>(
 /// Linear head, fused: `y = s + b`, `loss[r] = ½ Σ (y - t)²`,
 /// `delta = (y - t)·scale`.
 #[inline(always)]
-pub(crate) fn linear_loss<V: Lane>(
-    tk: V::Token,
-    s: &mut [f32],
-    b: &[f32],
-    t: &[f32],
-    delta: &mut [f32],
-    loss: &mut [f32],
-    scale: f32,
-) {
+pub(crate) fn linear_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale } = h;
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {

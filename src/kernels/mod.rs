@@ -98,6 +98,26 @@ pub fn simd_path() -> SimdPath {
     })
 }
 
+/// The rows a fused loss head works on: the logits `s` (rows × c, the bias
+/// `b` of c values not yet added), which become the outputs `y`; the
+/// targets `t` (rows × c); the deltas, written as `(y - t)·scale`; and each
+/// row's error, written into `loss` (rows values).
+#[derive(Debug)]
+pub struct HeadRows<'a> {
+    /// Logits in, outputs out.
+    pub s: &'a mut [f32],
+    /// The output layer's bias.
+    pub b: &'a [f32],
+    /// Targets.
+    pub t: &'a [f32],
+    /// `∂E/∂s · scale`, written.
+    pub delta: &'a mut [f32],
+    /// Each row's error, written.
+    pub loss: &'a mut [f32],
+    /// What δ is multiplied by: `1/B` for the mean over a batch.
+    pub scale: f32,
+}
+
 /// The elementwise kernels of one [`SimdPath`]. Matrices are row-major
 /// slices; a bias of length `c` means rows of `c` columns. Every method
 /// checks its lengths and returns [`ErrorKind::ShapeMismatch`] rather than
@@ -203,59 +223,35 @@ impl Kernels {
         Ok(())
     }
 
-    fn check_head(s: &[f32], b: &[f32], t: &[f32], delta: &[f32], loss: &[f32]) -> Result<()> {
-        check_rows("head logits", s.len(), b.len())?;
-        check_len("head targets", t.len(), s.len())?;
-        check_len("head delta", delta.len(), s.len())?;
-        check_len("head loss rows", loss.len(), s.len() / b.len())
+    fn check_head(h: &HeadRows<'_>) -> Result<()> {
+        check_rows("head logits", h.s.len(), h.b.len())?;
+        check_len("head targets", h.t.len(), h.s.len())?;
+        check_len("head delta", h.delta.len(), h.s.len())?;
+        check_len("head loss rows", h.loss.len(), h.s.len() / h.b.len())
     }
 
     /// Softmax head, fused: logits `s` (bias `b` not yet added) become
     /// `y = softmax(s+b)`; `loss[r] = -Σ t·(s - logsumexp s)`;
     /// `delta = (y - t)·scale`.
-    pub fn softmax_loss(
-        &self,
-        s: &mut [f32],
-        b: &[f32],
-        t: &[f32],
-        delta: &mut [f32],
-        loss: &mut [f32],
-        scale: f32,
-    ) -> Result<()> {
-        Self::check_head(s, b, t, delta, loss)?;
-        (self.table.softmax_loss)(s, b, t, delta, loss, scale);
+    pub fn softmax_loss(&self, h: HeadRows<'_>) -> Result<()> {
+        Self::check_head(&h)?;
+        (self.table.softmax_loss)(h);
         Ok(())
     }
 
     /// Logistic head, fused: `y = σ(s+b)`; `loss[r] = Σ softplus(s) - t·s`
     /// (the binary cross-entropy); `delta = (y - t)·scale`.
-    pub fn logistic_loss(
-        &self,
-        s: &mut [f32],
-        b: &[f32],
-        t: &[f32],
-        delta: &mut [f32],
-        loss: &mut [f32],
-        scale: f32,
-    ) -> Result<()> {
-        Self::check_head(s, b, t, delta, loss)?;
-        (self.table.logistic_loss)(s, b, t, delta, loss, scale);
+    pub fn logistic_loss(&self, h: HeadRows<'_>) -> Result<()> {
+        Self::check_head(&h)?;
+        (self.table.logistic_loss)(h);
         Ok(())
     }
 
     /// Linear head, fused: `y = s+b`; `loss[r] = ½ Σ (y - t)²`;
     /// `delta = (y - t)·scale`.
-    pub fn linear_loss(
-        &self,
-        s: &mut [f32],
-        b: &[f32],
-        t: &[f32],
-        delta: &mut [f32],
-        loss: &mut [f32],
-        scale: f32,
-    ) -> Result<()> {
-        Self::check_head(s, b, t, delta, loss)?;
-        (self.table.linear_loss)(s, b, t, delta, loss, scale);
+    pub fn linear_loss(&self, h: HeadRows<'_>) -> Result<()> {
+        Self::check_head(&h)?;
+        (self.table.linear_loss)(h);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! and the oracle every vector kernel is tested against.
 
 use super::update::{AdamStep, Rewrite, SgdStep};
+use super::HeadRows;
 
 /// `σ(x)` with `e^-|x|`, so that no branch overflows.
 pub(crate) fn sigmoid(x: f32) -> f32 {
@@ -103,7 +104,8 @@ fn delta_row(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
 }
 
 /// Softmax head: `y = softmax(s + b)`, `loss = -Σ t (s - lse)`, `δ = (y-t)·scale`.
-pub(crate) fn softmax_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
+pub(crate) fn softmax_loss(h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale } = h;
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
@@ -118,7 +120,8 @@ pub(crate) fn softmax_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32
 }
 
 /// Logistic head: `y = σ(s + b)`, `loss = Σ softplus(s) - t·s`, `δ = (y-t)·scale`.
-pub(crate) fn logistic_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
+pub(crate) fn logistic_loss(h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale } = h;
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
@@ -133,7 +136,8 @@ pub(crate) fn logistic_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f3
 }
 
 /// Linear head: `y = s + b`, `loss = ½ Σ (y - t)²`, `δ = (y-t)·scale`.
-pub(crate) fn linear_loss(s: &mut [f32], b: &[f32], t: &[f32], delta: &mut [f32], loss: &mut [f32], scale: f32) {
+pub(crate) fn linear_loss(h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale } = h;
     let c = b.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
     for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {

@@ -13,8 +13,8 @@ pub(crate) type RowsFn = fn(&mut [f32], &[f32]);
 pub(crate) type SgdFn = for<'a> fn(Rewrite<'a>, &[f32], Rewrite<'a>, SgdStep);
 /// `fn(w, g, [m, v], step)`: a fused Adam update.
 pub(crate) type AdamFn = for<'a> fn(Rewrite<'a>, &[f32], [Rewrite<'a>; 2], AdamStep);
-/// `fn(s, bias, t, delta, loss, scale)`: a fused loss head.
-pub(crate) type HeadFn = fn(&mut [f32], &[f32], &[f32], &mut [f32], &mut [f32], f32);
+/// A fused loss head.
+pub(crate) type HeadFn = fn(super::HeadRows<'_>);
 /// `fn(out, a, depth, m, ld, accumulate)`: `a·m`, zeros of `a` skipped.
 pub(crate) type NonzeroProductFn = fn(&mut [f32], &[f32], usize, &[f32], usize, bool);
 
@@ -84,11 +84,11 @@ macro_rules! table {
             softmax_rows: $crate::kernels::simd::entry!($V, [$($feat)?],
                 generic::softmax_rows(y: &mut [f32], b: &[f32]) -> ()),
             softmax_loss: $crate::kernels::simd::entry!($V, [$($feat)?], generic::softmax_loss(
-                s: &mut [f32], b: &[f32], t: &[f32], d: &mut [f32], l: &mut [f32], k: f32) -> ()),
+                h: $crate::kernels::HeadRows<'_>) -> ()),
             logistic_loss: $crate::kernels::simd::entry!($V, [$($feat)?], generic::logistic_loss(
-                s: &mut [f32], b: &[f32], t: &[f32], d: &mut [f32], l: &mut [f32], k: f32) -> ()),
+                h: $crate::kernels::HeadRows<'_>) -> ()),
             linear_loss: $crate::kernels::simd::entry!($V, [$($feat)?], generic::linear_loss(
-                s: &mut [f32], b: &[f32], t: &[f32], d: &mut [f32], l: &mut [f32], k: f32) -> ()),
+                h: $crate::kernels::HeadRows<'_>) -> ()),
             col_sums: $crate::kernels::simd::entry!($V, [$($feat)?],
                 generic::col_sums(o: &mut [f32], m: &[f32]) -> ()),
             sum_squares: $crate::kernels::simd::entry!($V, [$($feat)?],

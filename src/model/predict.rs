@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::exec::{default_min_parallel_flops, Chunks, ChunksMut, Pool, Team};
 use crate::head::Head;
 use crate::kernels::gemm::GemmScratch;
-use crate::kernels::Kernels;
+use crate::kernels::{HeadRows, Kernels};
 use crate::layers::Activation;
 use crate::mem::{product, vec_of, zeros};
 use crate::net::{forward, sparse_inputs, Input, Net, PackedWeights, Work};
@@ -255,7 +255,9 @@ impl Worker {
                         s.apply(&mut self.ts[..r * o]);
                         tc = &self.ts[..r * o];
                     }
-                    head.forward_loss(&net.kernels, yc, bias, tc, &mut self.delta[..r * o], lc, 1.0)?;
+                    let rows =
+                        HeadRows { s: yc, b: bias, t: tc, delta: &mut self.delta[..r * o], loss: lc, scale: 1.0 };
+                    head.forward_loss(&net.kernels, rows)?;
                 }
                 _ => head.forward(&net.kernels, yc, bias)?,
             }

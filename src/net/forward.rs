@@ -151,7 +151,7 @@ pub(crate) fn forward(h: &mut [Vec<f32>], inp: Input<'_>, net: &Net<'_>, work: &
         let out = &mut rest[0][..n * sizes[l + 1]];
         let hidden = l < last;
         if inp.sparse && l == 0 {
-            sparse_layer(out, src, net, hidden, work.team)?;
+            sparse_layer(out, src, net, work.team)?;
             continue;
         }
         let (bias, act, w) = (net.bias(l), hidden.then_some(net.activation), net.w(l)?);
@@ -168,10 +168,10 @@ pub(crate) fn forward(h: &mut [Vec<f32>], inp: Input<'_>, net: &Net<'_>, work: &
 
 /// The first layer from mostly-zero inputs `x` ([`sparse_forward`]), its
 /// rows cut across the team: a block of columns of its own would walk each
-/// row's nonzeros again, with fewer accumulators. With `hidden` the bias
-/// and activation follow; the output layer's logits are left bare.
-fn sparse_layer(out: &mut [f32], x: &[f32], net: &Net<'_>, hidden: bool, team: Team<'_>) -> Result<()> {
-    let w = net.weight(0)?;
+/// row's nonzeros again, with fewer accumulators. When the layer is hidden
+/// the bias and activation follow; an output layer's logits are left bare.
+fn sparse_layer(out: &mut [f32], x: &[f32], net: &Net<'_>, team: Team<'_>) -> Result<()> {
+    let (w, hidden) = (net.weight(0)?, net.layers() > 1);
     let (i, o) = (w.rows(), w.cols());
     let (bias, act) = if hidden { (net.bias(0), Some(net.activation)) } else { (&[][..], None) };
     let per = (x.len() / i).div_ceil(team.threads()).max(1);

@@ -193,18 +193,6 @@ fn tile_terms(tile: Tile<'_>, terms: &Terms<'_>, w: &mut TileWork) -> Result<()>
     Ok(())
 }
 
-/// The squares of a finished segment `g` of the gradient (of a network of
-/// `sizes`), tile by tile and its bias, noted in `norm`: the same values
-/// [`add_terms`] notes for the process that finishes the segment.
-pub(crate) fn segment_squares(g: &[f32], seg: &Segment, sizes: &[usize], k: &Kernels, norm: &mut SquaredNorm) {
-    let (l, out) = (seg.layer, sizes[seg.layer + 1]);
-    let (gw, gb) = g.split_at(seg.weight_rows(sizes) * out);
-    norm.tiles(l, seg.tiles.start, gw.chunks(TILE_ROWS * out).map(|t| k.sum_squares(t)));
-    if seg.bias {
-        norm.bias(l, k.sum_squares(gb));
-    }
-}
-
 /// The squared global norm `Σ g²`, in one fixed order whatever order the
 /// tiles were computed in: the squares of each layer's weight tiles folded
 /// left to right in f64, then, layer by layer from the first, that layer's
@@ -243,6 +231,18 @@ impl SquaredNorm {
     pub(crate) fn tiles(&mut self, l: usize, first: usize, tiles: impl Iterator<Item = f64>) {
         let layer = &mut self.tiles[self.starts[l]..self.starts[l + 1]];
         layer[first..].iter_mut().zip(tiles).for_each(|(t, sq)| *t = sq);
+    }
+
+    /// The squares of a finished segment `g` of the gradient (of a network
+    /// of `sizes`), tile by tile and its bias: the same values
+    /// [`add_terms`] notes for the process that finishes the segment.
+    pub(crate) fn note_segment(&mut self, g: &[f32], seg: &Segment, sizes: &[usize], k: &Kernels) {
+        let (l, out) = (seg.layer, sizes[seg.layer + 1]);
+        let (gw, gb) = g.split_at(seg.weight_rows(sizes) * out);
+        self.tiles(l, seg.tiles.start, gw.chunks(TILE_ROWS * out).map(|t| k.sum_squares(t)));
+        if seg.bias {
+            self.bias(l, k.sum_squares(gb));
+        }
     }
 
     /// Layer `l`'s bias squares sum to `bias`.

@@ -9,7 +9,7 @@
 //! sums the rank before it left, segment by segment, so the bits are one
 //! process's for any number of ranks.
 
-use super::gradient::{segment_squares, segments, SegmentSum, SquaredNorm};
+use super::gradient::{segments, SegmentSum, SquaredNorm};
 use super::shard::Shard;
 use crate::dist::Collective;
 use crate::error::Result;
@@ -223,7 +223,7 @@ impl Reduce for Chain {
         let k = Kernels::active();
         self.norm.clear();
         for (seg, r) in self.parts.segments.iter().zip(&self.parts.ranges) {
-            segment_squares(&grads[r.clone()], seg, &self.sizes, &k, &mut self.norm);
+            self.norm.note_segment(&grads[r.clone()], seg, &self.sizes, &k);
         }
         Ok(self.norm.total())
     }

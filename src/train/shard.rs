@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Chunks, ChunksMut, Team};
 use crate::head::Head;
 use crate::kernels::gemm::{GemmScratch, PackedA, PackedB};
-use crate::kernels::Kernels;
+use crate::kernels::{HeadRows, Kernels};
 use crate::mem::{product, vec_of, zeros};
 use crate::net::{forward, Input, Net, Work};
 use std::ops::Range;
@@ -136,7 +136,8 @@ impl Shard {
         let last = net.layers() - 1;
         let o = net.sizes[last + 1];
         let (y, d) = (&mut h[last][..n * o], &mut delta[last][..n * o]);
-        head_loss(HeadRows { y, t, delta: d, loss: &mut loss[..n] }, net, s, team)?;
+        let rows = HeadRows { s: y, b: net.bias(last), t, delta: d, loss: &mut loss[..n], scale: s.scale };
+        head_loss(rows, s.head, &net.kernels, team)?;
         backward(Deltas { delta, packed: packed_delta, rows: n, sparse: s.sparse }, h, net, &mut work)
     }
 }
@@ -168,25 +169,13 @@ fn gather<'a>(
 /// Rows of the head per task when a shard's team has several threads.
 const HEAD_ROWS: usize = 32;
 
-/// The head's rows: logits becoming outputs, targets, deltas and errors.
-struct HeadRows<'a> {
-    y: &'a mut [f32],
-    t: &'a [f32],
-    delta: &'a mut [f32],
-    loss: &'a mut [f32],
-}
-
-/// The head for training, fused: the logits `y` (bias not yet added)
-/// become the outputs, `loss[r]` row r's error and `delta = (y - t)·scale`,
-/// in blocks of rows across the team.
-fn head_loss(r: HeadRows<'_>, net: &Net<'_>, s: PassSettings, team: Team<'_>) -> Result<()> {
-    let bias = net.bias(net.layers() - 1);
-    let c = HEAD_ROWS * bias.len();
-    let work = (
-        (ChunksMut::new(r.y, c), ChunksMut::new(r.delta, c)),
-        (Chunks::new(r.t, c), ChunksMut::new(r.loss, HEAD_ROWS)),
-    );
-    team.try_for_each(work, |((y, d), (t, l))| s.head.forward_loss(&net.kernels, y, bias, t, d, l, s.scale))
+/// The head for training, fused ([`HeadRows`]), in blocks of
+/// [`HEAD_ROWS`] rows across the team.
+fn head_loss(r: HeadRows<'_>, head: Head, k: &Kernels, team: Team<'_>) -> Result<()> {
+    let HeadRows { s, b, t, delta, loss, scale } = r;
+    let c = HEAD_ROWS * b.len();
+    let work = ((ChunksMut::new(s, c), ChunksMut::new(delta, c)), (Chunks::new(t, c), ChunksMut::new(loss, HEAD_ROWS)));
+    team.try_for_each(work, |((s, delta), (t, loss))| head.forward_loss(k, HeadRows { s, b, t, delta, loss, scale }))
 }
 
 /// Cuts `rows` (a range of batch rows) into shards of `shard_rows`: shard

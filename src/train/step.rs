@@ -122,8 +122,8 @@ impl Core {
         let grad_scale = self.config.clip_norm.map_or(1.0, |c| (c / (norm + 1e-6)).min(1.0)) as f32;
         let step = self.steps + 1;
         let at = UpdateStep { lr: self.config.schedule.lr(self.config.lr, step), step, grad_scale };
-        let s = Step { opt: &*self.optimizer, at };
-        update(self.mlp.params_mut(), &self.grads, &mut self.slots, &s, team)?;
+        let s = Step { opt: &*self.optimizer, at, grads: &self.grads };
+        update(self.mlp.params_mut(), &mut self.slots, &s, team)?;
         self.steps = step;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Extreme logits (±1000, ±88, 0, mixed rows) give finite errors equal to
 //! the closed forms, on every kernel path, and δ = y - t exactly.
 
-use backprop::kernels::{Kernels, SimdPath};
+use backprop::kernels::{HeadRows, Kernels, SimdPath};
 use backprop::Head;
 
 fn softplus(s: f64) -> f64 {
@@ -26,7 +26,7 @@ fn closed_form(head: Head, s: &[f32], t: &[f32]) -> f64 {
 fn run(k: &Kernels, head: Head, s: &[f32], t: &[f32]) -> (Vec<f32>, Vec<f32>, f32) {
     let (mut y, mut d, mut l) = (s.to_vec(), vec![f32::NAN; s.len()], [f32::NAN]);
     let b = vec![0.0; s.len()];
-    head.forward_loss(k, &mut y, &b, t, &mut d, &mut l, 1.0).unwrap();
+    head.forward_loss(k, HeadRows { s: &mut y, b: &b, t, delta: &mut d, loss: &mut l, scale: 1.0 }).unwrap();
     (y, d, l[0])
 }
 

@@ -4,7 +4,7 @@
 //! and an overrun clobbers a guard.
 
 use crate::common::kernels::{paths, scalar, Guarded};
-use backprop::kernels::{Kernels, SimdPath};
+use backprop::kernels::{HeadRows, Kernels, SimdPath};
 use backprop::rng::Rng;
 
 fn random(rng: &mut Rng, n: usize, lo: f32, hi: f32) -> Vec<f32> {
@@ -101,7 +101,7 @@ fn col_sums_match_their_twin() {
     }
 }
 
-type HeadKernel = fn(&Kernels, &mut [f32], &[f32], &[f32], &mut [f32], &mut [f32], f32) -> backprop::Result<()>;
+type HeadKernel = fn(&Kernels, HeadRows<'_>) -> backprop::Result<()>;
 
 fn one_hot_rows(rng: &mut Rng, rows: usize, cols: usize) -> Vec<f32> {
     let mut t = vec![0.0; rows * cols];
@@ -130,11 +130,14 @@ fn fused_heads_match_their_twins() {
                     random(&mut rng, rows * cols, 0.0, 1.0)
                 };
                 let (mut ys, mut ds, mut ls) = (s.clone(), vec![0.0; s.len()], vec![0.0; rows]);
-                f(&scalar(), &mut ys, &b, &t, &mut ds, &mut ls, 0.25).unwrap();
+                f(&scalar(), HeadRows { s: &mut ys, b: &b, t: &t, delta: &mut ds, loss: &mut ls, scale: 0.25 })
+                    .unwrap();
                 let mut y = Guarded::from(&s);
                 let mut d = Guarded::nan(s.len());
                 let mut l = Guarded::nan(rows);
-                f(&k, y.body_mut(), &b, &t, d.body_mut(), l.body_mut(), 0.25).unwrap();
+                let head =
+                    HeadRows { s: y.body_mut(), b: &b, t: &t, delta: d.body_mut(), loss: l.body_mut(), scale: 0.25 };
+                f(&k, head).unwrap();
                 let what = format!("{name} {:?} {rows}×{cols}", k.path());
                 for g in [&y, &d, &l] {
                     g.assert_guards(&what);
@@ -202,9 +205,13 @@ fn kernels_refuse_wrong_lengths() {
     let mut d = vec![0.0; 6];
     let mut l = vec![0.0; 2];
     let mut s = vec![0.0; 6];
-    assert!(k.softmax_loss(&mut s, &[0.0; 3], &[0.0; 6], &mut d, &mut l[..1], 1.0).is_err());
-    assert!(k.softmax_loss(&mut s, &[0.0; 3], &[0.0; 5], &mut d, &mut l, 1.0).is_err());
-    assert!(k.softmax_loss(&mut s, &[0.0; 3], &[0.0; 6], &mut d, &mut l, 1.0).is_ok());
+    let b = [0.0; 3];
+    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 6], delta: &mut d, loss: &mut l[..1], scale: 1.0 };
+    assert!(k.softmax_loss(rows).is_err());
+    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 5], delta: &mut d, loss: &mut l, scale: 1.0 };
+    assert!(k.softmax_loss(rows).is_err());
+    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 6], delta: &mut d, loss: &mut l, scale: 1.0 };
+    assert!(k.softmax_loss(rows).is_ok());
 }
 
 /// The sign of zero survives every path as it does in the twins:

@@ -135,10 +135,17 @@ pub fn default_targets(head: Head, outputs: usize) -> usize {
     }
 }
 
+/// Rows to score: inputs `x` and encoded targets `t`, `rows` of each.
+pub struct Labeled<'a> {
+    pub x: &'a [f32],
+    pub t: &'a [f32],
+    pub rows: usize,
+}
+
 /// Scores a predictor's network (whose head is `head` and outputs `o`) on
-/// inputs `x` and encoded targets `t` (rows × o).
-pub fn score(p: &mut Predictor, head: Head, o: usize, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<Scores> {
-    Ok(score_outputs(p, head, o, x, t, rows)?.0)
+/// `data`.
+pub fn score(p: &mut Predictor, head: Head, o: usize, data: Labeled<'_>) -> backprop::Result<Scores> {
+    Ok(score_outputs(p, head, o, data)?.0)
 }
 
 /// [`score`], and the outputs (rows × o) it scored.
@@ -146,10 +153,9 @@ pub fn score_outputs(
     p: &mut Predictor,
     head: Head,
     o: usize,
-    x: &[f32],
-    t: &[f32],
-    rows: usize,
+    data: Labeled<'_>,
 ) -> backprop::Result<(Scores, Vec<f32>)> {
+    let Labeled { x, t, rows } = data;
     let mut y = backprop::mem::zeros(backprop::mem::product(rows, o, "outputs")?, "outputs")?;
     let mut loss = backprop::mem::zeros(rows, "losses")?;
     p.predict_with_loss(x, t, rows, &mut y, &mut loss)?;

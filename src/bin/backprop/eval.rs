@@ -3,7 +3,7 @@
 
 use crate::common;
 use crate::labels::{read_model, scored_options, CsvArgs};
-use crate::report::Report;
+use crate::report::{Report, Scored};
 use crate::Failure;
 use backprop::data;
 use backprop::{Head, Predictor};
@@ -44,9 +44,10 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
         return Err(backprop::Error::format(&a.data, None, msg).into());
     }
     let mut p = Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?;
-    let (s, y) = common::score_outputs(&mut p, mlp.head(), mlp.outputs(), &ds.x, &t, ds.rows)?;
+    let data = common::Labeled { x: &ds.x, t: &t, rows: ds.rows };
+    let (s, y) = common::score_outputs(&mut p, mlp.head(), mlp.outputs(), data)?;
     let shown = if mlp.head() == Head::Softmax { names.classes.as_deref() } else { Some(&names.targets[..]) };
-    let report = Report::new(mlp.head(), shown, &y, &t, mlp.outputs());
+    let report = Report::new(mlp.head(), shown, Scored { y: &y, t: &t, outputs: mlp.outputs() });
     if a.json {
         let mut m = common::json_scores(&s, "");
         let (key, per) = report.json();

@@ -43,10 +43,18 @@ pub struct Report {
     abs_err: Vec<f64>,
 }
 
+/// Outputs `y` and targets `t`, rows of `outputs` values each.
+pub struct Scored<'a> {
+    pub y: &'a [f32],
+    pub t: &'a [f32],
+    pub outputs: usize,
+}
+
 impl Report {
-    /// `names` names the classes (softmax) or the output columns; missing
-    /// names are the columns' indices.
-    pub fn new(head: Head, names: Option<&[String]>, y: &[f32], t: &[f32], o: usize) -> Report {
+    /// The report on `scored`. `names` names the classes (softmax) or the
+    /// output columns; missing names are the columns' indices.
+    pub fn new(head: Head, names: Option<&[String]>, scored: Scored<'_>) -> Report {
+        let Scored { y, t, outputs: o } = scored;
         let names = (0..o).map(|j| names.and_then(|n| n.get(j)).cloned().unwrap_or_else(|| j.to_string())).collect();
         let mut r = Report {
             head,

@@ -124,3 +124,14 @@ pub(crate) trait Lane:
         a.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
     }
 }
+
+/// The shape of a register transpose (`x86_64::avx512::transpose16`,
+/// `x86_64::avx2::transpose8`): `rows` source rows `ld` apart, written as
+/// the square's lines of `cols` values, `ldd` apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Square {
+    pub ld: usize,
+    pub rows: usize,
+    pub ldd: usize,
+    pub cols: usize,
+}

@@ -31,7 +31,7 @@ pub use view::{MatMut, MatRef};
 use super::SimdPath;
 use crate::error::{Error, Result};
 use micro::{Acc, CTile, Microkernel};
-use pack::Transposer;
+use pack::{Block, Panels, Transposer};
 use std::sync::OnceLock;
 
 /// Depth of a packed block: `KC` values of k per pass over C.
@@ -47,7 +47,8 @@ pub(crate) fn copy_rows(dst: &mut [f32], a: &MatRef<'_>) -> Result<()> {
         return Err(Error::shape("copy of a matrix view", format!("room for {n} values"), dst.len()));
     }
     if n > 0 {
-        pack::gather_panel(&mut dst[..n], a.cols, a.cols, a.data, a.cs, a.rs, a.rows, gemm_path().transposer());
+        let lines = pack::Lines { src: a.data, sj: a.cs, sk: a.rs, valid: a.cols, len: a.rows };
+        pack::gather_panel(&mut dst[..n], a.cols, lines, gemm_path().transposer());
     }
     Ok(())
 }
@@ -354,7 +355,8 @@ fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut Gemm
                 BSource::Packed(p) => (&p.data[(jc / nr) * k * nr..], k * nr, pc * nr),
                 BSource::Strided(v) => {
                     let bp = bbuf.as_mut_slice();
-                    pack::pack_b_block(bp, &v, pc, kc, jc, ncb, nr, tr);
+                    let block = Block { first: jc, count: ncb, k0: pc, kc };
+                    pack::pack_b_block(bp, &v, block, Panels { width: nr, tr });
                     (bp, kc * nr, 0)
                 }
             };
@@ -363,7 +365,7 @@ fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut Gemm
                 let ap: &[f32] = match ops.a {
                     ASource::Strided(v) => {
                         let ap = abuf.as_mut_slice();
-                        pack::pack_a(ap, &v, ic, mc, pc, kc, mr, tr);
+                        pack::pack_a(ap, &v, Block { first: ic, count: mc, k0: pc, kc }, Panels { width: mr, tr });
                         ap
                     }
                     ASource::Packed(p) => p.block(ic, pc, mr),

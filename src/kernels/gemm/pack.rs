@@ -5,6 +5,7 @@
 
 use super::MatRef;
 use crate::error::Result;
+use crate::kernels::arch::Square;
 
 /// A buffer of f32 whose visible part starts on a 64-byte boundary, so
 /// that packed panels never straddle more cache lines than they must.
@@ -88,15 +89,15 @@ impl Transposer {
     /// `avx2::transpose8`); `false` (nothing done) without a register
     /// transpose or when an argument is out of range.
     #[allow(unused_variables)]
-    fn transpose(&self, src: &[f32], ld: usize, rows: usize, dst: &mut [f32], ldd: usize, cols: usize) -> bool {
+    fn transpose(&self, src: &[f32], dst: &mut [f32], sq: Square) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             use crate::kernels::arch::x86_64::{avx2, avx512};
             if let Some(t) = self.avx512 {
-                return avx512::transpose16(t, src, ld, rows, dst, ldd, cols);
+                return avx512::transpose16(t, src, dst, sq);
             }
             if let Some(t) = self.avx2 {
-                return avx2::transpose8(t, src, ld, rows, dst, ldd, cols);
+                return avx2::transpose8(t, src, dst, sq);
             }
         }
         false
@@ -113,22 +114,33 @@ pub(crate) fn copy_row_major(dst: &mut [f32], b: &MatRef<'_>) {
     }
 }
 
-/// Packs rows `i0..i0+m` and columns `k0..k0+kc` of `a` into `dst` as
-/// `ceil(m/mr)` panels of `kc × mr` (k-major), zero-padding the last panel.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn pack_a(
-    dst: &mut [f32],
-    a: &MatRef<'_>,
-    i0: usize,
-    m: usize,
-    k0: usize,
-    kc: usize,
-    mr: usize,
-    tr: Transposer,
-) {
+/// The part of a matrix a packing copies: `count` lines (rows of A,
+/// columns of B) from line `first`, and `kc` values of depth (columns of A,
+/// rows of B) from `k0`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    pub first: usize,
+    pub count: usize,
+    pub k0: usize,
+    pub kc: usize,
+}
+
+/// How a packing cuts its block: panels of `width` lines (the tile's MR or
+/// NR), transposed through `tr` where the lines run across the source.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Panels {
+    pub width: usize,
+    pub tr: Transposer,
+}
+
+/// Packs `block` of `a` (its rows, and the columns of its depth) into
+/// `dst` as `ceil(count/width)` panels of `kc × width` (k-major),
+/// zero-padding the last panel.
+pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, block: Block, p: Panels) {
     let (rs, cs, src) = (a.rs, a.cs, a.data);
-    for (p, panel) in dst.chunks_exact_mut(kc * mr).take(m.div_ceil(mr)).enumerate() {
-        let r0 = i0 + p * mr;
+    let (Block { first: i0, count: m, k0, kc }, mr) = (block, p.width);
+    for (q, panel) in dst.chunks_exact_mut(kc * mr).take(m.div_ceil(mr)).enumerate() {
+        let r0 = i0 + q * mr;
         let rows = mr.min(i0 + m - r0);
         if rs == 1 {
             // Transposed storage: the mr values of one k are contiguous.
@@ -137,31 +149,23 @@ pub(crate) fn pack_a(
                 copy_padded(d, &src[s..s + rows]);
             }
         } else {
-            gather_panel(panel, mr, rows, &src[r0 * rs + k0 * cs..], rs, cs, kc, tr);
+            let lines = Lines { src: &src[r0 * rs + k0 * cs..], sj: rs, sk: cs, valid: rows, len: kc };
+            gather_panel(panel, mr, lines, p.tr);
         }
     }
 }
 
-/// Packs rows `k0..k0+kc` and columns `j0..j0+n` of `b` into `dst` as
-/// `ceil(n/nr)` panels of `kc × nr` (k-major), zero-padding the last
-/// panel's missing columns.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn pack_b_block(
-    dst: &mut [f32],
-    b: &MatRef<'_>,
-    k0: usize,
-    kc: usize,
-    j0: usize,
-    n: usize,
-    nr: usize,
-    tr: Transposer,
-) {
+/// Packs `block` of `b` (its columns, and the rows of its depth) into
+/// `dst` as `ceil(count/width)` panels of `kc × width` (k-major),
+/// zero-padding the last panel's missing columns.
+pub(crate) fn pack_b_block(dst: &mut [f32], b: &MatRef<'_>, block: Block, p: Panels) {
     let (rs, cs, src) = (b.rs, b.cs, b.data);
+    let (Block { first: j0, count: n, k0, kc }, nr) = (block, p.width);
     if kc == 0 {
         return;
     }
-    for (p, panel) in dst.chunks_exact_mut(kc * nr).take(n.div_ceil(nr)).enumerate() {
-        let jp = j0 + p * nr;
+    for (q, panel) in dst.chunks_exact_mut(kc * nr).take(n.div_ceil(nr)).enumerate() {
+        let jp = j0 + q * nr;
         let cols = nr.min(j0 + n - jp);
         if cs == 1 {
             // Row-major: each k contributes a contiguous run of columns.
@@ -170,7 +174,8 @@ pub(crate) fn pack_b_block(
                 copy_padded(d, &src[s..s + cols]);
             }
         } else {
-            gather_panel(panel, nr, cols, &src[jp * cs + k0 * rs..], cs, rs, kc, tr);
+            let lines = Lines { src: &src[jp * cs + k0 * rs..], sj: cs, sk: rs, valid: cols, len: kc };
+            gather_panel(panel, nr, lines, p.tr);
         }
     }
 }
@@ -195,6 +200,17 @@ fn copy_padded(d: &mut [f32], s: &[f32]) {
     }
 }
 
+/// The lines a transposing copy reads: line `j < valid` at `j·sj` in
+/// `src`, its `len` values `sk` apart.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lines<'a> {
+    pub src: &'a [f32],
+    pub sj: usize,
+    pub sk: usize,
+    pub valid: usize,
+    pub len: usize,
+}
+
 /// The transposing copy both packings need when the panel's lines run
 /// across the source's: `panel[kk·w + j] = src[j·sj + kk·sk]` for
 /// `j < valid`, 0 for `valid ≤ j < w`, `kk < len`.
@@ -202,17 +218,8 @@ fn copy_padded(d: &mut [f32], s: &[f32]) {
 /// It goes 16 values of k at a time, so that the 16 panel lines being filled
 /// stay in L1 while each source line is read in runs of 16 (one cache line
 /// when `sk = 1`), instead of sweeping the whole panel once per source line.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gather_panel(
-    panel: &mut [f32],
-    w: usize,
-    valid: usize,
-    src: &[f32],
-    sj: usize,
-    sk: usize,
-    len: usize,
-    tr: Transposer,
-) {
+pub(crate) fn gather_panel(panel: &mut [f32], w: usize, lines: Lines<'_>, tr: Transposer) {
+    let Lines { src, sj, sk, valid, len } = lines;
     const KB: usize = 16;
     let size = if sk == 1 { tr.size() } else { 0 };
     for k0 in (0..len).step_by(KB) {
@@ -226,7 +233,8 @@ pub(crate) fn gather_panel(
                 let (rows, cols) = (valid.saturating_sub(j_done).min(size), (w - j_done).min(size));
                 for kk in (0..KB).step_by(size) {
                     let from = (j_done * sj + k0 + kk).min(src.len());
-                    if !tr.transpose(&src[from..], sj, rows, &mut block[kk * w + j_done..], w, cols) {
+                    let sq = Square { ld: sj, rows, ldd: w, cols };
+                    if !tr.transpose(&src[from..], &mut block[kk * w + j_done..], sq) {
                         break 'squares;
                     }
                 }
@@ -247,7 +255,7 @@ pub(crate) fn gather_panel(
 
 #[cfg(test)]
 mod tests {
-    use super::{gather_panel, Transposer};
+    use super::{gather_panel, Lines, Transposer};
     use crate::kernels::gemm::GemmPath;
 
     /// The definition, one value at a time: the oracle of the register path.
@@ -289,10 +297,10 @@ mod tests {
                         gather_scalar(&mut want, w, valid, &src, sj, sk, len);
                         for path in GemmPath::ALL.into_iter().filter(|p| p.is_supported()) {
                             got.fill(f32::NAN);
-                            gather_panel(&mut got, w, valid, &src, sj, sk, len, path.transposer());
+                            gather_panel(&mut got, w, Lines { src: &src, sj, sk, valid, len }, path.transposer());
                             assert_eq!(got, want, "{path}: w {w} valid {valid} len {len} strides ({sj}, {sk})");
                         }
-                        gather_panel(&mut got, w, valid, &src, sj, sk, len, Transposer::none());
+                        gather_panel(&mut got, w, Lines { src: &src, sj, sk, valid, len }, Transposer::none());
                         assert_eq!(got, want, "plain: w {w} valid {valid} len {len} strides ({sj}, {sk})");
                     }
                 }

@@ -6,7 +6,7 @@
 //! [`Predictor`](crate::Predictor)'s weights. Otherwise the GEMM packs each
 //! block of a strided view itself as its loop reaches it.
 
-use super::pack::{self, AlignedBuf};
+use super::pack::{self, AlignedBuf, Block, Panels};
 use super::view::MatRef;
 use super::{gemm_path, GemmPath, KC, MC, NC};
 use crate::error::{Error, Result};
@@ -82,10 +82,12 @@ impl PackedB {
             let groups = ChunksMut::new(self.buf.as_mut_slice(), per * b.rows * nr);
             team.for_each((0..groups.len(), groups), |(i, dst)| {
                 let j0 = i * per * nr;
-                pack::pack_b_block(dst, &b, 0, b.rows, j0, (b.cols - j0).min(per * nr), nr, tr);
+                let block = Block { first: j0, count: (b.cols - j0).min(per * nr), k0: 0, kc: b.rows };
+                pack::pack_b_block(dst, &b, block, Panels { width: nr, tr });
             });
         } else {
-            pack::pack_b_block(self.buf.as_mut_slice(), &b, 0, b.rows, 0, b.cols, nr, tr);
+            let block = Block { first: 0, count: b.cols, k0: 0, kc: b.rows };
+            pack::pack_b_block(self.buf.as_mut_slice(), &b, block, Panels { width: nr, tr });
         }
         (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
         Ok(())
@@ -169,7 +171,8 @@ impl PackedA {
                 let groups = ChunksMut::new(block, per * kc * mr);
                 team.for_each((0..groups.len(), groups), |(g, dst)| {
                     let i0 = g * per * mr;
-                    pack::pack_a(dst, &a, i0, (a.rows - i0).min(per * mr), pc, kc, mr, tr);
+                    let block = Block { first: i0, count: (a.rows - i0).min(per * mr), k0: pc, kc };
+                    pack::pack_a(dst, &a, block, Panels { width: mr, tr });
                 });
             }
         }

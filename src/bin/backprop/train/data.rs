@@ -15,15 +15,20 @@ pub struct Split {
     pub rows: usize,
 }
 
-/// The training rows, the held-out rows, the feature count, the output
-/// count and the names of a run. `outputs` is the model's when it is known
-/// (from --init or a checkpoint), which fixes the softmax class count, and
+/// The data a run trains on: the training rows, the held-out rows, the
+/// features and outputs a row, and the names of the columns and classes.
+pub struct RunData {
+    pub train: Split,
+    pub held: Option<Split>,
+    pub features: usize,
+    pub outputs: usize,
+    pub names: Names,
+}
+
+/// The data of a run. `outputs` is the model's when it is known (from
+/// --init or a checkpoint), which fixes the softmax class count, and
 /// `classes` its class names, which fix how text labels map to classes.
-pub fn load(
-    c: &RunConfig,
-    outputs: Option<usize>,
-    classes: Option<Vec<String>>,
-) -> Result<(Split, Option<Split>, usize, usize, Names), Failure> {
+pub fn load(c: &RunConfig, outputs: Option<usize>, classes: Option<Vec<String>>) -> Result<RunData, Failure> {
     let mut ds = read(&c.data, c)?;
     let names = Names::of_training(&mut ds, c.head, classes)?;
     let count = names.classes.as_ref().map(Vec::len).or(c.classes).or(outputs.filter(|_| c.head == Head::Softmax));
@@ -31,11 +36,11 @@ pub fn load(
     let features = ds.features;
     let mut train = Split { x: ds.x, t, rows: ds.rows };
     let held = match c.held() {
-        Held::Test(p) => Some(held_out(&p, c, outputs, features, &names)?),
-        Held::Val(f) => Some(split_off(&mut train, f, features, outputs, c.seed)?),
+        Held::Test(p) => Some(held_out(&p, c, &names, &train)?),
+        Held::Val(f) => Some(split_off(&mut train, f, c.seed)?),
         Held::None => None,
     };
-    Ok((train, held, features, outputs, names))
+    Ok(RunData { train, held, features, outputs, names })
 }
 
 /// A data file of the run, its target columns as the flags say.
@@ -44,7 +49,11 @@ fn read(path: &Path, c: &RunConfig) -> Result<data::Dataset, Failure> {
     Ok(data::load_csv_with(path, &opts, |_| c.targets)?)
 }
 
-fn held_out(path: &Path, c: &RunConfig, outputs: usize, features: usize, names: &Names) -> Result<Split, Failure> {
+/// The held-out rows of the file at `path`, which must have as many
+/// features and outputs a row as the training rows `train`.
+fn held_out(path: &Path, c: &RunConfig, names: &Names, train: &Split) -> Result<Split, Failure> {
+    let rows = train.rows.max(1);
+    let (features, outputs) = (train.x.len() / rows, train.t.len() / rows);
     let mut ds = read(path, c)?;
     if ds.features != features {
         let msg = format!("{} features per row, but the training data has {features}", ds.features);
@@ -62,8 +71,9 @@ fn held_out(path: &Path, c: &RunConfig, outputs: usize, features: usize, names: 
 
 /// Moves a seeded `fraction` of the rows of `train` into a validation split;
 /// the rows kept stay in file order.
-fn split_off(train: &mut Split, fraction: f64, f: usize, o: usize, seed: u64) -> Result<Split, Failure> {
+fn split_off(train: &mut Split, fraction: f64, seed: u64) -> Result<Split, Failure> {
     let n = train.rows;
+    let (f, o) = (train.x.len() / n.max(1), train.t.len() / n.max(1));
     if n < 2 {
         return Err(Failure::usage("--val-split needs at least two rows of training data"));
     }

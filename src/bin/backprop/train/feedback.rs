@@ -64,8 +64,18 @@ impl Start<'_> {
     }
 }
 
+/// Where an epoch stands, for its progress bar: epoch `epoch` of `epochs`,
+/// `done` of its `batches` batches taken.
+pub struct EpochAt {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub batches: usize,
+    pub done: usize,
+}
+
 /// A progress bar on stderr when it is a terminal (and not --quiet).
-pub fn progress(quiet: bool, epoch: usize, epochs: usize, batches: usize, done: usize) -> indicatif::ProgressBar {
+pub fn progress(quiet: bool, at: EpochAt) -> indicatif::ProgressBar {
+    let EpochAt { epoch, epochs, batches, done } = at;
     if quiet || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }

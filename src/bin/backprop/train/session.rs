@@ -8,8 +8,8 @@
 //! stood and ends with the same model file, byte for byte.
 
 use super::config::{Held, RunConfig};
-use super::data::Split;
-use super::feedback::{progress, Report, Start};
+use super::data::{RunData, Split};
+use super::feedback::{progress, EpochAt, Report, Start};
 use super::interrupt::{Interrupt, Signal};
 use super::world::World;
 use super::TrainArgs;
@@ -144,15 +144,6 @@ pub struct Session {
     checkpointed: Option<u64>,
 }
 
-/// The data a run trains on: the training rows, the held-out rows, the
-/// outputs a row and the names of the columns and classes.
-pub struct RunData {
-    pub train: Split,
-    pub held: Option<Split>,
-    pub outputs: usize,
-    pub names: Names,
-}
-
 /// What a session starts from: the settings, the network, the data (and
 /// its files' fingerprints), the row order and where the run stands;
 /// `resumed` is the checkpoint's `--keep-checkpoint` when the run
@@ -171,7 +162,7 @@ impl Session {
     /// A session ready to run: the trainer built, the log open.
     pub fn new(launch: Launch, a: &TrainArgs, world: &World) -> Result<Session, Failure> {
         let Launch { cfg, mlp, data, fingerprints, order, progress: st, resumed } = launch;
-        let RunData { mut train, held, outputs, names } = data;
+        let RunData { mut train, held, outputs, names, .. } = data;
         let scaling = mlp.scaling();
         if let Some(s) = &scaling.inputs {
             s.apply(&mut train.x);
@@ -430,7 +421,8 @@ impl Session {
             }
             self.st.metrics = Metrics::new(self.cfg.head, self.outputs);
         }
-        let bar = progress(self.quiet, self.st.epoch, self.cfg.epochs, batches, self.st.batch);
+        let at = EpochAt { epoch: self.st.epoch, epochs: self.cfg.epochs, batches, done: self.st.batch };
+        let bar = progress(self.quiet, at);
         // The epoch's steps on the trainer's pool thread: no hand-over a step.
         let rows = Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(batches, &bar));
         bar.finish_and_clear();
@@ -505,7 +497,7 @@ impl Session {
         let held = match (&self.held, &mut self.predictor) {
             (Some(h), Some(p)) => {
                 p.load(self.trainer.mlp())?;
-                Some(common::score(p, self.cfg.head, self.outputs, &h.x, &h.t, h.rows)?)
+                Some(common::score(p, self.cfg.head, self.outputs, common::Labeled { x: &h.x, t: &h.t, rows: h.rows })?)
             }
             _ => None,
         };

@@ -3,7 +3,8 @@
 
 use super::config::RunConfig;
 use super::data;
-use super::session::{Launch, Progress, RunData, Saved, Session};
+use super::data::RunData;
+use super::session::{Launch, Progress, Saved, Session};
 use super::world::World;
 use super::TrainArgs;
 use crate::files::{check_writable, refuse_clobbering};
@@ -40,7 +41,8 @@ fn init_model(a: &TrainArgs) -> Result<Option<(Mlp, Names)>, Failure> {
 
 /// A fresh run's standardisation, from its training rows alone (the
 /// held-out rows are already split off).
-fn fit_scaling(cfg: &RunConfig, train: &data::Split, features: usize, outputs: usize) -> backprop::Result<Scaling> {
+fn fit_scaling(cfg: &RunConfig, data: &RunData) -> backprop::Result<Scaling> {
+    let (train, features, outputs) = (&data.train, data.features, data.outputs);
     let fit = |on: bool, v: &[f32], cols: usize| on.then(|| Standardizer::fit(v, cols)).transpose();
     Ok(Scaling {
         inputs: fit(cfg.standardize, &train.x, features)?,
@@ -108,8 +110,8 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
     let cfg = world.agree(RunConfig::from_args(a, init.as_ref()))?;
     prepare(world, &cfg)?;
     let classes = init_names.and_then(|n| n.classes);
-    let (train, held, features, outputs, names) =
-        world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs()), classes))?;
+    let data = world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs()), classes))?;
+    let (features, outputs) = (data.features, data.outputs);
     let fingerprints = world.agree(fingerprints(&cfg))?;
     same_run(world, &cfg, &fingerprints)?;
     let mlp = world.agree(match init {
@@ -130,7 +132,7 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
             .head(cfg.head, outputs)
             .seed(cfg.seed)
             .build()
-            .and_then(|m| m.with_scaling(fit_scaling(&cfg, &train, features, outputs)?))
+            .and_then(|m| m.with_scaling(fit_scaling(&cfg, &data)?))
             .map_err(Failure::from),
     })?;
     let log_len = world.agree(match &cfg.log {
@@ -149,8 +151,7 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
         stopped: false,
         run: super::feedback::run_id(),
     };
-    let order = (0..train.rows).collect();
-    let data = RunData { train, held, outputs, names };
+    let order = (0..data.train.rows).collect();
     let launch = Launch { cfg, mlp, data, fingerprints, order, progress, resumed: None };
     let s = world.agree(Session::new(launch, a, world))?;
     s.run(world)
@@ -180,12 +181,12 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     let bad =
         |what: &str| backprop::Error::format(path, None, format!("checkpoint state: {what} does not fit the run"));
     let outputs = *saved.layers.last().ok_or_else(|| bad("layers"))?;
-    let (train, held, _, _, names) = world.agree(data::load(&cfg, Some(outputs), saved.names.classes.clone()))?;
+    let data = world.agree(data::load(&cfg, Some(outputs), saved.names.classes.clone()))?;
     let mlp = Mlp::from_parts(saved.layers.clone(), cfg.activation, cfg.head, ck.params.clone())?
         .with_scaling(saved.scaling.clone())
         .map_err(|e| bad(&format!("the scaling ({e})")))?;
     let order: Vec<usize> = ck.order.iter().map(|&r| r as usize).collect();
-    if order.len() != train.rows || order.iter().any(|&r| r >= train.rows) {
+    if order.len() != data.train.rows || order.iter().any(|&r| r >= data.train.rows) {
         return Err(bad("the row order").into());
     }
     if !saved.progress.metrics.fits(cfg.head, outputs) {
@@ -196,7 +197,6 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     if progress.run.is_empty() {
         progress.run = super::feedback::run_id();
     }
-    let data = RunData { train, held, outputs, names };
     let resumed = Some(saved.keep_checkpoint);
     let launch = Launch { cfg, mlp, data, fingerprints: now, order, progress, resumed };
     let mut s = world.agree(Session::new(launch, a, world))?;

@@ -2,7 +2,7 @@
 //! type, the kernel table and the 6 × 16 GEMM microkernel.
 
 use super::{entry_points, exponent_bits, lane_type, prefetch_lines};
-use crate::kernels::arch::{Lane, Token};
+use crate::kernels::arch::{Lane, Square, Token};
 use crate::kernels::gemm::micro::{self, Microkernel};
 use crate::kernels::simd::{table, Table};
 use core::arch::x86_64::*;
@@ -166,22 +166,14 @@ entry_points!(Avx2, F32x8, "avx2,fma", tile: 6 x 16, "12 ymm");
 /// 8 loads, 24 shuffles and 8 to 24 plain stores instead of 64 scalar
 /// moves. A line shorter than 8 is stored in pieces of 4, 2 and 1 lanes,
 /// not by a masked store, which Zen 3 runs in microcode.
-pub(crate) fn transpose8(
-    _: Avx2,
-    src: &[f32],
-    ld: usize,
-    rows: usize,
-    dst: &mut [f32],
-    ldd: usize,
-    cols: usize,
-) -> bool {
-    if !super::square_fits(8, (src.len(), ld, rows), (dst.len(), ldd, cols)) {
+pub(crate) fn transpose8(_: Avx2, src: &[f32], dst: &mut [f32], sq: Square) -> bool {
+    if !super::square_fits(8, src.len(), dst.len(), sq) {
         return false;
     }
     // SAFETY: the token proves AVX2; src holds `rows` rows of 8 values at
     // stride `ld` and dst 8 lines of `cols` values at stride `ldd` (both
     // checked above), which is all the function touches.
-    unsafe { transpose8_raw(src.as_ptr(), ld, rows, dst.as_mut_ptr(), ldd, cols) }
+    unsafe { transpose8_raw(src.as_ptr(), dst.as_mut_ptr(), sq) }
     true
 }
 
@@ -189,7 +181,8 @@ pub(crate) fn transpose8(
 /// AVX present; `src` readable for `rows ≤ 8` rows of 8 at stride `ld`,
 /// `dst` writable for 8 lines of `1 ≤ cols ≤ 8` at stride `ldd`.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn transpose8_raw(src: *const f32, ld: usize, rows: usize, dst: *mut f32, ldd: usize, cols: usize) {
+unsafe fn transpose8_raw(src: *const f32, dst: *mut f32, sq: Square) {
+    let Square { ld, rows, ldd, cols } = sq;
     let mut r = [_mm256_setzero_ps(); 8];
     for (i, v) in r.iter_mut().enumerate().take(rows) {
         // SAFETY: row i < rows of src, per the caller.

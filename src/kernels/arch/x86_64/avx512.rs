@@ -3,7 +3,7 @@
 //! register transpose used by the packings.
 
 use super::{entry_points, exponent_bits, lane_type, prefetch_lines};
-use crate::kernels::arch::{Lane, Token};
+use crate::kernels::arch::{Lane, Square, Token};
 use crate::kernels::gemm::micro::{self, Microkernel};
 use crate::kernels::simd::{table, Table};
 use core::arch::x86_64::*;
@@ -175,22 +175,14 @@ entry_points!(Avx512, F32x16, "avx512f,avx512vl,avx512dq,avx2,fma", tile: 12 x 3
 ///
 /// 16 loads, 64 shuffles and 16 stores instead of 256 scalar moves: the
 /// packings that turn rows into columns go through it.
-pub(crate) fn transpose16(
-    _: Avx512,
-    src: &[f32],
-    ld: usize,
-    rows: usize,
-    dst: &mut [f32],
-    ldd: usize,
-    cols: usize,
-) -> bool {
-    if !super::square_fits(16, (src.len(), ld, rows), (dst.len(), ldd, cols)) {
+pub(crate) fn transpose16(_: Avx512, src: &[f32], dst: &mut [f32], sq: Square) -> bool {
+    if !super::square_fits(16, src.len(), dst.len(), sq) {
         return false;
     }
     // SAFETY: the token proves AVX-512F; src holds `rows` rows of 16 values
     // at stride `ld` and dst 16 lines of `cols` values at stride `ldd`
     // (both checked above), which is all the function touches.
-    unsafe { transpose16_raw(src.as_ptr(), ld, rows, dst.as_mut_ptr(), ldd, cols) }
+    unsafe { transpose16_raw(src.as_ptr(), dst.as_mut_ptr(), sq) }
     true
 }
 
@@ -198,7 +190,8 @@ pub(crate) fn transpose16(
 /// AVX-512F present; `src` readable for `rows ≤ 16` rows of 16 at stride
 /// `ld`, `dst` writable for 16 lines of `1 ≤ cols ≤ 16` at stride `ldd`.
 #[target_feature(enable = "avx512f")]
-unsafe fn transpose16_raw(src: *const f32, ld: usize, rows: usize, dst: *mut f32, ldd: usize, cols: usize) {
+unsafe fn transpose16_raw(src: *const f32, dst: *mut f32, sq: Square) {
+    let Square { ld, rows, ldd, cols } = sq;
     let mut r = [_mm512_setzero_ps(); 16];
     for (i, v) in r.iter_mut().enumerate().take(rows) {
         // SAFETY: row i < rows of src, per the caller.

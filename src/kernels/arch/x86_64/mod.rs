@@ -5,6 +5,8 @@
 pub(crate) mod avx2;
 pub(crate) mod avx512;
 
+use super::Square;
+
 /// `Lane::prefetch` on x86-64: `prefetcht0` for each 64-byte line of `s`.
 #[inline(always)]
 fn prefetch_lines(s: &[f32]) {
@@ -110,12 +112,12 @@ macro_rules! exponent_bits {
 pub(crate) use exponent_bits;
 
 /// Whether a `size × size` register transpose (`avx512::transpose16`,
-/// `avx2::transpose8`) may run on these slices: `src` (its length, row
-/// stride, rows) holds `rows ≤ size` rows of `size` values, and `dst` (its
-/// length, line stride, columns) `size` lines of `1 ≤ cols ≤ size` values
-/// at a stride of at least `cols`.
-fn square_fits(size: usize, src: (usize, usize, usize), dst: (usize, usize, usize)) -> bool {
-    let ((src_len, ld, rows), (dst_len, ldd, cols)) = (src, dst);
+/// `avx2::transpose8`) of `sq` may run on a source of `src_len` and a
+/// destination of `dst_len` values: the source holds `rows ≤ size` rows of
+/// `size` values, and the destination `size` lines of `1 ≤ cols ≤ size`
+/// values at a stride of at least `cols`.
+fn square_fits(size: usize, src_len: usize, dst_len: usize, sq: Square) -> bool {
+    let Square { ld, rows, ldd, cols } = sq;
     let src_ok = rows == 0 || ((rows - 1).checked_mul(ld)).is_some_and(|e| e + size <= src_len);
     let dst_ok = cols > 0 && ldd >= cols && (size - 1) * ldd + cols <= dst_len;
     rows <= size && cols <= size && src_ok && dst_ok
