@@ -51,7 +51,7 @@ fn bench(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new(path.name(), name), &(), |bch, _| {
                 bch.iter(|| {
                     let c = MatMut::new(&mut out, m, n).unwrap();
-                    gemm(am, BOperand::strided(bm, path), c, false, &mut scratch).unwrap()
+                    gemm(am, BOperand::strided(bm, path), c, &mut scratch).unwrap()
                 })
             });
         }
@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
         packed.pack(bm, gemm_path()).unwrap();
         let mut scratch = GemmScratch::new();
         g.bench_with_input(BenchmarkId::new(format!("{}-prepacked", gemm_path().name()), name), &(), |bch, _| {
-            bch.iter(|| gemm(am, &packed, MatMut::new(&mut out, m, n).unwrap(), false, &mut scratch).unwrap())
+            bch.iter(|| gemm(am, &packed, MatMut::new(&mut out, m, n).unwrap(), &mut scratch).unwrap())
         });
         // Packing B once (what a step pays per layer for δ).
         g.throughput(Throughput::Elements((k * n) as u64));

@@ -85,7 +85,7 @@ fn bench(c: &mut Criterion) {
         };
         let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
         g.bench_function(BenchmarkId::new("adamw update", p), |bch| {
-            bch.iter(|| k.adam_update(&mut y, &h, &mut m, &mut v, adam).unwrap())
+            bch.iter(|| k.adam_update(&mut y, &h, [&mut m, &mut v], adam).unwrap())
         });
     }
     g.finish();

@@ -7,7 +7,7 @@
 
 use backprop::data::{self, Batcher};
 use backprop::metrics::Metrics;
-use backprop::{Head, Mlp, Predictor, TrainConfig, Trainer};
+use backprop::{Head, LabeledRows, Mlp, Predictor, TrainConfig, Trainer};
 use std::path::Path;
 
 fn main() -> backprop::Result<()> {
@@ -34,7 +34,7 @@ fn main() -> backprop::Result<()> {
             loss += trainer.step(x, t, idx.len())? as f64 * idx.len() as f64;
         }
         predictor.load(trainer.mlp())?;
-        predictor.predict_with_loss(&test.x, &t_test, test.rows, &mut y, &mut row_loss)?;
+        predictor.predict_with_loss(LabeledRows { x: &test.x, t: &t_test, rows: test.rows }, &mut y, &mut row_loss)?;
         let mut m = Metrics::new(Head::Softmax, classes);
         m.add_batch(&y, &t_test, &row_loss);
         let s = m.scores();

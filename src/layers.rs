@@ -21,8 +21,8 @@
 //! ranks cut: it is one chain over the rows ([`gemm`] with `accumulate`).
 
 use crate::error::Result;
-use crate::kernels::gemm::{gemm, gemm_layer, AOperand, BOperand, GemmScratch, MatMut, MatRef, PackedB};
-use crate::kernels::Kernels;
+use crate::kernels::gemm::{gemm, gemm_layer, AOperand, BOperand, Dest, GemmScratch, MatMut, MatRef, PackedB};
+use crate::kernels::{Kernels, SparseOperands};
 
 /// The activation of the hidden units.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -81,24 +81,59 @@ impl std::fmt::Display for Activation {
     }
 }
 
+/// A block of a dense layer's columns as the forward pass uses them: `w`
+/// the block's columns of `W` (in × c; a view, or packed ahead), `b` its
+/// biases (c), and the activation, `None` for the output layer's logits.
+pub struct ForwardParams<'b, W> {
+    /// The weights.
+    pub w: W,
+    /// The biases.
+    pub b: &'b [f32],
+    /// The activation.
+    pub act: Option<Activation>,
+}
+
+/// A block of columns of the delta below as the backward pass makes it:
+/// `wt` the block's columns of `Wᵀ` (out × c: a transposed view of `W`'s
+/// rows, or packed ahead), `h` the block's columns of the activations that
+/// forward kept (rows × c, contiguous rows), `act` the activation that
+/// produced them.
+pub struct BackwardParams<'h, W> {
+    /// The transposed weights.
+    pub wt: W,
+    /// The activations.
+    pub h: MatRef<'h>,
+    /// The activation.
+    pub act: Activation,
+}
+
+/// What a dense pass runs on: the kernels and the GEMM's scratch.
+pub struct Engine<'e> {
+    /// The elementwise kernels.
+    pub kernels: &'e Kernels,
+    /// The GEMM's packing space.
+    pub scratch: &'e mut GemmScratch,
+}
+
 /// `out ← f(inp·W + b)` for one block of output columns: the GEMM writes the
 /// pre-activations, then one pass per row adds the bias and applies `f`.
 /// With `act = None` nothing follows the GEMM (the output layer's logits;
 /// the head adds the bias and applies its own function).
 ///
 /// Shapes: `out` rows × c (a view, any row stride), `inp` rows × in (a view,
-/// or packed ahead), `w` the block's columns of `W` (in × c; a view, or
-/// packed ahead), `b` the block's biases (c).
-pub fn dense_forward<'a, 'w>(
+/// or packed ahead), `p` as [`ForwardParams`].
+pub fn dense_forward<'a, 'w, W: Into<BOperand<'w>>>(
     mut out: MatMut<'_>,
     inp: impl Into<AOperand<'a>>,
-    w: impl Into<BOperand<'w>>,
-    b: &[f32],
-    act: Option<Activation>,
-    k: &Kernels,
-    scratch: &mut GemmScratch,
+    p: ForwardParams<'_, W>,
+    e: Engine<'_>,
 ) -> Result<()> {
-    gemm_layer(inp, w, out.reborrow(), scratch)?;
+    gemm_layer(inp, p.w, out.reborrow(), e.scratch)?;
+    activate(out, p.b, p.act, e.kernels)
+}
+
+/// `out ← f(out + b)` row by row, when there is an `f`.
+fn activate(mut out: MatMut<'_>, b: &[f32], act: Option<Activation>, k: &Kernels) -> Result<()> {
     if let Some(a) = act {
         for i in 0..out.rows() {
             a.forward(k, out.row_mut(i).expect("row below rows"), b)?;
@@ -107,46 +142,42 @@ pub fn dense_forward<'a, 'w>(
     Ok(())
 }
 
-/// `dinp ← (dout·Wᵀ) ⊙ f'(inp)` for one block of columns of the delta
-/// below, `act` being the activation that produced `inp`.
+/// `dinp ← (dout·Wᵀ) ⊙ f'(h)` for one block of columns of the delta below.
 ///
 /// Shapes: `dinp` rows × c (a view), `dout` rows × out (a view, or packed
-/// ahead), `wt` the block's columns of `Wᵀ` (out × c: a transposed view of
-/// `W`'s rows, or packed ahead), `inp` the block's columns of the
-/// activations `h` that forward kept (rows × c, contiguous rows).
-pub fn dense_backward<'a, 'w>(
+/// ahead), `p` as [`BackwardParams`].
+pub fn dense_backward<'a, 'w, W: Into<BOperand<'w>>>(
     mut dinp: MatMut<'_>,
     dout: impl Into<AOperand<'a>>,
-    wt: impl Into<BOperand<'w>>,
-    inp: MatRef<'_>,
-    act: Activation,
-    k: &Kernels,
-    scratch: &mut GemmScratch,
+    p: BackwardParams<'_, W>,
+    e: Engine<'_>,
 ) -> Result<()> {
-    gemm_layer(dout, wt, dinp.reborrow(), scratch)?;
+    gemm_layer(dout, p.wt, dinp.reborrow(), e.scratch)?;
     for i in 0..dinp.rows() {
-        let h = inp.row(i).ok_or_else(|| crate::Error::shape("activations", "contiguous rows", "a strided view"))?;
-        act.backward(k, dinp.row_mut(i).expect("row below rows"), h)?;
+        let h = p.h.row(i).ok_or_else(|| crate::Error::shape("activations", "contiguous rows", "a strided view"))?;
+        p.act.backward(e.kernels, dinp.row_mut(i).expect("row below rows"), h)?;
     }
     Ok(())
 }
 
+/// A block of rows of a weight gradient: `dw` (tile × out, row-major),
+/// and whether each value's chain over the batch's rows continues from
+/// what it holds (`accumulate`), so that the rows of a batch taken shard
+/// after shard sum as they would in one product.
+pub struct GradBlock<'g> {
+    /// The block.
+    pub dw: &'g mut [f32],
+    /// Continue from `dw` (true) or start from 0.
+    pub accumulate: bool,
+}
+
 /// `dW[r0..r0+tile] (+)= inp[:, r0..r0+tile]ᵀ·dout` for one block of rows of
-/// the weight gradient: `dw` is that block (tile × out, row-major),
-/// `inp_t` the matching rows of `inpᵀ` (tile × rows, a strided view of the
-/// row-major activations), `dout` packed (rows × out). With `accumulate`
-/// each value's chain over the rows continues from what `dw` holds, so
-/// that the rows of a batch taken shard after shard sum as they would in
-/// one product.
-pub fn dense_grad(
-    dw: &mut [f32],
-    inp_t: MatRef<'_>,
-    dout: &PackedB,
-    accumulate: bool,
-    scratch: &mut GemmScratch,
-) -> Result<()> {
+/// the weight gradient `g`: `inp_t` the matching rows of `inpᵀ` (tile ×
+/// rows, a strided view of the row-major activations), `dout` packed (rows
+/// × out).
+pub fn dense_grad(g: GradBlock<'_>, inp_t: MatRef<'_>, dout: &PackedB, scratch: &mut GemmScratch) -> Result<()> {
     let tile = inp_t.rows();
-    gemm(inp_t, dout, MatMut::new(dw, tile, dout.cols())?, accumulate, scratch)
+    gemm(inp_t, dout, Dest { c: MatMut::new(g.dw, tile, dout.cols())?, accumulate: g.accumulate }, scratch)
 }
 
 /// The contiguous rows of `m` for the sparse products: its data and row
@@ -161,17 +192,15 @@ fn rows_of<'a>(m: &MatRef<'a>, what: &str) -> Result<(&'a [f32], usize)> {
 /// another row of the group is nonzero: `0·W`, nothing while `W` is
 /// finite).
 ///
-/// Shapes: `out` rows × c (a view), `inp` rows × in (contiguous rows), `w`
-/// the block's columns of `W` (in × c, contiguous rows), `b` the block's
-/// biases.
+/// Shapes: `out` rows × c (a view), `inp` rows × in (contiguous rows), `p`
+/// as [`ForwardParams`], its `w` with contiguous rows.
 pub fn sparse_forward(
     mut out: MatMut<'_>,
     inp: MatRef<'_>,
-    w: MatRef<'_>,
-    b: &[f32],
-    act: Option<Activation>,
+    p: ForwardParams<'_, MatRef<'_>>,
     k: &Kernels,
 ) -> Result<()> {
+    let w = p.w;
     if inp.rows() != out.rows() || w.rows() != inp.cols() || w.cols() != out.cols() {
         let want = format!("{}×{} times {}×{}", out.rows(), w.rows(), w.rows(), out.cols());
         let got = format!("{}×{} times {}×{}", inp.rows(), inp.cols(), w.rows(), w.cols());
@@ -184,41 +213,30 @@ pub fn sparse_forward(
     // the digits, BENCHMARKS.md); otherwise row by row.
     let back_to_back = depth > 0 && (xld == depth || rows <= 1);
     match out.contiguous_mut().filter(|_| back_to_back) {
-        Some(o) => k.nonzero_product(o, &xs[..rows * depth], depth, m, ld, false)?,
+        Some(o) => k.nonzero_product(o, SparseOperands { a: &xs[..rows * depth], depth, m, ld }, false)?,
         None => {
             for i in 0..rows {
                 let row = out.row_mut(i).expect("row below rows");
                 match depth {
                     0 => row.fill(0.0),
-                    _ => k.nonzero_product(row, &xs[i * xld..][..depth], depth, m, ld, false)?,
+                    _ => k.nonzero_product(row, SparseOperands { a: &xs[i * xld..][..depth], depth, m, ld }, false)?,
                 }
             }
         }
     }
-    if let Some(a) = act {
-        for i in 0..rows {
-            a.forward(k, out.row_mut(i).expect("row below rows"), b)?;
-        }
-    }
-    Ok(())
+    activate(out, p.b, p.act, k)
 }
 
 /// [`dense_grad`] for a mostly-zero input: `dW[r0..r0+tile] (+)=
 /// inp[:, r0..r0+tile]ᵀ·dout`, each value the chain of the nonzero inputs'
-/// terms in row order, from what `dw` holds when `accumulate`.
-/// `inp_t` is copied row-major into `scratch` first (at least tile × rows
-/// values), so that each row of `dW` reads its inputs in a line.
+/// terms in row order, from what `g.dw` holds when `g.accumulate`.
+/// `inp_t` has contiguous rows (a transposed view copied row-major), so
+/// that each row of `dW` reads its inputs in a line.
 ///
-/// Shapes: `dw` tile × out (row-major), `inp_t` tile × rows (a view),
-/// `dout` rows × out (contiguous rows).
-pub fn sparse_grad(
-    dw: &mut [f32],
-    inp_t: MatRef<'_>,
-    dout: MatRef<'_>,
-    accumulate: bool,
-    k: &Kernels,
-    scratch: &mut [f32],
-) -> Result<()> {
+/// Shapes: `g.dw` tile × out (row-major), `inp_t` tile × rows, `dout` rows
+/// × out (contiguous rows).
+pub fn sparse_grad(g: GradBlock<'_>, inp_t: MatRef<'_>, dout: MatRef<'_>, k: &Kernels) -> Result<()> {
+    let GradBlock { dw, accumulate } = g;
     let (tile, rows) = (inp_t.rows(), inp_t.cols());
     if dw.len() != tile * dout.cols() || dout.rows() != rows {
         let want = format!("{tile}×{} (after {tile}×{rows} times {rows}×{})", dout.cols(), dout.cols());
@@ -234,7 +252,7 @@ pub fn sparse_grad(
         }
         return Ok(());
     }
-    crate::kernels::gemm::copy_rows(scratch, &inp_t)?;
+    let (a, _) = rows_of(&inp_t, "sparse gradient input")?;
     let (m, ld) = rows_of(&dout, "sparse gradient dout")?;
-    k.nonzero_product(dw, &scratch[..tile * rows], rows, m, ld, accumulate)
+    k.nonzero_product(dw, SparseOperands { a: &a[..tile * rows], depth: rows, m, ld }, accumulate)
 }

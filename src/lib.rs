@@ -59,5 +59,5 @@ pub use error::{Error, ErrorKind, Result};
 pub use head::Head;
 pub use kernels::{simd_path, SimdPath};
 pub use layers::Activation;
-pub use model::{Mlp, MlpBuilder, Predictor};
+pub use model::{LabeledRows, Mlp, MlpBuilder, Predictor};
 pub use train::{TrainConfig, Trainer};

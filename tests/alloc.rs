@@ -3,7 +3,7 @@
 //! sees every allocation of every thread, the pool's included.
 
 use backprop::optim::{Adam, Optimizer, Schedule, ScheduleKind, Sgd};
-use backprop::{Head, Mlp, TrainConfig, Trainer};
+use backprop::{Head, LabeledRows, Mlp, TrainConfig, Trainer};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -108,11 +108,11 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
             let (x, t) = data(rows, 300, 10);
             let (mut y, mut loss) = (vec![0.0; rows * 10], vec![0.0; rows]);
             p.predict(&x, rows, &mut y).unwrap();
-            p.predict_with_loss(&x, &t, rows, &mut y, &mut loss).unwrap();
+            p.predict_with_loss(LabeledRows { x: &x, t: &t, rows }, &mut y, &mut loss).unwrap();
             let before = ALLOCS.load(Ordering::SeqCst);
             for _ in 0..100 {
                 p.predict(&x, rows, &mut y).unwrap();
-                p.predict_with_loss(&x, &t, rows, &mut y, &mut loss).unwrap();
+                p.predict_with_loss(LabeledRows { x: &x, t: &t, rows }, &mut y, &mut loss).unwrap();
             }
             p.load(&mlp).unwrap();
             let n = ALLOCS.load(Ordering::SeqCst) - before;

@@ -98,6 +98,20 @@ pub fn simd_path() -> SimdPath {
     })
 }
 
+/// The operands of [`Kernels::nonzero_product`]: `a` is `lines × depth`
+/// (row-major), `m` is `depth` rows of at least `c` values, `ld` apart.
+#[derive(Clone, Copy, Debug)]
+pub struct SparseOperands<'a> {
+    /// The mostly-zero left operand.
+    pub a: &'a [f32],
+    /// Its row length.
+    pub depth: usize,
+    /// The right operand's rows.
+    pub m: &'a [f32],
+    /// The distance between `m`'s rows.
+    pub ld: usize,
+}
+
 /// The rows a fused loss head works on: the logits `s` (rows × c, the bias
 /// `b` of c values not yet added), which become the outputs `y`; the
 /// targets `t` (rows × c); the deltas, written as `(y - t)·scale`; and each
@@ -289,7 +303,7 @@ impl Kernels {
 
     /// One Adam or AdamW step over parameters `w`, gradients `g` and the
     /// moments `m`, `v`, in one pass: PyTorch's rule, see [`AdamStep`].
-    pub fn adam_update(&self, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], p: AdamStep) -> Result<()> {
+    pub fn adam_update(&self, w: &mut [f32], g: &[f32], [m, v]: [&mut [f32]; 2], p: AdamStep) -> Result<()> {
         let slots = [Rewrite::in_place(m), Rewrite::in_place(v)];
         self.adam_update_from(Rewrite::in_place(w), g, slots, p)
     }
@@ -306,8 +320,7 @@ impl Kernels {
     }
 
     /// `out ← a·m`, or `out ← out + a·m` with `accumulate`, skipping the
-    /// zeros of `a`: `a` is `lines × depth` (row-major), `m` is `depth`
-    /// rows of at least `c` values, `ld` apart, and `out` is `lines × c`.
+    /// zeros of `a` ([`SparseOperands`]); `out` is `lines × c`.
     /// Each value is `Σ_{k: a[r][k] ≠ 0} a[r][k]·m[k·ld + j]`, one fused
     /// multiply-add per nonzero in increasing `k` (fused on every path but
     /// `wide`), from zero or, when accumulating, from the value `out`
@@ -316,15 +329,8 @@ impl Kernels {
     /// `m` once: where any line of a group is nonzero, each takes the term,
     /// so a zero there adds `0·m`, which is nothing while `m` is finite and
     /// NaN (as in a dense product) where `m` is infinite or NaN.
-    pub fn nonzero_product(
-        &self,
-        out: &mut [f32],
-        a: &[f32],
-        depth: usize,
-        m: &[f32],
-        ld: usize,
-        accumulate: bool,
-    ) -> Result<()> {
+    pub fn nonzero_product(&self, out: &mut [f32], p: SparseOperands<'_>, accumulate: bool) -> Result<()> {
+        let SparseOperands { a, depth, m, ld } = p;
         check_rows("nonzero_product a", a.len(), depth)?;
         let lines = a.len() / depth;
         if lines == 0 {
@@ -337,7 +343,7 @@ impl Kernels {
             let want = format!("{depth} rows of {c} values, {ld} apart");
             return Err(Error::shape("nonzero_product m", want, m.len()));
         }
-        (self.table.nonzero_product)(out, a, depth, m, ld, accumulate);
+        (self.table.nonzero_product)(out, p, accumulate);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! and the oracle every vector kernel is tested against.
 
 use super::update::{AdamStep, Rewrite, SgdStep};
-use super::HeadRows;
+use super::{HeadRows, SparseOperands};
 
 /// `σ(x)` with `e^-|x|`, so that no branch overflows.
 pub(crate) fn sigmoid(x: f32) -> f32 {
@@ -165,7 +165,8 @@ pub(crate) fn col_sums(out: &mut [f32], m: &[f32]) {
 /// `accumulate`) from the value `out` holds. Lines go in groups of three, as in
 /// the vector kernel (the last one or two together): a position where any
 /// line of a group is nonzero is a term of each.
-pub(crate) fn nonzero_product(out: &mut [f32], a: &[f32], depth: usize, m: &[f32], ld: usize, accumulate: bool) {
+pub(crate) fn nonzero_product(out: &mut [f32], p: SparseOperands<'_>, accumulate: bool) {
+    let SparseOperands { a, depth, m, ld } = p;
     let lines = a.len() / depth;
     if lines == 0 || out.is_empty() {
         return;

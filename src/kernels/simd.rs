@@ -16,7 +16,7 @@ pub(crate) type AdamFn = for<'a> fn(Rewrite<'a>, &[f32], [Rewrite<'a>; 2], AdamS
 /// A fused loss head.
 pub(crate) type HeadFn = fn(super::HeadRows<'_>);
 /// `fn(out, a, depth, m, ld, accumulate)`: `a·m`, zeros of `a` skipped.
-pub(crate) type NonzeroProductFn = fn(&mut [f32], &[f32], usize, &[f32], usize, bool);
+pub(crate) type NonzeroProductFn = fn(&mut [f32], crate::kernels::SparseOperands<'_>, bool);
 
 /// The kernels of one path: plain safe function pointers, each of which
 /// may run instructions that only the path's token vouches for.
@@ -100,7 +100,7 @@ macro_rules! table {
                 w: $crate::kernels::Rewrite<'_>, g: &[f32], mv: [$crate::kernels::Rewrite<'_>; 2],
                 p: $crate::kernels::AdamStep) -> ()),
             nonzero_product: $crate::kernels::simd::entry!($V, [$($feat)?], sparse::nonzero_product(
-                o: &mut [f32], a: &[f32], d: usize, m: &[f32], ld: usize, acc: bool) -> ()),
+                o: &mut [f32], p: $crate::kernels::SparseOperands<'_>, acc: bool) -> ()),
             count_nonzeros: $crate::kernels::simd::entry!($V, [$($feat)?],
                 sparse::count_nonzeros(x: &[f32]) -> usize),
         }

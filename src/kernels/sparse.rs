@@ -25,6 +25,7 @@
 //! 0.70-0.75 of the time of one at a time.
 
 use super::arch::Lane;
+use super::SparseOperands;
 
 /// Lines of `a` taken together: each row of `m` is read once for all of
 /// them.
@@ -47,15 +48,8 @@ const fn block_vectors(lanes: usize, p: usize) -> usize {
 /// by the dispatcher: `depth > 0`, whole rows, and row `depth - 1` of `m`
 /// holds `c` values from its start.
 #[inline(always)]
-pub(crate) fn nonzero_product<V: Lane>(
-    tk: V::Token,
-    out: &mut [f32],
-    a: &[f32],
-    depth: usize,
-    m: &[f32],
-    ld: usize,
-    accumulate: bool,
-) {
+pub(crate) fn nonzero_product<V: Lane>(tk: V::Token, out: &mut [f32], p: SparseOperands<'_>, accumulate: bool) {
+    let SparseOperands { a, depth, m, ld } = p;
     let lines = a.len() / depth;
     if lines == 0 || out.is_empty() {
         return;

@@ -12,5 +12,5 @@ pub use init::init_limit;
 pub use io::{check_writable, remove_dead_temps, safetensors_metadata, write_atomic, FORMAT, VERSION};
 pub(crate) use io::{le_bytes, write_safetensors, RawTensor};
 pub use mlp::{LayerMut, LayerRef, Mlp, MlpBuilder};
-pub use predict::Predictor;
+pub use predict::{LabeledRows, Predictor};
 pub use scaling::{Scaling, Standardizer};

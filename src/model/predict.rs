@@ -64,6 +64,17 @@ struct Call<'a> {
     loss: Option<&'a mut [f32]>,
 }
 
+/// Rows with their targets, for [`Predictor::predict_with_loss`].
+#[derive(Clone, Copy, Debug)]
+pub struct LabeledRows<'a> {
+    /// Inputs, rows × inputs.
+    pub x: &'a [f32],
+    /// Targets, rows × outputs.
+    pub t: &'a [f32],
+    /// How many rows.
+    pub rows: usize,
+}
+
 impl Predictor {
     /// A predictor for `mlp` on every core.
     pub fn new(mlp: &Mlp) -> Result<Self> {
@@ -133,18 +144,12 @@ impl Predictor {
         self.run(Call { x, y: out, t: None, loss: None })
     }
 
-    /// Like [`predict`](Self::predict), and also writes each row's error
-    /// against targets `t` (rows × outputs) into `loss` (rows values). The
-    /// error is the training objective's: with scaled targets, it is
-    /// measured against the standardised targets.
-    pub fn predict_with_loss(
-        &mut self,
-        x: &[f32],
-        t: &[f32],
-        rows: usize,
-        out: &mut [f32],
-        loss: &mut [f32],
-    ) -> Result<()> {
+    /// Like [`predict`](Self::predict) on `r.x`, and also writes each row's
+    /// error against the targets `r.t` (rows × outputs) into `loss` (rows
+    /// values). The error is the training objective's: with scaled
+    /// targets, it is measured against the standardised targets.
+    pub fn predict_with_loss(&mut self, r: LabeledRows<'_>, out: &mut [f32], loss: &mut [f32]) -> Result<()> {
+        let LabeledRows { x, t, rows } = r;
         self.check(x, rows, out)?;
         if t.len() != out.len() {
             return Err(Error::shape("targets", out.len(), t.len()));

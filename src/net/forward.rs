@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::exec::{Chunks, ChunksMut, Split, Team};
 use crate::kernels::gemm::{gemm_path, AOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedA};
 use crate::kernels::Kernels;
-use crate::layers::{dense_forward, sparse_forward};
+use crate::layers::{dense_forward, sparse_forward, Engine, ForwardParams};
 
 /// The rows a pass reads.
 #[derive(Clone, Copy)]
@@ -160,7 +160,12 @@ pub(crate) fn forward(h: &mut [Vec<f32>], inp: Input<'_>, net: &Net<'_>, work: &
         team.try_for_each(with_scratch(blocks, scratch)?, |((blk, j0), s)| {
             let c = blk.cols();
             let b = if hidden { &bias[j0..j0 + c] } else { &[][..] };
-            dense_forward(blk, src, w.cols(j0, c)?, b, act, &net.kernels, s)
+            dense_forward(
+                blk,
+                src,
+                ForwardParams { w: w.cols(j0, c)?, b, act },
+                Engine { kernels: &net.kernels, scratch: s },
+            )
         })?;
     }
     Ok(())
@@ -177,6 +182,6 @@ fn sparse_layer(out: &mut [f32], x: &[f32], net: &Net<'_>, team: Team<'_>) -> Re
     let per = (x.len() / i).div_ceil(team.threads()).max(1);
     team.try_for_each((ChunksMut::new(out, per * o), Chunks::new(x, per * i)), |(out, x)| {
         let r = x.len() / i;
-        sparse_forward(MatMut::new(out, r, o)?, MatRef::new(x, r, i)?, w, bias, act, &net.kernels)
+        sparse_forward(MatMut::new(out, r, o)?, MatRef::new(x, r, i)?, ForwardParams { w, b: bias, act }, &net.kernels)
     })
 }

@@ -10,7 +10,7 @@
 
 use crate::error::Result;
 use crate::kernels::gemm::{gemm_path, MatMut, MatRef, PackedB};
-use crate::layers::dense_backward;
+use crate::layers::{dense_backward, BackwardParams, Engine};
 use crate::net::{block_width, with_scratch, ColBlocks, Net, Work};
 
 /// A shard's deltas: `delta[l]` (rows × sizes[l+1]) and their copies packed
@@ -39,7 +39,8 @@ pub(crate) fn backward(d: Deltas<'_>, h: &[Vec<f32>], net: &Net<'_>, work: &mut 
                 ColBlocks::new(MatMut::new(&mut below[l][..n * inn], n, inn)?, block_width(inn, team.threads()));
             team.try_for_each(with_scratch(blocks, work.scratch)?, |((blk, j0), s)| {
                 let c = blk.cols();
-                dense_backward(blk, dl, wt.cols(j0, c)?, hv.cols_range(j0, c), act, &net.kernels, s)
+                let p = BackwardParams { wt: wt.cols(j0, c)?, h: hv.cols_range(j0, c), act };
+                dense_backward(blk, dl, p, Engine { kernels: &net.kernels, scratch: s })
             })?;
         }
         if l == 0 && d.sparse {

@@ -15,9 +15,9 @@
 use super::shard::{Batch, Shard};
 use crate::error::Result;
 use crate::exec::{ChunksMut, Team};
-use crate::kernels::gemm::{GemmScratch, MatRef};
+use crate::kernels::gemm::{copy_rows, GemmScratch, MatRef, Strides};
 use crate::kernels::Kernels;
-use crate::layers::{dense_grad, sparse_grad};
+use crate::layers::{dense_grad, sparse_grad, GradBlock};
 use crate::layout::layer_ranges;
 use crate::mem::{product, vec_of, zeros};
 use std::ops::Range;
@@ -182,12 +182,14 @@ fn tile_terms(tile: Tile<'_>, terms: &Terms<'_>, w: &mut TileWork) -> Result<()>
         let accumulate = onto || s > 0;
         let src = if l == 0 { sh.input(&terms.batch) } else { &sh.h[l - 1][..n * inn] };
         // Rows r0..r0+tr of srcᵀ, by strides.
-        let a = MatRef::with_strides(&src[r0..], tr, n, 1, inn)?;
+        let a = MatRef::with_strides(&src[r0..], tr, n, Strides { row: 1, col: inn })?;
+        let g = GradBlock { dw: &mut *tile, accumulate };
         if l == 0 && terms.sparse {
             let dout = MatRef::new(&sh.delta[0][..n * out], n, out)?;
-            sparse_grad(tile, a, dout, accumulate, &terms.kernels, &mut w.rows)?;
+            copy_rows(&mut w.rows, &a)?;
+            sparse_grad(g, MatRef::new(&w.rows[..tr * n], tr, n)?, dout, &terms.kernels)?;
         } else {
-            dense_grad(tile, a, &sh.packed_delta[l], accumulate, &mut w.scratch)?;
+            dense_grad(g, a, &sh.packed_delta[l], &mut w.scratch)?;
         }
     }
     Ok(())

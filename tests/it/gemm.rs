@@ -5,7 +5,7 @@
 //! equal; outputs start as NaN, and the gap between rows of C must stay NaN.
 
 use backprop::kernels::gemm::{
-    gemm, gemm_layer, gemm_strided, AOperand, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedA, PackedB,
+    gemm, gemm_layer, AOperand, BOperand, Dest, GemmPath, GemmScratch, MatMut, MatRef, PackedA, PackedB, Strides,
 };
 use backprop::rng::Rng;
 
@@ -72,7 +72,7 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
         let cm = MatMut::with_row_stride(&mut c, m, n, ldc).unwrap();
         let b = if prepacked { BOperand::from(&packed) } else { BOperand::strided(view(&bd, k, n, tb), path) };
         let a = if a_packed { AOperand::from(&packed_a) } else { AOperand::from(view(&ad, m, k, ta)) };
-        gemm(a, b, cm, accumulate, &mut GemmScratch::new()).unwrap();
+        gemm(a, b, Dest { c: cm, accumulate }, &mut GemmScratch::new()).unwrap();
         for i in 0..m {
             for j in 0..ldc {
                 let got = c[i * ldc + j];
@@ -136,28 +136,28 @@ fn results_do_not_depend_on_tiling() {
         let am = MatRef::new(&a, m, k).unwrap();
         let bm = MatRef::new(&b, k, n).unwrap();
         packed.pack(bm, path).unwrap();
-        gemm(am, &packed, MatMut::new(&mut full, m, n).unwrap(), false, &mut scratch).unwrap();
+        gemm(am, &packed, MatMut::new(&mut full, m, n).unwrap(), &mut scratch).unwrap();
         if path == backprop::kernels::gemm::gemm_path() {
-            // The one-off form (B packed for the process's path) agrees.
+            // B as a strided view (packed block by block for the
+            // process's path) agrees.
             let mut one_off = vec![f32::NAN; m * n];
-            let mut p = PackedB::new();
-            gemm_strided(am, bm, MatMut::new(&mut one_off, m, n).unwrap(), false, &mut p, &mut scratch).unwrap();
-            assert_eq!(one_off, full, "{path}: gemm_strided differs");
+            gemm(am, bm, MatMut::new(&mut one_off, m, n).unwrap(), &mut scratch).unwrap();
+            assert_eq!(one_off, full, "{path}: strided B differs");
         }
         // Rows 17..53 alone.
         let rows = MatRef::new(&a[17 * k..53 * k], 36, k).unwrap();
         let mut part = vec![0.0; 36 * n];
-        gemm(rows, &packed, MatMut::new(&mut part, 36, n).unwrap(), false, &mut scratch).unwrap();
+        gemm(rows, &packed, MatMut::new(&mut part, 36, n).unwrap(), &mut scratch).unwrap();
         assert_eq!(&part[..], &full[17 * n..53 * n], "{path}: row block differs");
         // The same rows with B as a view, packed as the loop goes.
-        gemm(rows, BOperand::strided(bm, path), MatMut::new(&mut part, 36, n).unwrap(), false, &mut scratch).unwrap();
+        gemm(rows, BOperand::strided(bm, path), MatMut::new(&mut part, 36, n).unwrap(), &mut scratch).unwrap();
         assert_eq!(&part[..], &full[17 * n..53 * n], "{path}: strided B differs");
         // Columns 5..50 alone.
-        let cols = MatRef::with_strides(&b[5..], k, 45, n, 1).unwrap();
+        let cols = MatRef::with_strides(&b[5..], k, 45, Strides { row: n, col: 1 }).unwrap();
         let mut pb = PackedB::new();
         pb.pack(cols, path).unwrap();
         let mut part = vec![0.0; m * 45];
-        gemm(am, &pb, MatMut::new(&mut part, m, 45).unwrap(), false, &mut scratch).unwrap();
+        gemm(am, &pb, MatMut::new(&mut part, m, 45).unwrap(), &mut scratch).unwrap();
         for i in 0..m {
             assert_eq!(&part[i * 45..i * 45 + 45], &full[i * n + 5..i * n + 50], "{path}: column block differs");
         }
@@ -168,28 +168,28 @@ fn results_do_not_depend_on_tiling() {
 fn wrong_shapes_are_errors_not_panics() {
     let a = vec![0.0; 12];
     assert!(MatRef::new(&a, 3, 5).is_err());
-    assert!(MatRef::with_strides(&a, 3, 4, 5, 1).is_err());
-    assert!(MatRef::with_strides(&a, usize::MAX, 2, usize::MAX, 1).is_err());
+    assert!(MatRef::with_strides(&a, 3, 4, Strides { row: 5, col: 1 }).is_err());
+    assert!(MatRef::with_strides(&a, usize::MAX, 2, Strides { row: usize::MAX, col: 1 }).is_err());
     let mut c = vec![0.0; 12];
     assert!(MatMut::with_row_stride(&mut c, 3, 4, 3).is_err());
     let am = MatRef::new(&a, 3, 4).unwrap();
     let mut packed = PackedB::new();
     let mut scratch = GemmScratch::new();
     // Never packed.
-    assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), false, &mut scratch).is_err());
+    assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), &mut scratch).is_err());
     // Inner dimensions disagree (A is 3×4, B 3×4).
     packed.pack(MatRef::new(&a, 3, 4).unwrap(), GemmPath::Portable).unwrap();
-    assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), false, &mut scratch).is_err());
+    assert!(gemm(am, &packed, MatMut::new(&mut c, 3, 4).unwrap(), &mut scratch).is_err());
     // C has the wrong shape.
     packed.pack(MatRef::new(&a, 4, 3).unwrap(), GemmPath::Portable).unwrap();
-    assert!(gemm(am, &packed, MatMut::new(&mut c, 4, 3).unwrap(), false, &mut scratch).is_err());
-    assert!(gemm(am, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_ok());
+    assert!(gemm(am, &packed, MatMut::new(&mut c, 4, 3).unwrap(), &mut scratch).is_err());
+    assert!(gemm(am, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), &mut scratch).is_ok());
     // A packed for another path than B's: refused, not misread.
     let other = GemmPath::ALL.into_iter().find(|p| p.is_supported() && *p != GemmPath::Portable).unwrap();
     let mut pa = PackedA::new();
     pa.pack(am, other).unwrap();
-    assert!(gemm(&pa, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
-    assert!(gemm(&PackedA::new(), &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), false, &mut scratch).is_err());
+    assert!(gemm(&pa, &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), &mut scratch).is_err());
+    assert!(gemm(&PackedA::new(), &packed, MatMut::new(&mut c[..9], 3, 3).unwrap(), &mut scratch).is_err());
 }
 
 /// Each element of C is one chain over k (`c ← a·b + c` in order, from 0):
@@ -220,16 +220,17 @@ fn a_product_cut_along_k_continues_one_chain() {
         let mut whole = vec![f32::NAN; m * n];
         let am = MatRef::new(&a, m, k).unwrap();
         let bm = MatRef::new(&b, k, n).unwrap();
-        gemm(am, BOperand::strided(bm, path), MatMut::new(&mut whole, m, n).unwrap(), false, &mut scratch).unwrap();
+        gemm(am, BOperand::strided(bm, path), MatMut::new(&mut whole, m, n).unwrap(), &mut scratch).unwrap();
         assert!(whole == want, "{path}: the uncut product is not the chain");
         let mut pieces = vec![f32::NAN; m * n];
         for w in cuts.windows(2) {
             let (p0, p1) = (w[0], w[1]);
-            let ap = MatRef::with_strides(&a[p0..], m, p1 - p0, k, 1).unwrap();
+            let ap = MatRef::with_strides(&a[p0..], m, p1 - p0, Strides { row: k, col: 1 }).unwrap();
             let bp = MatRef::new(&b[p0 * n..p1 * n], p1 - p0, n).unwrap();
             let mut packed = PackedB::new();
             packed.pack(bp, path).unwrap();
-            gemm(ap, &packed, MatMut::new(&mut pieces, m, n).unwrap(), p0 > 0, &mut scratch).unwrap();
+            gemm(ap, &packed, Dest { c: MatMut::new(&mut pieces, m, n).unwrap(), accumulate: p0 > 0 }, &mut scratch)
+                .unwrap();
         }
         assert!(pieces == want, "{path}: the pieces do not continue the chain");
     }
@@ -273,8 +274,7 @@ fn gemm_layer_adds_each_depth_block_in_order() {
         let bints: Vec<f32> = b.iter().map(|v| (v * 4.0).round()).collect();
         let (mut exact, mut got) = (vec![0.0f32; m * n], vec![f32::NAN; m * n]);
         let (ai, bi) = (MatRef::new(&ints, m, k).unwrap(), MatRef::new(&bints, k, n).unwrap());
-        gemm(ai, BOperand::strided(bi, path), MatMut::new(&mut exact, m, n).unwrap(), false, &mut GemmScratch::new())
-            .unwrap();
+        gemm(ai, BOperand::strided(bi, path), MatMut::new(&mut exact, m, n).unwrap(), &mut GemmScratch::new()).unwrap();
         gemm_layer(ai, BOperand::strided(bi, path), MatMut::new(&mut got, m, n).unwrap(), &mut GemmScratch::new())
             .unwrap();
         assert!(got == exact, "{path}: exact sums differ from gemm's");

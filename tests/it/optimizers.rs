@@ -150,8 +150,8 @@ fn every_path_equals_the_scalar_twin() {
             }
             let (mut w1, mut m1, mut v1) = (w.clone(), s.clone(), s.clone());
             let (mut w2, mut m2, mut v2) = (w.clone(), s.clone(), s.clone());
-            scalar.adam_update(&mut w1, &g, &mut m1, &mut v1, adam).unwrap();
-            k.adam_update(&mut w2, &g, &mut m2, &mut v2, adam).unwrap();
+            scalar.adam_update(&mut w1, &g, [&mut m1, &mut v1], adam).unwrap();
+            k.adam_update(&mut w2, &g, [&mut m2, &mut v2], adam).unwrap();
             assert!(w1 == w2 && m1 == m2 && v1 == v2, "{:?} adam n={n}", k.path());
             assert!((k.sum_squares(&g) - scalar.sum_squares(&g)).abs() <= 1e-12 * scalar.sum_squares(&g).max(1.0));
         }
@@ -186,7 +186,7 @@ fn every_path_updates_from_old_values_as_in_place() {
 
             let sq: Vec<f32> = g.iter().map(|x| x * x).collect(); // a second moment is ≥ 0
             let (mut w1, mut m1, mut v1) = (w.clone(), s.clone(), sq.clone());
-            scalar.adam_update(&mut w1, &g, &mut m1, &mut v1, adam).unwrap();
+            scalar.adam_update(&mut w1, &g, [&mut m1, &mut v1], adam).unwrap();
             let mut out = [vec![f32::NAN; w.len()], vec![f32::NAN; w.len()], vec![f32::NAN; w.len()]];
             let [w2, m2, v2] = &mut out;
             let slots = [Rewrite::from(&s, m2), Rewrite::from(&sq, v2)];

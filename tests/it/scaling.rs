@@ -2,7 +2,7 @@
 //! StandardScaler, kept through the model file, applied by the Predictor.
 
 use backprop::model::{Scaling, Standardizer};
-use backprop::{Head, Mlp, Predictor};
+use backprop::{Head, LabeledRows, Mlp, Predictor};
 use std::path::Path;
 
 fn net(head: Head) -> Mlp {
@@ -78,8 +78,14 @@ fn the_predictor_standardises_inputs_and_unscales_outputs() {
     let mut ts = t.to_vec();
     s.targets.as_ref().unwrap().apply(&mut ts);
     let (mut y, mut l, mut l_plain) = (vec![0.0; 4], vec![0.0; 2], vec![0.0; 2]);
-    Predictor::with_threads(&scaled, 1).unwrap().predict_with_loss(&x, &t, 2, &mut y, &mut l).unwrap();
-    Predictor::with_threads(&plain, 1).unwrap().predict_with_loss(&xs, &ts, 2, &mut [0.0; 4], &mut l_plain).unwrap();
+    Predictor::with_threads(&scaled, 1)
+        .unwrap()
+        .predict_with_loss(LabeledRows { x: &x, t: &t, rows: 2 }, &mut y, &mut l)
+        .unwrap();
+    Predictor::with_threads(&plain, 1)
+        .unwrap()
+        .predict_with_loss(LabeledRows { x: &xs, t: &ts, rows: 2 }, &mut [0.0; 4], &mut l_plain)
+        .unwrap();
     assert_eq!((y, l), (want, l_plain));
     // A predictor refuses weights whose scaling differs.
     assert!(Predictor::with_threads(&scaled, 1).unwrap().load(&plain).is_err());

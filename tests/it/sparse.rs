@@ -8,9 +8,9 @@ use crate::common;
 
 use crate::common::kernels::{paths, scalar, Guarded};
 use crate::common::{mlp, to_f64, RefMlp};
-use backprop::kernels::gemm::{MatMut, MatRef};
-use backprop::kernels::{Kernels, SimdPath};
-use backprop::layers::sparse_forward;
+use backprop::kernels::gemm::{MatMut, MatRef, Strides};
+use backprop::kernels::{Kernels, SimdPath, SparseOperands};
+use backprop::layers::{sparse_forward, ForwardParams};
 use backprop::rng::Rng;
 use backprop::{Activation, Head, TrainConfig, Trainer};
 
@@ -53,9 +53,11 @@ fn nonzero_product_matches_its_twin_and_an_f64_product() {
                 for accumulate in [false, true] {
                     let start: Vec<f32> = (0..lines * c).map(|_| rng.uniform(-1.0, 1.0)).collect();
                     let mut want = start.clone();
-                    scalar().nonzero_product(&mut want, &a, depth, &m, ld, accumulate).unwrap();
+                    scalar()
+                        .nonzero_product(&mut want, SparseOperands { a: &a, depth, m: &m, ld }, accumulate)
+                        .unwrap();
                     let mut got = Guarded::from(&start);
-                    k.nonzero_product(got.body_mut(), &a, depth, &m, ld, accumulate).unwrap();
+                    k.nonzero_product(got.body_mut(), SparseOperands { a: &a, depth, m: &m, ld }, accumulate).unwrap();
                     let what = format!("{:?} depth {depth} c {c} accumulate {accumulate}", k.path());
                     got.assert_guards(&what);
                     let got = got.body();
@@ -90,12 +92,13 @@ fn nonzero_product_cut_along_its_depth_continues_one_chain() {
     let m: Vec<f32> = (0..depth * c).map(|_| rng.uniform(-1.0, 1.0)).collect();
     for k in paths().into_iter().filter(fuses) {
         let mut whole = vec![f32::NAN; lines * c];
-        k.nonzero_product(&mut whole, &a, depth, &m, c, false).unwrap();
+        k.nonzero_product(&mut whole, SparseOperands { a: &a, depth, m: &m, ld: c }, false).unwrap();
         let mut pieces = vec![f32::NAN; lines * c];
         for w in [0, 1, 64, 65, 200, 301].windows(2) {
             let (d0, d1) = (w[0], w[1]);
             let part: Vec<f32> = a.chunks(depth).flat_map(|line| line[d0..d1].to_vec()).collect();
-            k.nonzero_product(&mut pieces, &part, d1 - d0, &m[d0 * c..], c, d0 > 0).unwrap();
+            k.nonzero_product(&mut pieces, SparseOperands { a: &part, depth: d1 - d0, m: &m[d0 * c..], ld: c }, d0 > 0)
+                .unwrap();
         }
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert!(bits(&pieces) == bits(&whole), "{:?}: the pieces do not continue the chain", k.path());
@@ -115,18 +118,28 @@ fn zeros_are_skipped_and_nan_is_kept() {
         // 0·2 + 4·3 = 12; 0·∞ and -0·NaN skipped. Line 3: 5·3.
         let mut out = [9.0f32; 4];
         let a = [0.0, 0.5, -0.0, 1.0, 0.0, f32::NAN, 0.0, 0.0, -0.0, 0.0, 0.0, 4.0, 0.0, 0.0, -0.0, 5.0];
-        k.nonzero_product(&mut out, &a, 4, &m, 1, false).unwrap();
+        k.nonzero_product(&mut out, SparseOperands { a: &a, depth: 4, m: &m, ld: 1 }, false).unwrap();
         assert_eq!(out[0], 4.0, "{:?}", k.path());
         assert!(out[1].is_nan(), "{:?}", k.path());
         assert_eq!(&out[2..], &[12.0, 15.0], "{:?}", k.path());
         // A group whose third line is nonzero at the infinite row: 0·∞ in
         // the other two.
         let mut three = [9.0f32; 3];
-        k.nonzero_product(&mut three, &[0.0, 1.0, 0.0, 0.0, 1.0, 0.0], 2, &m, 1, false).unwrap();
+        k.nonzero_product(
+            &mut three,
+            SparseOperands { a: &[0.0, 1.0, 0.0, 0.0, 1.0, 0.0], depth: 2, m: &m, ld: 1 },
+            false,
+        )
+        .unwrap();
         assert!(three[0].is_nan() && three[1].is_nan() && three[2].is_infinite(), "{:?}: {three:?}", k.path());
         // The last two lines go together: the same in a pair.
         let mut pair = [9.0f32; 5];
-        k.nonzero_product(&mut pair, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], 2, &m, 1, false).unwrap();
+        k.nonzero_product(
+            &mut pair,
+            SparseOperands { a: &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0], depth: 2, m: &m, ld: 1 },
+            false,
+        )
+        .unwrap();
         assert!(pair[3].is_nan() && pair[4].is_infinite(), "{:?}: {pair:?}", k.path());
     }
 }
@@ -149,14 +162,15 @@ fn sparse_forward_gives_the_same_bits_on_strided_views() {
         x_wide[r * (inputs + 3)..][..inputs].copy_from_slice(row);
     }
     let (xm, wm) = (MatRef::new(&x, rows, inputs).unwrap(), MatRef::new(&w, inputs, cols).unwrap());
-    let x_strided = MatRef::with_strides(&x_wide, rows, inputs, inputs + 3, 1).unwrap();
+    let x_strided = MatRef::with_strides(&x_wide, rows, inputs, Strides { row: inputs + 3, col: 1 }).unwrap();
     for act in [None, Some(Activation::Relu), Some(Activation::Sigmoid)] {
         let mut want = vec![0.0f32; rows * cols];
-        sparse_forward(MatMut::new(&mut want, rows, cols).unwrap(), xm, wm, &b, act, &k).unwrap();
+        sparse_forward(MatMut::new(&mut want, rows, cols).unwrap(), xm, ForwardParams { w: wm, b: &b, act }, &k)
+            .unwrap();
         for inp in [xm, x_strided] {
             let mut got = vec![5.0f32; rows * wide];
             let view = MatMut::with_row_stride(&mut got, rows, cols, wide).unwrap();
-            sparse_forward(view, inp, wm, &b, act, &k).unwrap();
+            sparse_forward(view, inp, ForwardParams { w: wm, b: &b, act }, &k).unwrap();
             for r in 0..rows {
                 let (block, beside) = got[r * wide..(r + 1) * wide].split_at(cols);
                 let same = block.iter().zip(&want[r * cols..][..cols]).all(|(g, w)| g.to_bits() == w.to_bits());
@@ -192,13 +206,28 @@ fn nonzero_product_refuses_shapes_that_do_not_fit() {
     for k in paths() {
         let (a, m) = ([1.0f32; 6], [1.0f32; 12]);
         let mut out = [0.0f32; 4];
-        assert!(k.nonzero_product(&mut out, &a, 0, &m, 4, false).is_err(), "depth 0");
-        assert!(k.nonzero_product(&mut out, &a, 4, &m, 4, false).is_err(), "a not whole rows");
-        assert!(k.nonzero_product(&mut out[..3], &a, 3, &m, 4, false).is_err(), "out not whole rows");
+        assert!(
+            k.nonzero_product(&mut out, SparseOperands { a: &a, depth: 0, m: &m, ld: 4 }, false).is_err(),
+            "depth 0"
+        );
+        assert!(
+            k.nonzero_product(&mut out, SparseOperands { a: &a, depth: 4, m: &m, ld: 4 }, false).is_err(),
+            "a not whole rows"
+        );
+        assert!(
+            k.nonzero_product(&mut out[..3], SparseOperands { a: &a, depth: 3, m: &m, ld: 4 }, false).is_err(),
+            "out not whole rows"
+        );
         // Two lines of two columns: row 2 of m at stride 5 ends at 12.
-        assert!(k.nonzero_product(&mut out, &a, 3, &m, 5, false).is_ok());
-        assert!(k.nonzero_product(&mut out, &a, 3, &m, 6, false).is_err(), "m too short for its stride");
-        assert!(k.nonzero_product(&mut out, &a, 3, &m, usize::MAX, false).is_err(), "stride overflows");
+        assert!(k.nonzero_product(&mut out, SparseOperands { a: &a, depth: 3, m: &m, ld: 5 }, false).is_ok());
+        assert!(
+            k.nonzero_product(&mut out, SparseOperands { a: &a, depth: 3, m: &m, ld: 6 }, false).is_err(),
+            "m too short for its stride"
+        );
+        assert!(
+            k.nonzero_product(&mut out, SparseOperands { a: &a, depth: 3, m: &m, ld: usize::MAX }, false).is_err(),
+            "stride overflows"
+        );
     }
 }
 

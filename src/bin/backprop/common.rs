@@ -4,7 +4,7 @@
 use crate::Failure;
 use backprop::data::Dataset;
 use backprop::metrics::{Metrics, Scores};
-use backprop::{Head, Mlp, Predictor};
+use backprop::{Head, LabeledRows, Mlp, Predictor};
 use serde_json::{Map, Value};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -158,7 +158,7 @@ pub fn score_outputs(
     let Labeled { x, t, rows } = data;
     let mut y = backprop::mem::zeros(backprop::mem::product(rows, o, "outputs")?, "outputs")?;
     let mut loss = backprop::mem::zeros(rows, "losses")?;
-    p.predict_with_loss(x, t, rows, &mut y, &mut loss)?;
+    p.predict_with_loss(LabeledRows { x, t, rows }, &mut y, &mut loss)?;
     let mut m = Metrics::new(head, o);
     m.add_batch(&y, t, &loss);
     Ok((m.scores(), y))

@@ -26,7 +26,7 @@ mod view;
 
 pub use packed::{AOperand, BOperand, GemmScratch, PackedA, PackedARef, PackedB, PackedRef};
 use packed::{ASource, BSource};
-pub use view::{MatMut, MatRef};
+pub use view::{MatMut, MatRef, Strides};
 
 use super::SimdPath;
 use crate::error::{Error, Result};
@@ -192,7 +192,23 @@ pub fn gemm_path() -> GemmPath {
     })
 }
 
-/// `C ← A·B`, or `C ← C + A·B` when `accumulate`. `B` is either packed
+/// Where [`gemm`] writes. A bare [`MatMut`] converts with `accumulate`
+/// false.
+pub struct Dest<'c> {
+    /// C.
+    pub c: MatMut<'c>,
+    /// Whether each value's chain over k continues from what C holds
+    /// (true) or starts from 0.
+    pub accumulate: bool,
+}
+
+impl<'c> From<MatMut<'c>> for Dest<'c> {
+    fn from(c: MatMut<'c>) -> Self {
+        Dest { c, accumulate: false }
+    }
+}
+
+/// `C ← A·B`, or `C ← C + A·B` when `accumulate` ([`Dest`]). `B` is either packed
 /// ahead (a [`PackedB`] or a [`PackedRef`]: worth it when many calls share
 /// it) or a strided [`MatRef`], packed block by block into `scratch` as the
 /// loop reaches it, while the block is about to be used.
@@ -205,13 +221,13 @@ pub fn gemm_path() -> GemmPath {
 /// and adds it to C: its results depend on where k is cut.) Errors when
 /// the dimensions disagree, the path cannot run here, or the scratch cannot
 /// grow.
-pub fn gemm<'a, 'b>(
+pub fn gemm<'a, 'b, 'c>(
     a: impl Into<AOperand<'a>>,
     b: impl Into<BOperand<'b>>,
-    c: MatMut<'_>,
-    accumulate: bool,
+    c: impl Into<Dest<'c>>,
     scratch: &mut GemmScratch,
 ) -> Result<()> {
+    let Dest { c, accumulate } = c.into();
     let first = if accumulate { Acc::Continue } else { Acc::Overwrite };
     product(Operands::of(a.into(), b.into())?, c, Sums { first, rest: Acc::Continue }, scratch)
 }
@@ -391,18 +407,4 @@ fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut Gemm
         }
     }
     Ok(())
-}
-
-/// `C ← A·B (+ C)` with `B` a strided view, packed into `packed` first: the
-/// convenience form for one-off products.
-pub fn gemm_strided(
-    a: MatRef<'_>,
-    b: MatRef<'_>,
-    c: MatMut<'_>,
-    accumulate: bool,
-    packed: &mut PackedB,
-    scratch: &mut GemmScratch,
-) -> Result<()> {
-    packed.pack(b, gemm_path())?;
-    gemm(a, &*packed, c, accumulate, scratch)
 }

@@ -259,7 +259,8 @@ mod tests {
     use crate::kernels::gemm::GemmPath;
 
     /// The definition, one value at a time: the oracle of the register path.
-    fn gather_scalar(panel: &mut [f32], w: usize, valid: usize, src: &[f32], sj: usize, sk: usize, len: usize) {
+    fn gather_scalar(panel: &mut [f32], w: usize, lines: Lines<'_>) {
+        let Lines { src, sj, sk, valid, len } = lines;
         for kk in 0..len {
             for j in 0..w {
                 panel[kk * w + j] = if j < valid { src[j * sj + kk * sk] } else { 0.0 };
@@ -294,7 +295,7 @@ mod tests {
                         }
                         let mut want = vec![f32::NAN; w * len];
                         let mut got = vec![f32::NAN; w * len];
-                        gather_scalar(&mut want, w, valid, &src, sj, sk, len);
+                        gather_scalar(&mut want, w, Lines { src: &src, sj, sk, valid, len });
                         for path in GemmPath::ALL.into_iter().filter(|p| p.is_supported()) {
                             got.fill(f32::NAN);
                             gather_panel(&mut got, w, Lines { src: &src, sj, sk, valid, len }, path.transposer());

@@ -22,6 +22,15 @@ fn count(rows: usize, cols: usize) -> Result<usize> {
     rows.checked_mul(cols).ok_or_else(|| Error::shape("matrix", "rows·cols to fit in usize", "overflow"))
 }
 
+/// The distances between a matrix's rows and between its columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strides {
+    /// From one row to the next.
+    pub row: usize,
+    /// From one column to the next.
+    pub col: usize,
+}
+
 /// A read-only matrix view: element (i, j) is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy, Debug)]
 pub struct MatRef<'a> {
@@ -40,14 +49,15 @@ impl<'a> MatRef<'a> {
         if data.len() != n {
             return Err(Error::shape("matrix data", format!("{rows}×{cols} = {n} values"), data.len()));
         }
-        Ok(MatRef::normalised(data, rows, cols, cols, 1))
+        Ok(MatRef::normalised(data, rows, cols, Strides { row: cols, col: 1 }))
     }
 
     /// A view with explicit row and column strides; `data` must hold every
     /// element the strides reach.
-    pub fn with_strides(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Result<Self> {
+    pub fn with_strides(data: &'a [f32], rows: usize, cols: usize, strides: Strides) -> Result<Self> {
+        let Strides { row: rs, col: cs } = strides;
         match extent(rows, cols, rs, cs) {
-            Some(e) if e <= data.len() => Ok(MatRef::normalised(data, rows, cols, rs, cs)),
+            Some(e) if e <= data.len() => Ok(MatRef::normalised(data, rows, cols, strides)),
             e => Err(Error::shape(
                 "strided matrix data",
                 match e {
@@ -60,11 +70,11 @@ impl<'a> MatRef<'a> {
     }
 
     /// The view, with zero strides when it is empty.
-    fn normalised(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+    fn normalised(data: &'a [f32], rows: usize, cols: usize, strides: Strides) -> Self {
         if rows == 0 || cols == 0 {
             MatRef { data: &data[..0], rows, cols, rs: 0, cs: 0 }
         } else {
-            MatRef { data, rows, cols, rs, cs }
+            MatRef { data, rows, cols, rs: strides.row, cs: strides.col }
         }
     }
 
@@ -88,7 +98,7 @@ impl<'a> MatRef<'a> {
         let j0 = j0.min(self.cols);
         let cols = cols.min(self.cols - j0);
         if cols == 0 || self.rows == 0 {
-            return MatRef::normalised(self.data, self.rows, cols, 0, 0);
+            return MatRef::normalised(self.data, self.rows, cols, Strides { row: 0, col: 0 });
         }
         // j0 < self.cols, so element (0, j0) lies inside the data.
         MatRef { data: &self.data[j0 * self.cs..], rows: self.rows, cols, rs: self.rs, cs: self.cs }
@@ -238,7 +248,7 @@ mod tests {
         // No rows of five columns: splitting does not move the pointer.
         let (l, r) = MatMut::new(&mut none, 0, 5).unwrap().split_at_col(3);
         assert_eq!((l.ptr, r.ptr, l.cols, r.cols), (start, start, 3, 2));
-        let empty = MatRef::with_strides(&[], 10, 0, 5, 1).unwrap();
+        let empty = MatRef::with_strides(&[], 10, 0, Strides { row: 5, col: 1 }).unwrap();
         assert_eq!((empty.rs, empty.cs, empty.row(9).map(|r| r.len())), (0, 0, Some(0)));
         assert_eq!(MatRef::new(&[], 0, 4).unwrap().cols_range(2, 2).cols(), 2);
     }
