@@ -3,9 +3,14 @@
  * Ownership: bp_model_new/bp_model_load return a model the caller frees with
  * bp_model_free; bp_trainer_new returns a trainer the caller frees with
  * bp_trainer_free, which gives the trained weights back to its model. A
- * trainer updates its model in place: the model must outlive the trainer,
- * and while a step runs neither may be used from another thread. Different
- * models and trainers may be used from different threads at once.
+ * trainer updates its model in place, and the model must outlive it.
+ *
+ * Threads: a trainer and the model lent to it take turns through one lock.
+ * bp_model_predict (or _save, _inputs, ...) on one thread while
+ * bp_trainer_step runs on another waits for the step and sees its weights:
+ * train on one thread, serve on another. Only the *_free functions and
+ * bp_model_set_threads need the handle to be used by no other thread.
+ * Different models and trainers may be used from different threads at once.
  *
  * Errors: every function that can fail returns a bp_status; the message of
  * the calling thread's last failure is bp_last_error(). Null pointers, zero
@@ -293,8 +298,8 @@ void bp_train_config_default(bp_train_config *config);
 
 /**
  * A trainer for `model`, which it updates in place. The model must outlive
- * the trainer; until `bp_trainer_free` it must not be used from another
- * thread while a step runs.
+ * the trainer; until `bp_trainer_free`, the model's functions on other
+ * threads wait for a running step (the header's "Threads").
  *
  * # Safety
  * `model` is a live model; `config` points to a `bp_train_config` filled by
@@ -309,7 +314,8 @@ bp_status bp_trainer_new(bp_model *model, const bp_train_config *config, bp_trai
  * which must not lie inside `x` or `t`.
  *
  * # Safety
- * `trainer` is a live trainer used by no other thread; `x` points to
+ * `trainer` is a live trainer (other threads may step it or use its
+ * model: they take turns); `x` points to
  * rows × inputs and `t` to rows × outputs readable floats; `loss` is NULL or
  * points to one writable float. NULL for the others is an error.
  */

@@ -53,6 +53,15 @@ pub enum ErrorKind {
         /// What was expected and what was found.
         msg: String,
     },
+    /// A choice the caller made (a column by name or position, as the
+    /// command line's `--target`) that the file cannot satisfy: a usage
+    /// error rather than bad data.
+    BadChoice {
+        /// The file.
+        path: PathBuf,
+        /// What was chosen, and why it does not fit.
+        msg: String,
+    },
     /// The processes of a distributed run could not exchange data (a peer
     /// ended, or the communicator was shut down).
     Collective {
@@ -99,6 +108,11 @@ impl Error {
         ErrorKind::Collective { rank, msg: msg.into() }.into()
     }
 
+    /// An [`ErrorKind::BadChoice`] for `path`.
+    pub fn bad_choice(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
+        ErrorKind::BadChoice { path: path.into(), msg: msg.into() }.into()
+    }
+
     /// An [`ErrorKind::Format`] for `path`, at `location` when known.
     pub fn format(path: impl Into<PathBuf>, location: Option<String>, msg: impl Into<String>) -> Self {
         ErrorKind::Format { path: path.into(), location, msg: msg.into() }.into()
@@ -132,6 +146,7 @@ impl fmt::Display for Error {
             }
             ErrorKind::Format { path, location: None, msg } => write!(f, "{}: {msg}", path.display()),
             ErrorKind::Collective { rank, msg } => write!(f, "rank {rank}: {msg}"),
+            ErrorKind::BadChoice { path, msg } => write!(f, "{}: {msg}", path.display()),
         }
     }
 }

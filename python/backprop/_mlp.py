@@ -1,9 +1,12 @@
 """`MLPClassifier` and `MLPRegressor`: scikit-learn's estimators of the same
 names, trained by the backprop engine."""
 
+import functools
 import json
 import numbers
+import os
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -23,12 +26,29 @@ from ._compat import (
     validate_data,
 )
 
+def _one_fit_at_a_time(method):
+    """Runs ``method`` (``fit`` or ``partial_fit``) holding the estimator's
+    fit lock: a second thread's fit on the same estimator waits for the
+    first to end instead of mixing their state."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.__dict__.setdefault("_fit_lock", threading.RLock()):
+            return method(self, *args, **kwargs)
+    return run
+
+
+#: The most threads the engine takes (as the C ABI's bp_model_set_threads).
+MAX_THREADS = 1024
+
 #: scikit-learn's activation names and the engine's.
 _ACTIVATIONS = {"logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 #: The metadata entry of a model file that holds the estimator's state.
 META_KEY = "backprop.python"
 # The class names `backprop train` keeps for text labels (a JSON list).
 CLI_CLASSES_KEY = "backprop.classes"
+# The feature columns' names, in input order (a JSON list): the command
+# line matches the columns of a file with a header to them by name.
+CLI_FEATURES_KEY = "backprop.features"
 
 _DOC_PARAMS = """
     Parameters are scikit-learn's, with its defaults, where the engine has
@@ -74,9 +94,11 @@ _DOC_PARAMS = """
     beta_1, beta_2, epsilon : Adam's, defaults 0.9, 0.999, 1e-8
     max_fun : int, default 15000
         Only for 'lbfgs' (not supported), as in scikit-learn.
-    n_threads : int or None, default None (every core)
-        The engine's threads for training and prediction. The results do
-        not depend on it.
+    n_threads : int or None, default None
+        The engine's threads for training and prediction, 1 to 1024. None:
+        the ``OMP_NUM_THREADS`` share of the cores when it is set (as joblib
+        sets it for its workers, so ``GridSearchCV(n_jobs=k)`` does not
+        oversubscribe), else every core. The results do not depend on it.
     clip_norm : float or None, default None
         Clip the global gradient norm (PyTorch's ``clip_grad_norm_``).
     lr_schedule : {'constant', 'cosine'}, default 'constant'
@@ -161,8 +183,6 @@ class _BaseMLP(BaseEstimator):
             ("epsilon", self.epsilon, isinstance(self.epsilon, numbers.Real) and self.epsilon > 0),
             ("n_iter_no_change", self.n_iter_no_change,
              isinstance(self.n_iter_no_change, numbers.Integral) and self.n_iter_no_change >= 1),
-            ("n_threads", self.n_threads,
-             self.n_threads is None or (isinstance(self.n_threads, numbers.Integral) and self.n_threads >= 1)),
             ("clip_norm", self.clip_norm,
              self.clip_norm is None or (isinstance(self.clip_norm, numbers.Real) and self.clip_norm > 0)),
             ("batch_size", self.batch_size,
@@ -172,6 +192,20 @@ class _BaseMLP(BaseEstimator):
             if not ok:
                 raise ValueError(f"{name}={value!r} is out of range for {type(self).__name__}")
         self._hidden()
+        self._threads()
+
+    def _threads(self):
+        """The engine's threads: ``n_threads``; with None, the share of the
+        cores a joblib (or OpenMP) worker is given in ``OMP_NUM_THREADS``,
+        as PyTorch and OpenBLAS take it, else 0 (every core)."""
+        n = self.n_threads
+        if n is None:
+            share = os.environ.get("OMP_NUM_THREADS", "").strip()
+            return int(share) if share.isdigit() and 1 <= int(share) <= MAX_THREADS else 0
+        if not (isinstance(n, numbers.Integral) and 1 <= n <= MAX_THREADS):
+            raise ValueError(f"n_threads={n!r} is out of range for {type(self).__name__}: "
+                             f"expected None or 1 to {MAX_THREADS}")
+        return int(n)
 
     def _batch(self, n):
         if self.batch_size == "auto":
@@ -198,7 +232,7 @@ class _BaseMLP(BaseEstimator):
             nesterov=bool(self.nesterovs_momentum and self.solver == "sgd" and self.momentum > 0),
             weight_decay=float(self.alpha) / batch, beta1=float(self.beta_1), beta2=float(self.beta_2),
             eps=float(self.epsilon), schedule=self.lr_schedule, clip_norm=self.clip_norm,
-            threads=int(self.n_threads or 0),
+            threads=self._threads(),
         )
 
     # -- fitting ----------------------------------------------------------
@@ -324,7 +358,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False)
-        return self._net.predict(X, int(self.n_threads or 0))
+        return self._net.predict(X, self._threads())
 
     # -- files, pickling --------------------------------------------------
 
@@ -334,7 +368,15 @@ class _BaseMLP(BaseEstimator):
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in"] = [str(f) for f in self.feature_names_in_]
         state.update(self._target_meta())
-        return {META_KEY: json.dumps(state)}
+        meta = {META_KEY: json.dumps(state)}
+        if "feature_names_in" in state:
+            meta[CLI_FEATURES_KEY] = json.dumps(state["feature_names_in"])
+        meta.update(self._cli_meta())
+        return meta
+
+    def _cli_meta(self):
+        """The entries the command line reads besides the model's own."""
+        return {}
 
     def save(self, path):
         """Writes the model as the command line's safetensors model file
@@ -347,6 +389,7 @@ class _BaseMLP(BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_fit_state", None)  # the optimizer's state is not kept: a later partial_fit starts it anew
         state.pop("_fit_batch", None)
+        state.pop("_fit_lock", None)
         if "_net" in state:
             state["_net"] = self._net.to_bytes({})
         return state
@@ -419,6 +462,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _head_name(self):
         return "logistic" if self._multilabel else "softmax"
 
+    @_one_fit_at_a_time
     def fit(self, X, y):
         """Trains from scratch (or from the current weights with
         ``warm_start``) for up to ``max_iter`` epochs; returns self."""
@@ -428,6 +472,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y = np.asarray(y)
         return self._fit(X, T, incremental=False, y=y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y)
 
+    @_one_fit_at_a_time
     def partial_fit(self, X, y, classes=None):
         """One epoch over (X, y), keeping the optimizer's state between
         calls; ``classes`` is needed on the first call."""
@@ -461,6 +506,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _target_meta(self):
         return {"classes": self.classes_.tolist(), "multilabel": bool(self._multilabel)}
 
+    def _cli_meta(self):
+        # The classes as the command line names them (a numeric label by
+        # its value), so that `backprop eval` and `predict` read text labels.
+        if self._multilabel:
+            return {}
+        return {CLI_CLASSES_KEY: json.dumps([str(c) for c in self.classes_.tolist()])}
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
@@ -477,6 +529,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y = np.asarray(y, dtype=np.float64)
         return np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.float32)
 
+    @_one_fit_at_a_time
     def fit(self, X, y):
         """Trains from scratch (or from the current weights with
         ``warm_start``) for up to ``max_iter`` epochs; returns self."""
@@ -484,6 +537,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X, y = validate_data(self, X, y, reset=True, multi_output=True, y_numeric=True)
         return self._fit(X, self._encode(y), incremental=False, y=np.asarray(y, dtype=np.float64))
 
+    @_one_fit_at_a_time
     def partial_fit(self, X, y):
         """One epoch over (X, y), keeping the optimizer's state between calls."""
         X, y = validate_data(self, X, y, reset=not hasattr(self, "_net"), multi_output=True, y_numeric=True)
@@ -508,29 +562,21 @@ def load(path):
     (or PyTorch) becomes an ``MLPClassifier`` for a softmax or logistic
     head (classes ``0..outputs-1``, or for softmax the class names the CLI
     keeps in the file's ``backprop.classes`` entry, as it read them from
-    text labels) or an ``MLPRegressor`` for a linear head."""
+    text labels) or an ``MLPRegressor`` for a linear head. Metadata that is
+    malformed (not JSON, of the wrong types, or not fitting the network) is
+    a ``ValueError`` naming the file."""
     with open(path, "rb") as f:
         data = f.read()
     net, meta = _native.Network.from_bytes(data, str(path))
-    state = json.loads(meta[META_KEY]) if META_KEY in meta else None
-    inverse = {v: k for k, v in _ACTIVATIONS.items()}
+    try:
+        cls, est, state = _estimator(net, meta)
+        _check_state(state, cls, net.sizes)
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
+        raise ValueError(f"{path}: the model file's backprop metadata is malformed: {e}") from None
     sizes = net.sizes
-    if state is None:
-        cls = MLPRegressor if net.head == "linear" else MLPClassifier
-        est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=inverse[net.activation])
-        classes = list(range(sizes[-1]))
-        if net.head == "softmax" and CLI_CLASSES_KEY in meta:
-            classes = json.loads(meta[CLI_CLASSES_KEY])
-        state = {"n_iter": 0, "loss_curve": [], "classes": classes, "multilabel": net.head == "logistic"}
-    else:
-        cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[state["estimator"]]
-        params = dict(state["params"])
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-        est = cls(**params)
     est._net = net
     est.n_features_in_ = sizes[0]
-    est.n_iter_, est.loss_curve_ = state["n_iter"], list(state["loss_curve"])
+    est.n_iter_, est.loss_curve_ = state["n_iter"], [float(v) for v in state["loss_curve"]]
     est.loss_ = est.loss_curve_[-1] if est.loss_curve_ else None
     if "feature_names_in" in state:
         est.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
@@ -538,6 +584,53 @@ def load(path):
         est.classes_, est._multilabel = np.asarray(state["classes"]), bool(state["multilabel"])
     est._set_fitted_attributes()
     return est
+
+
+def _estimator(net, meta):
+    """The estimator's class, the estimator with its settings, and its
+    fitted state, from a model file's network and metadata."""
+    inverse = {v: k for k, v in _ACTIVATIONS.items()}
+    sizes = net.sizes
+    if META_KEY not in meta:
+        cls = MLPRegressor if net.head == "linear" else MLPClassifier
+        est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=inverse[net.activation])
+        classes = list(range(sizes[-1]))
+        if net.head == "softmax" and CLI_CLASSES_KEY in meta:
+            classes = json.loads(meta[CLI_CLASSES_KEY])
+        state = {"n_iter": 0, "loss_curve": [], "classes": classes, "multilabel": net.head == "logistic"}
+        if CLI_FEATURES_KEY in meta:
+            state["feature_names_in"] = json.loads(meta[CLI_FEATURES_KEY])
+        return cls, est, state
+    state = json.loads(meta[META_KEY])
+    if not isinstance(state, dict) or not isinstance(state.get("params"), dict):
+        raise ValueError(f"{META_KEY} is not an object with the estimator's params")
+    cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}.get(state.get("estimator"))
+    if cls is None:
+        raise ValueError(f"unknown estimator {state.get('estimator')!r}")
+    params = dict(state["params"])
+    if isinstance(params.get("hidden_layer_sizes"), list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    return cls, cls(**params), state
+
+
+def _check_state(state, cls, sizes):
+    """Raises ValueError unless the fitted state has the types it must and
+    fits a network of layer sizes ``sizes``."""
+    def need(ok, what):
+        if not ok:
+            raise ValueError(what)
+    need(isinstance(state.get("n_iter"), int) and state["n_iter"] >= 0, "n_iter is not a count")
+    curve = state.get("loss_curve")
+    need(isinstance(curve, list) and all(isinstance(v, (int, float)) for v in curve), "loss_curve is not numbers")
+    names = state.get("feature_names_in")
+    need(names is None or (isinstance(names, list) and all(isinstance(n, str) for n in names)
+                           and len(names) == sizes[0]), f"feature names do not name the {sizes[0]} inputs")
+    if cls is MLPClassifier:
+        classes = state.get("classes")
+        need(isinstance(classes, list) and len(classes) == sizes[-1] and
+             all(isinstance(c, (str, int, float, bool)) for c in classes),
+             f"the classes are not a list of {sizes[-1]} labels, one per output")
+        need(isinstance(state.get("multilabel"), bool), "multilabel is not true or false")
 
 
 def _native_info():

@@ -27,6 +27,7 @@ use pyo3::types::PyBytes;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// An engine error as the `ValueError` scikit-learn raises for bad input.
 fn value_error(e: backprop::Error) -> PyErr {
@@ -36,6 +37,16 @@ fn value_error(e: backprop::Error) -> PyErr {
 fn lock<T>(m: &Mutex<T>) -> PyResult<MutexGuard<'_, T>> {
     m.lock().map_err(|_| PyRuntimeError::new_err("an earlier call panicked while it held this object"))
 }
+
+/// `f` on the state behind `m`, waited for and run without the GIL: a call
+/// on an object another thread is training or predicting with waits for it
+/// without stopping the interpreter.
+fn with<T: Send, R: Send>(py: Python<'_>, m: &Mutex<T>, f: impl FnOnce(&mut T) -> PyResult<R> + Send) -> PyResult<R> {
+    py.detach(|| f(&mut *lock(m)?))
+}
+
+/// How often an epoch looks for a pending signal (Ctrl-C), between steps.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 /// The values of a C-contiguous array, with its rows and columns.
 fn matrix<'a>(a: &'a PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<(&'a [f32], usize, usize)> {
@@ -97,52 +108,53 @@ impl Network {
 
     /// The model file's bytes, with `meta` entries besides the model's own.
     fn to_bytes<'py>(&self, py: Python<'py>, meta: BTreeMap<String, String>) -> PyResult<Bound<'py, PyBytes>> {
-        let bytes = lock(&self.inner)?.mlp.to_safetensors_with(&meta).map_err(value_error)?;
+        let bytes = with(py, &self.inner, |s| s.mlp.to_safetensors_with(&meta).map_err(value_error))?;
         Ok(PyBytes::new(py, &bytes))
     }
 
     /// Writes the model file to `path` atomically (a temporary file renamed
     /// over it), with `meta` entries besides the model's own.
     fn save(&self, py: Python<'_>, path: PathBuf, meta: BTreeMap<String, String>) -> PyResult<()> {
-        let bytes = lock(&self.inner)?.mlp.to_safetensors_with(&meta).map_err(value_error)?;
+        let bytes = with(py, &self.inner, |s| s.mlp.to_safetensors_with(&meta).map_err(value_error))?;
         py.detach(|| backprop::model::write_atomic(Path::new(&path), &bytes)).map_err(value_error)
     }
 
     #[getter]
-    fn sizes(&self) -> PyResult<Vec<usize>> {
-        Ok(lock(&self.inner)?.mlp.sizes().to_vec())
+    fn sizes(&self, py: Python<'_>) -> PyResult<Vec<usize>> {
+        with(py, &self.inner, |s| Ok(s.mlp.sizes().to_vec()))
     }
 
     #[getter]
-    fn activation(&self) -> PyResult<&'static str> {
-        Ok(lock(&self.inner)?.mlp.activation().name())
+    fn activation(&self, py: Python<'_>) -> PyResult<&'static str> {
+        with(py, &self.inner, |s| Ok(s.mlp.activation().name()))
     }
 
     #[getter]
-    fn head(&self) -> PyResult<&'static str> {
-        Ok(lock(&self.inner)?.mlp.head().name())
+    fn head(&self, py: Python<'_>) -> PyResult<&'static str> {
+        with(py, &self.inner, |s| Ok(s.mlp.head().name()))
     }
 
     /// Every parameter, layer by layer: `W` (inputs × outputs, row-major)
     /// then `b`. A copy.
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        Ok(lock(&self.inner)?.mlp.params().to_vec().into_pyarray(py))
+        Ok(with(py, &self.inner, |s| Ok(s.mlp.params().to_vec()))?.into_pyarray(py))
     }
 
     /// Replaces every parameter (the layout of [`params`](Self::params)).
-    fn set_params(&self, values: PyReadonlyArray1<'_, f32>) -> PyResult<()> {
-        let mut s = lock(&self.inner)?;
+    fn set_params(&self, py: Python<'_>, values: PyReadonlyArray1<'_, f32>) -> PyResult<()> {
         let v = values.as_slice().map_err(|_| PyValueError::new_err("parameters must be contiguous float32"))?;
-        let n = s.mlp.params().len();
-        if v.len() != n {
-            return Err(PyValueError::new_err(format!("{} parameters given, the network has {n}", v.len())));
-        }
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return Err(PyValueError::new_err(format!("parameter {i} is not finite")));
         }
-        s.mlp.params_mut().copy_from_slice(v);
-        s.predictor = None;
-        Ok(())
+        with(py, &self.inner, |s| {
+            let n = s.mlp.params().len();
+            if v.len() != n {
+                return Err(PyValueError::new_err(format!("{} parameters given, the network has {n}", v.len())));
+            }
+            s.mlp.params_mut().copy_from_slice(v);
+            s.predictor = None;
+            Ok(())
+        })
     }
 
     /// The outputs for rows `x` (rows × inputs): probabilities for the
@@ -178,6 +190,14 @@ impl Network {
     }
 }
 
+/// The rows of an epoch: inputs `x` and targets `t` of `n` rows.
+#[derive(Clone, Copy)]
+struct Rows<'a> {
+    x: &'a [f32],
+    t: &'a [f32],
+    n: usize,
+}
+
 /// A trainer and the row order of its epochs.
 struct FitState {
     trainer: Trainer,
@@ -191,29 +211,41 @@ impl FitState {
     /// One epoch, as `backprop train` runs it: the order shuffled (unless
     /// shuffling is off), then a step per batch of `batch` rows in that
     /// order. The order carries over from epoch to epoch while the row
-    /// count stays; another count starts it anew from `0..rows`. Returns
-    /// the mean error of the rows over the epoch.
-    fn epoch(&mut self, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<f64> {
-        // On the trainer's pool thread: no hand-over a step.
-        Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(x, t, rows))
+    /// count stays; another count starts it anew from `0..rows`. Every
+    /// [`SIGNAL_POLL`] (between steps) `poll` may stop it with its error
+    /// (Ctrl-C's `KeyboardInterrupt`). Returns the mean error of the rows
+    /// over the epoch.
+    fn epoch(&mut self, rows: Rows<'_>, poll: &mut dyn FnMut() -> PyResult<()>) -> PyResult<f64> {
+        if self.order.len() != rows.n {
+            self.order = (0..rows.n).collect();
+        }
+        if self.shuffle {
+            self.rng.shuffle(&mut self.order);
+        }
+        let (mut at, mut loss) = (0, 0.0);
+        while at < rows.n {
+            // On the trainer's pool thread: no hand-over a step.
+            let (next, part) =
+                Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(rows, at)).map_err(value_error)?;
+            (at, loss) = (next, loss + part);
+            poll()?;
+        }
+        Ok(loss / rows.n.max(1) as f64)
     }
 
-    /// [`epoch`](Self::epoch)'s order and steps.
-    fn steps(&mut self, x: &[f32], t: &[f32], rows: usize) -> backprop::Result<f64> {
-        let FitState { trainer, rng, order, shuffle, batch } = self;
-        if order.len() != rows {
-            *order = (0..rows).collect();
-        }
-        if *shuffle {
-            rng.shuffle(order);
-        }
-        let b = (*batch).min(rows).max(1);
-        let mut loss = 0.0;
-        for idx in order.chunks(b) {
-            trainer.step_rows(x, t, idx)?;
+    /// Steps over the batches of the order from position `from`, for about
+    /// [`SIGNAL_POLL`]; returns where they stopped and the errors' sum.
+    fn steps(&mut self, rows: Rows<'_>, from: usize) -> backprop::Result<(usize, f64)> {
+        let FitState { trainer, order, batch, .. } = self;
+        let b = (*batch).min(rows.n).max(1);
+        let (start, mut at, mut loss) = (Instant::now(), from, 0.0);
+        while at < rows.n && start.elapsed() < SIGNAL_POLL {
+            let idx = &order[at..(at + b).min(rows.n)];
+            trainer.step_rows(rows.x, rows.t, idx)?;
             loss = trainer.last_losses().fold(loss, |s, l| s + f64::from(l));
+            at += idx.len();
         }
-        Ok(loss / rows.max(1) as f64)
+        Ok((at, loss))
     }
 }
 
@@ -251,6 +283,7 @@ impl Fit {
                         weight_decay, beta1, beta2, eps, schedule, clip_norm, threads))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         network: &Network,
         batch_size: usize,
         total_steps: u64,
@@ -271,7 +304,7 @@ impl Fit {
         if batch_size == 0 {
             return Err(PyValueError::new_err("batch_size must be at least 1"));
         }
-        let mlp = lock(&network.inner)?.mlp.clone();
+        let mlp = with(py, &network.inner, |s| Ok(s.mlp.clone()))?;
         if let Some(what) = mlp.scaling().name() {
             // Its steps would see raw rows while its predictions scale them.
             return Err(PyValueError::new_err(format!(
@@ -311,25 +344,26 @@ impl Fit {
             );
             return Err(PyValueError::new_err(msg));
         }
-        let inner = &self.inner;
-        py.detach(|| lock(inner)?.epoch(xs, ts, xr).map_err(value_error))
+        // Signals are looked for with the GIL, between steps.
+        let mut poll = || Python::attach(|py| py.check_signals());
+        with(py, &self.inner, |s| s.epoch(Rows { x: xs, t: ts, n: xr }, &mut poll))
     }
 
     /// The network as trained so far (a copy).
-    fn network(&self) -> PyResult<Network> {
-        Ok(Network::from_mlp(lock(&self.inner)?.trainer.mlp().clone()))
+    fn network(&self, py: Python<'_>) -> PyResult<Network> {
+        with(py, &self.inner, |s| Ok(Network::from_mlp(s.trainer.mlp().clone())))
     }
 
     /// Optimizer steps taken.
     #[getter]
-    fn steps(&self) -> PyResult<u64> {
-        Ok(lock(&self.inner)?.trainer.steps())
+    fn steps(&self, py: Python<'_>) -> PyResult<u64> {
+        with(py, &self.inner, |s| Ok(s.trainer.steps()))
     }
 
     /// Threads the trainer runs on.
     #[getter]
-    fn threads(&self) -> PyResult<usize> {
-        Ok(lock(&self.inner)?.trainer.threads())
+    fn threads(&self, py: Python<'_>) -> PyResult<usize> {
+        with(py, &self.inner, |s| Ok(s.trainer.threads()))
     }
 }
 

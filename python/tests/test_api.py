@@ -230,3 +230,35 @@ def test_works_without_scikit_learn(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_load_refuses_malformed_metadata_with_a_value_error_naming_the_file(tmp_path):
+    """Whatever the metadata holds, `load` gives the estimator or a
+    ValueError naming the file, never a KeyError, TypeError or IndexError."""
+    from backprop import _native
+    import json
+
+    net = _native.Network([4, 8, 3], "relu", "softmax", 0)
+    good = {"estimator": "MLPClassifier", "params": {"hidden_layer_sizes": [8]}, "n_iter": 1, "loss_curve": [0.5],
+            "classes": ["a", "b", "c"], "multilabel": False}
+    cases = {
+        "not json": {"backprop.python": "{"},
+        "a list": {"backprop.python": "[]"},
+        "no params": {"backprop.python": json.dumps({k: v for k, v in good.items() if k != "params"})},
+        "unknown estimator": {"backprop.python": json.dumps({**good, "estimator": "SVC"})},
+        "two classes for three outputs": {"backprop.python": json.dumps({**good, "classes": ["a", "b"]})},
+        "classes not a list": {"backprop.python": json.dumps({**good, "classes": 3})},
+        "n_iter text": {"backprop.python": json.dumps({**good, "n_iter": "x"})},
+        "no multilabel": {"backprop.python": json.dumps({k: v for k, v in good.items() if k != "multilabel"})},
+        "feature names of the wrong count": {"backprop.python": json.dumps({**good, "feature_names_in": ["x"]})},
+        "cli classes of the wrong count": {"backprop.classes": json.dumps(["a"])},
+        "cli classes not json": {"backprop.classes": "nope"},
+        "cli features not names": {"backprop.features": json.dumps([1, 2, 3, 4])},
+    }
+    path = tmp_path / "m.safetensors"
+    for what, meta in cases.items():
+        path.write_bytes(net.to_bytes(meta))
+        with pytest.raises(ValueError, match="m.safetensors"):
+            backprop.load(path)
+    path.write_bytes(net.to_bytes({"backprop.python": json.dumps(good)}))
+    assert list(backprop.load(path).classes_) == ["a", "b", "c"]

@@ -97,3 +97,44 @@ def test_a_cli_model_of_text_labels_predicts_its_class_names(tmp_path, cli):
                           capture_output=True, text=True).stdout.strip().splitlines()
     X = np.loadtxt(iris, delimiter=",", skiprows=1, usecols=(1, 2, 3, 4), dtype=np.float32)
     assert list(est.predict(X)) == [line.split(",")[0] for line in pred[1:]]
+
+
+def test_feature_names_travel_between_the_faces(tmp_path, cli):
+    """A model fitted on a DataFrame keeps its columns' names in the file:
+    `backprop eval` on a CSV with the columns in another order finds them
+    by name and scores as Python does; a CLI model of a CSV with a header
+    carries them as `feature_names_in_`."""
+    pd = pytest.importorskip("pandas")
+    iris = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data" / "iris.csv"
+    df = pd.read_csv(iris)
+    features = [c for c in df.columns if c != "species"]
+    X, y = df[features], df["species"].astype("category").cat.codes.to_numpy()
+    clf = backprop.MLPClassifier(hidden_layer_sizes=(8,), max_iter=60, random_state=0).fit(X, y)
+    clf.save(tmp_path / "py.safetensors")
+    swapped = df[features[::-1]].assign(label=y)
+    swapped.to_csv(tmp_path / "swapped.csv", index=False)
+    out = subprocess.run([cli, "eval", "--model", str(tmp_path / "py.safetensors"), "--data",
+                          str(tmp_path / "swapped.csv"), "--target", "label", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    assert json.loads(out)["accuracy"] == pytest.approx(clf.score(X, y), abs=1e-12)
+    subprocess.run([cli, "train", "--data", str(iris), "--target", "species", "--hidden", "8", "--epochs", "3",
+                    "--out", str(tmp_path / "cli.safetensors"), "--quiet"], check=True)
+    assert list(backprop.load(tmp_path / "cli.safetensors").feature_names_in_) == features
+
+
+def test_a_python_model_of_text_classes_is_scored_by_backprop_eval(tmp_path, cli):
+    """The class names travel in the file where the command line reads
+    them: `eval` scores text labels as Python does and `predict` prints
+    the names."""
+    pd = pytest.importorskip("pandas")
+    iris = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data" / "iris.csv"
+    df = pd.read_csv(iris)
+    X, y = df.drop(columns="species"), df["species"]
+    clf = backprop.MLPClassifier(hidden_layer_sizes=(8,), max_iter=80, random_state=0).fit(X, y)
+    clf.save(tmp_path / "py.safetensors")
+    out = subprocess.run([cli, "eval", "--model", str(tmp_path / "py.safetensors"), "--data", str(iris),
+                          "--target", "species", "--json"], check=True, capture_output=True, text=True).stdout
+    assert json.loads(out)["accuracy"] == pytest.approx(clf.score(X, y), abs=1e-12)
+    pred = subprocess.run([cli, "predict", "--model", str(tmp_path / "py.safetensors"), "--data", str(iris),
+                           "--target", "species"], check=True, capture_output=True, text=True).stdout
+    assert [line.split(",")[0] for line in pred.strip().splitlines()[1:]] == list(clf.predict(X))

@@ -184,7 +184,7 @@ fn target_columns(opts: &CsvOptions, columns: &Columns<'_>, last: usize) -> std:
             Column::Name(n) if names.is_empty() => {
                 return Err(format!("--target {n:?}: the file has no header line to find it in"));
             }
-            Column::Name(n) => match names.iter().position(|h| h == n) {
+            Column::Name(n) => match find_column(names, n, "--target")? {
                 Some(i) => cols.push(i),
                 None => return Err(format!("--target {n:?}: no such column; the header has {}", names.join(", "))),
             },
@@ -200,13 +200,27 @@ fn target_columns(opts: &CsvOptions, columns: &Columns<'_>, last: usize) -> std:
     Ok(cols)
 }
 
+/// The 0-based column named `n` in the header `names`, if any; an error
+/// naming both positions (from 1) when two columns have that name, since
+/// either could be meant. `flag` is the option that asked.
+fn find_column(names: &[String], n: &str, flag: &str) -> std::result::Result<Option<usize>, String> {
+    let mut at = names.iter().enumerate().filter(|(_, h)| *h == n).map(|(i, _)| i);
+    match (at.next(), at.next()) {
+        (Some(a), Some(b)) => Err(format!(
+            "{flag} {n:?}: the header names two columns {n:?}, {} and {}; rename one, or choose by position ({flag} {})",
+            a + 1,
+            b + 1,
+            a + 1
+        )),
+        (first, _) => Ok(first),
+    }
+}
+
 /// The 0-based id column `c` names in rows `width` wide under the header
 /// `names`: one column, by name or position.
 fn id_column(c: &Column, names: &[String], width: usize) -> std::result::Result<usize, String> {
     match c {
-        Column::Name(n) => names
-            .iter()
-            .position(|h| h == n)
+        Column::Name(n) => find_column(names, n, "--id-column")?
             .ok_or_else(|| format!("--id-column {n:?}: no such column in the header ({})", names.join(", "))),
         Column::Positions(r) if r.start() == r.end() && *r.end() <= width => Ok(r.end() - 1),
         Column::Positions(r) => Err(format!("--id-column {}: expected one column of the {width}", r.end())),
@@ -346,7 +360,8 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
             None => {
                 let names = names.take().unwrap_or_default();
                 let width = if names.is_empty() { rec.len() } else { names.len() };
-                let bad = |m: String| Error::format(path, at(path, pos, None), m);
+                // A column chosen that the file has not: a usage error.
+                let bad = |m: String| Error::bad_choice(path, m);
                 let id = opts.id.as_ref().map(|c| id_column(c, &names, width)).transpose().map_err(bad)?;
                 // The caller counts the columns without the id column.
                 let k = last.take().map_or(0, |f| f(width - usize::from(id.is_some())));

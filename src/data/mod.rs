@@ -205,9 +205,7 @@ pub const MAX_IMPLIED_CLASSES: usize = 65_536;
 /// - logistic: K columns in [0, 1];
 /// - linear: K real columns.
 pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Result<(Vec<f32>, usize)> {
-    let row_err = |r: usize, c: usize, msg: String| {
-        Error::format(&ds.path, Some(format!("row {}, target column {}", r + 1, c + 1)), msg)
-    };
+    let row_err = |r: usize, c: usize, msg: String| target_error(ds, r, c, msg);
     if let Some(labels) = &ds.labels {
         let r = ds.y.iter().position(|v| v.is_nan()).unwrap_or(0);
         let msg = match head {
@@ -217,47 +215,7 @@ pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Resul
         return Err(row_err(r, 0, format!("{:?}: {msg}", labels[r])));
     }
     match head {
-        Head::Softmax => {
-            if ds.targets != 1 {
-                return Err(Error::format(
-                    &ds.path,
-                    None,
-                    format!("softmax needs exactly one target column of class indices, found {}", ds.targets),
-                ));
-            }
-            let mut max = 0usize;
-            for (r, &v) in ds.y.iter().enumerate() {
-                if v < 0.0 || v.fract() != 0.0 || v > u32::MAX as f32 {
-                    return Err(row_err(r, 0, format!("expected a class index (a whole number ≥ 0), got {v}")));
-                }
-                max = max.max(v as usize);
-            }
-            let c = classes.unwrap_or(max.saturating_add(1));
-            if classes.is_none() && c > MAX_IMPLIED_CLASSES {
-                let r = ds.y.iter().position(|&v| v as usize == max).unwrap_or(0);
-                let msg = format!(
-                    "class {max} implies {c} classes, more than {MAX_IMPLIED_CLASSES}; \
-                     set the class count (--classes) if that many are meant"
-                );
-                return Err(row_err(r, 0, msg));
-            }
-            if c < 2 && classes.is_none() {
-                return Err(Error::format(
-                    &ds.path,
-                    None,
-                    "softmax needs at least two classes; every label is 0 (set --classes)",
-                ));
-            }
-            let mut t = mem::zeros(mem::product(ds.rows, c, "one-hot targets")?, "one-hot targets")?;
-            for (r, &v) in ds.y.iter().enumerate() {
-                let k = v as usize;
-                if k >= c {
-                    return Err(row_err(r, 0, format!("class {k} is not below the class count {c}")));
-                }
-                t[r * c + k] = 1.0;
-            }
-            Ok((t, c))
-        }
+        Head::Softmax => one_hot_targets(ds, classes),
         Head::Logistic => {
             if let Some(i) = ds.y.iter().position(|v| !(0.0..=1.0).contains(v)) {
                 let (r, c) = (i / ds.targets, i % ds.targets);
@@ -267,6 +225,91 @@ pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Resul
         }
         Head::Linear => Ok((copy(&ds.y)?, ds.targets)),
     }
+}
+
+/// Softmax targets: one column of class indices 0..C-1 (whole numbers)
+/// one-hot encoded; C is `classes` or the largest label + 1.
+fn one_hot_targets(ds: &Dataset, classes: Option<usize>) -> Result<(Vec<f32>, usize)> {
+    let row_err = |r: usize, c: usize, msg: String| target_error(ds, r, c, msg);
+    if ds.targets != 1 {
+        return Err(Error::format(
+            &ds.path,
+            None,
+            format!("softmax needs exactly one target column of class indices, found {}", ds.targets),
+        ));
+    }
+    let mut max = 0usize;
+    for (r, &v) in ds.y.iter().enumerate() {
+        if v < 0.0 || v.fract() != 0.0 || v > u32::MAX as f32 {
+            let msg = format!(
+                "expected a class index (a whole number ≥ 0), got {v}; \
+                     for a real-valued target, use the linear head (--head linear)"
+            );
+            return Err(row_err(r, 0, msg));
+        }
+        max = max.max(v as usize);
+    }
+    if classes.is_none() {
+        looks_like_classes(ds)?;
+    }
+    let c = classes.unwrap_or(max.saturating_add(1));
+    if classes.is_none() && c > MAX_IMPLIED_CLASSES {
+        let r = ds.y.iter().position(|&v| v as usize == max).unwrap_or(0);
+        let msg = format!(
+            "class {max} implies {c} classes, more than {MAX_IMPLIED_CLASSES}; \
+                 set the class count (--classes) if that many are meant"
+        );
+        return Err(row_err(r, 0, msg));
+    }
+    if c < 2 && classes.is_none() {
+        return Err(Error::format(
+            &ds.path,
+            None,
+            "softmax needs at least two classes; every label is 0 (set --classes)",
+        ));
+    }
+    let mut t = mem::zeros(mem::product(ds.rows, c, "one-hot targets")?, "one-hot targets")?;
+    for (r, &v) in ds.y.iter().enumerate() {
+        let k = v as usize;
+        if k >= c {
+            return Err(row_err(r, 0, format!("class {k} is not below the class count {c}")));
+        }
+        t[r * c + k] = 1.0;
+    }
+    Ok((t, c))
+}
+
+/// The most distinct labels a softmax target may have before it is taken
+/// for a quantity rather than classes (without an explicit class count).
+pub const MAX_DISTINCT_LABELS: usize = 100;
+
+/// Refuses whole-number labels that look like a quantity (a count, grams,
+/// a year) rather than classes: more than [`MAX_DISTINCT_LABELS`] distinct
+/// values, or at least 20 of which most are seen only once.
+fn looks_like_classes(ds: &Dataset) -> Result<()> {
+    let mut seen = std::collections::HashMap::<u32, usize>::new();
+    for &v in &ds.y {
+        *seen.entry(v as u32).or_default() += 1;
+    }
+    let (distinct, once) = (seen.len(), seen.values().filter(|&&n| n == 1).count());
+    if distinct <= MAX_DISTINCT_LABELS && (distinct < 20 || 2 * once <= distinct) {
+        return Ok(());
+    }
+    let how = if distinct > MAX_DISTINCT_LABELS {
+        format!("more than {MAX_DISTINCT_LABELS}")
+    } else {
+        format!("{once} of them seen once")
+    };
+    let msg = format!(
+        "the target column holds {distinct} distinct whole numbers ({how}), which looks like a quantity, not classes; \
+         use the linear head (--head linear) to predict it, or set the class count (--classes) to insist on classes"
+    );
+    Err(Error::format(&ds.path, Some("target column 1".into()), msg))
+}
+
+/// An error at row `r`, target column `c` (both from 0) of `ds`.
+fn target_error(ds: &Dataset, r: usize, c: usize, msg: String) -> Error {
+    Error::format(&ds.path, Some(format!("row {}, target column {}", r + 1, c + 1)), msg)
 }
 
 /// A copy of `v`, allocated fallibly.

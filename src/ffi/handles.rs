@@ -1,6 +1,10 @@
 //! The handles the C ABI hands out: a model, and a trainer that borrows a
 //! model's network while it lives. `model.rs` and `trainer.rs` hold their
 //! functions.
+//!
+//! A lent model reaches its network only through the trainer's lock, which
+//! a step holds: a prediction (or a save) on one thread while a step runs
+//! on another waits for the step and sees its weights, never a mixture.
 
 use crate::{Mlp, Predictor, Trainer};
 use std::sync::Mutex;
@@ -32,22 +36,21 @@ impl bp_model {
         bp_model { state: ModelState::Own(mlp), cache: Mutex::new(None), threads: 0 }
     }
 
-    pub(super) fn mlp(&self) -> &Mlp {
+    /// `f` on the network and, while it is lent, the trainer's step count
+    /// (what a cached predictor's weights are tagged with), under the
+    /// trainer's lock.
+    pub(super) fn with_mlp<R>(&self, f: impl FnOnce(&Mlp, Option<u64>) -> R) -> R {
         match &self.state {
-            ModelState::Own(m) => m,
-            // SAFETY: a lent model's trainer is alive until bp_trainer_free
-            // gives the network back (the header's ownership contract).
-            ModelState::Lent(t) => unsafe { (**t).trainer.mlp() },
-        }
-    }
-
-    /// The trainer's step count while lent (`None` when the model is its
-    /// own): what the cached predictor's weights are tagged with.
-    fn steps(&self) -> Option<u64> {
-        match &self.state {
-            ModelState::Own(_) => None,
-            // SAFETY: as in `mlp`.
-            ModelState::Lent(t) => Some(unsafe { (**t).trainer.steps() }),
+            ModelState::Own(m) => f(m, None),
+            ModelState::Lent(t) => {
+                // SAFETY: a lent model's trainer is alive until
+                // bp_trainer_free gives the network back (the header's
+                // ownership contract); it is only ever shared, its trainer
+                // reached through the lock.
+                let t = unsafe { &**t };
+                let trainer = t.lock();
+                f(trainer.mlp(), Some(trainer.steps()))
+            }
         }
     }
 
@@ -60,26 +63,37 @@ impl bp_model {
     /// (re-packed when the trainer has stepped since), or a one-off on this
     /// thread while another thread holds the cache.
     pub(super) fn predict(&self, x: &[f32], rows: usize, y: &mut [f32]) -> crate::Result<()> {
-        let (mlp, steps) = (self.mlp(), self.steps());
-        let Ok(mut cache) = self.cache.try_lock() else {
-            return mlp.predict(x, rows, y);
-        };
-        match &mut *cache {
-            Some(c) if c.steps == steps => {}
-            Some(c) => {
-                c.predictor.load(mlp)?;
-                c.steps = steps;
+        self.with_mlp(|mlp, steps| {
+            let Ok(mut cache) = self.cache.try_lock() else {
+                return mlp.predict(x, rows, y);
+            };
+            match &mut *cache {
+                Some(c) if c.steps == steps => {}
+                Some(c) => {
+                    c.predictor.load(mlp)?;
+                    c.steps = steps;
+                }
+                None => *cache = Some(Cached { steps, predictor: Predictor::with_threads(mlp, self.threads)? }),
             }
-            None => *cache = Some(Cached { steps, predictor: Predictor::with_threads(mlp, self.threads)? }),
-        }
-        cache.as_mut().expect("filled above").predictor.predict(x, rows, y)
+            cache.as_mut().expect("filled above").predictor.predict(x, rows, y)
+        })
     }
 }
 
 /// A trainer bound to a model (opaque).
 pub struct bp_trainer {
-    pub(super) trainer: Trainer,
+    /// Held by a step, and by every use of the lent model.
+    pub(super) trainer: Mutex<Trainer>,
     pub(super) model: *mut bp_model,
     /// The caller freed the model first: free it with the trainer.
     pub(super) model_freed: bool,
+}
+
+impl bp_trainer {
+    /// The trainer, once no other thread steps or predicts with it (a
+    /// thread that panicked while holding it left it as its last whole
+    /// step: steps change nothing before they succeed).
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Trainer> {
+        self.trainer.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }

@@ -84,7 +84,8 @@ pub unsafe extern "C" fn bp_model_save(model: *const bp_model, path: *const c_ch
     guard(|| {
         // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
         let model = unsafe { model_ref(model) }?;
-        Ok(status(model.mlp().save(&path_arg(path)?)))
+        let path = path_arg(path)?;
+        Ok(status(model.with_mlp(|m, _| m.save(&path))))
     })
 }
 
@@ -95,7 +96,7 @@ pub unsafe extern "C" fn bp_model_save(model: *const bp_model, path: *const c_ch
 #[no_mangle]
 pub unsafe extern "C" fn bp_model_inputs(model: *const bp_model) -> usize {
     // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
-    guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.mlp().inputs()))
+    guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.with_mlp(|m, _| m.inputs())))
 }
 
 /// Outputs of the model (0 for NULL).
@@ -105,7 +106,7 @@ pub unsafe extern "C" fn bp_model_inputs(model: *const bp_model) -> usize {
 #[no_mangle]
 pub unsafe extern "C" fn bp_model_outputs(model: *const bp_model) -> usize {
     // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
-    guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.mlp().outputs()))
+    guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.with_mlp(|m, _| m.outputs())))
 }
 
 /// Writes up to `cap` layer sizes into `sizes` (NULL to only count) and
@@ -119,7 +120,7 @@ pub unsafe extern "C" fn bp_model_layer_sizes(model: *const bp_model, sizes: *mu
     guard_value(0, || {
         // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
         let Ok(m) = (unsafe { model_ref(model) }) else { return 0 };
-        let s = m.mlp().sizes();
+        let s = m.with_mlp(|m, _| m.sizes().to_vec());
         if !sizes.is_null() {
             // SAFETY: the caller passes room for cap values; the model's own
             // sizes live elsewhere.
@@ -147,10 +148,10 @@ pub unsafe extern "C" fn bp_model_predict(
     guard(|| {
         // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
         let model = unsafe { model_ref(model) }?;
-        let mlp = model.mlp();
         nonnull(x, "x")?;
         nonnull(y, "y")?;
-        let (nx, ny) = (len(rows, mlp.inputs(), "inputs")?, len(rows, mlp.outputs(), "outputs")?);
+        let (inputs, outputs) = model.with_mlp(|m, _| (m.inputs(), m.outputs()));
+        let (nx, ny) = (len(rows, inputs, "inputs")?, len(rows, outputs, "outputs")?);
         disjoint(Floats { ptr: x, len: nx }, Floats { ptr: y, len: ny }, "x and y")?;
         // SAFETY: the caller passes rows × inputs and rows × outputs floats,
         // and the two ranges are disjoint (checked above), so the shared and

@@ -5,6 +5,7 @@ use super::{bp_optimizer, bp_optimizer_int, bp_status, disjoint, from_error, gua
 use crate::optim::{Adam, AdamW, Optimizer, Sgd};
 use crate::{TrainConfig, Trainer};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 
 /// Training settings. Fill with `bp_train_config_default`, then change
 /// fields; `struct_size` tells the library which header the caller was
@@ -84,8 +85,8 @@ unsafe fn read_config(config: *const bp_train_config) -> Result<bp_train_config,
 }
 
 /// A trainer for `model`, which it updates in place. The model must outlive
-/// the trainer; until `bp_trainer_free` it must not be used from another
-/// thread while a step runs.
+/// the trainer; until `bp_trainer_free`, the model's functions on other
+/// threads wait for a running step (the header's "Threads").
 ///
 /// # Safety
 /// `model` is a live model; `config` points to a `bp_train_config` filled by
@@ -118,7 +119,7 @@ pub unsafe extern "C" fn bp_trainer_new(
         let tc =
             TrainConfig { batch_size: c.batch_size, threads: c.threads, lr: c.lr as f64, ..TrainConfig::default() };
         let trainer = Trainer::with_optimizer(mlp.clone(), tc, opt).map_err(from_error)?;
-        let t = Box::into_raw(Box::new(bp_trainer { trainer, model, model_freed: false }));
+        let t = Box::into_raw(Box::new(bp_trainer { trainer: Mutex::new(trainer), model, model_freed: false }));
         m.state = ModelState::Lent(t);
         m.clear_cache();
         // SAFETY: out is non-null and writable (the caller's contract).
@@ -132,7 +133,8 @@ pub unsafe extern "C" fn bp_trainer_new(
 /// which must not lie inside `x` or `t`.
 ///
 /// # Safety
-/// `trainer` is a live trainer used by no other thread; `x` points to
+/// `trainer` is a live trainer (other threads may step it or use its
+/// model: they take turns); `x` points to
 /// rows × inputs and `t` to rows × outputs readable floats; `loss` is NULL or
 /// points to one writable float. NULL for the others is an error.
 #[no_mangle]
@@ -147,8 +149,9 @@ pub unsafe extern "C" fn bp_trainer_step(
         nonnull(trainer, "trainer")?;
         nonnull(x, "x")?;
         nonnull(t, "t")?;
-        // SAFETY: a live trainer by contract, used by one thread at a time.
-        let tr = unsafe { &mut (*trainer).trainer };
+        // SAFETY: a live trainer by contract, only ever shared until freed;
+        // the lock makes its steps and its model's uses take turns.
+        let mut tr = unsafe { &*trainer }.lock();
         let (nx, nt) = (len(rows, tr.mlp().inputs(), "inputs")?, len(rows, tr.mlp().outputs(), "outputs")?);
         if !loss.is_null() {
             let loss = Floats { ptr: loss, len: 1 };
@@ -194,7 +197,8 @@ pub unsafe extern "C" fn bp_trainer_free(trainer: *mut bp_trainer) {
         // SAFETY: the model is alive (not freed, and it must outlive the
         // trainer) and no longer lent.
         let model = unsafe { &mut *t.model };
-        model.state = ModelState::Own(t.trainer.into_mlp());
+        let trainer = t.trainer.into_inner().unwrap_or_else(|p| p.into_inner());
+        model.state = ModelState::Own(trainer.into_mlp());
         model.clear_cache();
     }));
 }

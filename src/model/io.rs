@@ -102,13 +102,28 @@ fn temp_prefix(name: &str, pid: u32) -> String {
     format!(".{name}.tmp-{pid}-")
 }
 
+/// Whether `path` (symbolic links followed) is something other than a
+/// regular file or a folder: a character or block device, a FIFO or a
+/// socket. Such a path is written through, never replaced.
+pub fn is_special(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
 /// Writes `bytes` to `path` atomically: a uniquely named temporary file in
 /// the same folder (the `tempfile` crate's), written and synced, then
 /// renamed over `path`, then the folder synced. A crash leaves either the
 /// old file or the new one, never a mixture; two writers of one path (two
 /// threads, two processes) each rename a whole file of their own. On error
 /// the temporary file is removed and `path` is untouched.
+///
+/// Atomic replacement is for regular files: a device, FIFO or socket at
+/// `path` ([`is_special`]) is opened and written through, as `cp` and
+/// `tee` do, and stays what it is.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if is_special(path) {
+        let through = || fs::OpenOptions::new().write(true).open(path)?.write_all(bytes);
+        return through().map_err(|e| Error::io(path, e));
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -140,8 +155,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Checks that [`write_atomic`] can write `path`: it is not a folder, and
-/// a temporary file can be made (and is removed again) beside it.
+/// a temporary file can be made (and is removed again) beside it. A
+/// device, FIFO or socket is not checked ahead (opening a FIFO waits for
+/// its reader): its write says.
 pub fn check_writable(path: &Path) -> Result<()> {
+    if is_special(path) {
+        return Ok(());
+    }
     if path.is_dir() {
         return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a folder")));
     }
@@ -150,6 +170,20 @@ pub fn check_writable(path: &Path) -> Result<()> {
         _ => Path::new("."),
     };
     tempfile::Builder::new().prefix(".backprop-probe-").tempfile_in(dir).map(drop).map_err(|e| Error::io(path, e))
+}
+
+/// Removes `path` when it is a regular file (or a symbolic link), as a
+/// run removes its finished checkpoint; a device, FIFO or socket
+/// ([`is_special`]) written through is left where it is, and a path that
+/// is gone already is fine.
+pub fn remove_written(path: &Path) -> Result<()> {
+    if is_special(path) {
+        return Ok(());
+    }
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Removes the temporary files that [`write_atomic`] left beside `path`
@@ -271,11 +305,7 @@ impl Mlp {
         let head = field("head")?;
         let head = Head::from_name(head).ok_or_else(|| bad(format!("unknown head {head:?}")))?;
         let layers = field("layers")?;
-        let sizes: Vec<usize> = layers
-            .split(',')
-            .map(|s| s.trim().parse().ok().filter(|&n: &usize| n > 0))
-            .collect::<Option<_>>()
-            .filter(|v: &Vec<usize>| v.len() >= 2)
+        let sizes = parse_sizes(layers)
             .ok_or_else(|| bad(format!("metadata layers {layers:?} is not a list of at least two sizes ≥ 1")))?;
         let scaled = match meta.get("scaling").map(String::as_str) {
             None => (false, false),
@@ -291,21 +321,7 @@ impl Mlp {
             let names = st.names().join(", ");
             return Err(bad(format!("{} tensors ({names}), expected {expected} for layers {layers}", st.len())));
         }
-        let mut params = Vec::new();
-        for l in 0..sizes.len() - 1 {
-            let (i, o) = (sizes[l], sizes[l + 1]);
-            let w = tensor(&st, path, &format!("layers.{l}.weight"), &[o, i])?;
-            // Back from out × in (file) to in × out (memory).
-            let start = params.len();
-            mem::reserve(&mut params, i * o + o, "model parameters")?;
-            params.resize(start + i * o, 0.0);
-            for r in 0..o {
-                for c in 0..i {
-                    params[start + c * o + r] = w[r * i + c];
-                }
-            }
-            params.extend(tensor(&st, path, &format!("layers.{l}.bias"), &[o])?);
-        }
+        let params = read_params(&st, path, &sizes)?;
         let standardizer = |what: &str, n: usize| -> Result<Standardizer> {
             let part = |p: &str| tensor(&st, path, &format!("scaling.{what}.{p}"), &[n]);
             Ok(Standardizer { mean: part("mean")?, std: part("std")? })
@@ -319,6 +335,34 @@ impl Mlp {
             .with_scaling(scaling)
             .map_err(|e| bad(format!("scaling tensors: {e}")))
     }
+}
+
+/// `"784,128,10"` as sizes: at least two, each ≥ 1.
+fn parse_sizes(layers: &str) -> Option<Vec<usize>> {
+    let sizes: Vec<usize> =
+        layers.split(',').map(|s| s.trim().parse().ok().filter(|&n: &usize| n > 0)).collect::<Option<_>>()?;
+    (sizes.len() >= 2).then_some(sizes)
+}
+
+/// The parameters in memory's layout (each layer's `W` in × out, then its
+/// bias) from the file's `layers.{l}.weight` (out × in) and
+/// `layers.{l}.bias`.
+fn read_params(st: &SafeTensors<'_>, path: &Path, sizes: &[usize]) -> Result<Vec<f32>> {
+    let mut params = Vec::new();
+    for l in 0..sizes.len() - 1 {
+        let (i, o) = (sizes[l], sizes[l + 1]);
+        let w = tensor(st, path, &format!("layers.{l}.weight"), &[o, i])?;
+        let start = params.len();
+        mem::reserve(&mut params, i * o + o, "model parameters")?;
+        params.resize(start + i * o, 0.0);
+        for r in 0..o {
+            for c in 0..i {
+                params[start + c * o + r] = w[r * i + c];
+            }
+        }
+        params.extend(tensor(st, path, &format!("layers.{l}.bias"), &[o])?);
+    }
+    Ok(params)
 }
 
 /// Every metadata entry of safetensors bytes (the model's own and any

@@ -9,7 +9,9 @@ mod predict;
 mod scaling;
 
 pub use init::init_limit;
-pub use io::{check_writable, remove_dead_temps, safetensors_metadata, write_atomic, FORMAT, VERSION};
+pub use io::{
+    check_writable, is_special, remove_dead_temps, remove_written, safetensors_metadata, write_atomic, FORMAT, VERSION,
+};
 pub(crate) use io::{le_bytes, write_safetensors, RawTensor};
 pub use mlp::{LayerMut, LayerRef, Mlp, MlpBuilder};
 pub use predict::{LabeledRows, Predictor};

@@ -47,7 +47,7 @@ fn bad_targets_for_each_head() {
     let neg = write(&d, "neg.csv", b"1,2,0\n3,4,-1\n");
     fails(&d, &["train", "--data", &neg], true, 1, &["neg.csv", "row 2", "class index"]);
     let frac = write(&d, "frac.csv", b"1,2,0\n3,4,1.5\n5,6,1\n");
-    fails(&d, &["train", "--data", &frac], true, 1, &["frac.csv", "row 2", "whole number"]);
+    fails(&d, &["train", "--data", &frac], true, 1, &["frac.csv", "row 2", "whole number", "--head linear"]);
     let big = write(&d, "big.csv", b"1,2,0\n3,4,1\n5,6,3\n");
     fails(
         &d,
@@ -59,6 +59,38 @@ fn bad_targets_for_each_head() {
     let prob = write(&d, "prob.csv", b"1,2,0,1\n3,4,0.5,1.5\n");
     let args = ["train", "--data", &prob, "--head", "logistic", "--targets", "2"];
     fails(&d, &args, true, 1, &["prob.csv", "row 2, target column 2", "[0, 1]", "1.5"]);
+}
+
+/// Whole-number targets that look like a quantity (body mass in grams:
+/// many values, most seen once) are not taken for thousands of classes
+/// under the default softmax head; the error says what to do instead.
+#[test]
+fn a_quantity_is_not_taken_for_classes() {
+    let d = scratch();
+    let mut grams = String::from("length,mass\n");
+    for r in 0..150 {
+        grams += &format!("{}.5,{}\n", 30 + r % 20, 2700 + 25 * r);
+    }
+    let f = write(&d, "grams.csv", grams.as_bytes());
+    let needles = ["grams.csv", "target column 1", "150 distinct whole numbers", "--head linear", "--classes"];
+    fails(&d, &["train", "--data", &f], true, 1, &needles);
+    // Twenty values, each seen once, look like a quantity too.
+    let mut few = String::new();
+    for r in 0..20 {
+        few += &format!("{r},{}\n", 2 * r);
+    }
+    let f = write(&d, "few.csv", few.as_bytes());
+    fails(&d, &["train", "--data", &f], true, 1, &["few.csv", "20 of them seen once", "--head linear"]);
+    // As a regression, or with the class count given, the same files train.
+    for args in [&["--head", "linear"][..], &["--classes", "40"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_backprop"))
+            .args(["train", "--epochs", "1", "--quiet", "--data", &f, "--out", "q.safetensors"])
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }
 
 #[test]

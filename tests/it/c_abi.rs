@@ -59,28 +59,49 @@ fn build_static_library() -> PathBuf {
     lib
 }
 
-#[test]
-fn the_c_example_builds_against_the_static_library_and_passes() {
-    let lib = build_static_library();
+/// Compiles the C program `source` (under the repository) against the
+/// static library `lib` as `std`; returns the executable.
+fn compile_c(source: &str, std: &str, lib: &Path) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("backprop-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let exe = dir.join("xor");
+    let exe = dir.join(Path::new(source).file_stem().unwrap());
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let out = Command::new(cc)
-        .args(["-std=c99", "-Wall", "-Wextra", "-Werror"])
-        .arg(root().join("examples/c/xor.c"))
+        .args([&format!("-std={std}"), "-Wall", "-Wextra", "-Werror"])
+        .arg(root().join(source))
         .arg("-I")
         .arg(root().join("include"))
-        .arg(&lib)
+        .arg(lib)
         .args(["-lpthread", "-ldl", "-lm", "-o"])
         .arg(&exe)
         .output()
         .unwrap();
-    assert!(out.status.success(), "cc failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "cc {source} failed: {}", String::from_utf8_lossy(&out.stderr));
+    exe
+}
+
+#[test]
+fn the_c_example_builds_against_the_static_library_and_passes() {
+    let lib = build_static_library();
+    let exe = compile_c("examples/c/xor.c", "c99", &lib);
+    let dir = exe.parent().unwrap();
     let run = Command::new(&exe).arg(dir.join("xor.safetensors")).output().unwrap();
     let text = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success() && text.trim_end().ends_with("ok"), "{text}{}", String::from_utf8_lossy(&run.stderr));
     assert!(text.contains("(4/4)"), "{text}");
+}
+
+/// Train on one thread, serve on another (tests/c/serve_while_training.c):
+/// predictions on a lent model while its trainer steps wait for the step,
+/// so each is whole, and the last equals the returned model's. `.ci/tsan`
+/// runs the same program under ThreadSanitizer.
+#[test]
+fn a_model_serves_predictions_on_one_thread_while_another_trains_it() {
+    let lib = build_static_library();
+    let exe = compile_c("tests/c/serve_while_training.c", "c11", &lib);
+    let run = Command::new(&exe).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success() && text.trim_end().ends_with("ok"), "{text}{}", String::from_utf8_lossy(&run.stderr));
 }
 
 fn last_error() -> String {

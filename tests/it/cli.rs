@@ -427,7 +427,8 @@ fn text_labels_anywhere_in_the_row_by_name_or_position() {
     assert!((json_field(&json, "accuracy").unwrap() - right as f64 / 150.0).abs() < 1e-9, "{json} vs {right}/150");
     // A label the model does not know is an error naming its row.
     let odd = dir.join("odd.csv");
-    std::fs::write(&odd, "species,a,b,c,d\nsetosa,1,2,3,4\ndaisy,1,2,3,4\n").unwrap();
+    let header = "species,sepal_length,sepal_width,petal_length,petal_width";
+    std::fs::write(&odd, format!("{header}\nsetosa,1,2,3,4\ndaisy,1,2,3,4\n")).unwrap();
     let o = bin().args(["eval", "--model"]).arg(&model).arg("--data").arg(&odd).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(1) && err.contains("row 2") && err.contains("daisy"), "{err}");

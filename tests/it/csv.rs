@@ -143,6 +143,18 @@ fn target_columns_by_name_position_or_range() {
     assert!(loads_with(b"0,1\n1,2\n", &opts).unwrap_err().contains("no header"));
 }
 
+/// A header naming two columns alike makes a choice by that name an error
+/// naming both positions, not a silent pick of the first.
+#[test]
+fn a_name_the_header_has_twice_is_refused_with_both_positions() {
+    let text = b"x,y,y,z\n1,0,1,2\n3,1,0,4\n";
+    let opts = CsvOptions { targets: vec![Column::parse("y")], ..CsvOptions::default() };
+    let err = loads_with(text, &opts).unwrap_err();
+    assert!(err.contains("two columns \"y\", 2 and 3") && err.contains("--target 2"), "{err}");
+    // By position it is no longer ambiguous.
+    let opts = CsvOptions { targets: vec![Column::parse("3")], ..CsvOptions::default() };
+    assert_eq!(loads_with(text, &opts).unwrap().y, vec![1., 0.]);
+}
 /// Text labels become classes in sorted order (scikit-learn's `classes_`);
 /// a label outside a given class list is an error naming its row.
 #[test]

@@ -198,3 +198,56 @@ fn predict_reads_its_data_once() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(text.lines().count(), 3, "a header and two rows: {text}");
 }
+
+/// An output that is a character device or a FIFO is written through, as
+/// `cp` and `tee` do, and stays what it is: a device node as `--out` and
+/// `--checkpoint` (the run's finished checkpoint is not removed either),
+/// a FIFO as `predict --out`, whose reader gets the CSV. `predict --out -`
+/// writes to standard output and creates no file named `-`.
+#[cfg(unix)]
+#[test]
+fn devices_and_fifos_are_written_through_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = scratch().join("special");
+    std::fs::create_dir_all(&d).unwrap();
+    write(&d, "data.csv", DATA);
+    let train = |out: &str, checkpoint: &str| {
+        let o = bin(&d)
+            .args(["train", "--data", "data.csv", "--epochs", "2", "--quiet", "--out", out, "--checkpoint", checkpoint])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    train("m.safetensors", "m.ckpt");
+    // A character device of our own (the null device's numbers), so that a
+    // regression replaces this node, not the system's /dev/null. Making one
+    // needs root, which CI has.
+    let null = d.join("null");
+    let _ = std::fs::remove_file(&null);
+    if Command::new("mknod").arg(&null).args(["c", "1", "3"]).status().is_ok_and(|s| s.success()) {
+        train("null", "null");
+        let kind = std::fs::symlink_metadata(&null).unwrap().file_type();
+        assert!(kind.is_char_device(), "--out and --checkpoint replaced the device node: {kind:?}");
+    } else {
+        eprintln!("mknod needs root: the device-node case was not run");
+    }
+    let fifo = d.join("p.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let reader = {
+        let f = fifo.clone();
+        std::thread::spawn(move || std::fs::read(f).unwrap())
+    };
+    let predict = |out: &str| {
+        bin(&d).args(["predict", "--model", "m.safetensors", "--data", "data.csv", "--out", out]).output().unwrap()
+    };
+    let o = predict("p.fifo");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let through = reader.join().unwrap();
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced");
+    let o = predict("-");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!d.join("-").exists(), "a file named - was made");
+    assert!(o.stdout.starts_with(b"class,"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(through, o.stdout, "the FIFO's reader and standard output got different CSV");
+}

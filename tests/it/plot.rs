@@ -86,3 +86,61 @@ fn bad_logs_and_outputs_are_one_line_errors() {
     assert_eq!(std::fs::read_to_string(dir.join("keep.svg")).unwrap(), "old");
     assert!(!dir.join("c.svg").exists());
 }
+
+/// Runs `c` to its end or for at most a minute; a run still going then is
+/// killed and fails the test (a hang, not a wait).
+fn within_a_minute(c: &mut Command) -> std::process::Output {
+    let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("{c:?} still running after a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Losses of ±9e307 (whose padded range is wider than the largest float)
+/// are an error naming the values, not a hang; ±4e307 still draws.
+#[test]
+fn losses_too_far_apart_are_an_error_not_a_hang() {
+    let dir = common::scratch("plot-huge");
+    let log = |lo: &str, hi: &str| {
+        format!(
+            "{{\"run\":\"r\",\"started\":\"x\",\"layers\":[2,3,1]}}\n\
+             {{\"run\":\"r\",\"epoch\":1,\"train_loss\":{lo}}}\n{{\"run\":\"r\",\"epoch\":2,\"train_loss\":{hi}}}\n"
+        )
+    };
+    std::fs::write(dir.join("huge.jsonl"), log("-9e307", "9e307")).unwrap();
+    let out = within_a_minute(bin(&dir).args(["plot", "--log", "huge.jsonl", "--out", "h.svg"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("error:") && err.contains("-9e307 to 9e307") && err.contains("too far apart"), "{err}");
+    assert!(!dir.join("h.svg").exists());
+    std::fs::write(dir.join("big.jsonl"), log("-4e307", "4e307")).unwrap();
+    let out = within_a_minute(bin(&dir).args(["plot", "--log", "big.jsonl", "--out", "b.svg"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Control characters in a run id, a data file's name or the held-out
+/// label reach the SVG escaped (`\u{1b}`), so that it stays well-formed
+/// XML, which forbids them.
+#[test]
+fn control_characters_are_escaped_in_the_svg() {
+    let dir = common::scratch("plot-control");
+    let lines = [
+        r#"{"run":"a\u0001b\u001b[31m","started":"x","layers":[2,3,1],"settings":{"data":"/tmp/d\u0002.csv"}}"#,
+        r#"{"run":"a\u0001b\u001b[31m","epoch":1,"train_loss":1.0,"heldout":"v\u0003al","heldout_loss":2.0}"#,
+    ];
+    std::fs::write(dir.join("c.jsonl"), lines.join("\n") + "\n").unwrap();
+    ok(bin(&dir).args(["plot", "--log", "c.jsonl", "--out", "c.svg"]));
+    let svg = std::fs::read_to_string(dir.join("c.svg")).unwrap();
+    let bad: Vec<char> = svg.chars().filter(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')).collect();
+    assert!(bad.is_empty(), "control characters in the SVG: {bad:?}");
+    let texts = texts(&svg).join("|");
+    for shown in [r"run a\u{1}b\u{1b}[31m", r"d\u{2}.csv", r"v\u{3}al loss"] {
+        assert!(texts.contains(shown), "{shown:?} not in {texts}");
+    }
+}

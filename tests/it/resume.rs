@@ -274,3 +274,42 @@ fn divergence_stops_and_leaves_the_files_as_they_were() {
     assert!(std::fs::read(dir.join("p.safetensors")).unwrap() == model, "the model file changed");
     assert!(std::fs::read(dir.join("p.safetensors.ckpt")).unwrap() == ckpt, "the checkpoint changed");
 }
+
+/// Runs sharing a `--log` stay apart on a resume: run A (checkpoint kept)
+/// and run B append to one log; continuing A keeps every line of B, and A
+/// ends with one line per epoch. A resume drops only its own lines written
+/// after its checkpoint (here: a line of A's appended by hand after B's).
+#[test]
+fn a_resume_keeps_the_lines_of_other_runs_in_a_shared_log() {
+    let dir = scratch().join("shared-log");
+    std::fs::create_dir_all(&dir).unwrap();
+    write_data(&dir);
+    let run = |out: &str, extra: &[&str]| {
+        let a = ["train", "--data", "d.csv", "--epochs", "2", "--log", "shared.jsonl", "--quiet", "--out", out];
+        ok(bin(&dir).args(a).args(extra));
+    };
+    run("a.safetensors", &["--keep-checkpoint"]);
+    let log = dir.join("shared.jsonl");
+    let id_a = log_lines(&log)[0]["run"].clone();
+    run("b.safetensors", &[]);
+    let of = |lines: &[serde_json::Map<String, serde_json::Value>], id: &serde_json::Value| {
+        lines.iter().filter(|l| l.get("run") == Some(id)).cloned().collect::<Vec<_>>()
+    };
+    let before = log_lines(&log);
+    let id_b = before.last().unwrap()["run"].clone();
+    let b_lines = of(&before, &id_b);
+    assert!(id_a != id_b && b_lines.len() >= 3, "{before:?}");
+    // A line of A's after its checkpoint, as a killed A would have left.
+    let mut stray = before[1].clone();
+    stray.insert("epoch".into(), 99.into());
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text += &(serde_json::Value::Object(stray).to_string() + "\n");
+    std::fs::write(&log, text).unwrap();
+    ok(bin(&dir).args(["train", "--resume", "a.safetensors.ckpt", "--epochs", "3", "--quiet"]));
+    let after = log_lines(&log);
+    assert_eq!(of(&after, &id_b), b_lines, "B's lines after A's resume");
+    let a_lines = of(&after, &id_a);
+    let epochs: Vec<u64> =
+        a_lines.iter().filter(|l| l.contains_key("train_loss")).filter_map(|l| l.get("epoch")?.as_u64()).collect();
+    assert_eq!(epochs, [1, 2, 3], "A's epoch lines");
+}

@@ -37,10 +37,12 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// A usage error when an output is the same file as an input or as an
-/// earlier output. Each entry is `(flag, path)`.
+/// earlier output (outputs may share a device or FIFO, such as
+/// `/dev/null`, which is written through). Each entry is `(flag, path)`.
 pub fn refuse_clobbering(inputs: &[(&str, &Path)], outputs: &[(&str, &Path)]) -> Result<(), Failure> {
     for (i, (oflag, out)) in outputs.iter().enumerate() {
-        let earlier = inputs.iter().map(|(f, p)| (f, p, "")).chain(outputs[..i].iter().map(|(f, p)| (f, p, "also ")));
+        let others = if backprop::model::is_special(out) { &outputs[..0] } else { &outputs[..i] };
+        let earlier = inputs.iter().map(|(f, p)| (f, p, "")).chain(others.iter().map(|(f, p)| (f, p, "also ")));
         for (iflag, p, also) in earlier {
             if same_file(out, p) {
                 return Err(Failure::usage(format!(

@@ -14,6 +14,9 @@ use std::path::Path;
 const CLASSES_KEY: &str = "backprop.classes";
 /// The metadata key of the target columns' names (a JSON list).
 const TARGETS_KEY: &str = "backprop.targets";
+/// The metadata key of the feature columns' names, in the order of the
+/// network's inputs (a JSON list).
+pub const FEATURES_KEY: &str = "backprop.features";
 
 /// The CSV flags `train`, `eval` and `predict` share.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -62,6 +65,10 @@ pub struct Names {
     pub classes: Option<Vec<String>>,
     /// The target columns' header names (empty without a header).
     pub targets: Vec<String>,
+    /// The feature columns' header names, in input order (empty without a
+    /// header): files with a header are matched to them by name.
+    #[serde(default)]
+    pub features: Vec<String>,
 }
 
 impl Names {
@@ -74,6 +81,9 @@ impl Names {
         }
         if !self.targets.is_empty() {
             m.insert(TARGETS_KEY.to_string(), json(&self.targets));
+        }
+        if !self.features.is_empty() {
+            m.insert(FEATURES_KEY.to_string(), json(&self.features));
         }
         m
     }
@@ -98,7 +108,12 @@ impl Names {
             );
             return Err(backprop::Error::format(path, None, msg));
         }
-        Ok(Names { classes, targets: list(TARGETS_KEY)?.unwrap_or_default() })
+        let features = list(FEATURES_KEY)?.unwrap_or_default();
+        if !features.is_empty() && features.len() != mlp.inputs() {
+            let msg = format!("metadata {FEATURES_KEY} names {} features for {} inputs", features.len(), mlp.inputs());
+            return Err(backprop::Error::format(path, None, msg));
+        }
+        Ok(Names { classes, targets: list(TARGETS_KEY)?.unwrap_or_default(), features })
     }
 
     /// The names of `ds`, the training data of a model whose class names
@@ -114,7 +129,33 @@ impl Names {
         if let Some(c) = &classes {
             data::index_labels(ds, c)?;
         }
-        Ok(Names { classes, targets: ds.target_names.clone() })
+        Ok(Names { classes, targets: ds.target_names.clone(), features: ds.feature_names.clone() })
+    }
+
+    /// Puts the feature columns of `ds` (data scored against the model) in
+    /// the model's input order by their header names, when both the model
+    /// and the file have names; else they stay by position. An error names
+    /// the model's features the file lacks and the file's it does not know.
+    pub fn match_features(&self, ds: &mut Dataset) -> Result<(), backprop::Error> {
+        if self.features.is_empty() || ds.feature_names.is_empty() {
+            return Ok(());
+        }
+        let order = feature_order(&self.features, &ds.feature_names).map_err(|msg| {
+            let known = self.features.join(", ");
+            backprop::Error::format(&ds.path, None, format!("{msg}; the model's features are {known}"))
+        })?;
+        if order.iter().enumerate().all(|(i, &c)| i == c) {
+            return Ok(());
+        }
+        let f = ds.features;
+        let mut x = Vec::new();
+        backprop::mem::reserve(&mut x, ds.x.len(), "features")?;
+        for row in ds.x.chunks_exact(f.max(1)) {
+            x.extend(order.iter().map(|&c| row[c]));
+        }
+        ds.x = x;
+        ds.feature_names = self.features.clone();
+        Ok(())
     }
 
     /// Maps the labels of `ds` (held-out or evaluation data) to the
@@ -124,6 +165,29 @@ impl Names {
             Some(c) => data::index_labels(ds, c),
             None => Ok(()),
         }
+    }
+}
+
+/// For each of the model's feature names, its column among the file's
+/// `have`; an error naming what is missing, extra or there twice.
+fn feature_order(want: &[String], have: &[String]) -> Result<Vec<usize>, String> {
+    if let Some(d) = have.iter().enumerate().find(|(i, n)| have[..*i].contains(n)).map(|(_, n)| n) {
+        return Err(format!("the header names the feature column {d:?} twice, so it cannot be matched by name"));
+    }
+    let order: Vec<Option<usize>> = want.iter().map(|n| have.iter().position(|h| h == n)).collect();
+    let missing: Vec<&str> = want.iter().zip(&order).filter(|(_, c)| c.is_none()).map(|(n, _)| n.as_str()).collect();
+    let extra: Vec<&str> = have.iter().filter(|h| !want.contains(h)).map(String::as_str).collect();
+    let mut why = Vec::new();
+    if !missing.is_empty() {
+        why.push(format!("it lacks the feature column(s) {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        why.push(format!("the model does not know its column(s) {}", extra.join(", ")));
+    }
+    if why.is_empty() {
+        Ok(order.into_iter().flatten().collect())
+    } else {
+        Err(format!("the header does not match the model's features: {}", why.join("; ")))
     }
 }
 

@@ -95,8 +95,11 @@ impl Failure {
 }
 
 impl From<backprop::Error> for Failure {
+    /// Exit code 2 for a column choice the file cannot satisfy (a usage
+    /// error, as a bad flag is), 1 for everything else.
     fn from(e: backprop::Error) -> Self {
-        Failure { code: 1, msg: e.to_string(), shared: false, plain: false }
+        let code = if matches!(e.kind(), backprop::ErrorKind::BadChoice { .. }) { 2 } else { 1 };
+        Failure { code, msg: e.to_string(), shared: false, plain: false }
     }
 }
 

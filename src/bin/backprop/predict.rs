@@ -8,7 +8,7 @@ use backprop::data::{self, Column, CsvOptions, Dataset};
 use backprop::model::write_atomic;
 use backprop::{Head, Mlp, Predictor};
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct PredictArgs {
@@ -30,7 +30,7 @@ pub struct PredictArgs {
     /// Copy the true target values into columns `true_…` after the predictions (the data must hold targets)
     #[arg(long)]
     with_targets: bool,
-    /// Write the CSV here (atomically) instead of to standard output
+    /// Write the CSV here (a regular file atomically, a device or FIFO through; `-` is standard output) instead of to standard output
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Threads [default: all cores]
@@ -127,7 +127,9 @@ fn around(a: &PredictArgs, ds: &Dataset, head: Head) -> Result<Around, Failure> 
     Ok(Around { id, truth })
 }
 
-pub fn run(a: PredictArgs) -> Result<(), Failure> {
+pub fn run(mut a: PredictArgs) -> Result<(), Failure> {
+    // `--out -` is standard output, as no --out.
+    a.out = a.out.filter(|p| p != Path::new("-"));
     if let Some(out) = &a.out {
         refuse_clobbering(&[("--data", &a.data), ("--model", &a.model)], &[("--out", out)])?;
         check_writable("--out", out)?;
@@ -137,11 +139,12 @@ pub fn run(a: PredictArgs) -> Result<(), Failure> {
     let opts = CsvOptions { id: a.id_column.as_deref().map(Column::parse), ..scored_options(&a.csv, &names) };
     // IDX labels are read only when asked for: --with-targets asks.
     let idx = a.with_targets && data::detect(&a.data).is_ok_and(|f| f == data::Format::Idx);
-    let ds = data::load_csv_with(&a.data, &opts, |columns| match a.targets.or(idx.then_some(1)) {
+    let mut ds = data::load_csv_with(&a.data, &opts, |columns| match a.targets.or(idx.then_some(1)) {
         Some(k) => k,
         None if columns == inputs => 0,
         None => default,
     })?;
+    names.match_features(&mut ds)?;
     common::check_features(&ds, &mlp, &a.model)?;
     let around = around(&a, &ds, mlp.head())?;
     let mut y = backprop::mem::zeros(backprop::mem::product(ds.rows, mlp.outputs(), "outputs")?, "outputs")?;

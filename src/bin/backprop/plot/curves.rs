@@ -80,7 +80,7 @@ pub fn read(log: &Path, id: Option<&str>) -> Result<Curves, Error> {
     if epochs.is_empty() {
         return Err(Error::format(log, None, "no epoch lines (with epoch and train_loss) to draw"));
     }
-    let held = epochs.values().find_map(|l| l.get("heldout").and_then(Value::as_str)).unwrap_or("held-out");
+    let held = printable(epochs.values().find_map(|l| l.get("heldout").and_then(Value::as_str)).unwrap_or("held-out"));
     let series = |key: &str, scale: f64| -> Vec<(f64, f64)> {
         let value = |l: &Map<String, Value>| l.get(key).and_then(Value::as_f64).filter(|v| v.is_finite());
         epochs.iter().filter_map(|(&e, l)| Some((e as f64, value(l)? * scale))).collect()
@@ -98,7 +98,13 @@ pub fn read(log: &Path, id: Option<&str>) -> Result<Curves, Error> {
     if let Some(p) = metric.into_iter().map(|(n, m, s)| panel(n, m, s)).find(|p| !p.series.is_empty()) {
         panels.push(p);
     }
-    Ok(Curves { title: title(&lines), panels })
+    Ok(Curves { title: printable(&title(&lines)), panels })
+}
+
+/// `s` with every control character (which XML forbids in an SVG, and a
+/// terminal would act on) written as its Rust escape, `\u{1b}`.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 /// The chart's title: the network and data from the run's first line.

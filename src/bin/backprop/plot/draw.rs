@@ -47,23 +47,41 @@ pub fn png(c: &Curves) -> Result<Vec<u8>, String> {
 
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, c: &Curves) -> Result<(), String> {
     let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    // Every range first: one that cannot be drawn is an error before any drawing.
+    let ranges = c.panels.iter().map(ranges).collect::<Result<Vec<_>, String>>()?;
     root.fill(&WHITE).map_err(e)?;
     let root = root.titled(&c.title, ("sans-serif", 20)).map_err(e)?;
     let areas = root.split_evenly((1, c.panels.len()));
-    for (area, panel) in areas.iter().zip(&c.panels) {
-        chart(area, panel).map_err(e)?;
+    for ((area, panel), r) in areas.iter().zip(&c.panels).zip(ranges) {
+        chart(area, panel, r).map_err(e)?;
     }
     root.present().map_err(e)
+}
+
+/// A panel's axes: epochs across, values up.
+struct Axes {
+    xs: Range<f64>,
+    ys: Range<f64>,
+}
+
+/// The axes of panel `p`, or why its values cannot be drawn.
+fn ranges(p: &Panel) -> Result<Axes, String> {
+    let all = || p.series.iter().flat_map(|s| s.points.iter());
+    let ys = padded(all().map(|q| q.1), 0.05).ok_or_else(|| {
+        let (lo, hi) = bounds(all().map(|q| q.1));
+        format!("the {} values run from {lo:e} to {hi:e}, too far apart for one axis", p.name)
+    })?;
+    let xs = padded(all().map(|q| q.0), 0.0).ok_or("the epochs are out of range")?;
+    Ok(Axes { xs, ys })
 }
 
 /// One panel: its lines over the epochs, with a legend.
 fn chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &Panel,
+    axes: Axes,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let all = || p.series.iter().flat_map(|s| s.points.iter());
-    let xs = padded(all().map(|q| q.0), 0.0);
-    let ys = padded(all().map(|q| q.1), 0.05);
+    let Axes { xs, ys } = axes;
     let (xs_start, xs_end) = (xs.start, xs.end);
     let mut chart =
         ChartBuilder::on(area).margin(15).x_label_area_size(40).y_label_area_size(60).build_cartesian_2d(xs, ys)?;
@@ -95,16 +113,43 @@ fn chart<DB: DrawingBackend>(
         .draw()
 }
 
-/// The range of `v` widened by `margin` of its span on each side (and to
-/// a span of at least 1 when every value is the same).
-fn padded(v: impl Iterator<Item = f64>, margin: f64) -> Range<f64> {
-    let (lo, hi) = v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)));
-    if !lo.is_finite() {
-        return 0.0..1.0;
+/// The least and greatest of `v` (+∞ and -∞ when it is empty).
+fn bounds(v: impl Iterator<Item = f64>) -> (f64, f64) {
+    v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+}
+
+/// The range of the finite values `v` widened by `margin` of its span on
+/// each side (when every value is the same, by 0.5 or a thousandth of the
+/// value, whichever is more); 0..1 when there are none. `None` when the
+/// widened range's width is not a finite float (values near ±1.8e308),
+/// which the plotting crate cannot map onto pixels. The span is taken in
+/// halves, so that no step overflows.
+fn padded(v: impl Iterator<Item = f64>, margin: f64) -> Option<Range<f64>> {
+    let (lo, hi) = bounds(v);
+    if lo > hi {
+        return Some(0.0..1.0);
     }
-    let span = hi - lo;
-    if span <= f64::EPSILON * hi.abs().max(1.0) {
-        return lo - 0.5..hi + 0.5;
+    let half = hi / 2.0 - lo / 2.0;
+    let size = lo.abs().max(hi.abs());
+    let pad = if half <= f64::EPSILON * size.max(1.0) { (size * 1e-3).max(0.5) } else { 2.0 * margin * half };
+    let r = lo - pad..hi + pad;
+    (r.end - r.start).is_finite().then_some(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::padded;
+
+    #[test]
+    fn ranges_are_padded_and_never_overflow() {
+        assert_eq!(padded([1.0, 3.0].into_iter(), 0.05), Some(0.9..3.1));
+        assert_eq!(padded([2.0].into_iter(), 0.05), Some(1.5..2.5));
+        assert_eq!(padded(std::iter::empty(), 0.05), Some(0.0..1.0));
+        // One value near the top of the floats: a thousandth either side.
+        let r = padded([1e300].into_iter(), 0.05).unwrap();
+        assert!(r.start < 1e300 && r.end > 1e300 && (r.end - r.start).is_finite(), "{r:?}");
+        assert_eq!(padded([-9e307, 9e307].into_iter(), 0.05), None);
+        assert_eq!(padded([f64::MAX, f64::MAX].into_iter(), 0.05), None);
+        assert!(padded([-4e307, 4e307].into_iter(), 0.05).is_some());
     }
-    lo - margin * span..hi + margin * span
 }

@@ -143,6 +143,44 @@ fn is_csv(data: &Path) -> bool {
 /// `--standardize-targets` on top gave R² 0.36 0.33 0.25.
 const STANDARDIZE_BY_DEFAULT: bool = true;
 
+/// The held-out file: `--test`, or the bundled test digits when the data
+/// is the bundled digits and no `--val-split` is given.
+fn test_path(a: &TrainArgs, default_data: bool) -> Result<Option<PathBuf>, Failure> {
+    let test = match (&a.test, a.val_split) {
+        (Some(p), _) => Some(absolute(p)?),
+        (None, None) if default_data => Some(absolute(&common::bundled("test"))?),
+        (None, _) => None,
+    };
+    if a.patience.is_some() && test.is_none() && a.val_split.is_none() {
+        return Err(Failure::usage("--patience needs held-out data: --test PATH or --val-split F"));
+    }
+    Ok(test)
+}
+
+/// The network's shape and functions.
+struct Architecture {
+    hidden: Vec<usize>,
+    activation: Activation,
+    head: Head,
+}
+
+/// The architecture of `--init`'s model, else the flags' (defaults filled
+/// in).
+fn architecture(a: &TrainArgs, init: Option<&Mlp>) -> Architecture {
+    match init {
+        Some(m) => Architecture {
+            hidden: m.sizes()[1..m.sizes().len() - 1].to_vec(),
+            activation: m.activation(),
+            head: m.head(),
+        },
+        None => Architecture {
+            hidden: a.hidden.clone().map_or(vec![128], |h| h.0),
+            activation: a.activation.unwrap_or_default(),
+            head: a.head.unwrap_or_default(),
+        },
+    }
+}
+
 impl RunConfig {
     /// The run the flags describe, defaults filled in; `init` is the model
     /// from `--init`, whose architecture it takes.
@@ -151,22 +189,8 @@ impl RunConfig {
         let sgd = a.optimizer == OptimizerArg::Sgd;
         let default_data = a.data.is_none();
         let data = absolute(&a.data.clone().unwrap_or_else(|| common::bundled("train")))?;
-        let test = match (&a.test, a.val_split) {
-            (Some(p), _) => Some(absolute(p)?),
-            (None, None) if default_data => Some(absolute(&common::bundled("test"))?),
-            (None, _) => None,
-        };
-        if a.patience.is_some() && test.is_none() && a.val_split.is_none() {
-            return Err(Failure::usage("--patience needs held-out data: --test PATH or --val-split F"));
-        }
-        let (hidden, activation, head) = match init {
-            Some(m) => (m.sizes()[1..m.sizes().len() - 1].to_vec(), m.activation(), m.head()),
-            None => (
-                a.hidden.clone().map_or(vec![128], |h| h.0),
-                a.activation.unwrap_or_default(),
-                a.head.unwrap_or_default(),
-            ),
-        };
+        let test = test_path(a, default_data)?;
+        let Architecture { hidden, activation, head } = architecture(a, init);
         let targets = a.targets.unwrap_or_else(|| init.map_or(1, |m| common::default_targets(head, m.outputs())));
         let out = absolute(&a.out)?;
         let checkpoint =

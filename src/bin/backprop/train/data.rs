@@ -55,6 +55,7 @@ fn held_out(path: &Path, c: &RunConfig, names: &Names, train: &Split) -> Result<
     let rows = train.rows.max(1);
     let (features, outputs) = (train.x.len() / rows, train.t.len() / rows);
     let mut ds = read(path, c)?;
+    names.match_features(&mut ds)?;
     if ds.features != features {
         let msg = format!("{} features per row, but the training data has {features}", ds.features);
         return Err(backprop::Error::format(path, None, msg).into());

@@ -264,10 +264,7 @@ impl Session {
     fn finish(&self) -> Result<(), Failure> {
         let ck = &self.cfg.checkpoint;
         if self.root && !self.keep_checkpoint {
-            match std::fs::remove_file(ck) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(backprop::Error::io(ck, e).into()),
-                _ => {}
-            }
+            backprop::model::remove_written(ck)?;
         }
         self.say(format!("saved {}", self.cfg.out.display()))?;
         if self.keep_checkpoint {

@@ -192,7 +192,8 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     if !saved.progress.metrics.fits(cfg.head, outputs) {
         return Err(bad("the running scores").into());
     }
-    world.agree(if world.is_root() { tidy_files(&cfg, saved.progress.log_len) } else { Ok(()) })?;
+    let tidy = || tidy_files(&cfg, saved.progress.log_len, &saved.progress.run);
+    world.agree(if world.is_root() { tidy() } else { Ok(()) })?;
     let mut progress = saved.progress;
     if progress.run.is_empty() {
         progress.run = super::feedback::run_id();
@@ -223,11 +224,11 @@ fn same_data(
     Ok(())
 }
 
-/// Before a resumed run writes: the log cut back to the checkpoint's
-/// length, temporary files of a killed run removed.
-fn tidy_files(cfg: &RunConfig, log_len: u64) -> Result<(), Failure> {
+/// Before a resumed run writes: its own log lines after the checkpoint
+/// dropped, temporary files of a killed run removed.
+fn tidy_files(cfg: &RunConfig, log_len: u64, run: &str) -> Result<(), Failure> {
     if let Some(log) = &cfg.log {
-        truncate_log(log, log_len)?;
+        drop_own_lines(log, log_len, run)?;
     }
     for target in [&cfg.out, &cfg.checkpoint] {
         backprop::model::remove_dead_temps(target);
@@ -260,8 +261,46 @@ fn whole_lines(log: &Path) -> Result<u64, Failure> {
     Ok(whole)
 }
 
-/// Cuts lines a killed run appended after its last checkpoint: the resumed
-/// run writes them again.
+/// Drops the lines that run `run` appended to `log` after its checkpoint,
+/// which was taken when the log was `len` bytes long: the resumed run
+/// writes them again. Lines of other runs sharing the log stay, in their
+/// order, and so does everything before `len`; a last line without its
+/// newline (a writer killed mid-line) goes. The kept lines are written in
+/// place, so that a run still appending to the log keeps its file; a log
+/// that is a device or FIFO is left alone.
+fn drop_own_lines(log: &Path, len: u64, run: &str) -> Result<(), Failure> {
+    use std::io::{Seek, SeekFrom, Write};
+    let io = |e| backprop::Error::io(log, e);
+    if backprop::model::is_special(log) {
+        return Ok(());
+    }
+    let bytes = match std::fs::read(log) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        r => r.map_err(io)?,
+    };
+    let start = (len as usize).min(bytes.len());
+    let tail = &bytes[start..];
+    let kept: Vec<u8> = tail
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.ends_with(b"\n") && !of_run(l, run))
+        .flatten()
+        .copied()
+        .collect();
+    if kept.len() == tail.len() {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).open(log).map_err(io)?;
+    f.seek(SeekFrom::Start(start as u64)).and_then(|_| f.write_all(&kept)).map_err(io)?;
+    Ok(f.set_len((start + kept.len()) as u64).map_err(io)?)
+}
+
+/// Whether the log line `line` is run `run`'s (its `"run"` field).
+fn of_run(line: &[u8], run: &str) -> bool {
+    let v: Option<serde_json::Value> = serde_json::from_slice(line).ok();
+    v.as_ref().and_then(|v| v.get("run")?.as_str()).is_some_and(|r| r == run)
+}
+
+/// Cuts the log back to `len` bytes (a torn last line).
 fn truncate_log(log: &Path, len: u64) -> Result<(), Failure> {
     let io = |e| backprop::Error::io(log, e);
     if std::fs::metadata(log).map(|m| m.len() > len).unwrap_or(false) {
