@@ -121,6 +121,15 @@ fn number(cell: &str) -> std::result::Result<f32, String> {
     }
 }
 
+/// What to do about a feature cell that is not a number.
+fn feature_hint(cell: &str) -> &'static str {
+    match classify(cell) {
+        Cell::Text => "; features must be numbers: encode a text column first (one-hot, as pandas.get_dummies does) or leave it out",
+        Cell::Missing => "; drop the rows with missing values, or fill them in (as pandas' fillna does)",
+        Cell::Number(_) | Cell::Infinite => "",
+    }
+}
+
 /// The error of a `csv` reader, located.
 fn csv_error(path: &Path, gz: bool, e: csv::Error) -> Error {
     let pos = e.position().map(|p| p.byte());
@@ -270,7 +279,7 @@ impl Table {
         mem::reserve(&mut self.x, features, "CSV features").map_err(|e| (None, e.to_string()))?;
         mem::reserve(&mut self.y, self.targets.len(), "CSV targets").map_err(|e| (None, e.to_string()))?;
         for (c, cell) in cells.iter().enumerate().filter(|&(c, _)| !self.is_target[c]) {
-            self.x.push(number(cell).map_err(|m| (Some(c + 1), m))?);
+            self.x.push(number(cell).map_err(|m| (Some(c + 1), m + feature_hint(cell)))?);
         }
         let single = self.targets.len() == 1;
         for &c in &self.targets {
@@ -379,7 +388,10 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
         let first = t.rows == 0 && t.names.is_empty();
         t.add(&rec).map_err(|(col, msg)| {
             let hint = if first { " (a header line holds no numbers and no missing values)" } else { "" };
-            Error::format(path, at(path, pos, col), format!("{msg}{hint}"))
+            // The column by its header name too, where there is one.
+            let name = col.and_then(|c| t.names.get(c - 1)).map_or(String::new(), |n| format!(" ({n:?})"));
+            let location = at(path, pos, col).map(|l| l + &name);
+            Error::format(path, location, format!("{msg}{hint}"))
         })?;
     }
     match table {

@@ -29,8 +29,16 @@ fn bad_csv_cells_and_rows() {
     let d = scratch();
     let cases: [(&str, &str, &[&str]); 6] = [
         ("ragged.csv", "1,2,0\n3,4,1\n5,1\n", &["ragged.csv", "line 3", "expected 3 columns", "got 2"]),
-        ("word.csv", "x,y,t\n1,2,0\n3,abc,1\n", &["word.csv", "line 3, column 2", "expected a number", "abc"]),
-        ("nan.csv", "1,2,0\n3,NaN,1\n", &["nan.csv", "line 2, column 2", "\"NaN\"", "a missing value"]),
+        (
+            "word.csv",
+            "x,y,t\n1,2,0\n3,abc,1\n",
+            &["word.csv", "line 3, column 2 (\"y\")", "expected a number", "abc", "one-hot"],
+        ),
+        (
+            "nan.csv",
+            "1,2,0\n3,NaN,1\n",
+            &["nan.csv", "line 2, column 2", "\"NaN\"", "a missing value", "drop the rows"],
+        ),
         ("inf.csv", "1,2,0\n3,4,1\n-inf,4,1\n", &["inf.csv", "line 3, column 1", "finite"]),
         ("blank.csv", "1,2,0\n3,,1\n", &["blank.csv", "line 2, column 2", "empty cell"]),
         ("one.csv", "1\n2\n", &["one.csv", "no features"]),

@@ -329,12 +329,14 @@ fn divergence_names_only_the_files_that_exist_and_suggests_scaling() {
         s += &format!("{a:.0},{r},{g:.1},{:.0}\n", 100.0 * a + 20000.0 * r - 1000.0 * g);
     }
     std::fs::write(d.join("prices.csv"), s).unwrap();
-    // lr 1 diverges in epoch 2, after a save; lr 1e6 in the first epoch.
-    for (lr, saved) in [("1", true), ("1e6", false)] {
+    // lr 1 diverges in epoch 2: after a save when every epoch saves, before
+    // any with the default cadence (the first checkpoint would come 5 s
+    // in); lr 1e6 in the first epoch.
+    for (lr, seconds, saved) in [("1", "0", true), ("1", "5", false), ("1e6", "0", false)] {
         let o = bin()
             .current_dir(&d)
             .args(["train", "--data", "prices.csv", "--head", "linear", "--quiet", "--out", "p.safetensors"])
-            .args(["--lr", lr])
+            .args(["--lr", lr, "--checkpoint-seconds", seconds])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);

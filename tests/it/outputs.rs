@@ -116,7 +116,8 @@ fn a_closed_stdout_ends_the_program_quietly() {
     let d = scratch();
     write(&d, "d.csv", DATA);
     let mut train = bin(&d);
-    train.args(["train", "--data", "d.csv", "--epochs", "400", "--out", "m.safetensors"]);
+    // The model saved after each epoch: the run ends at its first line.
+    train.args(["train", "--data", "d.csv", "--epochs", "400", "--out", "m.safetensors", "--checkpoint-seconds", "0"]);
     quiet_on_closed_pipe(train, true);
     let mut eval = bin(&d);
     eval.args(["eval", "--model", "m.safetensors", "--data", "d.csv"]);

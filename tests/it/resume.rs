@@ -313,3 +313,41 @@ fn a_resume_keeps_the_lines_of_other_runs_in_a_shared_log() {
         a_lines.iter().filter(|l| l.contains_key("train_loss")).filter_map(|l| l.get("epoch")?.as_u64()).collect();
     assert_eq!(epochs, [1, 2, 3], "A's epoch lines");
 }
+
+/// Files at epochs' ends follow the cadence, and each epoch's log line
+/// says what it wrote: by default (a checkpoint at most every 5 s) a short
+/// run writes the model and the checkpoint once, at its last epoch;
+/// `--save-every 10` adds the model every 10 epochs; `--checkpoint-seconds
+/// 0` writes both after every epoch, as runs did before the cadence.
+#[test]
+fn a_short_run_writes_its_files_at_the_end_unless_asked_more_often() {
+    let dir = scratch().join("cadence");
+    std::fs::create_dir_all(&dir).unwrap();
+    let iris = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/iris.csv");
+    let wrote = |extra: &[&str]| -> Vec<(u64, Vec<String>)> {
+        let _ = std::fs::remove_file(dir.join("l.jsonl"));
+        let args = ["train", "--target", "species", "--epochs", "30", "--log", "l.jsonl", "--quiet", "--data"];
+        ok(bin(&dir).args(args).arg(&iris).args(extra));
+        let lines = log_lines(&dir.join("l.jsonl"));
+        let files = |l: &serde_json::Map<String, serde_json::Value>| -> Vec<String> {
+            l["wrote"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect()
+        };
+        lines
+            .iter()
+            .filter(|l| l.contains_key("train_loss"))
+            .map(|l| (l["epoch"].as_u64().unwrap(), files(l)))
+            .collect()
+    };
+    let both = vec!["model".to_string(), "checkpoint".to_string()];
+    let written = |w: &[(u64, Vec<String>)], file: &str| -> Vec<u64> {
+        w.iter().filter(|(_, f)| f.iter().any(|x| x == file)).map(|(e, _)| *e).collect()
+    };
+    let default = wrote(&[]);
+    assert_eq!(default.len(), 30);
+    assert_eq!(written(&default, "model"), [30], "{default:?}");
+    assert_eq!(written(&default, "checkpoint"), [30], "{default:?}");
+    let every = wrote(&["--save-every", "10"]);
+    assert_eq!((written(&every, "model"), written(&every, "checkpoint")), (vec![10, 20, 30], vec![30]));
+    let always = wrote(&["--checkpoint-seconds", "0"]);
+    assert!(always.iter().all(|(_, f)| *f == both), "{always:?}");
+}

@@ -64,6 +64,12 @@ pub struct RunConfig {
     pub log: Option<PathBuf>,
     pub checkpoint: PathBuf,
     pub checkpoint_every: Option<u64>,
+    /// Seconds between the checkpoints at epochs' ends (0, as in a
+    /// checkpoint from before the flag: every epoch).
+    #[serde(default)]
+    pub checkpoint_seconds: f64,
+    #[serde(default)]
+    pub save_every: Option<u64>,
 }
 
 fn absolute(p: &Path) -> Result<PathBuf, Failure> {
@@ -238,6 +244,8 @@ impl RunConfig {
             log: a.log.as_deref().map(absolute).transpose()?,
             checkpoint,
             checkpoint_every: a.checkpoint_every,
+            checkpoint_seconds: a.checkpoint_seconds,
+            save_every: a.save_every,
         })
     }
 

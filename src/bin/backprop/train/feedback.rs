@@ -81,7 +81,8 @@ pub fn progress(quiet: bool, at: EpochAt) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(batches as u64);
     let style = indicatif::ProgressStyle::with_template(
-        "epoch {prefix} [{bar:40}] {pos}/{len} batches, {rate} batches/s, ETA {eta} (this epoch)",
+        // `wide_bar` takes what the terminal's width leaves: the line never wraps.
+        "epoch {prefix} [{wide_bar}] {pos}/{len} batches {rate}/s ETA {eta}",
     )
     .map(|s| {
         s.with_key("rate", |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
@@ -94,6 +95,13 @@ pub fn progress(quiet: bool, at: EpochAt) -> indicatif::ProgressBar {
     bar.set_prefix(format!("{epoch}/{epochs}"));
     bar.set_position(done as u64);
     bar
+}
+
+/// The files an epoch's end wrote.
+#[derive(Clone, Copy, Debug)]
+pub struct Wrote {
+    pub model: bool,
+    pub checkpoint: bool,
 }
 
 /// What one epoch's line says.
@@ -138,10 +146,13 @@ impl Report {
 
     /// The log line of the epoch, of the run with id `run`: the same keys whatever the held-out rows are
     /// (`heldout_*`), and `heldout` naming them (`test` or `val`).
-    pub fn json(&self, cfg: &RunConfig, run: &str) -> String {
+    pub fn json(&self, cfg: &RunConfig, run: &str, wrote: Wrote) -> String {
         let mut m = Map::new();
         m.insert("run".into(), run.into());
         m.insert("epoch".into(), self.epoch.into());
+        let files = [(wrote.model, "model"), (wrote.checkpoint, "checkpoint")];
+        let files: Vec<Value> = files.into_iter().filter(|(w, _)| *w).map(|(_, f)| f.into()).collect();
+        m.insert("wrote".into(), files.into());
         m.extend(common::json_scores(&self.train, "train_"));
         if let Some(h) = &self.held {
             m.insert("heldout".into(), Self::held_name(cfg).trim().into());

@@ -128,9 +128,15 @@ pub struct TrainArgs {
     /// Where to write checkpoints [default: <out>.ckpt]
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
-    /// Write a checkpoint every N optimizer steps as well as after every epoch
+    /// Write a checkpoint every N optimizer steps as well
     #[arg(long, value_name = "N", value_parser = common::positive_u64)]
     pub checkpoint_every: Option<u64>,
+    /// At an epoch's end, checkpoint (and save the model) when S seconds have passed since the last checkpoint; 0: every epoch. The last epoch always does
+    #[arg(long, value_name = "S", default_value_t = 5.0, value_parser = common::non_negative)]
+    pub checkpoint_seconds: f64,
+    /// Also save the model every N epochs
+    #[arg(long, value_name = "N", value_parser = common::positive_u64)]
+    pub save_every: Option<u64>,
     /// Continue the run saved in this checkpoint (its data and settings come from the file; --epochs N may lengthen it)
     #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,

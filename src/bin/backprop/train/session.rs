@@ -9,7 +9,7 @@
 
 use super::config::{Held, RunConfig};
 use super::data::{RunData, Split};
-use super::feedback::{progress, EpochAt, Report, Start};
+use super::feedback::{progress, EpochAt, Report, Start, Wrote};
 use super::interrupt::{Interrupt, Signal};
 use super::world::World;
 use super::TrainArgs;
@@ -142,6 +142,8 @@ pub struct Session {
     /// The step count of the last checkpoint this run wrote (its state
     /// stays until the next step).
     checkpointed: Option<u64>,
+    /// When the last checkpoint was written (or the session began).
+    last_checkpoint: Instant,
 }
 
 /// What a session starts from: the settings, the network, the data (and
@@ -211,6 +213,7 @@ impl Session {
             resumed: resumed.is_some(),
             interrupt: Interrupt::install(false),
             checkpointed: None,
+            last_checkpoint: Instant::now(),
         })
     }
 
@@ -508,20 +511,16 @@ impl Session {
         } else {
             self.st.bad_epochs += 1;
         }
-        if improved || self.cfg.patience.is_none() {
-            if self.root {
-                let bytes = self.trainer.mlp().to_safetensors_with(&self.names.metadata())?;
-                backprop::model::write_atomic(&self.cfg.out, &bytes)?;
-            }
-            self.written.0 = Some(self.st.epoch);
-        }
+        let stopping = self.cfg.patience.is_some_and(|p| self.st.bad_epochs >= p);
+        let wrote = self.epoch_files(improved, stopping)?;
         let tc = self.trainer.config();
         let lr = tc.schedule.lr(tc.lr, self.trainer.steps());
         let comm = self.trainer.collective().map(|_| self.trainer.communication_seconds());
         let report = Report { epoch: self.st.epoch, epochs: self.cfg.epochs, train, held, rate, elapsed, lr, comm };
         self.say(report.text(&self.cfg))?;
-        self.log_line(&report.json(&self.cfg, &self.st.run))?;
-        if let Some(p) = self.cfg.patience.filter(|&p| self.st.bad_epochs >= p) {
+        self.log_line(&report.json(&self.cfg, &self.st.run, wrote))?;
+        if stopping {
+            let p = self.cfg.patience.unwrap_or(0);
             let best = self.st.best.map_or(String::new(), |b| format!(" (best held-out loss {b:.4})"));
             self.say(format!("early stop: no improvement for {p} epochs{best}"))?;
             self.st.stopped = true;
@@ -529,12 +528,38 @@ impl Session {
         self.st.epoch += 1;
         self.st.batch = 0;
         self.st.elapsed = elapsed;
-        self.checkpoint()
+        if wrote.checkpoint {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// What the epoch just finished writes, and the model file written:
+    /// the checkpoint at the last epoch, or when `--checkpoint-seconds`
+    /// have passed since the last one; the model then too, and every
+    /// `--save-every` epochs, or (with `--patience`) at each new best
+    /// alone. A run killed between two checkpoints resumes from the
+    /// earlier one and replays the epochs after it, to the same bits.
+    fn epoch_files(&mut self, improved: bool, stopping: bool) -> Result<Wrote, Failure> {
+        let last = stopping || self.st.epoch >= self.cfg.epochs;
+        let seconds = self.cfg.checkpoint_seconds;
+        let checkpoint = last || seconds <= 0.0 || self.last_checkpoint.elapsed().as_secs_f64() >= seconds;
+        let every = self.cfg.save_every.is_some_and(|n| (self.st.epoch as u64).is_multiple_of(n));
+        let model = if self.cfg.patience.is_some() { improved } else { checkpoint || every };
+        if model {
+            if self.root {
+                let bytes = self.trainer.mlp().to_safetensors_with(&self.names.metadata())?;
+                backprop::model::write_atomic(&self.cfg.out, &bytes)?;
+            }
+            self.written.0 = Some(self.st.epoch);
+        }
+        Ok(Wrote { model, checkpoint })
     }
 
     /// Writes the checkpoint (rank 0 alone).
     fn checkpoint(&mut self) -> Result<(), Failure> {
         self.written.1 = true;
+        self.last_checkpoint = Instant::now();
         self.checkpointed = Some(self.trainer.steps());
         if !self.root {
             return Ok(());
