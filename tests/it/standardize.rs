@@ -151,3 +151,27 @@ fn idx_runs_stay_unscaled_and_init_keeps_its_files_scaling() {
     );
     assert_eq!(scaling_of(&dir.join("idx2.safetensors")).as_deref(), Some("inputs"));
 }
+
+/// A linear head's raw targets far from unit size get a hint in the run's
+/// summary, as raw inputs do; standardised targets, or targets near unit
+/// size, none.
+#[test]
+fn raw_targets_far_from_unit_size_get_a_hint() {
+    let dir = common::scratch("standardize");
+    let prices = raw_scale_csv(&dir, 50, 9, &[0, 1, 3]);
+    let summary = |extra: &[&str]| {
+        let args = ["train", "--data", &prices, "--head", "linear", "--epochs", "1", "--out", "h.safetensors"];
+        let o = Command::new(env!("CARGO_BIN_EXE_backprop")).args(args).args(extra).current_dir(&dir).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).lines().find(|l| l.starts_with("scaling: ")).unwrap().to_string()
+    };
+    let raw = summary(&[]);
+    assert!(raw.contains("the targets reach") && raw.contains("--standardize-targets"), "{raw}");
+    let scaled = summary(&["--standardize-targets"]);
+    assert!(!scaled.contains("the targets reach"), "{scaled}");
+    let unit = raw_scale_csv(&dir, 50, 9, &[0, 1]);
+    let args = ["train", "--data", &unit, "--head", "linear", "--epochs", "1", "--out", "u.safetensors"];
+    let o = Command::new(env!("CARGO_BIN_EXE_backprop")).args(args).current_dir(&dir).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && !err.contains("the targets reach"), "{err}");
+}

@@ -381,10 +381,7 @@ impl Session {
             if self.trainer.threads() == 1 { "" } else { "s" },
             backprop::simd_path().name()
         ));
-        lines.push(match mlp.scaling().name() {
-            Some(what) => format!("scaling: {what} standardised (mean and deviation of the training rows)"),
-            None => "scaling: none (--standardize scales the inputs)".to_string(),
-        });
+        lines.push(scaling_line(mlp.scaling(), mlp.head(), &self.train.t));
         if self.written.1 {
             lines.push(format!(
                 "resuming {} at epoch {}, batch {} (step {})",
@@ -584,6 +581,21 @@ impl Session {
         };
         ck.save(&self.cfg.checkpoint).map_err(Failure::from)
     }
+}
+
+/// The summary's scaling line: what is standardised, with a hint when a
+/// linear head's raw targets `t` are far from unit size (as raw inputs get
+/// the hint of `--standardize`).
+fn scaling_line(scaling: &Scaling, head: Head, t: &[f32]) -> String {
+    let mut line = match scaling.name() {
+        Some(what) => format!("scaling: {what} standardised (mean and deviation of the training rows)"),
+        None => "scaling: none (--standardize scales the inputs)".to_string(),
+    };
+    let reach = t.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if head == Head::Linear && scaling.targets.is_none() && reach > 10.0 {
+        line += &format!("; the targets reach {reach:.3e}: --standardize-targets trains on them at unit size");
+    }
+    line
 }
 
 /// What to try after a run diverged: scaling, when the inputs (or a linear
