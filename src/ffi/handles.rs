@@ -90,9 +90,10 @@ pub struct bp_trainer {
 }
 
 impl bp_trainer {
-    /// The trainer, once no other thread steps or predicts with it (a
-    /// thread that panicked while holding it left it as its last whole
-    /// step: steps change nothing before they succeed).
+    /// The trainer, once no other thread steps or predicts with it. A
+    /// panic while it was held (a bug, reported as `BP_ERR_INTERNAL`) does
+    /// not lock the handle for good: the next call gets the trainer as the
+    /// panic left it.
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Trainer> {
         self.trainer.lock().unwrap_or_else(|p| p.into_inner())
     }
