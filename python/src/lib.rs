@@ -167,16 +167,14 @@ impl Network {
         threads: usize,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let (xs, rows, cols) = matrix(&x, "X")?;
-        let inner = &self.inner;
-        let (y, outputs) = py.detach(|| -> PyResult<(Vec<f32>, usize)> {
-            let mut s = lock(inner)?;
+        let (y, outputs) = with(py, &self.inner, |s| {
             let (i, o) = (s.mlp.inputs(), s.mlp.outputs());
             if cols != i {
                 let msg = format!("X has {cols} features, but the network takes {i} inputs");
                 return Err(PyValueError::new_err(msg));
             }
             let threads = if threads == 0 { TrainConfig::default().effective_threads() } else { threads };
-            let NetState { mlp, predictor } = &mut *s;
+            let NetState { mlp, predictor } = s;
             if predictor.as_ref().is_none_or(|(_, t)| *t != threads) {
                 *predictor = Some((Predictor::with_threads(mlp, threads).map_err(value_error)?, threads));
             }

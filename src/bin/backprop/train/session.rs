@@ -583,6 +583,18 @@ impl Session {
     }
 }
 
+/// Values reaching beyond this are far from unit size: scaling them is
+/// worth a hint.
+const FAR_FROM_UNIT: f32 = 10.0;
+
+/// The largest magnitude in `v` when it is unscaled, 0 when `scaled`.
+fn raw_reach(v: &[f32], scaled: bool) -> f32 {
+    if scaled {
+        return 0.0;
+    }
+    v.iter().fold(0.0f32, |m, x| m.max(x.abs()))
+}
+
 /// The summary's scaling line: what is standardised, with a hint when a
 /// linear head's raw targets `t` are far from unit size (as raw inputs get
 /// the hint of `--standardize`).
@@ -591,8 +603,8 @@ fn scaling_line(scaling: &Scaling, head: Head, t: &[f32]) -> String {
         Some(what) => format!("scaling: {what} standardised (mean and deviation of the training rows)"),
         None => "scaling: none (--standardize scales the inputs)".to_string(),
     };
-    let reach = t.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    if head == Head::Linear && scaling.targets.is_none() && reach > 10.0 {
+    let reach = raw_reach(t, scaling.targets.is_some());
+    if head == Head::Linear && reach > FAR_FROM_UNIT {
         line += &format!("; the targets reach {reach:.3e}: --standardize-targets trains on them at unit size");
     }
     line
@@ -601,10 +613,9 @@ fn scaling_line(scaling: &Scaling, head: Head, t: &[f32]) -> String {
 /// What to try after a run diverged: scaling, when the inputs (or a linear
 /// head's targets) are far from unit size, and a smaller learning rate.
 fn divergence_hint(train: &Split, head: Head, lr: f64, scaling: &Scaling) -> String {
-    let largest = |v: &[f32], scaled: bool| if scaled { 0.0 } else { v.iter().fold(0.0f32, |m, x| m.max(x.abs())) };
-    let x = largest(&train.x, scaling.inputs.is_some());
-    let t = if head == Head::Linear { largest(&train.t, scaling.targets.is_some()) } else { 0.0 };
-    let scale = match (x > 10.0, t > 10.0) {
+    let x = raw_reach(&train.x, scaling.inputs.is_some());
+    let t = if head == Head::Linear { raw_reach(&train.t, scaling.targets.is_some()) } else { 0.0 };
+    let scale = match (x > FAR_FROM_UNIT, t > FAR_FROM_UNIT) {
         (_, true) => format!(
             "the targets reach {t:.3e} and the inputs {x:.3e}: scale them to about unit size (--standardize-targets, --standardize), or "
         ),
