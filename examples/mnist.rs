@@ -36,7 +36,7 @@ fn main() -> backprop::Result<()> {
         predictor.load(trainer.mlp())?;
         predictor.predict_with_loss(LabeledRows { x: &test.x, t: &t_test, rows: test.rows }, &mut y, &mut row_loss)?;
         let mut m = Metrics::new(Head::Softmax, classes);
-        m.add_batch(&y, &t_test, &row_loss);
+        m.add_batch(&y, &t_test, &row_loss, None);
         let s = m.scores();
         let acc = 100.0 * s.accuracy.unwrap_or(0.0);
         println!(

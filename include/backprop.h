@@ -100,6 +100,11 @@ typedef enum {
    * Identity with half squared error.
    */
   BP_HEAD_LINEAR = 2,
+  /**
+   * Exponential (a rate) with the Poisson negative log-likelihood
+   * (targets ≥ 0).
+   */
+  BP_HEAD_POISSON = 3,
 } bp_head;
 
 /**
@@ -324,6 +329,23 @@ bp_status bp_trainer_step(bp_trainer *trainer,
                           const float *t,
                           size_t rows,
                           float *loss);
+
+/**
+ * [`bp_trainer_step`] with a weight for each row: `w` holds `rows`
+ * floats, each finite and ≥ 0. The objective is the weighted mean
+ * `Σ w·E / Σ w` (scikit-learn's `sample_weight`), written to `*loss`;
+ * weights of 1 give `bp_trainer_step`'s bits, and a batch whose weights
+ * sum to 0 changes nothing.
+ *
+ * # Safety
+ * As for [`bp_trainer_step`], and `w` points to `rows` readable floats.
+ */
+bp_status bp_trainer_step_weighted(bp_trainer *trainer,
+                                   const float *x,
+                                   const float *t,
+                                   const float *w,
+                                   size_t rows,
+                                   float *loss);
 
 /**
  * Frees a trainer, giving its model back the trained weights; NULL is a

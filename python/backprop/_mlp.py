@@ -253,13 +253,14 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = None
             self.best_loss_ = np.inf
 
-    def _fit(self, X, T, incremental, y=None):
-        """Epochs over X and the encoded targets T (float32, C order); `y`
-        (the targets as given) scores the validation rows."""
-        X, T, val = self._prepare(X, T, incremental, y)
+    def _fit(self, X, T, incremental, y=None, w=None):
+        """Epochs over X and the encoded targets T (float32, C order) with
+        the rows' weights `w` (float32, or None); `y` (the targets as given)
+        scores the validation rows."""
+        X, T, w, val = self._prepare(X, T, w, incremental, y)
         epochs, best = (1 if incremental else int(self.max_iter)), None
         for _ in range(epochs):
-            loss = self._fit_state.epoch(X, T) + self._penalty(X.shape[0])
+            loss = self._fit_state.epoch(X, T, w) + self._penalty(X.shape[0])
             self._net = self._fit_state.network()
             self.n_iter_ += 1
             self.t_ += X.shape[0]
@@ -288,7 +289,7 @@ class _BaseMLP(BaseEstimator):
         self._set_fitted_attributes()
         return self
 
-    def _prepare(self, X, T, incremental, y):
+    def _prepare(self, X, T, w, incremental, y):
         """The network (new, or the fitted one when continuing), the
         validation rows split off (with early stopping), and the trainer:
         partial_fit keeps it (and the optimizer's state) while its batch
@@ -305,13 +306,14 @@ class _BaseMLP(BaseEstimator):
         val = None
         if self.early_stopping and not incremental:
             keep, held = _native.validation_split(X.shape[0], float(self.validation_fraction), self._seed_value)
-            val = (X[held], np.asarray(y)[held])
+            val = (X[held], np.asarray(y)[held], None if w is None else w[held])
             X, T = np.ascontiguousarray(X[keep]), np.ascontiguousarray(T[keep])
+            w = None if w is None else np.ascontiguousarray(w[keep])
         batch = self._batch(X.shape[0])
         if not incremental or getattr(self, "_fit_state", None) is None or batch > self._fit_batch:
             epochs = 1 if incremental else int(self.max_iter)
             self._fit_state, self._fit_batch = self._new_fit(X.shape[0], epochs, batch), batch
-        return X, T, val
+        return X, T, w, val
 
     def _score_epoch(self, loss, val, best):
         """scikit-learn's bookkeeping after an epoch: the no-improvement
@@ -322,7 +324,7 @@ class _BaseMLP(BaseEstimator):
             self.best_loss_ = min(self.best_loss_, loss)
         else:
             self._set_fitted_attributes()
-            score = self.score(*val)
+            score = self.score(val[0], val[1], sample_weight=val[2])
             self.validation_scores_.append(score)
             if self.verbose:
                 print(f"Validation score: {score:f}")
@@ -405,6 +407,27 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
+def _sample_weight(sample_weight, X):
+    """``sample_weight`` as a float32 array of one finite weight ≥ 0 per
+    row of X, not all 0 (None stays None); a ValueError says what is
+    wrong."""
+    if sample_weight is None:
+        return None
+    n = X.shape[0]
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n, sample_weight)
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n,)}!")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight must be finite (it holds NaN or infinity)")
+    if np.any(w < 0):
+        raise ValueError("sample_weight must be ≥ 0: negative weights are not supported")
+    if not np.any(w > 0):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+    return np.ascontiguousarray(w, dtype=np.float32)
+
+
 def _require_y(est, y):
     if y is None:
         raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y is None.")
@@ -463,17 +486,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return "logistic" if self._multilabel else "softmax"
 
     @_one_fit_at_a_time
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Trains from scratch (or from the current weights with
-        ``warm_start``) for up to ``max_iter`` epochs; returns self."""
+        ``warm_start``) for up to ``max_iter`` epochs; returns self.
+        ``sample_weight`` (one finite weight ≥ 0 a row) makes the objective
+        the weighted mean loss, as scikit-learn's."""
         _require_y(self, y)
         X, y = validate_data(self, X, y, reset=True, multi_output=True)
+        w = _sample_weight(sample_weight, X)
         T = self._encode(y, reset=True)
         y = np.asarray(y)
-        return self._fit(X, T, incremental=False, y=y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y)
+        return self._fit(X, T, incremental=False, y=y.ravel() if y.ndim == 2 and y.shape[1] == 1 else y, w=w)
 
     @_one_fit_at_a_time
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), keeping the optimizer's state between
         calls; ``classes`` is needed on the first call."""
         first = not hasattr(self, "classes_")
@@ -487,8 +513,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(f"`classes={list(classes)}` is not the same as on last call to partial_fit, "
                              f"was: {list(self.classes_)}")
+        w = _sample_weight(sample_weight, X)
         T = self._encode(y, reset=False)
-        return self._fit(X, T, incremental=True)
+        return self._fit(X, T, incremental=True, w=w)
 
     def predict_proba(self, X):
         """Class probabilities, (n_samples, n_classes)."""
@@ -530,18 +557,22 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.float32)
 
     @_one_fit_at_a_time
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Trains from scratch (or from the current weights with
-        ``warm_start``) for up to ``max_iter`` epochs; returns self."""
+        ``warm_start``) for up to ``max_iter`` epochs; returns self.
+        ``sample_weight`` (one finite weight ≥ 0 a row) makes the objective
+        the weighted mean loss, as scikit-learn's."""
         _require_y(self, y)
         X, y = validate_data(self, X, y, reset=True, multi_output=True, y_numeric=True)
-        return self._fit(X, self._encode(y), incremental=False, y=np.asarray(y, dtype=np.float64))
+        w = _sample_weight(sample_weight, X)
+        return self._fit(X, self._encode(y), incremental=False, y=np.asarray(y, dtype=np.float64), w=w)
 
     @_one_fit_at_a_time
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the optimizer's state between calls."""
         X, y = validate_data(self, X, y, reset=not hasattr(self, "_net"), multi_output=True, y_numeric=True)
-        return self._fit(X, self._encode(y), incremental=True)
+        w = _sample_weight(sample_weight, X)
+        return self._fit(X, self._encode(y), incremental=True, w=w)
 
     def predict(self, X):
         y = self._forward(X).astype(np.float64)

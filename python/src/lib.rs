@@ -188,12 +188,21 @@ impl Network {
     }
 }
 
-/// The rows of an epoch: inputs `x` and targets `t` of `n` rows.
+/// The rows of an epoch: inputs `x`, targets `t` and (when given) weights
+/// `w` of `n` rows.
 #[derive(Clone, Copy)]
 struct Rows<'a> {
     x: &'a [f32],
     t: &'a [f32],
+    w: Option<&'a [f32]>,
     n: usize,
+}
+
+/// The running `Σ w·E` and `Σ w` of an epoch.
+#[derive(Clone, Copy, Default)]
+struct LossSum {
+    loss: f64,
+    weight: f64,
 }
 
 /// A trainer and the row order of its epochs.
@@ -211,8 +220,8 @@ impl FitState {
     /// order. The order carries over from epoch to epoch while the row
     /// count stays; another count starts it anew from `0..rows`. Every
     /// [`SIGNAL_POLL`] (between steps) `poll` may stop it with its error
-    /// (Ctrl-C's `KeyboardInterrupt`). Returns the mean error of the rows
-    /// over the epoch.
+    /// (Ctrl-C's `KeyboardInterrupt`). Returns the (weighted) mean error of
+    /// the rows over the epoch.
     fn epoch(&mut self, rows: Rows<'_>, poll: &mut dyn FnMut() -> PyResult<()>) -> PyResult<f64> {
         if self.order.len() != rows.n {
             self.order = (0..rows.n).collect();
@@ -220,30 +229,35 @@ impl FitState {
         if self.shuffle {
             self.rng.shuffle(&mut self.order);
         }
-        let (mut at, mut loss) = (0, 0.0);
+        let (mut at, mut sum) = (0, LossSum::default());
         while at < rows.n {
             // On the trainer's pool thread: no hand-over a step.
-            let (next, part) =
-                Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(rows, at)).map_err(value_error)?;
-            (at, loss) = (next, loss + part);
+            (at, sum) = Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(rows, at, sum)).map_err(value_error)?;
             poll()?;
         }
-        Ok(loss / rows.n.max(1) as f64)
+        Ok(if sum.weight > 0.0 { sum.loss / sum.weight } else { 0.0 })
     }
 
     /// Steps over the batches of the order from position `from`, for about
-    /// [`SIGNAL_POLL`]; returns where they stopped and the errors' sum.
-    fn steps(&mut self, rows: Rows<'_>, from: usize) -> backprop::Result<(usize, f64)> {
+    /// [`SIGNAL_POLL`], adding their rows to `sum`; returns where they
+    /// stopped and the sums.
+    fn steps(&mut self, rows: Rows<'_>, from: usize, mut sum: LossSum) -> backprop::Result<(usize, LossSum)> {
         let FitState { trainer, order, batch, .. } = self;
         let b = (*batch).min(rows.n).max(1);
-        let (start, mut at, mut loss) = (Instant::now(), from, 0.0);
+        let (start, mut at) = (Instant::now(), from);
         while at < rows.n && start.elapsed() < SIGNAL_POLL {
             let idx = &order[at..(at + b).min(rows.n)];
-            trainer.step_rows(rows.x, rows.t, idx)?;
-            loss = trainer.last_losses().fold(loss, |s, l| s + f64::from(l));
+            match rows.w {
+                Some(w) => trainer.step_rows_weighted(rows.x, rows.t, w, idx)?,
+                None => trainer.step_rows(rows.x, rows.t, idx)?,
+            };
+            for (l, &r) in trainer.last_losses().zip(idx) {
+                let w = rows.w.map_or(1.0, |w| f64::from(w[r]));
+                sum = LossSum { loss: sum.loss + w * f64::from(l), weight: sum.weight + w };
+            }
             at += idx.len();
         }
-        Ok((at, loss))
+        Ok((at, sum))
     }
 }
 
@@ -330,11 +344,25 @@ impl Fit {
         Ok(Fit { inner: Mutex::new(state), features, outputs })
     }
 
-    /// One epoch over `x` (rows × features) and the encoded targets `t`
-    /// (rows × outputs), without the GIL; returns the epoch's mean error.
-    fn epoch(&self, py: Python<'_>, x: PyReadonlyArray2<'_, f32>, t: PyReadonlyArray2<'_, f32>) -> PyResult<f64> {
+    /// One epoch over `x` (rows × features), the encoded targets `t`
+    /// (rows × outputs) and the rows' weights `w` (finite, ≥ 0; none: 1
+    /// each), without the GIL; returns the epoch's (weighted) mean error.
+    #[pyo3(signature = (x, t, w=None))]
+    fn epoch(
+        &self,
+        py: Python<'_>,
+        x: PyReadonlyArray2<'_, f32>,
+        t: PyReadonlyArray2<'_, f32>,
+        w: Option<PyReadonlyArray1<'_, f32>>,
+    ) -> PyResult<f64> {
         let (xs, xr, xc) = matrix(&x, "X")?;
         let (ts, tr, tc) = matrix(&t, "targets")?;
+        let ws = w.as_ref().map(|w| w.as_slice()).transpose().map_err(|_| {
+            PyValueError::new_err("sample_weight must be a contiguous float32 array")
+        })?;
+        if let Some(ws) = ws.filter(|ws| ws.len() != xr) {
+            return Err(PyValueError::new_err(format!("{} sample weights for {xr} rows", ws.len())));
+        }
         if xr == 0 || (xc, tr, tc) != (self.features, xr, self.outputs) {
             let msg = format!(
                 "this fit takes rows of {} features and {} targets, got X {xr}×{xc} and targets {tr}×{tc}",
@@ -344,7 +372,7 @@ impl Fit {
         }
         // Signals are looked for with the GIL, between steps.
         let mut poll = || Python::attach(|py| py.check_signals());
-        with(py, &self.inner, |s| s.epoch(Rows { x: xs, t: ts, n: xr }, &mut poll))
+        with(py, &self.inner, |s| s.epoch(Rows { x: xs, t: ts, w: ws, n: xr }, &mut poll))
     }
 
     /// The network as trained so far (a copy).

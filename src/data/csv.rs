@@ -62,6 +62,9 @@ pub struct CsvOptions {
     /// A column read as text and neither feature nor target (a row id for
     /// `predict --id-column`): its cells go to [`Dataset::ids`].
     pub id: Option<Column>,
+    /// A column of row weights (`--weight-column`), neither feature nor
+    /// target: each cell a finite number ≥ 0, into [`Dataset::weights`].
+    pub weight: Option<Column>,
 }
 
 /// The 1-based line on which the record reported at byte `pos` of the
@@ -161,19 +164,32 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
 }
 
 /// The columns of a file: the header's names (none without a header), how
-/// many there are, and the id column, when there is one.
+/// many there are, and the id and weight columns, when there are.
 struct Columns<'a> {
     names: &'a [String],
     width: usize,
     id: Option<usize>,
+    weight: Option<usize>,
+}
+
+impl Columns<'_> {
+    /// Whether column `c` is the id or the weight column.
+    fn aside(&self, c: usize) -> bool {
+        Some(c) == self.id || Some(c) == self.weight
+    }
+
+    /// Columns that are neither id nor weight.
+    fn data_width(&self) -> usize {
+        self.width - usize::from(self.id.is_some()) - usize::from(self.weight.is_some())
+    }
 }
 
 /// The 0-based target columns: `opts.targets` resolved against the
 /// header's names (in the order given), else the columns named
 /// `opts.targets_if_named` when the header has them all, else the last
-/// `last` but for the id column.
+/// `last` but for the id and weight columns.
 fn target_columns(opts: &CsvOptions, columns: &Columns<'_>, last: usize) -> std::result::Result<Vec<usize>, String> {
-    let Columns { names, width, id } = *columns;
+    let Columns { names, width, .. } = *columns;
     let chosen = &opts.targets;
     if chosen.is_empty() {
         let named: Option<Vec<usize>> =
@@ -181,7 +197,7 @@ fn target_columns(opts: &CsvOptions, columns: &Columns<'_>, last: usize) -> std:
         return Ok(match named {
             Some(cols) if !cols.is_empty() => cols,
             _ => {
-                let mut cols: Vec<usize> = (0..width).rev().filter(|&c| Some(c) != id).take(last).collect();
+                let mut cols: Vec<usize> = (0..width).rev().filter(|&c| !columns.aside(c)).take(last).collect();
                 cols.reverse();
                 cols
             }
@@ -225,15 +241,39 @@ fn find_column(names: &[String], n: &str, flag: &str) -> std::result::Result<Opt
     }
 }
 
-/// The 0-based id column `c` names in rows `width` wide under the header
-/// `names`: one column, by name or position.
-fn id_column(c: &Column, names: &[String], width: usize) -> std::result::Result<usize, String> {
+/// The 0-based column `c` names in rows `width` wide under the header
+/// `names`: one column, by name or position, for the option `flag`
+/// (`--id-column`, `--weight-column`).
+fn one_column(c: &Column, names: &[String], width: usize, flag: &str) -> std::result::Result<usize, String> {
     match c {
-        Column::Name(n) => find_column(names, n, "--id-column")?
-            .ok_or_else(|| format!("--id-column {n:?}: no such column in the header ({})", names.join(", "))),
+        Column::Name(n) if names.is_empty() => Err(format!("{flag} {n:?}: the file has no header line to find it in")),
+        Column::Name(n) => find_column(names, n, flag)?
+            .ok_or_else(|| format!("{flag} {n:?}: no such column in the header ({})", names.join(", "))),
         Column::Positions(r) if r.start() == r.end() && *r.end() <= width => Ok(r.end() - 1),
-        Column::Positions(r) => Err(format!("--id-column {}: expected one column of the {width}", r.end())),
+        Column::Positions(r) => Err(format!("{flag} {}: expected one column of the {width}", r.end())),
     }
+}
+
+/// A row weight: a finite number ≥ 0.
+fn weight(cell: &str) -> std::result::Result<f32, String> {
+    match number(cell) {
+        Ok(v) if v >= 0.0 => Ok(v),
+        Ok(v) => Err(format!("a row weight must be ≥ 0, got {v}")),
+        Err(m) => Err(format!("{m} (a row weight)")),
+    }
+}
+
+/// The id and weight columns `opts` names in rows `width` wide under the
+/// header `names`; an error when they are one column.
+fn aside_columns<'a>(opts: &CsvOptions, names: &'a [String], width: usize) -> std::result::Result<Columns<'a>, String> {
+    let id = opts.id.as_ref().map(|c| one_column(c, names, width, "--id-column")).transpose()?;
+    let weight = opts.weight.as_ref().map(|c| one_column(c, names, width, "--weight-column")).transpose()?;
+    if let (Some(i), Some(w)) = (id, weight) {
+        if i == w {
+            return Err(format!("column {} cannot be both the id column and the weight column", i + 1));
+        }
+    }
+    Ok(Columns { names, width, id, weight })
 }
 
 /// What a CSV's rows turn into, gathered as they are read.
@@ -253,20 +293,25 @@ struct Table {
     /// The id column, and its cells.
     id: Option<usize>,
     ids: Vec<String>,
+    /// The weight column, and its values.
+    weight: Option<usize>,
+    weights: Vec<f32>,
 }
 
 impl Table {
     /// A table of rows `width` wide; `is_target` is also set for the id
-    /// column, which is no feature either.
-    fn new(names: Vec<String>, width: usize, targets: Vec<usize>, id: Option<usize>) -> Table {
+    /// and weight columns, which are no features either.
+    fn new(names: Vec<String>, columns: &Columns<'_>, targets: Vec<usize>) -> Table {
+        let (width, id, weight) = (columns.width, columns.id, columns.weight);
         let mut is_target = vec![false; width];
-        targets.iter().chain(&id).for_each(|&c| is_target[c] = true);
+        targets.iter().chain(&id).chain(&weight).for_each(|&c| is_target[c] = true);
         let (x, y, labels, ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0, id, ids }
+        let weights = Vec::new();
+        Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0, id, ids, weight, weights }
     }
 
     fn features(&self) -> usize {
-        self.width - self.targets.len() - usize::from(self.id.is_some())
+        self.width - self.targets.len() - usize::from(self.id.is_some()) - usize::from(self.weight.is_some())
     }
 
     /// Adds a data row; the error names the 1-based column.
@@ -298,6 +343,9 @@ impl Table {
         if let Some(c) = self.id {
             self.ids.push(cells[c].to_string());
         }
+        if let Some(c) = self.weight {
+            self.weights.push(weight(&cells[c]).map_err(|m| (Some(c + 1), m))?);
+        }
         self.rows += 1;
         Ok(())
     }
@@ -319,6 +367,7 @@ impl Table {
             target_names,
             labels,
             ids: self.id.map(|_| self.ids),
+            weights: self.weight.map(|_| self.weights),
         }
     }
 }
@@ -371,18 +420,19 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
                 let width = if names.is_empty() { rec.len() } else { names.len() };
                 // A column chosen that the file has not: a usage error.
                 let bad = |m: String| Error::bad_choice(path, m);
-                let id = opts.id.as_ref().map(|c| id_column(c, &names, width)).transpose().map_err(bad)?;
-                // The caller counts the columns without the id column.
-                let k = last.take().map_or(0, |f| f(width - usize::from(id.is_some())));
-                let cols = target_columns(opts, &Columns { names: &names, width, id }, k).map_err(bad)?;
-                if let Some(i) = id.filter(|i| cols.contains(i)) {
-                    return Err(bad(format!("column {} cannot be both the id column and a target", i + 1)));
+                let columns = aside_columns(opts, &names, width).map_err(bad)?;
+                // The caller counts the columns without the id and weight columns.
+                let k = last.take().map_or(0, |f| f(columns.data_width()));
+                let cols = target_columns(opts, &columns, k).map_err(bad)?;
+                if let Some(i) = cols.iter().find(|&&c| columns.aside(c)) {
+                    return Err(bad(format!("column {} cannot be both a target and the id or weight column", i + 1)));
                 }
-                if cols.len() + usize::from(id.is_some()) >= width {
+                if cols.len() >= columns.data_width() {
                     let msg = format!("{width} columns leave no features beside {} target column(s)", cols.len());
                     return Err(Error::format(path, at(path, pos, None), msg));
                 }
-                table.insert(Table::new(names, width, cols, id))
+                let columns = Columns { names: &[], ..columns };
+                table.insert(Table::new(names, &columns, cols))
             }
         };
         let first = t.rows == 0 && t.names.is_empty();

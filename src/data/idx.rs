@@ -123,6 +123,7 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
             target_names,
             labels,
             ids: None,
+            weights: None,
         });
     }
     let lpath = labels_path(path)?;
@@ -146,5 +147,6 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
         target_names,
         labels,
         ids: None,
+        weights: None,
     })
 }

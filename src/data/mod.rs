@@ -45,6 +45,8 @@ pub struct Dataset {
     pub labels: Option<Vec<String>>,
     /// The id column's cells as written (CSV with [`CsvOptions::id`]).
     pub ids: Option<Vec<String>>,
+    /// Each row's weight (CSV with [`CsvOptions::weight`]): finite, ≥ 0.
+    pub weights: Option<Vec<f32>>,
 }
 
 /// The file formats [`load`] reads.
@@ -152,6 +154,9 @@ pub fn load_with(path: &Path, targets: impl FnOnce(usize) -> usize) -> Result<Da
 pub fn load_csv_with(path: &Path, opts: &CsvOptions, targets: impl FnOnce(usize) -> usize) -> Result<Dataset> {
     let ds = match sniff(path)? {
         (Format::Csv, src) => csv::load(path, src, opts, targets)?,
+        (Format::Idx, _) if opts.weight.is_some() => {
+            return Err(Error::bad_choice(path, "--weight-column: an IDX file has no columns; weights need a CSV"));
+        }
         (Format::Idx, src) => idx::load(path, src, targets)?,
     };
     if ds.rows == 0 {
@@ -203,7 +208,8 @@ pub const MAX_IMPLIED_CLASSES: usize = 65_536;
 /// - softmax: one column of class indices 0..C-1 (whole numbers), one-hot
 ///   encoded; C is `classes` or the largest label + 1;
 /// - logistic: K columns in [0, 1];
-/// - linear: K real columns.
+/// - linear: K real columns;
+/// - poisson: K columns ≥ 0 (counts, or rates).
 pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Result<(Vec<f32>, usize)> {
     let row_err = |r: usize, c: usize, msg: String| target_error(ds, r, c, msg);
     if let Some(labels) = &ds.labels {
@@ -224,6 +230,14 @@ pub fn encode_targets(ds: &Dataset, head: Head, classes: Option<usize>) -> Resul
             Ok((copy(&ds.y)?, ds.targets))
         }
         Head::Linear => Ok((copy(&ds.y)?, ds.targets)),
+        Head::Poisson => {
+            if let Some(i) = ds.y.iter().position(|v| *v < 0.0) {
+                let (r, c) = (i / ds.targets, i % ds.targets);
+                let msg = format!("poisson targets are counts or rates, never negative, got {}", ds.y[i]);
+                return Err(row_err(r, c, msg));
+            }
+            Ok((copy(&ds.y)?, ds.targets))
+        }
     }
 }
 

@@ -70,6 +70,9 @@ pub enum bp_head {
     BP_HEAD_LOGISTIC = 1,
     /// Identity with half squared error.
     BP_HEAD_LINEAR = 2,
+    /// Exponential (a rate) with the Poisson negative log-likelihood
+    /// (targets ≥ 0).
+    BP_HEAD_POISSON = 3,
 }
 
 /// Update rule: PyTorch's `SGD`, `Adam`, `AdamW`.
@@ -254,11 +257,13 @@ mod tests {
         }
         for (c, h) in
             [(BP_HEAD_SOFTMAX, Head::Softmax), (BP_HEAD_LOGISTIC, Head::Logistic), (BP_HEAD_LINEAR, Head::Linear)]
+                .into_iter()
+                .chain([(BP_HEAD_POISSON, Head::Poisson)])
         {
             assert_eq!(parse_head(c as i32), Some(h));
         }
-        assert_eq!((parse_activation(3), parse_activation(-1), parse_head(3)), (None, None, None));
-        assert_eq!((Activation::ALL.len(), Head::ALL.len()), (3, 3), "a new variant needs a C value");
+        assert_eq!((parse_activation(3), parse_activation(-1), parse_head(4)), (None, None, None));
+        assert_eq!((Activation::ALL.len(), Head::ALL.len()), (3, 4), "a new variant needs a C value");
     }
 
     #[test]

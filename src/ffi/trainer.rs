@@ -145,33 +145,83 @@ pub unsafe extern "C" fn bp_trainer_step(
     rows: usize,
     loss: *mut f32,
 ) -> bp_status {
+    // SAFETY: the caller's contract is step's, without weights.
+    guard(|| unsafe { step(trainer, StepArrays { x, t, w: None, rows, loss }) })
+}
+
+/// [`bp_trainer_step`] with a weight for each row: `w` holds `rows`
+/// floats, each finite and ≥ 0. The objective is the weighted mean
+/// `Σ w·E / Σ w` (scikit-learn's `sample_weight`), written to `*loss`;
+/// weights of 1 give `bp_trainer_step`'s bits, and a batch whose weights
+/// sum to 0 changes nothing.
+///
+/// # Safety
+/// As for [`bp_trainer_step`], and `w` points to `rows` readable floats.
+#[no_mangle]
+pub unsafe extern "C" fn bp_trainer_step_weighted(
+    trainer: *mut bp_trainer,
+    x: *const f32,
+    t: *const f32,
+    w: *const f32,
+    rows: usize,
+    loss: *mut f32,
+) -> bp_status {
     guard(|| {
-        nonnull(trainer, "trainer")?;
-        nonnull(x, "x")?;
-        nonnull(t, "t")?;
-        // SAFETY: a live trainer by contract, only ever shared until freed;
-        // the lock makes its steps and its model's uses take turns.
-        let mut tr = unsafe { &*trainer }.lock();
-        let (nx, nt) = (len(rows, tr.mlp().inputs(), "inputs")?, len(rows, tr.mlp().outputs(), "outputs")?);
-        if !loss.is_null() {
-            let loss = Floats { ptr: loss, len: 1 };
-            disjoint(loss, Floats { ptr: x, len: nx }, "loss and x")?;
-            disjoint(loss, Floats { ptr: t, len: nt }, "loss and t")?;
-        }
-        let result = {
-            // SAFETY: the caller passes rows × inputs and rows × outputs
-            // floats; both slices are only read, and end before `loss`
-            // (outside them, checked above) is written.
-            let (x, t) = unsafe { (std::slice::from_raw_parts(x, nx), std::slice::from_raw_parts(t, nt)) };
-            tr.step(x, t, rows)
-        };
-        let l = result.map_err(from_error)?;
-        if !loss.is_null() {
-            // SAFETY: non-null, room for one float by contract.
-            unsafe { *loss = l };
-        }
-        Ok(bp_status::BP_OK)
+        nonnull(w, "w")?;
+        // SAFETY: the caller's contract is step's, with `rows` weights.
+        unsafe { step(trainer, StepArrays { x, t, w: Some(w), rows, loss }) }
     })
+}
+
+/// The caller's arrays of one step.
+struct StepArrays {
+    x: *const f32,
+    t: *const f32,
+    w: Option<*const f32>,
+    rows: usize,
+    loss: *mut f32,
+}
+
+/// The step of [`bp_trainer_step`] and [`bp_trainer_step_weighted`].
+///
+/// # Safety
+/// `trainer` is a live trainer; `x`, `t` and (when given) `w` point to
+/// rows × inputs, rows × outputs and rows readable floats; `loss` is NULL
+/// or points to one writable float.
+unsafe fn step(trainer: *mut bp_trainer, a: StepArrays) -> Result<bp_status, bp_status> {
+    let StepArrays { x, t, w, rows, loss } = a;
+    nonnull(trainer, "trainer")?;
+    nonnull(x, "x")?;
+    nonnull(t, "t")?;
+    // SAFETY: a live trainer by contract, only ever shared until freed;
+    // the lock makes its steps and its model's uses take turns.
+    let mut tr = unsafe { &*trainer }.lock();
+    let (nx, nt) = (len(rows, tr.mlp().inputs(), "inputs")?, len(rows, tr.mlp().outputs(), "outputs")?);
+    if !loss.is_null() {
+        let loss = Floats { ptr: loss, len: 1 };
+        disjoint(loss, Floats { ptr: x, len: nx }, "loss and x")?;
+        disjoint(loss, Floats { ptr: t, len: nt }, "loss and t")?;
+        if let Some(w) = w {
+            disjoint(loss, Floats { ptr: w, len: rows }, "loss and w")?;
+        }
+    }
+    let result = {
+        // SAFETY: the caller passes rows × inputs, rows × outputs and rows
+        // floats; the slices are only read, and end before `loss` (outside
+        // them, checked above) is written.
+        let (x, t) = unsafe { (std::slice::from_raw_parts(x, nx), std::slice::from_raw_parts(t, nt)) };
+        match w {
+            // SAFETY: as above, `rows` floats.
+            Some(w) => tr.step_weighted(x, t, unsafe { std::slice::from_raw_parts(w, rows) }, rows),
+            None => tr.step(x, t, rows),
+        }
+    };
+    let l = result.map_err(from_error)?;
+    if !loss.is_null() {
+        // SAFETY: non-null, room for one float by contract.
+        unsafe { *loss = l };
+    }
+    Ok(bp_status::BP_OK)
 }
 
 /// Frees a trainer, giving its model back the trained weights; NULL is a

@@ -59,6 +59,7 @@ unary!(Tanh, |v, k| math::tanh(v));
 unary!(Relu, |v, k| V::select_lt(v, V::splat(v.token(), 0.0), V::splat(v.token(), 0.0), v));
 unary!(ExpShift, |v, k| math::exp(v - k));
 unary!(DivBy, |v, k| v / k);
+unary!(Exp, |v, k| math::exp(v));
 
 binary!(SigmoidBwd, |d, h, k| d * (h - h * h));
 binary!(TanhBwd, |d, h, k| d * (V::splat(h.token(), 1.0) - h * h));
@@ -69,6 +70,7 @@ binary!(TShift, |s, t, k| t * (s - k));
 binary!(First, |a, b, k| a);
 binary!(SoftplusMinusTs, |s, t, k| math::softplus(s) - t * s);
 binary!(SqDiff, |y, t, k| (y - t) * (y - t));
+binary!(ExpMinusTs, |s, t, k| math::exp(s) - t * s);
 
 /// `a + b`, then the unary `U`: the bias entering an activation.
 pub(crate) struct AddThen<U>(PhantomData<U>);
@@ -158,6 +160,12 @@ pub(crate) fn bias_tanh<V: Lane>(tk: V::Token, x: &mut [f32], b: &[f32]) {
     rows_bias::<V, Tanh>(tk, x, b);
 }
 
+/// `x[r][c] = e^(x[r][c] + b[c])`.
+#[inline(always)]
+pub(crate) fn bias_exp<V: Lane>(tk: V::Token, x: &mut [f32], b: &[f32]) {
+    rows_bias::<V, Exp>(tk, x, b);
+}
+
 /// `x[r][c] = max(x[r][c] + b[c], 0)`.
 #[inline(always)]
 pub(crate) fn bias_relu<V: Lane>(tk: V::Token, x: &mut [f32], b: &[f32]) {
@@ -232,10 +240,11 @@ fn delta_row<V: Lane>(tk: V::Token, delta: &mut [f32], y: &[f32], t: &[f32], sca
 /// `delta = (y - t)·scale`.
 #[inline(always)]
 pub(crate) fn softmax_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale } = h;
+    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
     let c = b.len();
+    let scales = HeadRows::row_scales(weights, scale, loss.len());
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
         let (sum, ts) = softmax_exp_row::<V>(tk, row, b, Some(trow));
         let tsum = zip_sum::<V, First>(tk, trow, trow, 0.0);
         *e = tsum * sum.ln() - ts;
@@ -248,10 +257,11 @@ pub(crate) fn softmax_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
 /// `delta = (y - t)·scale`.
 #[inline(always)]
 pub(crate) fn logistic_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale } = h;
+    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
     let c = b.len();
+    let scales = HeadRows::row_scales(weights, scale, loss.len());
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
         zip_map::<V, Plus>(tk, row, b, 0.0);
         *e = zip_sum::<V, SoftplusMinusTs>(tk, row, trow, 0.0);
         map::<V, Sigmoid>(tk, row, 0.0);
@@ -263,12 +273,29 @@ pub(crate) fn logistic_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
 /// `delta = (y - t)·scale`.
 #[inline(always)]
 pub(crate) fn linear_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale } = h;
+    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
     let c = b.len();
+    let scales = HeadRows::row_scales(weights, scale, loss.len());
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
         zip_map::<V, Plus>(tk, row, b, 0.0);
         *e = 0.5 * zip_sum::<V, SqDiff>(tk, row, trow, 0.0);
+        delta_row::<V>(tk, drow, row, trow, scale);
+    }
+}
+
+/// Poisson head, fused: `y = e^(s + b)`, `loss[r] = Σ e^s - t·s`,
+/// `delta = (y - t)·scale`.
+#[inline(always)]
+pub(crate) fn poisson_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
+    let c = b.len();
+    let scales = HeadRows::row_scales(weights, scale, loss.len());
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
+    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
+        zip_map::<V, Plus>(tk, row, b, 0.0);
+        *e = zip_sum::<V, ExpMinusTs>(tk, row, trow, 0.0);
+        map::<V, Exp>(tk, row, 0.0);
         delta_row::<V>(tk, drow, row, trow, scale);
     }
 }

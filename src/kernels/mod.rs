@@ -114,8 +114,9 @@ pub struct SparseOperands<'a> {
 
 /// The rows a fused loss head works on: the logits `s` (rows × c, the bias
 /// `b` of c values not yet added), which become the outputs `y`; the
-/// targets `t` (rows × c); the deltas, written as `(y - t)·scale`; and each
-/// row's error, written into `loss` (rows values).
+/// targets `t` (rows × c); the deltas, written as `(y - t)·(scale·w_r)`;
+/// and each row's error `E_r` (unweighted), written into `loss` (rows
+/// values).
 #[derive(Debug)]
 pub struct HeadRows<'a> {
     /// Logits in, outputs out.
@@ -128,8 +129,20 @@ pub struct HeadRows<'a> {
     pub delta: &'a mut [f32],
     /// Each row's error, written.
     pub loss: &'a mut [f32],
-    /// What δ is multiplied by: `1/B` for the mean over a batch.
+    /// What δ is multiplied by: `1/B` for the mean over a batch (`1/Σw`
+    /// for a weighted mean).
     pub scale: f32,
+    /// Each row's weight `w_r` (rows values), or `None` for 1 each. The
+    /// factor of row `r`'s δ is the f32 product `scale·w_r`, so weights of
+    /// 1 give the bits of `None`.
+    pub weights: Option<&'a [f32]>,
+}
+
+impl HeadRows<'_> {
+    /// The factor of each row's δ: `scale·w_r`, or `scale`.
+    pub(crate) fn row_scales(weights: Option<&[f32]>, scale: f32, rows: usize) -> impl Iterator<Item = f32> + '_ {
+        (0..rows).map(move |r| weights.map_or(scale, |w| scale * w[r]))
+    }
 }
 
 /// The elementwise kernels of one [`SimdPath`]. Matrices are row-major
@@ -241,7 +254,8 @@ impl Kernels {
         check_rows("head logits", h.s.len(), h.b.len())?;
         check_len("head targets", h.t.len(), h.s.len())?;
         check_len("head delta", h.delta.len(), h.s.len())?;
-        check_len("head loss rows", h.loss.len(), h.s.len() / h.b.len())
+        check_len("head loss rows", h.loss.len(), h.s.len() / h.b.len())?;
+        h.weights.map_or(Ok(()), |w| check_len("head row weights", w.len(), h.loss.len()))
     }
 
     /// Softmax head, fused: logits `s` (bias `b` not yet added) become
@@ -266,6 +280,22 @@ impl Kernels {
     pub fn linear_loss(&self, h: HeadRows<'_>) -> Result<()> {
         Self::check_head(&h)?;
         (self.table.linear_loss)(h);
+        Ok(())
+    }
+
+    /// Poisson head, fused: `y = e^(s+b)`; `loss[r] = Σ e^s - t·s` (the
+    /// negative log-likelihood without the `ln t!` term, from the logits, so
+    /// that it is finite while `y` is); `delta = (y - t)·scale`.
+    pub fn poisson_loss(&self, h: HeadRows<'_>) -> Result<()> {
+        Self::check_head(&h)?;
+        (self.table.poisson_loss)(h);
+        Ok(())
+    }
+
+    /// `y ← e^(y + b)`: the Poisson head's outputs.
+    pub fn bias_exp(&self, y: &mut [f32], b: &[f32]) -> Result<()> {
+        check_rows("bias_exp y", y.len(), b.len())?;
+        (self.table.bias_exp)(y, b);
         Ok(())
     }
 

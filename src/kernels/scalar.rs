@@ -44,6 +44,11 @@ pub(crate) fn bias_tanh(x: &mut [f32], b: &[f32]) {
     map_bias(x, b, f32::tanh);
 }
 
+/// `x[r][c] = e^(x[r][c] + b[c])`.
+pub(crate) fn bias_exp(x: &mut [f32], b: &[f32]) {
+    map_bias(x, b, f32::exp);
+}
+
 /// `x[r][c] = max(x[r][c] + b[c], 0)`.
 pub(crate) fn bias_relu(x: &mut [f32], b: &[f32]) {
     map_bias(x, b, |v| if v < 0.0 { 0.0 } else { v });
@@ -103,12 +108,22 @@ fn delta_row(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
     }
 }
 
-/// Softmax head: `y = softmax(s + b)`, `loss = -Σ t (s - lse)`, `δ = (y-t)·scale`.
-pub(crate) fn softmax_loss(h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale } = h;
+/// The rows of a head: each row's logits, targets, deltas, error and
+/// factor of δ (`scale·w_r`).
+fn head_rows<'a>(
+    h: HeadRows<'a>,
+) -> (&'a [f32], impl Iterator<Item = ((((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut f32), f32)>) {
+    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
     let c = b.len();
+    let n = loss.len();
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+    (b, rows.zip(loss.iter_mut()).zip(HeadRows::row_scales(weights, scale, n)))
+}
+
+/// Softmax head: `y = softmax(s + b)`, `loss = -Σ t (s - lse)`, `δ = (y-t)·scale·w`.
+pub(crate) fn softmax_loss(h: HeadRows<'_>) {
+    let (b, rows) = head_rows(h);
+    for ((((row, trow), drow), e), scale) in rows {
         let (sum, ts) = softmax_exp_row(row, b, Some(trow));
         let tsum: f32 = trow.iter().sum();
         *e = tsum * sum.ln() - ts;
@@ -119,12 +134,10 @@ pub(crate) fn softmax_loss(h: HeadRows<'_>) {
     }
 }
 
-/// Logistic head: `y = σ(s + b)`, `loss = Σ softplus(s) - t·s`, `δ = (y-t)·scale`.
+/// Logistic head: `y = σ(s + b)`, `loss = Σ softplus(s) - t·s`, `δ = (y-t)·scale·w`.
 pub(crate) fn logistic_loss(h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale } = h;
-    let c = b.len();
-    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+    let (b, rows) = head_rows(h);
+    for ((((row, trow), drow), e), scale) in rows {
         *e = 0.0;
         for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
             let s = *v + w;
@@ -135,18 +148,30 @@ pub(crate) fn logistic_loss(h: HeadRows<'_>) {
     }
 }
 
-/// Linear head: `y = s + b`, `loss = ½ Σ (y - t)²`, `δ = (y-t)·scale`.
+/// Linear head: `y = s + b`, `loss = ½ Σ (y - t)²`, `δ = (y-t)·scale·w`.
 pub(crate) fn linear_loss(h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale } = h;
-    let c = b.len();
-    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for (((row, trow), drow), e) in rows.zip(loss.iter_mut()) {
+    let (b, rows) = head_rows(h);
+    for ((((row, trow), drow), e), scale) in rows {
         *e = 0.0;
         for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
             *v += w;
             *e += (*v - t) * (*v - t);
         }
         *e *= 0.5;
+        delta_row(drow, row, trow, scale);
+    }
+}
+
+/// Poisson head: `y = e^(s + b)`, `loss = Σ e^s - t·s`, `δ = (y-t)·scale·w`.
+pub(crate) fn poisson_loss(h: HeadRows<'_>) {
+    let (b, rows) = head_rows(h);
+    for ((((row, trow), drow), e), scale) in rows {
+        *e = 0.0;
+        for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
+            let s = *v + w;
+            *v = s.exp();
+            *e += *v - t * s;
+        }
         delta_row(drow, row, trow, scale);
     }
 }

@@ -32,6 +32,8 @@ pub(crate) struct Table {
     pub softmax_loss: HeadFn,
     pub logistic_loss: HeadFn,
     pub linear_loss: HeadFn,
+    pub poisson_loss: HeadFn,
+    pub bias_exp: RowsFn,
     pub col_sums: RowsFn,
     pub sum_squares: fn(&[f32]) -> f64,
     pub sgd_update: SgdFn,
@@ -89,6 +91,10 @@ macro_rules! table {
                 h: $crate::kernels::HeadRows<'_>) -> ()),
             linear_loss: $crate::kernels::simd::entry!($V, [$($feat)?], generic::linear_loss(
                 h: $crate::kernels::HeadRows<'_>) -> ()),
+            poisson_loss: $crate::kernels::simd::entry!($V, [$($feat)?], generic::poisson_loss(
+                h: $crate::kernels::HeadRows<'_>) -> ()),
+            bias_exp: $crate::kernels::simd::entry!($V, [$($feat)?],
+                generic::bias_exp(x: &mut [f32], b: &[f32]) -> ()),
             col_sums: $crate::kernels::simd::entry!($V, [$($feat)?],
                 generic::col_sums(o: &mut [f32], m: &[f32]) -> ()),
             sum_squares: $crate::kernels::simd::entry!($V, [$($feat)?],
@@ -129,6 +135,8 @@ pub(crate) const SCALAR: Table = Table {
     softmax_loss: scalar::softmax_loss,
     logistic_loss: scalar::logistic_loss,
     linear_loss: scalar::linear_loss,
+    poisson_loss: scalar::poisson_loss,
+    bias_exp: scalar::bias_exp,
     col_sums: scalar::col_sums,
     sum_squares: scalar::sum_squares,
     sgd_update: scalar::sgd_update,

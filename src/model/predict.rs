@@ -260,8 +260,15 @@ impl Worker {
                         s.apply(&mut self.ts[..r * o]);
                         tc = &self.ts[..r * o];
                     }
-                    let rows =
-                        HeadRows { s: yc, b: bias, t: tc, delta: &mut self.delta[..r * o], loss: lc, scale: 1.0 };
+                    let rows = HeadRows {
+                        s: yc,
+                        b: bias,
+                        t: tc,
+                        delta: &mut self.delta[..r * o],
+                        loss: lc,
+                        scale: 1.0,
+                        weights: None,
+                    };
                     head.forward_loss(&net.kernels, rows)?;
                 }
                 _ => head.forward(&net.kernels, yc, bias)?,

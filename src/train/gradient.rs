@@ -261,11 +261,6 @@ impl SquaredNorm {
     }
 }
 
-/// The row errors of the shards summed in batch order, in f64.
-pub(crate) fn loss_sum(shards: &[Shard]) -> f64 {
-    shards.iter().flat_map(|sh| &sh.loss[..sh.rows.len()]).fold(0.0, |acc, &v| acc + v as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,12 +15,14 @@ use crate::mem::{product, vec_of, zeros};
 use crate::net::{forward, Input, Net, Work};
 use std::ops::Range;
 
-/// The rows of one step: `x` (inputs) and `t` (targets) of `rows` rows
-/// lying one after another, or picked from a larger table by `idx`.
+/// The rows of one step: `x` (inputs), `t` (targets) and `w` (row
+/// weights, when given) of `rows` rows lying one after another, or picked
+/// from a larger table by `idx`.
 #[derive(Clone, Copy)]
 pub(crate) struct Batch<'a> {
     pub x: &'a [f32],
     pub t: &'a [f32],
+    pub w: Option<&'a [f32]>,
     pub idx: Option<&'a [usize]>,
     pub inputs: usize,
     pub outputs: usize,
@@ -30,6 +32,25 @@ impl Batch<'_> {
     /// Rows in the batch.
     pub(crate) fn rows(&self) -> usize {
         self.idx.map_or(self.x.len() / self.inputs.max(1), <[usize]>::len)
+    }
+
+    /// The weight of batch row `r` (1 without weights).
+    pub(crate) fn weight(&self, r: usize) -> f32 {
+        self.w.map_or(1.0, |w| w[self.idx.map_or(r, |idx| idx[r])])
+    }
+
+    /// `Σ w` over the batch's rows, in row order (the row count without
+    /// weights); every rank computes it from the whole batch.
+    pub(crate) fn total_weight(&self) -> f64 {
+        match self.w {
+            None => self.rows() as f64,
+            Some(_) => (0..self.rows()).fold(0.0, |acc, r| acc + self.weight(r) as f64),
+        }
+    }
+
+    /// `Σ w_r·E_r` of the batch's rows' errors `losses`, in row order.
+    pub(crate) fn weighted_sum(&self, losses: impl Iterator<Item = f32>) -> f64 {
+        losses.enumerate().fold(0.0, |acc, (r, e)| acc + self.weight(r) as f64 * e as f64)
     }
 
     /// Whether the batch's inputs are mostly zeros
@@ -47,12 +68,13 @@ impl Batch<'_> {
     }
 }
 
-/// How the step's shards are run: the head, the batch's `1/B`, and whether
-/// the inputs are mostly zeros.
+/// How the step's shards are run: the head, the batch's `1/Σw`, and
+/// whether the inputs are mostly zeros.
 #[derive(Clone, Copy)]
 pub(crate) struct PassSettings {
     pub head: Head,
-    /// `1/B`: the objective is the batch mean.
+    /// `1/Σw` (`1/B` without weights): the objective is the batch's
+    /// (weighted) mean.
     pub scale: f32,
     pub sparse: bool,
 }
@@ -64,6 +86,8 @@ pub(crate) struct Shard {
     /// Its inputs and targets, when the batch picks its rows by index.
     x: Vec<f32>,
     t: Vec<f32>,
+    /// Its rows' weights (1 each without weights).
+    w: Vec<f32>,
     /// `h[l]`: output of layer `l`, rows × sizes[l+1]; the last holds the
     /// logits, then the head's outputs y.
     pub h: Vec<Vec<f32>>,
@@ -99,6 +123,7 @@ impl Shard {
             rows: 0..0,
             x: zeros(product(cap, sizes[0], "gathered inputs")?, "gathered inputs")?,
             t: zeros(product(cap, o, "gathered targets")?, "gathered targets")?,
+            w: zeros(cap, "row weights")?,
             h: buffers("activations")?,
             delta: buffers("deltas")?,
             packed_delta: vec_of(layers, "packed deltas", || Ok(PackedB::new()))?,
@@ -129,14 +154,18 @@ impl Shard {
         if n == 0 {
             return Ok(());
         }
-        let Shard { rows, x, t, h, delta, packed_delta, loss, scratch, packed_input } = self;
+        let Shard { rows, x, t, w, h, delta, packed_delta, loss, scratch, packed_input } = self;
+        for (r, v) in rows.clone().zip(w.iter_mut()) {
+            *v = batch.weight(r);
+        }
         let (x, t) = gather(batch, rows.clone(), x, t)?;
         let mut work = Work { scratch, shared: Some(packed_input), team };
         forward(h, Input { x, rows: n, sparse: s.sparse }, net, &mut work)?;
         let last = net.layers() - 1;
         let o = net.sizes[last + 1];
         let (y, d) = (&mut h[last][..n * o], &mut delta[last][..n * o]);
-        let rows = HeadRows { s: y, b: net.bias(last), t, delta: d, loss: &mut loss[..n], scale: s.scale };
+        let weights = Some(&w[..n]);
+        let rows = HeadRows { s: y, b: net.bias(last), t, delta: d, loss: &mut loss[..n], scale: s.scale, weights };
         head_loss(rows, s.head, &net.kernels, team)?;
         backward(Deltas { delta, packed: packed_delta, rows: n, sparse: s.sparse }, h, net, &mut work)
     }
@@ -170,12 +199,18 @@ fn gather<'a>(
 const HEAD_ROWS: usize = 32;
 
 /// The head for training, fused ([`HeadRows`]), in blocks of
-/// [`HEAD_ROWS`] rows across the team.
+/// [`HEAD_ROWS`] rows across the team; `weights` holds one per row.
 fn head_loss(r: HeadRows<'_>, head: Head, k: &Kernels, team: Team<'_>) -> Result<()> {
-    let HeadRows { s, b, t, delta, loss, scale } = r;
+    let HeadRows { s, b, t, delta, loss, scale, weights } = r;
+    if weights.map(<[f32]>::len) != Some(loss.len()) {
+        return Err(Error::shape("head row weights", loss.len(), weights.map_or(0, <[f32]>::len)));
+    }
     let c = HEAD_ROWS * b.len();
-    let work = ((ChunksMut::new(s, c), ChunksMut::new(delta, c)), (Chunks::new(t, c), ChunksMut::new(loss, HEAD_ROWS)));
-    team.try_for_each(work, |((s, delta), (t, loss))| head.forward_loss(k, HeadRows { s, b, t, delta, loss, scale }))
+    let out = (ChunksMut::new(s, c), ChunksMut::new(delta, c));
+    let rows = (ChunksMut::new(loss, HEAD_ROWS), Chunks::new(weights.unwrap_or(&[]), HEAD_ROWS));
+    team.try_for_each((out, (Chunks::new(t, c), rows)), |((s, delta), (t, (loss, w)))| {
+        head.forward_loss(k, HeadRows { s, b, t, delta, loss, scale, weights: Some(w) })
+    })
 }
 
 /// Cuts `rows` (a range of batch rows) into shards of `shard_rows`: shard

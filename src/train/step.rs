@@ -6,7 +6,7 @@
 //!   ─▶ outputs shared (ranks) ─▶ update (the optimizer, in chunks)
 //! ```
 
-use super::gradient::{add_terms, loss_sum, TermWork, Terms};
+use super::gradient::{add_terms, TermWork, Terms};
 use super::shard::{assign_rows, Batch, PassSettings};
 use super::trainer::{Core, Trainer};
 use super::update::{update, Step};
@@ -26,12 +26,35 @@ impl Trainer {
         self.run(batch, true)
     }
 
+    /// [`step`](Self::step) with a weight for each row (`w`, `rows`
+    /// values, each finite and ≥ 0): the objective is the weighted mean
+    /// `Σ w·E / Σ w`, so each row's δ is `w·(y - t)/Σ w` (scikit-learn's
+    /// `sample_weight`). Weights of 1 give the bits of `step`; a whole
+    /// number `k` is the row repeated `k` times up to the order of the
+    /// sums. Returns the weighted mean error. A batch whose weights sum to
+    /// 0 leaves the parameters and the step count as they are and returns
+    /// 0.
+    pub fn step_weighted(&mut self, x: &[f32], t: &[f32], w: &[f32], rows: usize) -> Result<f32> {
+        let batch = self.core.rows(x, t, rows).and_then(|b| b.weighted(w, w.len()));
+        let batch = self.core.told(batch)?;
+        self.run(batch, true)
+    }
+
     /// One step on rows `idx` of a table of inputs `x` (n × inputs) and
     /// targets `t` (n × outputs), each shard gathering its own rows: the
     /// step [`step`](Self::step) takes on those rows copied one after
     /// another, without the copy.
     pub fn step_rows(&mut self, x: &[f32], t: &[f32], idx: &[usize]) -> Result<f32> {
         let batch = self.core.told(self.core.picked(x, t, idx))?;
+        self.run(batch, true)
+    }
+
+    /// [`step_rows`](Self::step_rows) with the table's row weights `w` (one
+    /// per row of the table): the step [`step_weighted`](Self::step_weighted)
+    /// takes on rows `idx`.
+    pub fn step_rows_weighted(&mut self, x: &[f32], t: &[f32], w: &[f32], idx: &[usize]) -> Result<f32> {
+        let batch = self.core.picked(x, t, idx).and_then(|b| b.weighted(w, t.len() / b.outputs.max(1)));
+        let batch = self.core.told(batch)?;
         self.run(batch, true)
     }
 
@@ -55,16 +78,17 @@ impl Trainer {
     }
 
     /// The step on this process's rows of `batch`, on the pool; with
-    /// `apply`, the update too. Returns the batch's mean error.
+    /// `apply`, the update too. Returns the batch's (weighted) mean error.
     fn run(&mut self, batch: Batch<'_>, apply: bool) -> Result<f32> {
         let Trainer { core, pool } = self;
         let rows = batch.rows();
         let own = core.reduce.own_rows(rows);
         (core.used, core.rows) = (assign_rows(&mut core.shards, own.clone(), core.shard_rows), rows);
         let flops = super::flops_per_step(core.mlp.sizes(), own.len());
+        let weight = batch.total_weight();
         let loss = pool.run(flops, |team| core.step(batch, apply, team));
         let loss = core.told(loss)?;
-        let loss = (loss / rows as f64) as f32;
+        let loss = if weight > 0.0 { (loss / weight) as f32 } else { 0.0 };
         if !loss.is_finite() {
             return Err(Error::non_finite(format!("the loss (step {})", core.steps + 1)));
         }
@@ -76,9 +100,9 @@ impl Trainer {
 }
 
 impl Core {
-    /// The step on `team`; returns `Σ E` over the batch's rows. Updates the
-    /// parameters when `apply` and both the loss and the gradient are
-    /// finite.
+    /// The step on `team`; returns `Σ w·E` over the batch's rows. Updates
+    /// the parameters when `apply`, the weights do not sum to 0 and both
+    /// the loss and the gradient are finite.
     fn step(&mut self, batch: Batch<'_>, apply: bool, team: Team<'_>) -> Result<f64> {
         let kernels = Kernels::active();
         let sizes = self.mlp.sizes();
@@ -92,7 +116,9 @@ impl Core {
         let (params, packed) = (self.mlp.params(), ahead.then_some(&self.packed));
         let net = Net { sizes, activation: self.mlp.activation(), params, packed, kernels };
         // The shards side by side: rows gathered, forward, head, deltas.
-        let s = PassSettings { head: self.mlp.head(), scale: 1.0 / rows as f32, sparse: batch.sparse(&kernels) };
+        let weight = batch.total_weight();
+        let scale = if weight > 0.0 { 1.0 / weight as f32 } else { 0.0 };
+        let s = PassSettings { head: self.mlp.head(), scale, sparse: batch.sparse(&kernels) };
         let shards = &mut self.shards[..self.used];
         let share = team.share(shards.len());
         team.try_for_each(&mut *shards, |sh| sh.pass(&batch, &net, s, share))?;
@@ -105,10 +131,10 @@ impl Core {
         // Every row's outputs and errors, on every rank.
         self.reduce.share_outputs(shards, rows, outputs)?;
         let loss = match self.reduce.shared_outputs(rows, outputs) {
-            Some((_, losses)) => losses.iter().fold(0.0, |acc, &v| acc + v as f64),
-            None => loss_sum(shards),
+            Some((_, losses)) => batch.weighted_sum(losses.iter().copied()),
+            None => batch.weighted_sum(shards.iter().flat_map(|sh| sh.loss[..sh.rows.len()].iter().copied())),
         };
-        if apply && loss.is_finite() && self.grad_sq.is_finite() {
+        if apply && weight > 0.0 && loss.is_finite() && self.grad_sq.is_finite() {
             self.update(team)?;
         }
         Ok(loss)
@@ -152,7 +178,7 @@ impl Core {
         if t.len() != rows * o {
             return Err(Error::shape("targets", format!("{rows} rows × {o} = {} values", rows * o), t.len()));
         }
-        Ok(Batch { x, t, idx: None, inputs: i, outputs: o })
+        Ok(Batch { x, t, w: None, idx: None, inputs: i, outputs: o })
     }
 
     /// An error unless `rows` is between 1 and the batch size.
@@ -175,6 +201,26 @@ impl Core {
         if let Some(&r) = idx.iter().find(|&&r| r >= n) {
             return Err(Error::shape("batch row index", format!("below {n}"), r));
         }
-        Ok(Batch { x, t, idx: Some(idx), inputs: i, outputs: o })
+        Ok(Batch { x, t, w: None, idx: Some(idx), inputs: i, outputs: o })
+    }
+}
+
+impl<'a> Batch<'a> {
+    /// The batch with row weights `w`, which must hold `n` values (the
+    /// batch's rows, or its table's); the batch's own must be finite and
+    /// not negative.
+    fn weighted(self, w: &'a [f32], n: usize) -> Result<Batch<'a>> {
+        if w.len() != n {
+            return Err(Error::shape("row weights", format!("{n} values, one a row"), w.len()));
+        }
+        let batch = Batch { w: Some(w), ..self };
+        let bad = (0..batch.rows()).map(|r| (r, batch.weight(r))).find(|(_, v)| !(v.is_finite() && *v >= 0.0));
+        match bad {
+            None => Ok(batch),
+            Some((r, v)) => {
+                let at = batch.idx.map_or(r, |idx| idx[r]);
+                Err(Error::config("row weights", format!("row {at} has weight {v}; weights must be finite and ≥ 0")))
+            }
+        }
     }
 }

@@ -20,13 +20,15 @@ fn closed_form(head: Head, s: &[f32], t: &[f32]) -> f64 {
         }
         Head::Logistic => s.iter().zip(&t).map(|(&s, &t)| softplus(s) - t * s).sum(),
         Head::Linear => s.iter().zip(&t).map(|(s, t)| 0.5 * (s - t) * (s - t)).sum(),
+        Head::Poisson => s.iter().zip(&t).map(|(&s, &t)| s.exp() - t * s).sum(),
     }
 }
 
 fn run(k: &Kernels, head: Head, s: &[f32], t: &[f32]) -> (Vec<f32>, Vec<f32>, f32) {
     let (mut y, mut d, mut l) = (s.to_vec(), vec![f32::NAN; s.len()], [f32::NAN]);
     let b = vec![0.0; s.len()];
-    head.forward_loss(k, HeadRows { s: &mut y, b: &b, t, delta: &mut d, loss: &mut l, scale: 1.0 }).unwrap();
+    head.forward_loss(k, HeadRows { s: &mut y, b: &b, t, delta: &mut d, loss: &mut l, scale: 1.0, weights: None })
+        .unwrap();
     (y, d, l[0])
 }
 
@@ -51,10 +53,16 @@ fn extreme_logits_give_the_closed_forms() {
     ];
     let linear_rows: &[(&[f32], &[f32])] =
         &[(&[1000.0, -1000.0, 88.0, 0.0], &[0.0, 0.0, 88.0, -1.0]), (&[-88.0, 1e3], &[88.0, -1e3])];
+    // e^s stays finite up to s ≈ 88.7; below, y underflows to 0 (subnormal
+    // near -87.3, 0 below -104) while the error, taken from s, stays exact.
+    let poisson_rows: &[(&[f32], &[f32])] = &[
+        (&[88.0, -88.0, 0.0, 3.0], &[0.0, 5.0, 1.0, 20.0]),
+        (&[-1000.0, -200.0, -104.0, 50.0], &[1.0, 3.0, 0.0, 1e6]),
+        (&[-1000.0; 17], &[2.0; 17]),
+    ];
     for k in SimdPath::ALL.into_iter().filter_map(Kernels::for_path) {
-        for (head, rows) in
-            [(Head::Softmax, softmax_rows), (Head::Logistic, logistic_rows), (Head::Linear, linear_rows)]
-        {
+        let heads = [(Head::Softmax, softmax_rows), (Head::Logistic, logistic_rows), (Head::Linear, linear_rows)];
+        for (head, rows) in heads.into_iter().chain([(Head::Poisson, poisson_rows)]) {
             for &(s, t) in rows {
                 let (y, d, e) = run(&k, head, s, t);
                 let want = closed_form(head, s, t);

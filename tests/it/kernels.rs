@@ -58,6 +58,7 @@ fn bias_activations_match_their_twins() {
     check_row_kernel("bias_sigmoid", Kernels::bias_sigmoid, 4e-7, -30.0, 30.0);
     check_row_kernel("bias_tanh", Kernels::bias_tanh, 4e-7, -6.0, 6.0);
     check_row_kernel("softmax_rows", Kernels::softmax_rows, 2e-6, -20.0, 20.0);
+    check_row_kernel("bias_exp", Kernels::bias_exp, 2.5e-7, -100.0, 100.0);
 }
 
 #[test]
@@ -113,16 +114,19 @@ fn one_hot_rows(rng: &mut Rng, rows: usize, cols: usize) -> Vec<f32> {
 
 #[test]
 fn fused_heads_match_their_twins() {
-    let heads: [(&str, HeadKernel, f32); 3] = [
+    let heads: [(&str, HeadKernel, f32); 4] = [
         ("softmax_loss", Kernels::softmax_loss, 2e-6),
         ("logistic_loss", Kernels::logistic_loss, 2e-6),
         ("linear_loss", Kernels::linear_loss, 1e-6),
+        ("poisson_loss", Kernels::poisson_loss, 2e-6),
     ];
     let mut rng = Rng::new(14);
     for k in paths() {
         for (rows, cols) in shapes() {
             let s = random(&mut rng, rows * cols, -12.0, 12.0);
             let b = random(&mut rng, cols, -1.0, 1.0);
+            // Row weights, some 0: each row's δ is (y - t)·0.25·w.
+            let ws: Vec<f32> = (0..rows).map(|r| [0.0, 1.0, 2.5, 0.125][r % 4]).collect();
             for (name, f, rel) in heads {
                 let t = if name == "softmax_loss" {
                     one_hot_rows(&mut rng, rows, cols)
@@ -130,13 +134,31 @@ fn fused_heads_match_their_twins() {
                     random(&mut rng, rows * cols, 0.0, 1.0)
                 };
                 let (mut ys, mut ds, mut ls) = (s.clone(), vec![0.0; s.len()], vec![0.0; rows]);
-                f(&scalar(), HeadRows { s: &mut ys, b: &b, t: &t, delta: &mut ds, loss: &mut ls, scale: 0.25 })
-                    .unwrap();
+                f(
+                    &scalar(),
+                    HeadRows {
+                        s: &mut ys,
+                        b: &b,
+                        t: &t,
+                        delta: &mut ds,
+                        loss: &mut ls,
+                        scale: 0.25,
+                        weights: Some(&ws),
+                    },
+                )
+                .unwrap();
                 let mut y = Guarded::from(&s);
                 let mut d = Guarded::nan(s.len());
                 let mut l = Guarded::nan(rows);
-                let head =
-                    HeadRows { s: y.body_mut(), b: &b, t: &t, delta: d.body_mut(), loss: l.body_mut(), scale: 0.25 };
+                let head = HeadRows {
+                    s: y.body_mut(),
+                    b: &b,
+                    t: &t,
+                    delta: d.body_mut(),
+                    loss: l.body_mut(),
+                    scale: 0.25,
+                    weights: Some(&ws),
+                };
                 f(&k, head).unwrap();
                 let what = format!("{name} {:?} {rows}×{cols}", k.path());
                 for g in [&y, &d, &l] {
@@ -206,11 +228,11 @@ fn kernels_refuse_wrong_lengths() {
     let mut l = vec![0.0; 2];
     let mut s = vec![0.0; 6];
     let b = [0.0; 3];
-    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 6], delta: &mut d, loss: &mut l[..1], scale: 1.0 };
+    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 6], delta: &mut d, loss: &mut l[..1], scale: 1.0, weights: None };
     assert!(k.softmax_loss(rows).is_err());
-    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 5], delta: &mut d, loss: &mut l, scale: 1.0 };
+    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 5], delta: &mut d, loss: &mut l, scale: 1.0, weights: None };
     assert!(k.softmax_loss(rows).is_err());
-    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 6], delta: &mut d, loss: &mut l, scale: 1.0 };
+    let rows = HeadRows { s: &mut s, b: &b, t: &[0.0; 6], delta: &mut d, loss: &mut l, scale: 1.0, weights: None };
     assert!(k.softmax_loss(rows).is_ok());
 }
 

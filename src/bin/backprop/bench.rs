@@ -113,6 +113,7 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
             Head::Softmax => t[r * outputs + rng.below(outputs as u64) as usize] = 1.0,
             Head::Logistic => t[r * outputs..][..outputs].iter_mut().for_each(|v| *v = rng.below(2) as f32),
             Head::Linear => t[r * outputs..][..outputs].iter_mut().for_each(|v| *v = rng.uniform(-1.0, 1.0)),
+            Head::Poisson => t[r * outputs..][..outputs].iter_mut().for_each(|v| *v = rng.below(5) as f32),
         }
     }
     let (steps, median, best) = tr.within(|tr| time(a.seconds, || tr.step(&x, &t, b).map(drop)))?;

@@ -135,10 +135,12 @@ pub fn default_targets(head: Head, outputs: usize) -> usize {
     }
 }
 
-/// Rows to score: inputs `x` and encoded targets `t`, `rows` of each.
+/// Rows to score: inputs `x`, encoded targets `t` and (when given) weights
+/// `w`, `rows` of each.
 pub struct Labeled<'a> {
     pub x: &'a [f32],
     pub t: &'a [f32],
+    pub w: Option<&'a [f32]>,
     pub rows: usize,
 }
 
@@ -155,12 +157,12 @@ pub fn score_outputs(
     o: usize,
     data: Labeled<'_>,
 ) -> backprop::Result<(Scores, Vec<f32>)> {
-    let Labeled { x, t, rows } = data;
+    let Labeled { x, t, w, rows } = data;
     let mut y = backprop::mem::zeros(backprop::mem::product(rows, o, "outputs")?, "outputs")?;
     let mut loss = backprop::mem::zeros(rows, "losses")?;
     p.predict_with_loss(LabeledRows { x, t, rows }, &mut y, &mut loss)?;
     let mut m = Metrics::new(head, o);
-    m.add_batch(&y, t, &loss);
+    m.add_batch(&y, t, &loss, w);
     Ok((m.scores(), y))
 }
 

@@ -45,7 +45,7 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
         return Err(backprop::Error::format(&a.data, None, msg).into());
     }
     let mut p = Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?;
-    let data = common::Labeled { x: &ds.x, t: &t, rows: ds.rows };
+    let data = common::Labeled { x: &ds.x, t: &t, w: ds.weights.as_deref(), rows: ds.rows };
     let (s, y) = common::score_outputs(&mut p, mlp.head(), mlp.outputs(), data)?;
     let shown = if mlp.head() == Head::Softmax { names.classes.as_deref() } else { Some(&names.targets[..]) };
     let report = Report::new(mlp.head(), shown, Scored { y: &y, t: &t, outputs: mlp.outputs() });

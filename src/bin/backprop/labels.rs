@@ -28,6 +28,10 @@ pub struct CsvArgs {
     /// CSV: the cell separator, `,` `;` or `tab` [default: sniffed from the first line]
     #[arg(long, value_name = "C", value_parser = delimiter)]
     pub delimiter: Option<char>,
+    /// CSV: a column of row weights (sample weights, finite and ≥ 0), by header name or position from 1;
+    /// not a feature. Training minimises the weighted mean error and every score is weighted
+    #[arg(long, value_name = "NAME|INDEX")]
+    pub weight_column: Option<String>,
 }
 
 /// `,` `;` `tab` (or a tab character), or another single ASCII character.
@@ -41,13 +45,15 @@ fn delimiter(s: &str) -> Result<char, String> {
     }
 }
 
-/// How to read a CSV with these flags (the target columns they name).
-pub fn csv_options(target: &[String], delimiter: Option<char>) -> CsvOptions {
+/// How to read a CSV with these flags (the target and weight columns they
+/// name).
+pub fn csv_options(args: &CsvArgs) -> CsvOptions {
     CsvOptions {
-        delimiter: delimiter.map(|c| c as u8),
-        targets: target.iter().map(|t| Column::parse(t)).collect(),
+        delimiter: args.delimiter.map(|c| c as u8),
+        targets: args.target.iter().map(|t| Column::parse(t)).collect(),
         targets_if_named: Vec::new(),
         id: None,
+        weight: args.weight_column.as_deref().map(Column::parse),
     }
 }
 
@@ -55,7 +61,7 @@ pub fn csv_options(target: &[String], delimiter: Option<char>) -> CsvOptions {
 /// flags name, else the model's target names when the file's header has
 /// them all, else the last K.
 pub fn scored_options(args: &CsvArgs, names: &Names) -> CsvOptions {
-    CsvOptions { targets_if_named: names.targets.clone(), ..csv_options(&args.target, args.delimiter) }
+    CsvOptions { targets_if_named: names.targets.clone(), ..csv_options(args) }
 }
 
 /// The names a model keeps from its training data.

@@ -49,7 +49,7 @@ struct Around {
 /// The CSV: a header, then per row the id (with `--id-column`); the
 /// predicted class and the probabilities (softmax), each output's label
 /// thresholded at 0.5 and its probability `p_…` (logistic), or the outputs
-/// (linear), columns named after the classes or target columns of the
+/// (linear; the rates for Poisson), columns named after the classes or target columns of the
 /// training data when the model keeps their names; then the true targets
 /// (with `--with-targets`).
 fn render(mlp: &Mlp, names: &Names, y: &[f32], around: &Around) -> csv::Result<Vec<u8>> {
@@ -61,7 +61,7 @@ fn render(mlp: &Mlp, names: &Names, y: &[f32], around: &Around) -> csv::Result<V
     match head {
         Head::Softmax => header.extend(std::iter::once("class".to_string()).chain(columns.iter().cloned())),
         Head::Logistic => header.extend(columns.iter().cloned().chain(columns.iter().map(|c| format!("p_{c}")))),
-        Head::Linear => header.extend(columns.iter().cloned()),
+        Head::Linear | Head::Poisson => header.extend(columns.iter().cloned()),
     }
     header.extend(around.truth.iter().flat_map(|(n, _)| n.iter().map(|n| format!("true_{n}"))));
     w.write_record(&header)?;
@@ -75,7 +75,7 @@ fn render(mlp: &Mlp, names: &Names, y: &[f32], around: &Around) -> csv::Result<V
                 cells.push(names.classes.as_ref().map_or_else(|| class.to_string(), |c| c[class].clone()));
             }
             Head::Logistic => cells.extend(row.iter().map(|&p| u8::from(p > 0.5).to_string())),
-            Head::Linear => {}
+            Head::Linear | Head::Poisson => {}
         }
         // Shortest round-trip form, in exponent notation when far from 1.
         cells.extend(row.iter().map(|v| format!("{v:?}")));

@@ -89,7 +89,7 @@ impl Report {
                     c.tp += (p && a) as u64;
                 }
             }
-            Head::Linear => {
+            Head::Linear | Head::Poisson => {
                 self.metrics.add_row(y, t, 0.0);
                 for (e, (&y, &t)) in self.abs_err.iter_mut().zip(y.iter().zip(t)) {
                     *e += (f64::from(y) - f64::from(t)).abs();
@@ -108,7 +108,7 @@ impl Report {
     /// F1 and support, and `confusion`; or `targets` with RMSE, MAE, R².
     pub fn json(&self) -> (String, Value) {
         let finite = |v: f64| if v.is_finite() { json!(v) } else { Value::Null };
-        if self.head == Head::Linear {
+        if self.head.is_regression() {
             let t: Vec<Value> = self
                 .regression()
                 .into_iter()
@@ -139,7 +139,7 @@ impl Report {
     /// The report as text, a table per section.
     pub fn text(&self) -> String {
         let w = self.names.iter().map(|n| n.chars().count()).max().unwrap_or(0).max(6);
-        if self.head == Head::Linear {
+        if self.head.is_regression() {
             let mut s = format!("{:w$}  {:>12}  {:>12}  {:>8}\n", "target", "rmse", "mae", "r2");
             for ((rmse, mae, r2), name) in self.regression().into_iter().zip(&self.names) {
                 s += &format!("{name:w$}  {rmse:>12.4}  {mae:>12.4}  {r2:>8.4}\n");

@@ -100,6 +100,12 @@ impl RefMlp {
                         e[r] += 0.5 * (sr[j] - tr[j]).powi(2);
                     }
                 }
+                Head::Poisson => {
+                    for j in 0..o {
+                        y[r * o + j] = sr[j].exp();
+                        e[r] += sr[j].exp() - tr[j] * sr[j];
+                    }
+                }
             }
         }
         (y, e)
@@ -114,10 +120,17 @@ impl RefMlp {
 
     /// Mean error and its gradient (dW, db per layer) by backpropagation.
     pub fn grad(&self, x: &[f64], t: &[f64], rows: usize) -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        self.grad_weighted(x, t, &vec![1.0; rows], rows)
+    }
+
+    /// The weighted mean error `Σ w E / Σ w` and its gradient.
+    pub fn grad_weighted(&self, x: &[f64], t: &[f64], w: &[f64], rows: usize) -> (f64, Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let hs = self.forward(x, rows);
         let layers = self.sizes.len() - 1;
         let (y, e) = self.head_rows(&hs[layers], t, rows);
-        let mut delta: Vec<f64> = y.iter().zip(t).map(|(y, t)| (y - t) / rows as f64).collect();
+        let o = self.sizes[layers];
+        let total: f64 = w.iter().sum();
+        let mut delta: Vec<f64> = y.iter().zip(t).enumerate().map(|(i, (y, t))| w[i / o] * (y - t) / total).collect();
         let mut gw = vec![vec![]; layers];
         let mut gb = vec![vec![]; layers];
         for l in (0..layers).rev() {
@@ -149,12 +162,13 @@ impl RefMlp {
             gw[l] = dw;
             gb[l] = db;
         }
-        (e.iter().sum::<f64>() / rows as f64, gw, gb)
+        (e.iter().zip(w).map(|(e, w)| e * w).sum::<f64>() / total, gw, gb)
     }
 }
 
 /// Random inputs in [-1, 1] and targets suited to the head: one-hot for
-/// softmax, probabilities for logistic, reals for linear.
+/// softmax, probabilities for logistic, reals for linear, counts for
+/// Poisson.
 pub fn batch(head: Head, rows: usize, inputs: usize, outputs: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     let mut rng = backprop::rng::Rng::new(seed);
     let x = (0..rows * inputs).map(|_| rng.uniform(-1.0, 1.0)).collect();
@@ -164,6 +178,7 @@ pub fn batch(head: Head, rows: usize, inputs: usize, outputs: usize, seed: u64) 
             Head::Softmax => t[r * outputs + rng.below(outputs as u64) as usize] = 1.0,
             Head::Logistic => t[r * outputs..(r + 1) * outputs].iter_mut().for_each(|v| *v = rng.next_f32()),
             Head::Linear => t[r * outputs..(r + 1) * outputs].iter_mut().for_each(|v| *v = rng.uniform(-2.0, 2.0)),
+            Head::Poisson => t[r * outputs..(r + 1) * outputs].iter_mut().for_each(|v| *v = rng.below(5) as f32),
         }
     }
     (x, t)

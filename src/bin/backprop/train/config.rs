@@ -32,6 +32,8 @@ pub struct RunConfig {
     pub target: Vec<String>,
     #[serde(default)]
     pub delimiter: Option<char>,
+    #[serde(default)]
+    pub weight_column: Option<String>,
     pub classes: Option<usize>,
     #[serde(default)]
     pub standardize: bool,
@@ -210,6 +212,7 @@ impl RunConfig {
             targets,
             target: a.csv.target.clone(),
             delimiter: a.csv.delimiter,
+            weight_column: a.csv.weight_column.clone(),
             classes: a.classes,
             standardize,
             standardize_targets,

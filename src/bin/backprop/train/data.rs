@@ -2,16 +2,17 @@
 //! rows (a test file or a seeded validation split).
 
 use super::config::{Held, RunConfig};
-use crate::labels::{self, Names};
+use crate::labels::{self, CsvArgs, Names};
 use crate::Failure;
 use backprop::data;
 use backprop::Head;
 use std::path::Path;
 
-/// Inputs and encoded targets.
+/// Inputs, encoded targets and, with `--weight-column`, row weights.
 pub struct Split {
     pub x: Vec<f32>,
     pub t: Vec<f32>,
+    pub w: Option<Vec<f32>>,
     pub rows: usize,
 }
 
@@ -34,7 +35,7 @@ pub fn load(c: &RunConfig, outputs: Option<usize>, classes: Option<Vec<String>>)
     let count = names.classes.as_ref().map(Vec::len).or(c.classes).or(outputs.filter(|_| c.head == Head::Softmax));
     let (t, outputs) = data::encode_targets(&ds, c.head, count)?;
     let features = ds.features;
-    let mut train = Split { x: ds.x, t, rows: ds.rows };
+    let mut train = Split { x: ds.x, t, w: ds.weights, rows: ds.rows };
     let held = match c.held() {
         Held::Test(p) => Some(held_out(&p, c, &names, &train)?),
         Held::Val(f) => Some(split_off(&mut train, f, c.seed)?),
@@ -45,7 +46,8 @@ pub fn load(c: &RunConfig, outputs: Option<usize>, classes: Option<Vec<String>>)
 
 /// A data file of the run, its target columns as the flags say.
 fn read(path: &Path, c: &RunConfig) -> Result<data::Dataset, Failure> {
-    let opts = labels::csv_options(&c.target, c.delimiter);
+    let args = CsvArgs { target: c.target.clone(), delimiter: c.delimiter, weight_column: c.weight_column.clone() };
+    let opts = labels::csv_options(&args);
     Ok(data::load_csv_with(path, &opts, |_| c.targets)?)
 }
 
@@ -67,7 +69,7 @@ fn held_out(path: &Path, c: &RunConfig, names: &Names, train: &Split) -> Result<
         let msg = format!("{o} target columns, but the training data has {outputs}");
         return Err(backprop::Error::format(path, None, msg).into());
     }
-    Ok(Split { x: ds.x, t, rows: ds.rows })
+    Ok(Split { x: ds.x, t, w: ds.weights, rows: ds.rows })
 }
 
 /// Moves a seeded `fraction` of the rows of `train` into a validation split;
@@ -82,6 +84,7 @@ fn split_off(train: &mut Split, fraction: f64, seed: u64) -> Result<Split, Failu
     let take = |rows: &[usize]| Split {
         x: rows.iter().flat_map(|&r| &train.x[r * f..(r + 1) * f]).copied().collect(),
         t: rows.iter().flat_map(|&r| &train.t[r * o..(r + 1) * o]).copied().collect(),
+        w: train.w.as_ref().map(|w| rows.iter().map(|&r| w[r]).collect()),
         rows: rows.len(),
     };
     let (kept, held) = (take(&keep), take(&val));

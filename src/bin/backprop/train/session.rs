@@ -433,26 +433,17 @@ impl Session {
         let mut rows = 0;
         while self.st.batch < batches {
             let idx = &self.order[self.st.batch * b..((self.st.batch + 1) * b).min(self.train.rows)];
-            if let Err(e) = self.trainer.step_rows(&self.train.x, &self.train.t, idx) {
+            let (x, t) = (&self.train.x, &self.train.t);
+            let stepped = match &self.train.w {
+                Some(w) => self.trainer.step_rows_weighted(x, t, w, idx),
+                None => self.trainer.step_rows(x, t, idx),
+            };
+            if let Err(e) = stepped {
                 return Err(self.diverged(e));
             }
-            let (o, targets) = (self.outputs, &self.trainer.mlp().scaling().targets);
-            let t = idx.iter().map(|&r| &self.train.t[r * o..(r + 1) * o]);
-            for ((y, t), l) in self.trainer.last_outputs().zip(t).zip(self.trainer.last_losses()) {
-                match targets {
-                    // Scored in the targets' units, as the held-out rows are.
-                    Some(s) => {
-                        let (yr, tr) = &mut self.raw_row;
-                        yr.copy_from_slice(y);
-                        tr.copy_from_slice(t);
-                        s.unapply(yr);
-                        s.unapply(tr);
-                        self.st.metrics.add_row(yr, tr, l);
-                    }
-                    None => self.st.metrics.add_row(y, t, l),
-                }
-            }
-            rows += idx.len();
+            let n = idx.len();
+            self.score_step(self.st.batch * b);
+            rows += n;
             self.st.batch += 1;
             bar.inc(1);
             if let Some(sig) = self.interrupt.caught().filter(|_| self.st.batch < batches) {
@@ -465,6 +456,29 @@ impl Session {
             }
         }
         Ok(rows)
+    }
+
+    /// Adds the last step's rows, from position `from` of the epoch's
+    /// order, to the epoch's scores.
+    fn score_step(&mut self, from: usize) {
+        let (o, targets) = (self.outputs, &self.trainer.mlp().scaling().targets);
+        let rows = self.order[from..].iter().map(|&r| (&self.train.t[r * o..(r + 1) * o], r));
+        let scored = self.trainer.last_outputs().zip(rows).zip(self.trainer.last_losses());
+        for ((y, (t, r)), l) in scored {
+            let w = self.train.w.as_ref().map_or(1.0, |w| w[r]);
+            match targets {
+                // Scored in the targets' units, as the held-out rows are.
+                Some(s) => {
+                    let (yr, tr) = &mut self.raw_row;
+                    yr.copy_from_slice(y);
+                    tr.copy_from_slice(t);
+                    s.unapply(yr);
+                    s.unapply(tr);
+                    self.st.metrics.add_weighted_row(yr, tr, l, w);
+                }
+                None => self.st.metrics.add_weighted_row(y, t, l, w),
+            }
+        }
     }
 
     /// The error for a non-finite loss or gradient: what the files hold
@@ -494,7 +508,12 @@ impl Session {
         let held = match (&self.held, &mut self.predictor) {
             (Some(h), Some(p)) => {
                 p.load(self.trainer.mlp())?;
-                Some(common::score(p, self.cfg.head, self.outputs, common::Labeled { x: &h.x, t: &h.t, rows: h.rows })?)
+                Some(common::score(
+                    p,
+                    self.cfg.head,
+                    self.outputs,
+                    common::Labeled { x: &h.x, t: &h.t, w: h.w.as_deref(), rows: h.rows },
+                )?)
             }
             _ => None,
         };
