@@ -76,17 +76,19 @@ fn heads(g: &mut Group<'_>, k: &Kernels, i: &Inputs) {
     let p = k.path().name();
     let (mut y, mut d, mut loss) = (i.x.clone(), vec![0.0f32; i.x.len()], vec![0.0f32; ROWS]);
     type HeadK = fn(&Kernels, HeadRows<'_>) -> backprop::Result<()>;
-    let heads: [(&str, HeadK); 3] = [
+    let heads: [(&str, HeadK); 4] = [
         ("softmax_loss", Kernels::softmax_loss),
         ("logistic_loss", Kernels::logistic_loss),
         ("linear_loss", Kernels::linear_loss),
+        ("poisson_loss", Kernels::poisson_loss),
     ];
     for (name, f) in heads {
         g.bench_function(BenchmarkId::new(name, p), |bch| {
             bch.iter(|| {
                 y.copy_from_slice(&i.x);
                 let scale = 1.0 / ROWS as f32;
-                f(k, HeadRows { s: &mut y, b: &i.b, t: &i.t, delta: &mut d, loss: &mut loss, scale }).unwrap()
+                f(k, HeadRows { s: &mut y, b: &i.b, t: &i.t, delta: &mut d, loss: &mut loss, scale, weights: None })
+                    .unwrap()
             })
         });
     }

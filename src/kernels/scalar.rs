@@ -108,11 +108,13 @@ fn delta_row(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
     }
 }
 
-/// The rows of a head: each row's logits, targets, deltas, error and
-/// factor of δ (`scale·w_r`).
-fn head_rows<'a>(
-    h: HeadRows<'a>,
-) -> (&'a [f32], impl Iterator<Item = ((((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut f32), f32)>) {
+/// One row of a head: its logits, targets, deltas, error, and the factor
+/// of its δ.
+type HeadRow<'a> = ((((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut f32), f32);
+
+/// The bias and the rows of a head: each row's logits, targets, deltas,
+/// error and factor of δ (`scale·w_r`).
+fn head_rows(h: HeadRows<'_>) -> (&[f32], impl Iterator<Item = HeadRow<'_>>) {
     let HeadRows { s, b, t, delta, loss, scale, weights } = h;
     let c = b.len();
     let n = loss.len();
