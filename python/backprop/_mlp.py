@@ -42,6 +42,10 @@ MAX_THREADS = 1024
 
 #: scikit-learn's activation names and the engine's.
 _ACTIVATIONS = {"logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+#: MLPRegressor's losses and the engine's heads.
+_REGRESSION_HEADS = {"squared_error": "linear", "poisson": "poisson"}
+#: The engine's heads and scikit-learn's ``out_activation_``.
+_OUT_ACTIVATIONS = {"softmax": "softmax", "logistic": "logistic", "linear": "identity", "poisson": "exp"}
 #: The metadata entry of a model file that holds the estimator's state.
 META_KEY = "backprop.python"
 # The class names `backprop train` keeps for text labels (a JSON list).
@@ -65,7 +69,9 @@ _DOC_PARAMS = """
         ``alpha * W / batch_rows``, so the engine's weight decay is
         ``alpha / batch_size`` (PyTorch's ``weight_decay``). Unlike
         scikit-learn's, it decays the biases too. With 'adamw' it is the
-        decoupled decay ``lr * alpha / batch_size`` per step.
+        decoupled decay ``lr * alpha / batch_size`` per step. With
+        ``sample_weight``, as in scikit-learn, a step's decay is
+        ``alpha / Σw`` of its batch's weights.
     batch_size : int or 'auto', default 'auto' (``min(200, n_samples)``)
     learning_rate : {'constant'}, default 'constant'
         'invscaling' and 'adaptive' are not supported; see ``lr_schedule``.
@@ -230,7 +236,8 @@ class _BaseMLP(BaseEstimator):
             seed=self._seed_value, solver=self.solver, lr=float(self.learning_rate_init),
             momentum=float(self.momentum) if self.solver == "sgd" else 0.0,
             nesterov=bool(self.nesterovs_momentum and self.solver == "sgd" and self.momentum > 0),
-            weight_decay=float(self.alpha) / batch, beta1=float(self.beta_1), beta2=float(self.beta_2),
+            weight_decay=float(self.alpha) / batch, decay_per_weight=float(self.alpha), beta1=float(self.beta_1),
+            beta2=float(self.beta_2),
             eps=float(self.epsilon), schedule=self.lr_schedule, clip_norm=self.clip_norm,
             threads=self._threads(),
         )
@@ -303,6 +310,9 @@ class _BaseMLP(BaseEstimator):
                 f"the fitted network has layers {self._net.sizes}, but this data and hidden_layer_sizes need "
                 f"{[X.shape[1], *self._hidden(), T.shape[1]]}"
             )
+        elif self._net.head != self._head_name:
+            raise ValueError(f"the fitted network has a {self._net.head} head, but these settings need a "
+                             f"{self._head_name} head; fit anew without warm_start")
         val = None
         if self.early_stopping and not incremental:
             keep, held = _native.validation_split(X.shape[0], float(self.validation_fraction), self._seed_value)
@@ -355,7 +365,7 @@ class _BaseMLP(BaseEstimator):
         self.coefs_, self.intercepts_ = self._weights()
         self.n_layers_ = len(self._net.sizes)
         self.n_outputs_ = self._net.sizes[-1]
-        self.out_activation_ = {"softmax": "softmax", "logistic": "logistic", "linear": "identity"}[self._net.head]
+        self.out_activation_ = _OUT_ACTIVATIONS[self._net.head]
 
     def _forward(self, X):
         check_is_fitted(self, "coefs_")
@@ -547,13 +557,44 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = ("Multi-layer perceptron regressor, scikit-learn's ``MLPRegressor`` on the backprop engine:\n"
-               "a linear head, squared error; y 1-D or 2-D.\n" + _DOC_PARAMS)
+    __doc__ = ("Multi-layer perceptron regressor, scikit-learn's ``MLPRegressor`` on the backprop engine; y 1-D or\n"
+               "2-D.\n\n"
+               "    loss : {'squared_error', 'poisson'}, default 'squared_error'\n"
+               "        'squared_error': a linear head, half the squared error. 'poisson': an exponential head\n"
+               "        ``y = exp(s)`` for counts or rates (y >= 0), the Poisson negative log-likelihood\n"
+               "        ``exp(s) - y*s`` (PyTorch's ``PoissonNLLLoss(log_input=True)``; ``loss_curve_`` holds it,\n"
+               "        where scikit-learn's adds the constant that makes it half the Poisson deviance).\n"
+               + _DOC_PARAMS)
 
-    _head_name = "linear"
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None, clip_norm=None,
+                 lr_schedule="constant"):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, max_fun=max_fun, n_threads=n_threads, clip_norm=clip_norm,
+            lr_schedule=lr_schedule)
+        self.loss = loss
+
+    @property
+    def _head_name(self):
+        return _REGRESSION_HEADS.get(self.loss, "linear")
+
+    def _check_settings(self):
+        if self.loss not in _REGRESSION_HEADS:
+            raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
+        super()._check_settings()
 
     def _encode(self, y):
         y = np.asarray(y, dtype=np.float64)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
         return np.ascontiguousarray(y.reshape(len(y), -1), dtype=np.float32)
 
     @_one_fit_at_a_time
@@ -593,7 +634,7 @@ def load(path):
     (or PyTorch) becomes an ``MLPClassifier`` for a softmax or logistic
     head (classes ``0..outputs-1``, or for softmax the class names the CLI
     keeps in the file's ``backprop.classes`` entry, as it read them from
-    text labels) or an ``MLPRegressor`` for a linear head. Metadata that is
+    text labels) or an ``MLPRegressor`` for a linear or Poisson head. Metadata that is
     malformed (not JSON, of the wrong types, or not fitting the network) is
     a ``ValueError`` naming the file."""
     with open(path, "rb") as f:
@@ -623,8 +664,10 @@ def _estimator(net, meta):
     inverse = {v: k for k, v in _ACTIVATIONS.items()}
     sizes = net.sizes
     if META_KEY not in meta:
-        cls = MLPRegressor if net.head == "linear" else MLPClassifier
+        cls = MLPRegressor if net.head in ("linear", "poisson") else MLPClassifier
         est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=inverse[net.activation])
+        if net.head == "poisson":
+            est.loss = "poisson"
         classes = list(range(sizes[-1]))
         if net.head == "softmax" and CLI_CLASSES_KEY in meta:
             classes = json.loads(meta[CLI_CLASSES_KEY])

@@ -208,6 +208,9 @@ struct LossSum {
 /// A trainer and the row order of its epochs.
 struct FitState {
     trainer: Trainer,
+    /// With row weights, each step's weight decay is this over the
+    /// batch's `Σ w` (scikit-learn's `alpha/Σw`).
+    decay_per_weight: f64,
     rng: Rng,
     order: Vec<usize>,
     shuffle: bool,
@@ -242,13 +245,19 @@ impl FitState {
     /// [`SIGNAL_POLL`], adding their rows to `sum`; returns where they
     /// stopped and the sums.
     fn steps(&mut self, rows: Rows<'_>, from: usize, mut sum: LossSum) -> backprop::Result<(usize, LossSum)> {
-        let FitState { trainer, order, batch, .. } = self;
+        let FitState { trainer, order, batch, decay_per_weight, .. } = self;
         let b = (*batch).min(rows.n).max(1);
         let (start, mut at) = (Instant::now(), from);
         while at < rows.n && start.elapsed() < SIGNAL_POLL {
             let idx = &order[at..(at + b).min(rows.n)];
             match rows.w {
-                Some(w) => trainer.step_rows_weighted(rows.x, rows.t, w, idx)?,
+                Some(w) => {
+                    let total = idx.iter().fold(0.0, |acc, &r| acc + f64::from(w[r]));
+                    if total > 0.0 && *decay_per_weight > 0.0 {
+                        trainer.set_weight_decay(*decay_per_weight / total)?;
+                    }
+                    trainer.step_rows_weighted(rows.x, rows.t, w, idx)?
+                }
                 None => trainer.step_rows(rows.x, rows.t, idx)?,
             };
             for (l, &r) in trainer.last_losses().zip(idx) {
@@ -289,10 +298,12 @@ impl Fit {
     /// steps); `threads` 0 means every core. `batch_size` is the batch of
     /// `backprop train --batch-size` clipped to the rows, as the CLI clips
     /// it, so the results are the CLI's for the same settings (whatever
-    /// the cut and the threads).
+    /// the cut and the threads). `weight_decay` is the optimizer's; in an
+    /// epoch with row weights, each step's is `decay_per_weight / Σw` of
+    /// its batch instead.
     #[new]
     #[pyo3(signature = (network, batch_size, *, total_steps, shuffle, seed, solver, lr, momentum, nesterov,
-                        weight_decay, beta1, beta2, eps, schedule, clip_norm, threads))]
+                        weight_decay, decay_per_weight, beta1, beta2, eps, schedule, clip_norm, threads))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -306,6 +317,7 @@ impl Fit {
         momentum: f64,
         nesterov: bool,
         weight_decay: f64,
+        decay_per_weight: f64,
         beta1: f64,
         beta2: f64,
         eps: f64,
@@ -315,6 +327,9 @@ impl Fit {
     ) -> PyResult<Fit> {
         if batch_size == 0 {
             return Err(PyValueError::new_err("batch_size must be at least 1"));
+        }
+        if !(decay_per_weight.is_finite() && decay_per_weight >= 0.0) {
+            return Err(PyValueError::new_err(format!("decay_per_weight must be finite and ≥ 0, got {decay_per_weight}")));
         }
         let mlp = with(py, &network.inner, |s| Ok(s.mlp.clone()))?;
         if let Some(what) = mlp.scaling().name() {
@@ -340,7 +355,7 @@ impl Fit {
         let sgd = Sgd { momentum, nesterov, weight_decay };
         let adam = Adam { beta1, beta2, eps, weight_decay };
         let trainer = Trainer::with_optimizer(mlp, config, optimizer(solver, sgd, adam)?).map_err(value_error)?;
-        let state = FitState { trainer, rng: epoch_rng(seed), order: Vec::new(), shuffle, batch };
+        let state = FitState { trainer, decay_per_weight, rng: epoch_rng(seed), order: Vec::new(), shuffle, batch };
         Ok(Fit { inner: Mutex::new(state), features, outputs })
     }
 

@@ -104,6 +104,11 @@ macro_rules! adam_rule {
                 let mv = [Rewrite::in_place(slots.m), Rewrite::in_place(slots.v)];
                 Kernels::active().adam_update_from(Rewrite::in_place(params), grads, mv, p)
             }
+
+            fn set_weight_decay(&mut self, weight_decay: f64) -> Result<()> {
+                self.weight_decay = weight_decay;
+                Ok(())
+            }
         }
     };
 }

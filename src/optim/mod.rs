@@ -41,6 +41,13 @@ pub trait Optimizer: Send + Sync {
     /// `at`. Must be elementwise (see the module documentation). Errors
     /// only when the lengths disagree.
     fn update(&self, params: &mut [f32], grads: &[f32], slots: Slots<'_>, at: UpdateStep) -> Result<()>;
+
+    /// Sets the weight decay λ (finite, ≥ 0, checked by the caller); an
+    /// error for a rule without one.
+    fn set_weight_decay(&mut self, weight_decay: f64) -> Result<()> {
+        let _ = weight_decay;
+        Err(Error::config("weight decay", format!("the {} optimizer has none", self.name())))
+    }
 }
 
 /// The scalars of one update.
@@ -56,7 +63,7 @@ pub struct UpdateStep {
 }
 
 /// A weight decay must be finite and ≥ 0.
-fn check_decay(weight_decay: f64) -> Result<()> {
+pub(crate) fn check_decay(weight_decay: f64) -> Result<()> {
     if !weight_decay.is_finite() || weight_decay < 0.0 {
         return Err(Error::config("weight decay", format!("must be finite and ≥ 0, got {weight_decay}")));
     }

@@ -48,4 +48,9 @@ impl Optimizer for Sgd {
         };
         Kernels::active().sgd_update_from(Rewrite::in_place(params), grads, Rewrite::in_place(slots.m), p)
     }
+
+    fn set_weight_decay(&mut self, weight_decay: f64) -> Result<()> {
+        self.weight_decay = weight_decay;
+        Ok(())
+    }
 }

@@ -35,7 +35,7 @@ impl Trainer {
     /// 0 leaves the parameters and the step count as they are and returns
     /// 0.
     pub fn step_weighted(&mut self, x: &[f32], t: &[f32], w: &[f32], rows: usize) -> Result<f32> {
-        let batch = self.core.rows(x, t, rows).and_then(|b| b.weighted(w, w.len()));
+        let batch = self.core.rows(x, t, rows).and_then(|b| b.weighted(w, rows));
         let batch = self.core.told(batch)?;
         self.run(batch, true)
     }

@@ -257,6 +257,14 @@ impl Trainer {
         Ok(())
     }
 
+    /// Sets the optimizer's weight decay λ (finite, ≥ 0) for the steps
+    /// from the next: scikit-learn's `alpha/Σw` changes with each batch's
+    /// weight. An error for an optimizer without weight decay.
+    pub fn set_weight_decay(&mut self, weight_decay: f64) -> Result<()> {
+        crate::optim::check_decay(weight_decay)?;
+        self.core.optimizer.set_weight_decay(weight_decay)
+    }
+
     /// The learning rate the next step will use: the schedule at step
     /// [`steps`](Self::steps) + 1.
     pub fn current_lr(&self) -> f64 {

@@ -185,6 +185,28 @@ fn bad_arguments_are_codes_and_messages() {
             bp_model_predict(m, x.as_ptr(), 2, y.as_mut_ptr());
             y
         };
+        // Row weights: NULL, a negative or NaN weight and a loss inside
+        // them are refused; a weight of 0 for each row changes nothing.
+        let (w, mut wl) = ([1f32, 3.0], [1f32, -1.0]);
+        assert_eq!(bp_trainer_step_weighted(tr, x.as_ptr(), t.as_ptr(), null(), 2, &mut loss), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(
+            bp_trainer_step_weighted(tr, x.as_ptr(), t.as_ptr(), wl.as_ptr(), 2, &mut loss),
+            BP_ERR_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("weight -1"), "{}", last_error());
+        wl[1] = f32::NAN;
+        assert_eq!(
+            bp_trainer_step_weighted(tr, x.as_ptr(), t.as_ptr(), wl.as_ptr(), 2, &mut loss),
+            BP_ERR_INVALID_ARGUMENT
+        );
+        let p = wl.as_mut_ptr();
+        assert_eq!(bp_trainer_step_weighted(tr, x.as_ptr(), t.as_ptr(), p, 2, p.add(1)), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_trainer_step_weighted(tr, x.as_ptr(), t.as_ptr(), [0f32; 2].as_ptr(), 2, &mut loss), BP_OK);
+        assert_eq!(loss, 0.0);
+        assert_eq!(bp_model_predict(m, x.as_ptr(), 2, y.as_mut_ptr()), BP_OK);
+        assert_eq!(before, y, "a batch of no weight leaves the model as it was");
+        assert_eq!(bp_trainer_step_weighted(tr, x.as_ptr(), t.as_ptr(), w.as_ptr(), 2, &mut loss), BP_OK);
+        assert!(loss.is_finite() && loss > 0.0);
         assert_eq!(bp_trainer_step(tr, x.as_ptr(), t.as_ptr(), 2, &mut loss), BP_OK);
         assert!(loss.is_finite() && loss > 0.0);
         // The model sees the trainer's updates.

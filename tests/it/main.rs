@@ -32,3 +32,4 @@ mod resume;
 mod scaling;
 mod sparse;
 mod standardize;
+mod weights;
