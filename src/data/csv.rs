@@ -91,6 +91,39 @@ fn at(path: &Path, pos: u64, col: Option<usize>) -> Option<String> {
     })
 }
 
+/// How a CSV dataset was read: enough to find a data row's line again on
+/// the way to an error about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvSource {
+    /// The cell separator.
+    pub delimiter: u8,
+    /// Whether the first non-blank line is a header.
+    pub header: bool,
+    /// The target columns' positions in the file, from 1.
+    pub target_columns: Vec<usize>,
+}
+
+/// The 1-based line of data row `row` (from 0) of the CSV at `path`, read
+/// as `src` says: the file is read again up to that row, only on the way
+/// to an error.
+pub(super) fn row_line(path: &Path, src: &CsvSource, row: usize) -> Option<usize> {
+    let (mut reader, _) = records(path, open(path).ok()?, Some(src.delimiter)).ok()?;
+    let (mut rec, mut seen, mut header) = (csv::StringRecord::new(), 0, src.header);
+    while reader.read_record(&mut rec).ok()? {
+        if rec.iter().all(str::is_empty) {
+            continue;
+        }
+        if std::mem::take(&mut header) {
+            continue;
+        }
+        if seen == row {
+            return line_at(path, rec.position()?.byte());
+        }
+        seen += 1;
+    }
+    None
+}
+
 /// What a cell holds.
 #[derive(Clone, Debug, PartialEq)]
 enum Cell {
@@ -350,12 +383,13 @@ impl Table {
         Ok(())
     }
 
-    fn into_dataset(self, path: &Path) -> Dataset {
+    fn into_dataset(self, path: &Path, delimiter: u8) -> Dataset {
         let (features, targets) = (self.features(), self.targets.len());
         let name = |c: usize| self.names.get(c).cloned();
         let feature_names = (0..self.width).filter(|&c| !self.is_target[c]).filter_map(name).collect();
         let target_names = self.targets.iter().filter_map(|&c| name(c)).collect();
         let labels = self.text.then_some(self.labels);
+        let (header, target_columns) = (!self.names.is_empty(), self.targets.iter().map(|c| c + 1).collect());
         Dataset {
             path: path.to_path_buf(),
             rows: self.rows,
@@ -368,13 +402,14 @@ impl Table {
             labels,
             ids: self.id.map(|_| self.ids),
             weights: self.weight.map(|_| self.weights),
+            csv: Some(CsvSource { delimiter, header, target_columns }),
         }
     }
 }
 
-/// A `csv` reader over `src`, its delimiter given or sniffed; and whether
-/// the source is gzipped.
-fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Reader<Box<dyn Read>>, bool)> {
+/// A `csv` reader over `src`, its delimiter given or sniffed; and the
+/// delimiter.
+fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Reader<Box<dyn Read>>, u8)> {
     let (gz, mut reader) = (src.gz, src.reader);
     let mut head = vec![0u8; 1 << 16];
     let n = super::read_full(&mut reader, &mut head).map_err(|e| read_error(path, gz, e))?;
@@ -387,7 +422,7 @@ fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Read
         .delimiter(delimiter)
         .trim(csv::Trim::All)
         .from_reader(text);
-    Ok((reader, gz))
+    Ok((reader, delimiter))
 }
 
 /// Loads the CSV `src` reads from `path`; without chosen target columns
@@ -395,7 +430,8 @@ fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Read
 /// `columns` does not count), the count chosen from the first row's width,
 /// so that the file is read once.
 pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnce(usize) -> usize) -> Result<Dataset> {
-    let (mut reader, gz) = records(path, src, opts.delimiter)?;
+    let gz = src.gz;
+    let (mut reader, delimiter) = records(path, src, opts.delimiter)?;
     let mut rec = csv::StringRecord::new();
     let (mut table, mut names, mut last) = (None::<Table>, None::<Vec<String>>, Some(last));
     while reader.read_record(&mut rec).map_err(|e| csv_error(path, gz, e))? {
@@ -445,7 +481,7 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
         })?;
     }
     match table {
-        Some(t) => Ok(t.into_dataset(path)),
+        Some(t) => Ok(t.into_dataset(path, delimiter)),
         None => Err(Error::format(path, None, "no data rows (the file is empty or holds only a header)")),
     }
 }

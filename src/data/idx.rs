@@ -124,6 +124,7 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
             labels,
             ids: None,
             weights: None,
+            csv: None,
         });
     }
     let lpath = labels_path(path)?;
@@ -148,5 +149,6 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
         labels,
         ids: None,
         weights: None,
+        csv: None,
     })
 }

@@ -7,7 +7,7 @@ mod csv;
 mod idx;
 mod order;
 
-pub use self::csv::{Column, CsvOptions};
+pub use self::csv::{Column, CsvOptions, CsvSource};
 pub use batch::Batcher;
 pub use order::{epoch_rng, validation_split};
 
@@ -47,6 +47,9 @@ pub struct Dataset {
     pub ids: Option<Vec<String>>,
     /// Each row's weight (CSV with [`CsvOptions::weight`]): finite, ≥ 0.
     pub weights: Option<Vec<f32>>,
+    /// How a CSV was read, so that errors about a row name its line (IDX
+    /// data has none: its rows are named by number).
+    pub csv: Option<CsvSource>,
 }
 
 /// The file formats [`load`] reads.
@@ -190,7 +193,7 @@ pub fn index_labels(ds: &mut Dataset, names: &[String]) -> Result<()> {
             None => {
                 let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
                 let msg = format!("label {label:?} is not one of the classes ({})", shown.join(", "));
-                return Err(Error::format(&ds.path, Some(format!("row {}", r + 1)), msg));
+                return Err(target_error(ds, r, 0, msg));
             }
         }
     }
@@ -318,12 +321,32 @@ fn looks_like_classes(ds: &Dataset) -> Result<()> {
         "the target column holds {distinct} distinct whole numbers ({how}), which looks like a quantity, not classes; \
          use the linear head (--head linear) to predict it, or set the class count (--classes) to insist on classes"
     );
-    Err(Error::format(&ds.path, Some("target column 1".into()), msg))
+    Err(Error::format(&ds.path, Some(target_location(ds, None, 0)), msg))
 }
 
-/// An error at row `r`, target column `c` (both from 0) of `ds`.
+/// An error at row `r`, target column `c` (both from 0) of `ds`: for a CSV
+/// at its line (the header being line 1, as an editor counts) and its
+/// column by position and header name; else at `row R, target column C`.
 fn target_error(ds: &Dataset, r: usize, c: usize, msg: String) -> Error {
-    Error::format(&ds.path, Some(format!("row {}, target column {}", r + 1, c + 1)), msg)
+    Error::format(&ds.path, Some(target_location(ds, Some(r), c)), msg)
+}
+
+/// Where row `r` (or the whole column, for `None`) of target column `c` of
+/// `ds` is.
+fn target_location(ds: &Dataset, r: Option<usize>, c: usize) -> String {
+    let name = ds.target_names.get(c).map_or(String::new(), |n| format!(" ({n:?})"));
+    let Some(src) = &ds.csv else {
+        return match r {
+            Some(r) => format!("row {}, target column {}", r + 1, c + 1),
+            None => format!("target column {}", c + 1),
+        };
+    };
+    let column = format!("column {}{name}", src.target_columns.get(c).copied().unwrap_or(c + 1));
+    match r.map(|r| (r, csv::row_line(&ds.path, src, r))) {
+        Some((_, Some(line))) => format!("line {line}, {column}"),
+        Some((r, None)) => format!("data row {}, {column}", r + 1),
+        None => column,
+    }
 }
 
 /// A copy of `v`, allocated fallibly.

@@ -30,6 +30,14 @@ impl Standardizer {
     /// passes; a column whose deviation is 0 (or too small to divide by)
     /// gets 1. Errors when `v` holds no row or a non-finite value.
     pub fn fit(v: &[f32], cols: usize) -> Result<Standardizer> {
+        Standardizer::fit_weighted(v, cols, None)
+    }
+
+    /// [`fit`](Self::fit) with a weight for each row (finite, ≥ 0, not all
+    /// 0; `None`: 1 each): the weighted mean and population deviation, as
+    /// `StandardScaler.fit(X, sample_weight=w)`, so that a row of weight 0
+    /// counts as no row and a row of weight k as k rows.
+    pub fn fit_weighted(v: &[f32], cols: usize, weights: Option<&[f32]>) -> Result<Standardizer> {
         let rows = v.len().checked_div(cols).unwrap_or(0);
         if rows == 0 || rows * cols != v.len() {
             return Err(Error::shape("standardised data", format!("rows × {cols} values, at least one row"), v.len()));
@@ -41,18 +49,27 @@ impl Standardizer {
                 i % cols + 1
             )));
         }
-        let mut sum = vec![0.0f64; cols];
-        for row in v.chunks_exact(cols) {
-            sum.iter_mut().zip(row).for_each(|(s, &x)| *s += f64::from(x));
+        let weight = |r: usize| weights.map_or(1.0, |w| f64::from(w[r]));
+        let total = match weights {
+            None => rows as f64,
+            Some(w) if w.len() == rows => w.iter().fold(0.0, |acc, &v| acc + f64::from(v)),
+            Some(w) => return Err(Error::shape("row weights", format!("{rows} values, one a row"), w.len())),
+        };
+        if !(total > 0.0 && total.is_finite()) {
+            return Err(Error::config("row weights", "standardising needs weights that sum to a finite number > 0"));
         }
-        let mean: Vec<f64> = sum.iter().map(|s| s / rows as f64).collect();
+        let mut sum = vec![0.0f64; cols];
+        for (r, row) in v.chunks_exact(cols).enumerate() {
+            sum.iter_mut().zip(row).for_each(|(s, &x)| *s += weight(r) * f64::from(x));
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / total).collect();
         let mut sq = vec![0.0f64; cols];
-        for row in v.chunks_exact(cols) {
-            sq.iter_mut().zip(row).zip(&mean).for_each(|((s, &x), m)| *s += (f64::from(x) - m).powi(2));
+        for (r, row) in v.chunks_exact(cols).enumerate() {
+            sq.iter_mut().zip(row).zip(&mean).for_each(|((s, &x), m)| *s += weight(r) * (f64::from(x) - m).powi(2));
         }
         let std = sq
             .iter()
-            .map(|s| (s / rows as f64).sqrt() as f32)
+            .map(|s| (s / total).sqrt() as f32)
             .map(|d| if d.is_normal() && (1.0 / d).is_finite() { d } else { 1.0 })
             .collect();
         Ok(Standardizer { mean: mean.iter().map(|&m| m as f32).collect(), std })

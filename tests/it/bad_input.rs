@@ -53,20 +53,24 @@ fn bad_csv_cells_and_rows() {
 fn bad_targets_for_each_head() {
     let d = scratch();
     let neg = write(&d, "neg.csv", b"1,2,0\n3,4,-1\n");
-    fails(&d, &["train", "--data", &neg], true, 1, &["neg.csv", "row 2", "class index"]);
+    fails(&d, &["train", "--data", &neg], true, 1, &["neg.csv", "line 2, column 3", "class index"]);
+    // Lines as an editor counts them: the header is line 1, blank lines
+    // and CRLF ends count; the column by position and name.
+    let crlf = write(&d, "crlf.csv", b"x,y,label\r\n\r\n1,2,0\r\n3,4,-1\r\n");
+    fails(&d, &["train", "--data", &crlf], true, 1, &["crlf.csv: line 4, column 3 (\"label\")", "class index"]);
     let frac = write(&d, "frac.csv", b"1,2,0\n3,4,1.5\n5,6,1\n");
-    fails(&d, &["train", "--data", &frac], true, 1, &["frac.csv", "row 2", "whole number", "--head linear"]);
+    fails(&d, &["train", "--data", &frac], true, 1, &["frac.csv", "line 2, column 3", "whole number", "--head linear"]);
     let big = write(&d, "big.csv", b"1,2,0\n3,4,1\n5,6,3\n");
     fails(
         &d,
         &["train", "--data", &big, "--classes", "3"],
         true,
         1,
-        &["big.csv", "row 3", "class 3", "below the class count 3"],
+        &["big.csv", "line 3, column 3", "class 3", "below the class count 3"],
     );
     let prob = write(&d, "prob.csv", b"1,2,0,1\n3,4,0.5,1.5\n");
     let args = ["train", "--data", &prob, "--head", "logistic", "--targets", "2"];
-    fails(&d, &args, true, 1, &["prob.csv", "row 2, target column 2", "[0, 1]", "1.5"]);
+    fails(&d, &args, true, 1, &["prob.csv", "line 2, column 4", "[0, 1]", "1.5"]);
 }
 
 /// Whole-number targets that look like a quantity (body mass in grams:
@@ -80,7 +84,7 @@ fn a_quantity_is_not_taken_for_classes() {
         grams += &format!("{}.5,{}\n", 30 + r % 20, 2700 + 25 * r);
     }
     let f = write(&d, "grams.csv", grams.as_bytes());
-    let needles = ["grams.csv", "target column 1", "150 distinct whole numbers", "--head linear", "--classes"];
+    let needles = ["grams.csv: column 2 (\"mass\")", "150 distinct whole numbers", "--head linear", "--classes"];
     fails(&d, &["train", "--data", &f], true, 1, &needles);
     // Twenty values, each seen once, look like a quantity too.
     let mut few = String::new();

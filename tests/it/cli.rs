@@ -433,7 +433,7 @@ fn text_labels_anywhere_in_the_row_by_name_or_position() {
     std::fs::write(&odd, format!("{header}\nsetosa,1,2,3,4\ndaisy,1,2,3,4\n")).unwrap();
     let o = bin().args(["eval", "--model"]).arg(&model).arg("--data").arg(&odd).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.code() == Some(1) && err.contains("row 2") && err.contains("daisy"), "{err}");
+    assert!(o.status.code() == Some(1) && err.contains("line 3, column 1") && err.contains("daisy"), "{err}");
 }
 
 /// A run starts with a summary on standard error: the data, what is held

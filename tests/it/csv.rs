@@ -169,7 +169,7 @@ fn text_labels_are_classes_in_sorted_order() {
     assert_eq!((c, &t[..3]), (3, &[0., 0., 1.][..]));
     let mut other = loads(b"a,species\n1,setosa\n2,daisy\n");
     let err = index_labels(&mut other, &names).unwrap_err().to_string();
-    assert!(err.contains("row 2") && err.contains("daisy"), "{err}");
+    assert!(err.contains("line 3, column 2 (\"species\")") && err.contains("daisy"), "{err}");
     let lin = loads(b"a,price\n1,cheap\n");
     assert!(encode_targets(&lin, Head::Linear, None).unwrap_err().to_string().contains("softmax"));
     // Numeric labels stay numbers.

@@ -52,7 +52,12 @@ fn sizes_too_large_for_memory_are_errors() {
 fn labels_that_imply_billions_of_classes_are_errors() {
     let d = scratch();
     write(&d, "big.csv", b"0.1,0.2,0\n0.3,0.4,4000000000\n");
-    refused(&d, &["train", "--data", "big.csv"], 1, &["big.csv", "row 2", "4000000001 classes", "--classes"]);
+    refused(
+        &d,
+        &["train", "--data", "big.csv"],
+        1,
+        &["big.csv", "line 2, column 3", "4000000001 classes", "--classes"],
+    );
     // Asked for explicitly, the one-hot targets do not fit: an error too.
     let args = ["train", "--data", "big.csv", "--classes", "4000000001"];
     refused(&d, &args, 1, &["one-hot targets", "cannot allocate"]);

@@ -32,4 +32,5 @@ mod resume;
 mod scaling;
 mod sparse;
 mod standardize;
+mod weight_column;
 mod weights;

@@ -35,6 +35,10 @@ pub fn load(c: &RunConfig, outputs: Option<usize>, classes: Option<Vec<String>>)
     let count = names.classes.as_ref().map(Vec::len).or(c.classes).or(outputs.filter(|_| c.head == Head::Softmax));
     let (t, outputs) = data::encode_targets(&ds, c.head, count)?;
     let features = ds.features;
+    if ds.weights.as_ref().is_some_and(|w| w.iter().all(|&v| v == 0.0)) {
+        let msg = "every row weight is 0, so there is nothing to learn; give some rows a weight above 0";
+        return Err(backprop::Error::format(&ds.path, None, msg).into());
+    }
     let mut train = Split { x: ds.x, t, w: ds.weights, rows: ds.rows };
     let held = match c.held() {
         Held::Test(p) => Some(held_out(&p, c, &names, &train)?),

@@ -358,8 +358,8 @@ impl Session {
             (Head::Softmax, None) => format!("{o} classes"),
             (_, _) => format!("{o} target column{}", if o == 1 { "" } else { "s" }),
         };
-        let mut lines =
-            vec![format!("data: {} rows × {f} features from {}, {what}", self.train.rows, self.cfg.data.display())];
+        let (rows, data) = (self.train.rows, self.cfg.data.display());
+        let mut lines = vec![format!("data: {rows} rows × {f} features from {data}, {what}{}", self.weights_note())];
         lines.push(match (self.cfg.held(), &self.held) {
             (Held::Test(p), Some(h)) => format!("held out: {} rows from {}", h.rows, p.display()),
             (Held::Val(v), Some(h)) => format!("held out: {} rows ({v} of the data, seeded)", h.rows),
@@ -394,6 +394,16 @@ impl Session {
         let text = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
         let _ = std::io::stderr().write_all(text.as_bytes());
         Ok(())
+    }
+
+    /// What the summary says of the row weights (nothing without them).
+    fn weights_note(&self) -> String {
+        let (Some(w), Some(col)) = (&self.train.w, &self.cfg.weight_column) else {
+            return String::new();
+        };
+        let total = w.iter().fold(0.0, |acc, &v| acc + f64::from(v));
+        let zeros = w.iter().filter(|&&v| v == 0.0).count();
+        format!("; rows weighted by column {col:?} (total weight {total}, {zeros} rows of weight 0)")
     }
 
     /// Rows per step: the batch size, or every row when there are fewer.

@@ -40,10 +40,11 @@ fn init_model(a: &TrainArgs) -> Result<Option<(Mlp, Names)>, Failure> {
 }
 
 /// A fresh run's standardisation, from its training rows alone (the
-/// held-out rows are already split off).
+/// held-out rows are already split off), weighted by their row weights.
 fn fit_scaling(cfg: &RunConfig, data: &RunData) -> backprop::Result<Scaling> {
     let (train, features, outputs) = (&data.train, data.features, data.outputs);
-    let fit = |on: bool, v: &[f32], cols: usize| on.then(|| Standardizer::fit(v, cols)).transpose();
+    let w = train.w.as_deref();
+    let fit = |on: bool, v: &[f32], cols: usize| on.then(|| Standardizer::fit_weighted(v, cols, w)).transpose();
     Ok(Scaling {
         inputs: fit(cfg.standardize, &train.x, features)?,
         targets: fit(cfg.standardize_targets, &train.t, outputs)?,
