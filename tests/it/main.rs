@@ -25,6 +25,7 @@ mod learning;
 mod optimizers;
 mod outputs;
 mod plot;
+mod poisson_torch;
 mod predict_columns;
 mod readme;
 mod reference;
