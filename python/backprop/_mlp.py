@@ -267,7 +267,7 @@ class _BaseMLP(BaseEstimator):
         X, T, w, val = self._prepare(X, T, w, incremental, y)
         epochs, best = (1 if incremental else int(self.max_iter)), None
         for _ in range(epochs):
-            loss = self._fit_state.epoch(X, T, w) + self._penalty(X.shape[0])
+            loss = self._fit_state.epoch(X, T, w) + self._penalty(X.shape[0], w)
             self._net = self._fit_state.network()
             self.n_iter_ += 1
             self.t_ += X.shape[0]
@@ -344,13 +344,15 @@ class _BaseMLP(BaseEstimator):
         self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
         return best
 
-    def _penalty(self, rows):
+    def _penalty(self, rows, w=None):
         """scikit-learn's L2 term of the epoch loss: ``½·alpha·ΣW²`` per
-        batch, averaged over the rows (from the epoch's last weights)."""
+        batch, averaged over the rows, or with sample weights divided by
+        their total (from the epoch's last weights)."""
         if self.alpha == 0:
             return 0.0
-        sq = sum(float(np.dot(w.ravel(), w.ravel())) for w in self._weights()[0])
-        return 0.5 * self.alpha * sq * -(-rows // self._fit_batch) / rows
+        sq = sum(float(np.dot(c.ravel(), c.ravel())) for c in self._weights()[0])
+        total = rows if w is None else float(np.sum(w, dtype=np.float64))
+        return 0.5 * self.alpha * sq * -(-rows // self._fit_batch) / total
 
     def _weights(self):
         sizes, p = self._net.sizes, self._net.params()

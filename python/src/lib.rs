@@ -235,7 +235,8 @@ impl FitState {
         let (mut at, mut sum) = (0, LossSum::default());
         while at < rows.n {
             // On the trainer's pool thread: no hand-over a step.
-            (at, sum) = Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(rows, at, sum)).map_err(value_error)?;
+            (at, sum) =
+                Trainer::within_of(self, |s| &mut s.trainer, |s| s.steps(rows, at, sum)).map_err(value_error)?;
             poll()?;
         }
         Ok(if sum.weight > 0.0 { sum.loss / sum.weight } else { 0.0 })
@@ -329,7 +330,9 @@ impl Fit {
             return Err(PyValueError::new_err("batch_size must be at least 1"));
         }
         if !(decay_per_weight.is_finite() && decay_per_weight >= 0.0) {
-            return Err(PyValueError::new_err(format!("decay_per_weight must be finite and ≥ 0, got {decay_per_weight}")));
+            return Err(PyValueError::new_err(format!(
+                "decay_per_weight must be finite and ≥ 0, got {decay_per_weight}"
+            )));
         }
         let mlp = with(py, &network.inner, |s| Ok(s.mlp.clone()))?;
         if let Some(what) = mlp.scaling().name() {
@@ -372,9 +375,11 @@ impl Fit {
     ) -> PyResult<f64> {
         let (xs, xr, xc) = matrix(&x, "X")?;
         let (ts, tr, tc) = matrix(&t, "targets")?;
-        let ws = w.as_ref().map(|w| w.as_slice()).transpose().map_err(|_| {
-            PyValueError::new_err("sample_weight must be a contiguous float32 array")
-        })?;
+        let ws = w
+            .as_ref()
+            .map(|w| w.as_slice())
+            .transpose()
+            .map_err(|_| PyValueError::new_err("sample_weight must be a contiguous float32 array"))?;
         if let Some(ws) = ws.filter(|ws| ws.len() != xr) {
             return Err(PyValueError::new_err(format!("{} sample weights for {xr} rows", ws.len())));
         }
