@@ -235,69 +235,95 @@ fn delta_row<V: Lane>(tk: V::Token, delta: &mut [f32], y: &[f32], t: &[f32], sca
     zip_map::<V, SubScale>(tk, delta, t, scale);
 }
 
-/// Softmax head, fused: logits `s` (bias not yet added) become `y`;
-/// `loss[r] = Σt·ln Σe^(s-max) - Σ t·(s - max) = -Σ t (s - logsumexp s)`;
-/// `delta = (y - t)·scale`.
+/// A head's work on one row: the logits (bias not yet added) become the
+/// outputs `y`; returns the row's error.
+trait RowHead {
+    fn row<V: Lane>(tk: V::Token, row: &mut [f32], b: &[f32], t: &[f32]) -> f32;
+}
+
+/// `y = softmax(s + b)`; `E = Σt·ln Σe^(s-max) - Σ t·(s - max) = -Σ t (s - logsumexp s)`.
+struct SoftmaxRow;
+impl RowHead for SoftmaxRow {
+    #[inline(always)]
+    fn row<V: Lane>(tk: V::Token, row: &mut [f32], b: &[f32], t: &[f32]) -> f32 {
+        let (sum, ts) = softmax_exp_row::<V>(tk, row, b, Some(t));
+        let tsum = zip_sum::<V, First>(tk, t, t, 0.0);
+        let e = tsum * sum.ln() - ts;
+        map::<V, DivBy>(tk, row, sum);
+        e
+    }
+}
+
+/// `y = σ(s + b)`; `E = Σ softplus(s) - t·s`.
+struct LogisticRow;
+impl RowHead for LogisticRow {
+    #[inline(always)]
+    fn row<V: Lane>(tk: V::Token, row: &mut [f32], b: &[f32], t: &[f32]) -> f32 {
+        zip_map::<V, Plus>(tk, row, b, 0.0);
+        let e = zip_sum::<V, SoftplusMinusTs>(tk, row, t, 0.0);
+        map::<V, Sigmoid>(tk, row, 0.0);
+        e
+    }
+}
+
+/// `y = s + b`; `E = ½ Σ (y - t)²`.
+struct LinearRow;
+impl RowHead for LinearRow {
+    #[inline(always)]
+    fn row<V: Lane>(tk: V::Token, row: &mut [f32], b: &[f32], t: &[f32]) -> f32 {
+        zip_map::<V, Plus>(tk, row, b, 0.0);
+        0.5 * zip_sum::<V, SqDiff>(tk, row, t, 0.0)
+    }
+}
+
+/// `y = e^(s + b)`; `E = Σ e^s - t·s`.
+struct PoissonRow;
+impl RowHead for PoissonRow {
+    #[inline(always)]
+    fn row<V: Lane>(tk: V::Token, row: &mut [f32], b: &[f32], t: &[f32]) -> f32 {
+        zip_map::<V, Plus>(tk, row, b, 0.0);
+        let e = zip_sum::<V, ExpMinusTs>(tk, row, t, 0.0);
+        map::<V, Exp>(tk, row, 0.0);
+        e
+    }
+}
+
+/// A fused head over its rows ([`HeadRows`]): each row's outputs and
+/// error by `H`, then `delta = (y - t)·scale·w`.
+#[inline(always)]
+fn fused_head<V: Lane, H: RowHead>(tk: V::Token, h: HeadRows<'_>) {
+    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
+    let c = b.len();
+    let scales = HeadRows::row_scales(weights, scale, loss.len());
+    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
+    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
+        *e = H::row::<V>(tk, row, b, trow);
+        delta_row::<V>(tk, drow, row, trow, scale);
+    }
+}
+
+/// Softmax head, fused ([`SoftmaxRow`]).
 #[inline(always)]
 pub(crate) fn softmax_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
-    let c = b.len();
-    let scales = HeadRows::row_scales(weights, scale, loss.len());
-    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
-        let (sum, ts) = softmax_exp_row::<V>(tk, row, b, Some(trow));
-        let tsum = zip_sum::<V, First>(tk, trow, trow, 0.0);
-        *e = tsum * sum.ln() - ts;
-        map::<V, DivBy>(tk, row, sum);
-        delta_row::<V>(tk, drow, row, trow, scale);
-    }
+    fused_head::<V, SoftmaxRow>(tk, h);
 }
 
-/// Logistic head, fused: `y = σ(s + b)`, `loss[r] = Σ softplus(s) - t·s`,
-/// `delta = (y - t)·scale`.
+/// Logistic head, fused ([`LogisticRow`]).
 #[inline(always)]
 pub(crate) fn logistic_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
-    let c = b.len();
-    let scales = HeadRows::row_scales(weights, scale, loss.len());
-    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
-        zip_map::<V, Plus>(tk, row, b, 0.0);
-        *e = zip_sum::<V, SoftplusMinusTs>(tk, row, trow, 0.0);
-        map::<V, Sigmoid>(tk, row, 0.0);
-        delta_row::<V>(tk, drow, row, trow, scale);
-    }
+    fused_head::<V, LogisticRow>(tk, h);
 }
 
-/// Linear head, fused: `y = s + b`, `loss[r] = ½ Σ (y - t)²`,
-/// `delta = (y - t)·scale`.
+/// Linear head, fused ([`LinearRow`]).
 #[inline(always)]
 pub(crate) fn linear_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
-    let c = b.len();
-    let scales = HeadRows::row_scales(weights, scale, loss.len());
-    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
-        zip_map::<V, Plus>(tk, row, b, 0.0);
-        *e = 0.5 * zip_sum::<V, SqDiff>(tk, row, trow, 0.0);
-        delta_row::<V>(tk, drow, row, trow, scale);
-    }
+    fused_head::<V, LinearRow>(tk, h);
 }
 
-/// Poisson head, fused: `y = e^(s + b)`, `loss[r] = Σ e^s - t·s`,
-/// `delta = (y - t)·scale`.
+/// Poisson head, fused ([`PoissonRow`]).
 #[inline(always)]
 pub(crate) fn poisson_loss<V: Lane>(tk: V::Token, h: HeadRows<'_>) {
-    let HeadRows { s, b, t, delta, loss, scale, weights } = h;
-    let c = b.len();
-    let scales = HeadRows::row_scales(weights, scale, loss.len());
-    let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    for ((((row, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
-        zip_map::<V, Plus>(tk, row, b, 0.0);
-        *e = zip_sum::<V, ExpMinusTs>(tk, row, trow, 0.0);
-        map::<V, Exp>(tk, row, 0.0);
-        delta_row::<V>(tk, drow, row, trow, scale);
-    }
+    fused_head::<V, PoissonRow>(tk, h);
 }
 
 /// `out[c] += Σ_r m[r][c]`, rows added in order.

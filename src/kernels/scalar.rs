@@ -108,74 +108,68 @@ fn delta_row(delta: &mut [f32], y: &[f32], t: &[f32], scale: f32) {
     }
 }
 
-/// One row of a head: its logits, targets, deltas, error, and the factor
-/// of its δ.
-type HeadRow<'a> = ((((&'a mut [f32], &'a [f32]), &'a mut [f32]), &'a mut f32), f32);
-
-/// The bias and the rows of a head: each row's logits, targets, deltas,
-/// error and factor of δ (`scale·w_r`).
-fn head_rows(h: HeadRows<'_>) -> (&[f32], impl Iterator<Item = HeadRow<'_>>) {
+/// A fused head over its rows ([`HeadRows`]): `row` turns each row's
+/// logits (bias `b` not yet added) into its outputs and returns its error;
+/// then `δ = (y - t)·scale·w`.
+fn fused_head(h: HeadRows<'_>, row: impl Fn(&mut [f32], &[f32], &[f32]) -> f32) {
     let HeadRows { s, b, t, delta, loss, scale, weights } = h;
     let c = b.len();
-    let n = loss.len();
+    let scales = HeadRows::row_scales(weights, scale, loss.len());
     let rows = s.chunks_exact_mut(c).zip(t.chunks_exact(c)).zip(delta.chunks_exact_mut(c));
-    (b, rows.zip(loss.iter_mut()).zip(HeadRows::row_scales(weights, scale, n)))
+    for ((((y, trow), drow), e), scale) in rows.zip(loss.iter_mut()).zip(scales) {
+        *e = row(y, b, trow);
+        delta_row(drow, y, trow, scale);
+    }
 }
 
 /// Softmax head: `y = softmax(s + b)`, `loss = -Σ t (s - lse)`, `δ = (y-t)·scale·w`.
 pub(crate) fn softmax_loss(h: HeadRows<'_>) {
-    let (b, rows) = head_rows(h);
-    for ((((row, trow), drow), e), scale) in rows {
-        let (sum, ts) = softmax_exp_row(row, b, Some(trow));
-        let tsum: f32 = trow.iter().sum();
-        *e = tsum * sum.ln() - ts;
+    fused_head(h, |row, b, t| {
+        let (sum, ts) = softmax_exp_row(row, b, Some(t));
+        let tsum: f32 = t.iter().sum();
         for v in row.iter_mut() {
             *v /= sum;
         }
-        delta_row(drow, row, trow, scale);
-    }
+        tsum * sum.ln() - ts
+    });
 }
 
 /// Logistic head: `y = σ(s + b)`, `loss = Σ softplus(s) - t·s`, `δ = (y-t)·scale·w`.
 pub(crate) fn logistic_loss(h: HeadRows<'_>) {
-    let (b, rows) = head_rows(h);
-    for ((((row, trow), drow), e), scale) in rows {
-        *e = 0.0;
-        for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
+    fused_head(h, |row, b, t| {
+        let mut e = 0.0;
+        for ((v, &w), &t) in row.iter_mut().zip(b).zip(t) {
             let s = *v + w;
-            *e += softplus1(s) - t * s;
+            e += softplus1(s) - t * s;
             *v = sigmoid(s);
         }
-        delta_row(drow, row, trow, scale);
-    }
+        e
+    });
 }
 
 /// Linear head: `y = s + b`, `loss = ½ Σ (y - t)²`, `δ = (y-t)·scale·w`.
 pub(crate) fn linear_loss(h: HeadRows<'_>) {
-    let (b, rows) = head_rows(h);
-    for ((((row, trow), drow), e), scale) in rows {
-        *e = 0.0;
-        for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
+    fused_head(h, |row, b, t| {
+        let mut e = 0.0;
+        for ((v, &w), &t) in row.iter_mut().zip(b).zip(t) {
             *v += w;
-            *e += (*v - t) * (*v - t);
+            e += (*v - t) * (*v - t);
         }
-        *e *= 0.5;
-        delta_row(drow, row, trow, scale);
-    }
+        0.5 * e
+    });
 }
 
 /// Poisson head: `y = e^(s + b)`, `loss = Σ e^s - t·s`, `δ = (y-t)·scale·w`.
 pub(crate) fn poisson_loss(h: HeadRows<'_>) {
-    let (b, rows) = head_rows(h);
-    for ((((row, trow), drow), e), scale) in rows {
-        *e = 0.0;
-        for ((v, &w), &t) in row.iter_mut().zip(b).zip(trow) {
+    fused_head(h, |row, b, t| {
+        let mut e = 0.0;
+        for ((v, &w), &t) in row.iter_mut().zip(b).zip(t) {
             let s = *v + w;
             *v = s.exp();
-            *e += *v - t * s;
+            e += *v - t * s;
         }
-        delta_row(drow, row, trow, scale);
-    }
+        e
+    });
 }
 
 /// `out[c] += Σ_r m[r][c]`, rows added in order.

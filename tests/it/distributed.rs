@@ -65,8 +65,8 @@ fn cut(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>, shard_ro
     Trainer::with_optimizer(mlp, config, opt).unwrap()
 }
 
-/// Seven steps; the fourth is 13 rows, the sixth 40 and the last 3 (on
-/// more than three ranks, some hold none).
+/// Seven steps; the fourth is 13 rows, the sixth 40 (weighted) and the
+/// last 3 (on more than three ranks, some hold none).
 fn train(mut tr: Trainer) -> Run {
     let (mut losses, mut norms) = (Vec::new(), Vec::new());
     for (step, rows) in [48, 48, 48, 13, 48, 40, 3].into_iter().enumerate() {
@@ -77,7 +77,10 @@ fn train(mut tr: Trainer) -> Run {
             2 => common::sparsify(&mut x, SIZES[0], 0..2 * SHARD_ROWS, step as u64),
             _ => {}
         }
-        losses.push(tr.step(&x, &t, rows).unwrap());
+        // The sixth step weighs its rows (0, 0.5, 1, 2.5, ...): every rank
+        // weighs its own and takes Σ w from the whole batch.
+        let w: Vec<f32> = (0..rows).map(|r| [0.0, 0.5, 1.0, 2.5][r % 4]).collect();
+        losses.push(if step == 5 { tr.step_weighted(&x, &t, &w, rows) } else { tr.step(&x, &t, rows) }.unwrap());
         norms.push(tr.grad_norm().to_bits());
     }
     Run {

@@ -2,7 +2,7 @@
 //! and activation, on odd sizes; the oracle itself against central finite
 //! differences.
 
-use crate::common::{assert_rel, batch, mlp, to_f64, RefMlp};
+use crate::common::{assert_gradients, assert_rel, batch, mlp, to_f64, RefMlp};
 use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
 
 /// Gives the biases non-zero values, so that their gradients are exercised
@@ -79,11 +79,7 @@ fn engine_gradients_match_the_oracle() {
                 let (want, gw, gb) = r.grad(&to_f64(&x), &to_f64(&t), rows);
                 let what = format!("{head} {act} rows={rows} shard={shard_rows}");
                 assert!(((loss as f64) - want).abs() <= 1e-4 * want.abs().max(1e-6), "{what}: loss {loss} vs {want}");
-                for l in 0..3 {
-                    let g = tr.gradient(l).unwrap();
-                    assert_rel(&format!("{what} dW{l}"), g.weight, &gw[l]);
-                    assert_rel(&format!("{what} db{l}"), g.bias, &gb[l]);
-                }
+                assert_gradients(&what, &tr, &gw, &gb);
                 // The outputs of the step are the oracle's y.
                 let hs = r.forward(&to_f64(&x), rows);
                 let (y, _) = r.head_rows(hs.last().unwrap(), &to_f64(&t), rows);
@@ -115,11 +111,7 @@ fn engine_gradients_match_the_oracle_across_column_blocks() {
         let (x, t) = batch(head, 40, sizes[0], sizes[3], 23);
         tr.compute_gradients(&x, &t, 40).unwrap();
         let (_, gw, gb) = r.grad(&to_f64(&x), &to_f64(&t), 40);
-        for l in 0..3 {
-            let g = tr.gradient(l).unwrap();
-            assert_rel(&format!("{head} dW{l}"), g.weight, &gw[l]);
-            assert_rel(&format!("{head} db{l}"), g.bias, &gb[l]);
-        }
+        assert_gradients(&head.to_string(), &tr, &gw, &gb);
     }
 }
 

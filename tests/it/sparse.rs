@@ -258,11 +258,7 @@ fn gradients_on_mostly_zero_inputs_match_the_oracle() {
             let (want, gw, gb) = r.grad(&to_f64(&x), &to_f64(&t), rows);
             let what = format!("{head} rows {rows} shards of {shard_rows} on {threads}, dense from {dense_from}");
             assert!(((loss as f64) - want).abs() <= 1e-4 * want.abs().max(1e-6), "{what}: loss {loss} vs {want}");
-            for l in 0..3 {
-                let g = tr.gradient(l).unwrap();
-                common::assert_rel(&format!("{what} dW{l}"), g.weight, &gw[l]);
-                common::assert_rel(&format!("{what} db{l}"), g.bias, &gb[l]);
-            }
+            common::assert_gradients(&what, &tr, &gw, &gb);
         }
     }
 }

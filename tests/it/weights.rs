@@ -4,7 +4,7 @@
 //! weight 0 against rows left out, the bits on any thread count and cut,
 //! and bad weights refused.
 
-use crate::common::{assert_rel, batch, mlp, to_f64, RefMlp};
+use crate::common::{assert_gradients, assert_rel, batch, mlp, to_f64, RefMlp};
 use backprop::{Activation, ErrorKind, Head, Mlp, TrainConfig, Trainer};
 
 fn trainer(m: &Mlp, threads: usize, shard_rows: usize) -> Trainer {
@@ -41,11 +41,7 @@ fn weighted_gradients_match_the_oracle() {
             let (want, gw, gb) = r.grad_weighted(&to_f64(&x), &to_f64(&t), &to_f64(&w), rows);
             let what = format!("{head} rows={rows} shard={shard_rows}");
             assert!(((loss as f64) - want).abs() <= 1e-4 * want.abs().max(1e-6), "{what}: loss {loss} vs {want}");
-            for l in 0..3 {
-                let g = tr.gradient(l).unwrap();
-                assert_rel(&format!("{what} dW{l}"), g.weight, &gw[l]);
-                assert_rel(&format!("{what} db{l}"), g.bias, &gb[l]);
-            }
+            assert_gradients(&what, &tr, &gw, &gb);
         }
     }
 }

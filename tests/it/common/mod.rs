@@ -212,6 +212,16 @@ pub fn assert_rel(what: &str, got: &[f32], want: &[f64]) {
     }
 }
 
+/// Every layer's weight and bias gradients of the trainer's last step
+/// against the oracle's `gw` and `gb`, as [`assert_rel`].
+pub fn assert_gradients(what: &str, tr: &backprop::Trainer, gw: &[Vec<f64>], gb: &[Vec<f64>]) {
+    for (l, (gw, gb)) in gw.iter().zip(gb).enumerate() {
+        let g = tr.gradient(l).unwrap();
+        assert_rel(&format!("{what} dW{l}"), g.weight, gw);
+        assert_rel(&format!("{what} db{l}"), g.bias, gb);
+    }
+}
+
 /// Zeroes about four in five of the inputs of rows `rows` of `x` (`inputs`
 /// values a row), as in MNIST's digits, so that a shard holding only such
 /// rows takes the products that skip zeros.
