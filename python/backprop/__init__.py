@@ -8,7 +8,8 @@ with the GIL released. ``load`` reads a model file written by ``save`` or by
 """
 
 from ._compat import NotFittedError
-from ._mlp import MLPClassifier, MLPRegressor, load
+from ._load import load
+from ._mlp import MLPClassifier, MLPRegressor
 
 __version__ = "0.1.0"
 __all__ = ["MLPClassifier", "MLPRegressor", "load", "NotFittedError", "__version__"]

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 
 from . import _native
+from ._docs import _DOC_PARAMS
 from ._compat import (
     BaseEstimator,
     ClassifierMixin,
@@ -54,62 +55,6 @@ CLI_CLASSES_KEY = "backprop.classes"
 # line matches the columns of a file with a header to them by name.
 CLI_FEATURES_KEY = "backprop.features"
 
-_DOC_PARAMS = """
-    Parameters are scikit-learn's, with its defaults, where the engine has
-    the feature; a value it does not have raises ``ValueError`` at ``fit``.
-
-    hidden_layer_sizes : tuple of int, default (100,)
-    activation : {'logistic', 'tanh', 'relu'}, default 'relu'
-        'identity' is not supported (the engine's hidden layers are
-        non-linear).
-    solver : {'adam', 'sgd', 'adamw'}, default 'adam'
-        'lbfgs' is not supported. 'adamw' is AdamW (decoupled decay).
-    alpha : float, default 1e-4
-        L2 penalty, as scikit-learn scales it: its gradient term is
-        ``alpha * W / batch_rows``, so the engine's weight decay is
-        ``alpha / batch_size`` (PyTorch's ``weight_decay``). Unlike
-        scikit-learn's, it decays the biases too. With 'adamw' it is the
-        decoupled decay ``lr * alpha / batch_size`` per step. With
-        ``sample_weight``, as in scikit-learn, a step's decay is
-        ``alpha / Σw`` of its batch's weights.
-    batch_size : int or 'auto', default 'auto' (``min(200, n_samples)``)
-    learning_rate : {'constant'}, default 'constant'
-        'invscaling' and 'adaptive' are not supported; see ``lr_schedule``.
-    learning_rate_init : float, default 1e-3
-    power_t : float, default 0.5
-        Only for 'invscaling' (not supported), as in scikit-learn.
-    max_iter : int, default 200
-        Epochs.
-    shuffle : bool, default True
-    random_state : int, RandomState or None
-        An int is the seed of ``backprop train --seed``: the same data and
-        settings give the same weights, byte for byte.
-    tol, n_iter_no_change : stop when the training loss (or, with early
-        stopping, the validation score) has not improved by ``tol`` for
-        more than ``n_iter_no_change`` epochs, as scikit-learn does.
-    verbose : bool, default False
-        One line an epoch on stdout, as scikit-learn's.
-    warm_start : bool, default False
-    momentum : float, default 0.9; nesterovs_momentum : bool, default True
-        For 'sgd' (scikit-learn's and PyTorch's momentum are the same rule).
-    early_stopping : bool, default False
-    validation_fraction : float, default 0.1
-        Held out as ``backprop train --val-split`` holds it out (seeded by
-        ``random_state``), scored after each epoch; the best epoch's weights
-        are kept.
-    beta_1, beta_2, epsilon : Adam's, defaults 0.9, 0.999, 1e-8
-    max_fun : int, default 15000
-        Only for 'lbfgs' (not supported), as in scikit-learn.
-    n_threads : int or None, default None
-        The engine's threads for training and prediction, 1 to 1024. None:
-        the ``OMP_NUM_THREADS`` share of the cores when it is set (as joblib
-        sets it for its workers, so ``GridSearchCV(n_jobs=k)`` does not
-        oversubscribe), else every core. The results do not depend on it.
-    clip_norm : float or None, default None
-        Clip the global gradient norm (PyTorch's ``clip_grad_norm_``).
-    lr_schedule : {'constant', 'cosine'}, default 'constant'
-        'cosine' anneals the rate to 0 over ``max_iter`` epochs.
-"""
 
 
 class _BaseMLP(BaseEstimator):
@@ -630,87 +575,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return tags
 
 
-def load(path):
-    """The estimator in a model file: one saved by ``save`` comes back as it
-    was (its class, classes and settings); one written by ``backprop train``
-    (or PyTorch) becomes an ``MLPClassifier`` for a softmax or logistic
-    head (classes ``0..outputs-1``, or for softmax the class names the CLI
-    keeps in the file's ``backprop.classes`` entry, as it read them from
-    text labels) or an ``MLPRegressor`` for a linear or Poisson head. Metadata that is
-    malformed (not JSON, of the wrong types, or not fitting the network) is
-    a ``ValueError`` naming the file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    net, meta = _native.Network.from_bytes(data, str(path))
-    try:
-        cls, est, state = _estimator(net, meta)
-        _check_state(state, cls, net.sizes)
-    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as e:
-        raise ValueError(f"{path}: the model file's backprop metadata is malformed: {e}") from None
-    sizes = net.sizes
-    est._net = net
-    est.n_features_in_ = sizes[0]
-    est.n_iter_, est.loss_curve_ = state["n_iter"], [float(v) for v in state["loss_curve"]]
-    est.loss_ = est.loss_curve_[-1] if est.loss_curve_ else None
-    if "feature_names_in" in state:
-        est.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
-    if cls is MLPClassifier:
-        est.classes_, est._multilabel = np.asarray(state["classes"]), bool(state["multilabel"])
-    est._set_fitted_attributes()
-    return est
-
-
-def _estimator(net, meta):
-    """The estimator's class, the estimator with its settings, and its
-    fitted state, from a model file's network and metadata."""
-    inverse = {v: k for k, v in _ACTIVATIONS.items()}
-    sizes = net.sizes
-    if META_KEY not in meta:
-        cls = MLPRegressor if net.head in ("linear", "poisson") else MLPClassifier
-        est = cls(hidden_layer_sizes=tuple(sizes[1:-1]), activation=inverse[net.activation])
-        if net.head == "poisson":
-            est.loss = "poisson"
-        classes = list(range(sizes[-1]))
-        if net.head == "softmax" and CLI_CLASSES_KEY in meta:
-            classes = json.loads(meta[CLI_CLASSES_KEY])
-        state = {"n_iter": 0, "loss_curve": [], "classes": classes, "multilabel": net.head == "logistic"}
-        if CLI_FEATURES_KEY in meta:
-            state["feature_names_in"] = json.loads(meta[CLI_FEATURES_KEY])
-        return cls, est, state
-    state = json.loads(meta[META_KEY])
-    if not isinstance(state, dict) or not isinstance(state.get("params"), dict):
-        raise ValueError(f"{META_KEY} is not an object with the estimator's params")
-    cls = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}.get(state.get("estimator"))
-    if cls is None:
-        raise ValueError(f"unknown estimator {state.get('estimator')!r}")
-    params = dict(state["params"])
-    if isinstance(params.get("hidden_layer_sizes"), list):
-        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
-    return cls, cls(**params), state
-
-
-def _check_state(state, cls, sizes):
-    """Raises ValueError unless the fitted state has the types it must and
-    fits a network of layer sizes ``sizes``."""
-    def need(ok, what):
-        if not ok:
-            raise ValueError(what)
-    need(isinstance(state.get("n_iter"), int) and state["n_iter"] >= 0, "n_iter is not a count")
-    curve = state.get("loss_curve")
-    need(isinstance(curve, list) and all(isinstance(v, (int, float)) for v in curve), "loss_curve is not numbers")
-    names = state.get("feature_names_in")
-    need(names is None or (isinstance(names, list) and all(isinstance(n, str) for n in names)
-                           and len(names) == sizes[0]), f"feature names do not name the {sizes[0]} inputs")
-    if cls is MLPClassifier:
-        classes = state.get("classes")
-        need(isinstance(classes, list) and len(classes) == sizes[-1] and
-             all(isinstance(c, (str, int, float, bool)) for c in classes),
-             f"the classes are not a list of {sizes[-1]} labels, one per output")
-        need(isinstance(state.get("multilabel"), bool), "multilabel is not true or false")
-
-
 def _native_info():
     return {"simd": _native.simd_path(), "python": sys.version.split()[0], "sklearn": HAVE_SKLEARN}
 
 
-__all__ = ["MLPClassifier", "MLPRegressor", "load", "NotFittedError"]
+__all__ = ["MLPClassifier", "MLPRegressor", "NotFittedError"]
