@@ -208,6 +208,8 @@ struct LossSum {
 /// A trainer and the row order of its epochs.
 struct FitState {
     trainer: Trainer,
+    /// The optimizer's weight decay for steps without row weights.
+    weight_decay: f64,
     /// With row weights, each step's weight decay is this over the
     /// batch's `Σ w` (scikit-learn's `alpha/Σw`).
     decay_per_weight: f64,
@@ -246,19 +248,19 @@ impl FitState {
     /// [`SIGNAL_POLL`], adding their rows to `sum`; returns where they
     /// stopped and the sums.
     fn steps(&mut self, rows: Rows<'_>, from: usize, mut sum: LossSum) -> backprop::Result<(usize, LossSum)> {
-        let FitState { trainer, order, batch, decay_per_weight, .. } = self;
+        let FitState { trainer, order, batch, weight_decay, decay_per_weight, .. } = self;
         let b = (*batch).min(rows.n).max(1);
         let (start, mut at) = (Instant::now(), from);
         while at < rows.n && start.elapsed() < SIGNAL_POLL {
             let idx = &order[at..(at + b).min(rows.n)];
+            let total = rows.w.map(|w| idx.iter().fold(0.0, |acc, &r| acc + f64::from(w[r])));
+            if *decay_per_weight > 0.0 {
+                // alpha/Σw with weights, else the decay of the fit's batch.
+                let decay = total.filter(|&t| t > 0.0).map_or(*weight_decay, |t| *decay_per_weight / t);
+                trainer.set_weight_decay(decay)?;
+            }
             match rows.w {
-                Some(w) => {
-                    let total = idx.iter().fold(0.0, |acc, &r| acc + f64::from(w[r]));
-                    if total > 0.0 && *decay_per_weight > 0.0 {
-                        trainer.set_weight_decay(*decay_per_weight / total)?;
-                    }
-                    trainer.step_rows_weighted(rows.x, rows.t, w, idx)?
-                }
+                Some(w) => trainer.step_rows_weighted(rows.x, rows.t, w, idx)?,
                 None => trainer.step_rows(rows.x, rows.t, idx)?,
             };
             for (l, &r) in trainer.last_losses().zip(idx) {
@@ -358,7 +360,8 @@ impl Fit {
         let sgd = Sgd { momentum, nesterov, weight_decay };
         let adam = Adam { beta1, beta2, eps, weight_decay };
         let trainer = Trainer::with_optimizer(mlp, config, optimizer(solver, sgd, adam)?).map_err(value_error)?;
-        let state = FitState { trainer, decay_per_weight, rng: epoch_rng(seed), order: Vec::new(), shuffle, batch };
+        let (rng, order) = (epoch_rng(seed), Vec::new());
+        let state = FitState { trainer, weight_decay, decay_per_weight, rng, order, shuffle, batch };
         Ok(Fit { inner: Mutex::new(state), features, outputs })
     }
 

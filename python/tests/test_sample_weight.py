@@ -68,6 +68,15 @@ def test_partial_fit_takes_weights_and_ones_change_nothing():
     assert all(np.array_equal(p, q) for p, q in zip(a.coefs_, b.coefs_))
     r = MLPRegressor(random_state=0).partial_fit(X, y.astype(float), sample_weight=rng.rand(50))
     assert r.n_iter_ == 1 and np.isfinite(r.loss_)
+    # After a weighted call (Σw = 100, decay alpha/100), a call without
+    # weights decays by alpha/batch again: as weights of 1 (Σw = 50) do.
+    c = MLPClassifier(random_state=0, batch_size=50, alpha=0.5)
+    d = MLPClassifier(random_state=0, batch_size=50, alpha=0.5)
+    c.partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y, sample_weight=np.full(50, 2.0))
+    d.partial_fit(X, y, classes=[0, 1, 2]).partial_fit(X, y, sample_weight=np.full(50, 2.0))
+    c.partial_fit(X, y)
+    d.partial_fit(X, y, sample_weight=np.ones(50))
+    assert all(np.array_equal(p, q) for p, q in zip(c.coefs_, d.coefs_))
 
 
 def test_weights_pass_through_pipeline_and_grid_search():
