@@ -11,6 +11,7 @@ pub(crate) mod arch;
 pub mod gemm;
 pub(crate) mod generic;
 pub(crate) mod math;
+pub mod peak;
 pub(crate) mod scalar;
 pub(crate) mod simd;
 pub(crate) mod sparse;

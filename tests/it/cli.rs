@@ -306,6 +306,20 @@ fn bench_reports_json() {
     }
 }
 
+/// `bench --peak` prints the core's FP32 FMA peak and its bf16 dot peak
+/// (null without AVX512-BF16); it refuses the flags of step timing.
+#[test]
+fn bench_peak_reports_both_peaks() {
+    let text = stdout(&run(bin().args(["bench", "--peak", "--seconds", "0.02", "--json"])));
+    let p: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    assert!(p["fp32_fma_gflops"].as_f64().is_some_and(|v| v > 0.0), "{p}");
+    assert!(["avx512", "avx2", "portable"].contains(&p["fp32_path"].as_str().unwrap()), "{p}");
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(p["bf16_dot_gflops"].as_f64().is_some(), std::arch::is_x86_feature_detected!("avx512bf16"), "{p}");
+    let o = bin().args(["bench", "--peak", "--inference"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 /// Bare `backprop` is a usage error that lists the commands.
 #[test]
 fn bare_backprop_lists_the_commands() {

@@ -42,6 +42,10 @@ pub struct BenchArgs {
     /// the C ABI run it); GFLOP/s count 2·B·Σ in·out
     #[arg(long)]
     inference: bool,
+    /// Measure this core's arithmetic peaks instead, GFLOP/s: FP32 FMA on the widest vector path, and bf16
+    /// dot products (VDPBF16PS) where the CPU has AVX512-BF16; --seconds each
+    #[arg(long, conflicts_with_all = ["inference", "threads", "shard_rows"])]
+    peak: bool,
 }
 
 fn seconds(s: &str) -> Result<f64, String> {
@@ -128,7 +132,24 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// `bench --peak`: the peaks of the core this runs on.
+fn peaks(a: &BenchArgs) -> Result<(), Failure> {
+    let p = backprop::kernels::peak::measure(a.seconds);
+    if a.json {
+        let o = json!({"fp32_fma_gflops": p.fp32_fma, "fp32_path": p.fp32_path, "bf16_dot_gflops": p.bf16_dot});
+        return common::say(o);
+    }
+    common::say(format!("fp32 FMA peak: {:.1} GFLOP/s a core ({})", p.fp32_fma, p.fp32_path))?;
+    common::say(match p.bf16_dot {
+        Some(v) => format!("bf16 dot peak: {v:.1} GFLOP/s a core (VDPBF16PS, {:.2}× fp32)", v / p.fp32_fma),
+        None => "bf16 dot peak: none (this CPU has no AVX512-BF16)".to_string(),
+    })
+}
+
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
+    if a.peak {
+        return peaks(&a);
+    }
     if a.layers.0.len() < 2 {
         return Err(Failure::usage("--layers needs at least an input size and an output size"));
     }
