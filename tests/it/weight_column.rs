@@ -54,7 +54,8 @@ fn rows_of_weight_zero_train_as_rows_left_out() {
     assert!(std::fs::read(d.join("a.st")).unwrap() != std::fs::read(d.join("c.st")).unwrap());
 }
 
-/// `eval --weight-column` scores as if the rows of weight 0 were absent;
+/// `eval --weight-column` scores and reports as if the rows of weight 0
+/// were absent;
 /// `predict --weight-column` passes the column by, predicting what it
 /// predicts for the file without it.
 #[test]
@@ -68,9 +69,14 @@ fn scores_are_weighted_and_predict_passes_the_column_by() {
     let eval = |args: &[&str]| run(&d, &[&["eval", "--model", "m.st", "--json", "--target", "y"][..], args].concat());
     let weighted = eval(&["--data", "w.csv", "--weight-column", "w"]);
     let kept = eval(&["--data", "kept.csv"]);
-    let field = |j: &str, k: &str| serde_json::from_str::<serde_json::Value>(j).unwrap()[k].as_f64().unwrap();
+    let json = |j: &str| serde_json::from_str::<serde_json::Value>(j).unwrap();
+    let field = |j: &str, k: &str| json(j)[k].as_f64().unwrap();
     for k in ["loss", "accuracy"] {
         assert!((field(&weighted, k) - field(&kept, k)).abs() < 1e-9, "{k}: {weighted} vs {kept}");
+    }
+    // The report too: precision, recall, support and the confusion matrix.
+    for k in ["classes", "confusion"] {
+        assert_eq!(json(&weighted)[k], json(&kept)[k], "{k}");
     }
     assert_ne!(field(&weighted, "loss"), field(&eval(&["--data", "all.csv"]), "loss"));
     let with = run(&d, &["predict", "--model", "m.st", "--data", "w.csv", "--weight-column", "w", "--target", "y"]);

@@ -48,7 +48,8 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
     let data = common::Labeled { x: &ds.x, t: &t, w: ds.weights.as_deref(), rows: ds.rows };
     let (s, y) = common::score_outputs(&mut p, mlp.head(), mlp.outputs(), data)?;
     let shown = if mlp.head() == Head::Softmax { names.classes.as_deref() } else { Some(&names.targets[..]) };
-    let report = Report::new(mlp.head(), shown, Scored { y: &y, t: &t, outputs: mlp.outputs() });
+    let report =
+        Report::new(mlp.head(), shown, Scored { y: &y, t: &t, w: ds.weights.as_deref(), outputs: mlp.outputs() });
     if a.json {
         let mut m = common::json_scores(&s, "");
         let (key, per) = report.json();

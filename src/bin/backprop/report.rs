@@ -4,28 +4,39 @@
 //! columns the predicted one, as scikit-learn's `confusion_matrix`); for
 //! logistic, the same per label (output > 0.5 against target > 0.5); for
 //! linear, per target RMSE, MAE and R² (`r2_score` per column, from the
-//! same Welford sums as the summary's [`Metrics`]).
+//! same Welford sums as the summary's [`Metrics`]). With row weights every
+//! count, support, confusion cell and error is weighted, as scikit-learn's
+//! functions weigh them with `sample_weight`.
 
 use backprop::metrics::{argmax, Metrics};
 use backprop::Head;
 use serde_json::{json, Value};
 
-/// One class's (or label's) counts: true positives, predicted positives,
-/// actual positives.
+/// One class's (or label's) counts (weights, with row weights): true
+/// positives, predicted positives, actual positives.
 #[derive(Clone, Copy, Default)]
 struct Counts {
-    tp: u64,
-    predicted: u64,
-    actual: u64,
+    tp: f64,
+    predicted: f64,
+    actual: f64,
 }
 
 impl Counts {
     /// Precision, recall and F1; 0 where a denominator is 0, as
     /// scikit-learn's `zero_division=0`.
     fn prf(&self) -> (f64, f64, f64) {
-        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let ratio = |a: f64, b: f64| if b == 0.0 { 0.0 } else { a / b };
         let (p, r) = (ratio(self.tp, self.predicted), ratio(self.tp, self.actual));
         (p, r, if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) })
+    }
+}
+
+/// A count (a sum of weights) as JSON: a whole number without a point.
+fn count(v: f64) -> Value {
+    if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
+        json!(v as u64)
+    } else {
+        json!(v)
     }
 }
 
@@ -36,17 +47,21 @@ pub struct Report {
     names: Vec<String>,
     rows: usize,
     /// Softmax: `confusion[true·o + predicted]`.
-    confusion: Vec<u64>,
+    confusion: Vec<f64>,
     counts: Vec<Counts>,
-    /// Linear: RMSE and R² per target (Welford's sums), and `Σ|y - t|`.
+    /// Regression: RMSE and R² per target (Welford's sums), `Σ w|y - t|`
+    /// and `Σ w`.
     metrics: Metrics,
     abs_err: Vec<f64>,
+    weight: f64,
 }
 
-/// Outputs `y` and targets `t`, rows of `outputs` values each.
+/// Outputs `y` and targets `t`, rows of `outputs` values each, and the
+/// rows' weights `w` (1 each when `None`).
 pub struct Scored<'a> {
     pub y: &'a [f32],
     pub t: &'a [f32],
+    pub w: Option<&'a [f32]>,
     pub outputs: usize,
 }
 
@@ -54,45 +69,49 @@ impl Report {
     /// The report on `scored`. `names` names the classes (softmax) or the
     /// output columns; missing names are the columns' indices.
     pub fn new(head: Head, names: Option<&[String]>, scored: Scored<'_>) -> Report {
-        let Scored { y, t, outputs: o } = scored;
+        let Scored { y, t, w, outputs: o } = scored;
         let names = (0..o).map(|j| names.and_then(|n| n.get(j)).cloned().unwrap_or_else(|| j.to_string())).collect();
         let mut r = Report {
             head,
             names,
             rows: y.len() / o.max(1),
-            confusion: vec![0; if head == Head::Softmax { o * o } else { 0 }],
+            confusion: vec![0.0; if head == Head::Softmax { o * o } else { 0 }],
             counts: vec![Counts::default(); o],
             metrics: Metrics::new(head, o),
             abs_err: vec![0.0; o],
+            weight: 0.0,
         };
-        for (y, t) in y.chunks_exact(o).zip(t.chunks_exact(o)) {
-            r.add(y, t);
+        for (i, (y, t)) in y.chunks_exact(o).zip(t.chunks_exact(o)).enumerate() {
+            r.add(y, t, w.map_or(1.0, |w| w[i]));
         }
         r
     }
 
-    fn add(&mut self, y: &[f32], t: &[f32]) {
-        let o = y.len();
+    /// Adds a row of weight `w`.
+    fn add(&mut self, y: &[f32], t: &[f32], w: f32) {
+        let (o, wf) = (y.len(), f64::from(w));
+        let hit = |yes: bool| if yes { wf } else { 0.0 };
+        self.weight += wf;
         match self.head {
             Head::Softmax => {
                 let (truth, guess) = (argmax(t), argmax(y));
-                self.confusion[truth * o + guess] += 1;
-                self.counts[guess].predicted += 1;
-                self.counts[truth].actual += 1;
-                self.counts[truth].tp += (truth == guess) as u64;
+                self.confusion[truth * o + guess] += wf;
+                self.counts[guess].predicted += wf;
+                self.counts[truth].actual += wf;
+                self.counts[truth].tp += hit(truth == guess);
             }
             Head::Logistic => {
                 for (c, (&y, &t)) in self.counts.iter_mut().zip(y.iter().zip(t)) {
                     let (p, a) = (y > 0.5, t > 0.5);
-                    c.predicted += p as u64;
-                    c.actual += a as u64;
-                    c.tp += (p && a) as u64;
+                    c.predicted += hit(p);
+                    c.actual += hit(a);
+                    c.tp += hit(p && a);
                 }
             }
             Head::Linear | Head::Poisson => {
-                self.metrics.add_row(y, t, 0.0);
+                self.metrics.add_weighted_row(y, t, 0.0, w);
                 for (e, (&y, &t)) in self.abs_err.iter_mut().zip(y.iter().zip(t)) {
-                    *e += (f64::from(y) - f64::from(t)).abs();
+                    *e += wf * (f64::from(y) - f64::from(t)).abs();
                 }
             }
         }
@@ -100,7 +119,7 @@ impl Report {
 
     /// RMSE, MAE and R² of each target.
     fn regression(&self) -> Vec<(f64, f64, f64)> {
-        let n = self.rows.max(1) as f64;
+        let n = if self.weight > 0.0 { self.weight } else { 1.0 };
         self.metrics.per_output().into_iter().zip(&self.abs_err).map(|((rmse, r2), a)| (rmse, a / n, r2)).collect()
     }
 
@@ -123,7 +142,7 @@ impl Report {
             .zip(&self.names)
             .map(|(c, name)| {
                 let (p, r, f) = c.prf();
-                json!({"name": name, "precision": p, "recall": r, "f1": f, "support": c.actual})
+                json!({"name": name, "precision": p, "recall": r, "f1": f, "support": count(c.actual)})
             })
             .collect();
         let key = if self.head == Head::Softmax { "classes" } else { "labels" };
@@ -133,7 +152,8 @@ impl Report {
     /// The confusion matrix as JSON rows (softmax only).
     pub fn confusion_json(&self) -> Option<Value> {
         let o = self.names.len();
-        (self.head == Head::Softmax).then(|| json!(self.confusion.chunks(o.max(1)).collect::<Vec<_>>()))
+        let rows = self.confusion.chunks(o.max(1)).map(|row| Value::Array(row.iter().map(|&v| count(v)).collect()));
+        (self.head == Head::Softmax).then(|| Value::Array(rows.collect()))
     }
 
     /// The report as text, a table per section.
