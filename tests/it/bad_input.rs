@@ -347,3 +347,27 @@ fn bad_flags_are_usage_errors() {
     }
     fails(&d, &["bench", "--layers", "10", "--seconds", "0.01"], false, 2, &["--layers"]);
 }
+
+/// `train` refuses a FIFO or a device as its data before reading it (it
+/// reads its data more than once, and a stream is consumed by the first
+/// read): a usage error, not a hang or a half-read file.
+#[cfg(unix)]
+#[test]
+fn train_refuses_a_stream_for_its_data_without_reading_it() {
+    let d = scratch();
+    let fifo = d.join("rows.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    // Were the FIFO opened for reading, this writer (after 10 s) would end
+    // the wait, so that the test fails instead of hanging.
+    let writer = fifo.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(10));
+        let _ = std::fs::OpenOptions::new().write(true).open(writer);
+    });
+    let path = fifo.to_str().unwrap();
+    let needles = ["--data", "not a regular file", "save the stream to a file first"];
+    fails(&d, &["train", "--data", path, "--target", "y"], true, 2, &needles);
+    fails(&d, &["train", "--data", "/dev/null"], true, 2, &["--data /dev/null: not a regular file"]);
+    let ok = write(&d, "ok.csv", b"a,y\n1,0\n2,1\n");
+    fails(&d, &["train", "--data", &ok, "--test", path, "--target", "y"], true, 2, &["--test", "not a regular file"]);
+}

@@ -165,6 +165,21 @@ fn test_path(a: &TrainArgs, default_data: bool) -> Result<Option<PathBuf>, Failu
     Ok(test)
 }
 
+/// A usage error when `path` exists but is no regular file (a pipe, a
+/// FIFO, a device): a run reads its data more than once (its kind, its
+/// fingerprint for `--resume`, its rows), and a stream would be consumed
+/// by the first read. Nothing is read from it here.
+fn rereadable(flag: &str, path: &Path) -> Result<(), Failure> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => Err(Failure::usage(format!(
+            "{flag} {}: not a regular file (a pipe or a device); train reads its data more than once \
+             (and again to --resume), so save the stream to a file first",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The network's shape and functions.
 struct Architecture {
     hidden: Vec<usize>,
@@ -198,6 +213,8 @@ impl RunConfig {
         let default_data = a.data.is_none();
         let data = absolute(&a.data.clone().unwrap_or_else(|| common::bundled("train")))?;
         let test = test_path(a, default_data)?;
+        rereadable("--data", &data)?;
+        test.as_deref().map_or(Ok(()), |t| rereadable("--test", t))?;
         let Architecture { hidden, activation, head } = architecture(a, init);
         let targets = a.targets.unwrap_or_else(|| init.map_or(1, |m| common::default_targets(head, m.outputs())));
         let out = absolute(&a.out)?;
