@@ -43,11 +43,12 @@ fn rows(g: &mut Group<'_>, k: &Kernels, i: &Inputs) {
     let p = k.path().name();
     let mut y = i.x.clone();
     let mut d = vec![0.0f32; i.x.len()];
-    let forward: [(&str, RowK); 5] = [
+    let forward: [(&str, RowK); 6] = [
         ("bias_identity", Kernels::bias_identity),
         ("bias_sigmoid", Kernels::bias_sigmoid),
         ("bias_tanh", Kernels::bias_tanh),
         ("bias_relu", Kernels::bias_relu),
+        ("bias_exp", Kernels::bias_exp),
         ("softmax_rows", Kernels::softmax_rows),
     ];
     for (name, f) in forward {

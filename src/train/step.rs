@@ -85,10 +85,8 @@ impl Trainer {
         let own = core.reduce.own_rows(rows);
         (core.used, core.rows) = (assign_rows(&mut core.shards, own.clone(), core.shard_rows), rows);
         let flops = super::flops_per_step(core.mlp.sizes(), own.len());
-        let weight = batch.total_weight();
         let loss = pool.run(flops, |team| core.step(batch, apply, team));
-        let loss = core.told(loss)?;
-        let loss = if weight > 0.0 { (loss / weight) as f32 } else { 0.0 };
+        let loss = core.told(loss)? as f32;
         if !loss.is_finite() {
             return Err(Error::non_finite(format!("the loss (step {})", core.steps + 1)));
         }
@@ -100,9 +98,10 @@ impl Trainer {
 }
 
 impl Core {
-    /// The step on `team`; returns `Σ w·E` over the batch's rows. Updates
-    /// the parameters when `apply`, the weights do not sum to 0 and both
-    /// the loss and the gradient are finite.
+    /// The step on `team`; returns the batch's weighted mean error
+    /// `Σ w·E / Σ w` (0 when the weights sum to 0). Updates the parameters
+    /// when `apply`, the weights do not sum to 0 and both the loss and the
+    /// gradient are finite.
     fn step(&mut self, batch: Batch<'_>, apply: bool, team: Team<'_>) -> Result<f64> {
         let kernels = Kernels::active();
         let sizes = self.mlp.sizes();
@@ -137,7 +136,7 @@ impl Core {
         if apply && weight > 0.0 && loss.is_finite() && self.grad_sq.is_finite() {
             self.update(team)?;
         }
-        Ok(loss)
+        Ok(if weight > 0.0 { loss / weight } else { 0.0 })
     }
 
     /// The optimizer's update from the gradients, at the scheduled rate,

@@ -170,14 +170,14 @@ fn test_path(a: &TrainArgs, default_data: bool) -> Result<Option<PathBuf>, Failu
 /// fingerprint for `--resume`, its rows), and a stream would be consumed
 /// by the first read. Nothing is read from it here.
 fn rereadable(flag: &str, path: &Path) -> Result<(), Failure> {
-    match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() && !m.is_dir() => Err(Failure::usage(format!(
-            "{flag} {}: not a regular file (a pipe or a device); train reads its data more than once \
-             (and again to --resume), so save the stream to a file first",
-            path.display()
-        ))),
-        _ => Ok(()),
+    if !backprop::model::is_special(path) {
+        return Ok(());
     }
+    Err(Failure::usage(format!(
+        "{flag} {}: not a regular file (a pipe or a device); train reads its data more than once \
+         (and again to --resume), so save the stream to a file first",
+        path.display()
+    )))
 }
 
 /// The network's shape and functions.
