@@ -57,6 +57,7 @@ pub mod train;
 
 pub use error::{Error, ErrorKind, Result};
 pub use head::Head;
+pub use kernels::gemm::Precision;
 pub use kernels::{simd_path, SimdPath};
 pub use layers::Activation;
 pub use model::{LabeledRows, Mlp, MlpBuilder, Predictor};

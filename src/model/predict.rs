@@ -6,7 +6,7 @@ use super::{Mlp, Scaling};
 use crate::error::{Error, Result};
 use crate::exec::{default_min_parallel_flops, Chunks, ChunksMut, Pool, Team};
 use crate::head::Head;
-use crate::kernels::gemm::GemmScratch;
+use crate::kernels::gemm::{GemmScratch, Mode, Precision};
 use crate::kernels::{HeadRows, Kernels};
 use crate::layers::Activation;
 use crate::mem::{product, vec_of, zeros};
@@ -48,6 +48,7 @@ pub struct Predictor {
     workers: Vec<Worker>,
     pool: Pool,
     kernels: Kernels,
+    mode: Mode,
 }
 
 impl std::fmt::Debug for Predictor {
@@ -85,13 +86,25 @@ impl Predictor {
     /// core; 1: the calling thread, no pool). Errors when a buffer cannot be
     /// allocated or the threads cannot start.
     pub fn with_threads(mlp: &Mlp, threads: usize) -> Result<Self> {
-        let config = TrainConfig { threads, ..TrainConfig::default() };
+        Predictor::with_precision(mlp, threads, Precision::Fp32)
+    }
+
+    /// [`with_threads`](Self::with_threads) whose products run in
+    /// `precision`: in bf16 the weights are kept packed as bf16 (half the
+    /// bytes where the CPU has bf16 instructions) and each call's inputs
+    /// and activations are rounded to bf16 as they are packed; sums, bias,
+    /// activations and the head stay f32. An error when this CPU's GEMM
+    /// path has no such mode (`BACKPROP_GEMM=matrixmultiply` in bf16).
+    pub fn with_precision(mlp: &Mlp, threads: usize, precision: Precision) -> Result<Self> {
+        let config = TrainConfig { threads, precision, ..TrainConfig::default() };
         config.validate()?;
         let threads = config.effective_threads();
         let sizes = mlp.sizes().to_vec();
+        let mode = Mode::of(precision);
         let mut p = Predictor {
             params: zeros(mlp.params().len(), "parameters")?,
-            packed: PackedWeights::new(mlp.num_layers(), false)?,
+            packed: PackedWeights::new(mlp.num_layers(), false, mode)?,
+            mode,
             workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes, mlp.scaling()))?,
             pool: Pool::new(threads, default_min_parallel_flops())?,
             kernels: Kernels::active(),
@@ -123,6 +136,11 @@ impl Predictor {
     /// Threads of the predictor's pool.
     pub fn threads(&self) -> usize {
         self.pool.threads()
+    }
+
+    /// The GEMM mode its products run in (path and precision).
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     fn check(&self, x: &[f32], rows: usize, out: &[f32]) -> Result<()> {
@@ -178,8 +196,8 @@ impl Predictor {
         let flops = self.flops(rows);
         // Decided for the whole call, so that no thread count changes it.
         let sparse = self.scaling.inputs.is_none() && sparse_inputs(&self.kernels, call.x);
-        let Predictor { sizes, activation, head, params, packed, workers, pool, kernels, scaling } = self;
-        let net = Net { sizes, activation: *activation, params, packed: Some(packed), kernels: *kernels };
+        let Predictor { sizes, activation, head, params, packed, workers, pool, kernels, scaling, mode } = self;
+        let net = Net { sizes, activation: *activation, params, packed: Some(packed), kernels: *kernels, mode: *mode };
         let (net, head, scaling) = (&net, *head, &*scaling);
         let (i, o) = (sizes[0], *sizes.last().expect("two sizes"));
         pool.run(flops, |team| {

@@ -9,7 +9,7 @@
 use super::Net;
 use crate::error::{Error, Result};
 use crate::exec::{Chunks, ChunksMut, Split, Team};
-use crate::kernels::gemm::{gemm_path, AOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedA};
+use crate::kernels::gemm::{gemm_path, AOperand, GemmPath, GemmScratch, MatMut, MatRef, Mode, PackedA};
 use crate::kernels::Kernels;
 use crate::layers::{dense_forward, sparse_forward, Engine, ForwardParams};
 
@@ -34,19 +34,20 @@ pub(crate) struct Work<'a, 't> {
 }
 
 impl Work<'_, '_> {
-    /// A layer's left-hand operand `src` as `blocks` column blocks read it:
-    /// with several blocks, packed once into the shared space (its panels
-    /// split across the team), so that no block packs it again; otherwise
-    /// the view, which the GEMM packs block by block.
+    /// A layer's left-hand operand `src` as `blocks` column blocks read it
+    /// in `mode`: with several blocks, packed once into the shared space
+    /// (its panels split across the team), so that no block packs it again;
+    /// otherwise the view, which the GEMM packs block by block.
     pub(crate) fn left<'s>(
         &'s mut self,
         src: MatRef<'s>,
         blocks: usize,
+        mode: Mode,
     ) -> Result<(AOperand<'s>, &'s mut [GemmScratch], Team<'s>)> {
         let team = self.team;
         match self.shared.as_deref_mut() {
             Some(p) if blocks > 1 => {
-                p.pack_on(src, gemm_path(), team)?;
+                p.pack_on(src, mode, team)?;
                 Ok((AOperand::from(&*p), &mut *self.scratch, team))
             }
             _ => Ok((src.into(), &mut *self.scratch, team)),
@@ -156,7 +157,7 @@ pub(crate) fn forward(h: &mut [Vec<f32>], inp: Input<'_>, net: &Net<'_>, work: &
         }
         let (bias, act, w) = (net.bias(l), hidden.then_some(net.activation), net.w(l)?);
         let blocks = ColBlocks::new(MatMut::new(out, n, sizes[l + 1])?, block_width(sizes[l + 1], work.team.threads()));
-        let (src, scratch, team) = work.left(MatRef::new(src, n, sizes[l])?, blocks.len())?;
+        let (src, scratch, team) = work.left(MatRef::new(src, n, sizes[l])?, blocks.len(), net.mode)?;
         team.try_for_each(with_scratch(blocks, scratch)?, |((blk, j0), s)| {
             let c = blk.cols();
             let b = if hidden { &bias[j0..j0 + c] } else { &[][..] };

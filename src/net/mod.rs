@@ -16,7 +16,7 @@ pub(crate) use forward::{block_width, forward, mostly_zeros, sparse_inputs, with
 
 use crate::error::Result;
 use crate::exec::Team;
-use crate::kernels::gemm::{gemm_path, BOperand, GemmPath, MatRef, PackedB, PackedRef};
+use crate::kernels::gemm::{BOperand, MatRef, Mode, PackedB, PackedRef};
 use crate::kernels::Kernels;
 use crate::layers::Activation;
 use crate::layout::layer_ranges;
@@ -24,24 +24,24 @@ use crate::mem::vec_of;
 
 /// Every layer's `W` packed as the GEMM's right-hand operand (forward:
 /// `h·W`), and, for training, `Wᵀ` of every layer but the first (the input
-/// gradient: `δ·Wᵀ`), for the process's GEMM path.
+/// gradient: `δ·Wᵀ`), in one GEMM mode.
 pub(crate) struct PackedWeights {
     w: Vec<PackedB>,
     /// Empty for a forward-only network; else `wt[l]` for `l ≥ 1`
     /// (`wt[0]` stays empty: the inputs need no gradient).
     wt: Vec<PackedB>,
-    path: GemmPath,
+    mode: Mode,
 }
 
 impl PackedWeights {
-    /// Room for a network of `layers` layers; with `transposed`, for `Wᵀ`
-    /// too. Nothing is packed yet.
-    pub(crate) fn new(layers: usize, transposed: bool) -> Result<PackedWeights> {
+    /// Room for a network of `layers` layers in `mode`; with `transposed`,
+    /// for `Wᵀ` too. Nothing is packed yet.
+    pub(crate) fn new(layers: usize, transposed: bool, mode: Mode) -> Result<PackedWeights> {
         let wt = if transposed { layers } else { 0 };
         Ok(PackedWeights {
             w: vec_of(layers, "packed weights", || Ok(PackedB::new()))?,
             wt: vec_of(wt, "packed weights", || Ok(PackedB::new()))?,
-            path: gemm_path(),
+            mode,
         })
     }
 
@@ -50,10 +50,10 @@ impl PackedWeights {
     /// `team`.
     pub(crate) fn pack(&mut self, sizes: &[usize], params: &[f32], team: Team<'_>) -> Result<()> {
         for (l, p) in self.w.iter_mut().enumerate() {
-            p.pack_on(weight(sizes, params, l)?, self.path, team)?;
+            p.pack_on(weight(sizes, params, l)?, self.mode, team)?;
         }
         for (l, p) in self.wt.iter_mut().enumerate().skip(1) {
-            p.pack_on(weight(sizes, params, l)?.t(), self.path, team)?;
+            p.pack_on(weight(sizes, params, l)?.t(), self.mode, team)?;
         }
         Ok(())
     }
@@ -78,6 +78,8 @@ pub(crate) struct Net<'a> {
     pub packed: Option<&'a PackedWeights>,
     /// The elementwise kernels.
     pub kernels: Kernels,
+    /// The GEMM mode of every product.
+    pub mode: Mode,
 }
 
 impl<'a> Net<'a> {
@@ -100,7 +102,7 @@ impl<'a> Net<'a> {
     pub(crate) fn w(&self, l: usize) -> Result<Weight<'a>> {
         match self.packed {
             Some(p) => packed(&p.w, l).map(Weight::Packed),
-            None => self.weight(l).map(Weight::View),
+            None => self.weight(l).map(|w| Weight::View(w, self.mode)),
         }
     }
 
@@ -109,17 +111,17 @@ impl<'a> Net<'a> {
     pub(crate) fn wt(&self, l: usize) -> Result<Weight<'a>> {
         match self.packed {
             Some(p) => packed(&p.wt, l).map(Weight::Packed),
-            None => self.weight(l).map(|w| Weight::View(w.t())),
+            None => self.weight(l).map(|w| Weight::View(w.t(), self.mode)),
         }
     }
 }
 
 /// A layer's `W` or `Wᵀ` as a GEMM's right-hand operand: packed ahead, or
-/// a view that the GEMM packs block by block.
+/// a view that the GEMM packs block by block in a mode.
 #[derive(Clone, Copy)]
 pub(crate) enum Weight<'a> {
     Packed(PackedRef<'a>),
-    View(MatRef<'a>),
+    View(MatRef<'a>, Mode),
 }
 
 impl<'a> Weight<'a> {
@@ -127,7 +129,7 @@ impl<'a> Weight<'a> {
     pub(crate) fn cols(&self, j0: usize, c: usize) -> Result<BOperand<'a>> {
         match self {
             Weight::Packed(p) => Ok(p.cols(j0, c)?.into()),
-            Weight::View(v) => Ok(BOperand::strided(v.cols_range(j0, c), gemm_path())),
+            Weight::View(v, mode) => Ok(BOperand::strided(v.cols_range(j0, c), *mode)),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! with the step's weights.
 
 use crate::error::Result;
-use crate::kernels::gemm::{gemm_path, MatMut, MatRef, PackedB};
+use crate::kernels::gemm::{MatMut, MatRef, PackedB};
 use crate::layers::{dense_backward, BackwardParams, Engine};
 use crate::net::{block_width, with_scratch, ColBlocks, Net, Work};
 
@@ -47,7 +47,7 @@ pub(crate) fn backward(d: Deltas<'_>, h: &[Vec<f32>], net: &Net<'_>, work: &mut 
             continue;
         }
         let w = sizes[l + 1];
-        d.packed[l].pack_on(MatRef::new(&d.delta[l][..n * w], n, w)?, gemm_path(), team)?;
+        d.packed[l].pack_on(MatRef::new(&d.delta[l][..n * w], n, w)?, net.mode, team)?;
     }
     Ok(())
 }

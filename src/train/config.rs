@@ -1,6 +1,7 @@
 //! Training settings and how a batch is cut into shards.
 
 use crate::error::{Error, Result};
+use crate::kernels::gemm::{Mode, Precision};
 use crate::optim::Schedule;
 
 /// Settings of a [`Trainer`](super::Trainer). `Default` gives the values the
@@ -34,6 +35,14 @@ pub struct TrainConfig {
     /// [`default_min_parallel_flops`](crate::train::default_min_parallel_flops);
     /// 0 sends every step to the pool.
     pub min_parallel_flops: f64,
+    /// The precision of the products' operands (default f32): in bf16 the
+    /// operands of the three products of every layer (`h·W`, `δ·Wᵀ`,
+    /// `hᵀ·δ`) are rounded to bf16 as they are packed and the products sum
+    /// in f32 (PyTorch's `autocast` recipe); the parameters, optimizer
+    /// state, activations, head, loss and updates stay f32. A first layer
+    /// whose inputs are mostly zeros keeps its f32 sparse products in
+    /// either precision.
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -46,6 +55,7 @@ impl Default for TrainConfig {
             schedule: Schedule::default(),
             clip_norm: None,
             min_parallel_flops: crate::exec::default_min_parallel_flops(),
+            precision: Precision::Fp32,
         }
     }
 }
@@ -105,18 +115,28 @@ impl TrainConfig {
         if let Some(c) = self.clip_norm.filter(|c| !c.is_finite() || *c <= 0.0) {
             return Err(Error::config("clip norm", format!("must be finite and > 0, got {c}")));
         }
+        if !Mode::of(self.precision).is_supported() {
+            let msg = format!(
+                "the {} GEMM path has no {} form: unset BACKPROP_GEMM",
+                Mode::of(self.precision).path,
+                self.precision
+            );
+            return Err(Error::config("precision", msg));
+        }
         self.schedule.validate()
     }
 
     /// The shard size in effect for batches of up to `batch` rows through
     /// a network of layer sizes `sizes`: `shard_rows`, or
-    /// [`auto_shard_rows`] when 0, never more than the batch.
+    /// [`auto_shard_rows`] when 0, never more than the batch; in bf16
+    /// rounded up to even (a chain over the rows is cut between pairs).
     pub fn effective_shard_rows(&self, batch: usize, sizes: &[usize]) -> usize {
         let hidden = sizes.get(1..sizes.len().saturating_sub(1)).unwrap_or(&[]);
-        match self.shard_rows {
+        let rows = match self.shard_rows {
             0 => auto_shard_rows(batch, hidden, self.effective_threads()),
             s => s.clamp(1, batch.max(1)),
-        }
+        };
+        rows.next_multiple_of(self.precision.k_align())
     }
 
     /// The thread count in effect: `threads`, or the number of cores when 0

@@ -121,10 +121,13 @@ impl Reduce for Local {
 }
 
 /// The rows `[q·B/P, (q+1)·B/P)` of a batch of `rows` that rank `q` of
-/// `ranks` computes: contiguous, in rank order, sizes differing by at most
-/// one (empty for some ranks when `rows < ranks`).
-pub(crate) fn rank_rows(rows: usize, ranks: usize, q: usize) -> Range<usize> {
-    (q * rows / ranks)..((q + 1) * rows / ranks)
+/// `ranks` computes, each start but the first rounded down to a multiple of
+/// `align` (2 in bf16, whose chains over the rows are cut between pairs):
+/// contiguous, in rank order, sizes differing by at most `align` (empty
+/// for some ranks when `rows < ranks·align`).
+pub(crate) fn rank_rows(rows: usize, ranks: usize, q: usize, align: usize) -> Range<usize> {
+    let start = |q: usize| if q >= ranks { rows } else { q * rows / ranks / align * align };
+    start(q)..start(q + 1)
 }
 
 /// Where a rank stands in the chain of one step: the ranks that hold rows,
@@ -143,9 +146,10 @@ struct Link {
 }
 
 impl Link {
-    /// The chain of a batch of `rows` on `ranks` ranks, as `rank` sees it.
-    fn of(rows: usize, ranks: usize, rank: usize) -> Link {
-        let holds = |q: usize| !rank_rows(rows, ranks, q).is_empty();
+    /// The chain of a batch of `rows` on `ranks` ranks cut at multiples of
+    /// `align`, as `rank` sees it.
+    fn of(rows: usize, ranks: usize, rank: usize, align: usize) -> Link {
+        let holds = |q: usize| !rank_rows(rows, ranks, q, align).is_empty();
         Link {
             prev: (0..rank).rev().find(|&q| holds(q)),
             next: (rank + 1..ranks).find(|&q| holds(q)),
@@ -166,12 +170,21 @@ pub(crate) struct Chain {
     /// Outputs and row errors on their way between ranks.
     stage: Vec<f32>,
     seconds: f64,
+    /// Ranks' rows start at multiples of this ([`rank_rows`]).
+    align: usize,
 }
 
 impl Chain {
     /// The chain over `comm` for a network of `sizes` and batches of up to
-    /// `batch` rows of `outputs` outputs.
-    pub(crate) fn new(comm: Box<dyn Collective>, sizes: &[usize], batch: usize, outputs: usize) -> Result<Chain> {
+    /// `batch` rows of `outputs` outputs, ranks' rows cut at multiples of
+    /// `align`.
+    pub(crate) fn new(
+        comm: Box<dyn Collective>,
+        sizes: &[usize],
+        batch: usize,
+        outputs: usize,
+        align: usize,
+    ) -> Result<Chain> {
         let params = crate::layout::count_params(sizes).unwrap_or(0);
         Ok(Chain {
             parts: Parts::new(sizes, segment_floats(params, comm.size()))?,
@@ -179,6 +192,7 @@ impl Chain {
             sizes: sizes.to_vec(),
             stage: zeros(crate::mem::product(batch, outputs + 1, "outputs between ranks")?, "outputs between ranks")?,
             seconds: 0.0,
+            align,
             comm,
         })
     }
@@ -208,11 +222,11 @@ impl Chain {
 
 impl Reduce for Chain {
     fn own_rows(&self, rows: usize) -> Range<usize> {
-        rank_rows(rows, self.comm.size(), self.comm.rank())
+        rank_rows(rows, self.comm.size(), self.comm.rank(), self.align)
     }
 
     fn gradient(&mut self, rows: usize, grads: &mut [f32], add: &mut AddTerms<'_>) -> Result<f64> {
-        let link = Link::of(rows, self.comm.size(), self.comm.rank());
+        let link = Link::of(rows, self.comm.size(), self.comm.rank(), self.align);
         if link.member {
             self.sums(grads, link, add)?;
         }
@@ -240,7 +254,7 @@ impl Reduce for Chain {
         }
         let ranks = self.comm.size();
         for q in 0..ranks {
-            let r = rank_rows(rows, ranks, q);
+            let r = rank_rows(rows, ranks, q, self.align);
             if !r.is_empty() {
                 self.comm.broadcast(q, &mut ys[r.start * o..r.end * o])?;
                 self.comm.broadcast(q, &mut losses[r])?;

@@ -12,6 +12,7 @@ use super::trainer::{Core, Trainer};
 use super::update::{update, Step};
 use crate::error::{Error, Result};
 use crate::exec::Team;
+use crate::kernels::gemm::Mode;
 use crate::kernels::Kernels;
 use crate::net::Net;
 use crate::optim::UpdateStep;
@@ -113,7 +114,8 @@ impl Core {
             self.packed.pack(sizes, self.mlp.params(), team)?;
         }
         let (params, packed) = (self.mlp.params(), ahead.then_some(&self.packed));
-        let net = Net { sizes, activation: self.mlp.activation(), params, packed, kernels };
+        let mode = Mode::of(self.config.precision);
+        let net = Net { sizes, activation: self.mlp.activation(), params, packed, kernels, mode };
         // The shards side by side: rows gathered, forward, head, deltas.
         let weight = batch.total_weight();
         let scale = if weight > 0.0 { 1.0 / weight as f32 } else { 0.0 };

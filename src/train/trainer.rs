@@ -9,7 +9,7 @@ use super::shard::Shard;
 use crate::dist::Collective;
 use crate::error::{Error, Result};
 use crate::exec::Pool;
-use crate::kernels::gemm::{gemm_path, GemmPath};
+use crate::kernels::gemm::{gemm_path, GemmPath, Mode};
 use crate::layout::layer_ranges;
 use crate::mem::{vec_of, zeros};
 use crate::model::{LayerRef, Mlp};
@@ -96,7 +96,7 @@ impl Trainer {
             grads: zeros(n, "gradients")?,
             grad_sq: 0.0,
             steps: 0,
-            packed: PackedWeights::new(mlp.num_layers(), true)?,
+            packed: PackedWeights::new(mlp.num_layers(), true, Mode::of(config.precision))?,
             shards: Vec::new(),
             shard_rows: 1,
             used: 0,
@@ -146,9 +146,11 @@ impl Trainer {
             return Err(Error::config("ranks", msg));
         }
         let (b, o) = (self.core.config.batch_size, self.core.mlp.outputs());
-        // Any rank's share of any batch is at most ⌈B/P⌉ rows.
-        let own = b.div_ceil(comm.size().max(1));
-        self.core.reduce = Box::new(Chain::new(comm, self.core.mlp.sizes(), b, o)?);
+        // Any rank's share of any batch is at most ⌈B/P⌉ rows, and up to
+        // align - 1 more where its start is rounded down.
+        let align = self.core.config.precision.k_align();
+        let own = b.div_ceil(comm.size().max(1)) + align - 1;
+        self.core.reduce = Box::new(Chain::new(comm, self.core.mlp.sizes(), b, o, align)?);
         self.make_shards(own.max(1))
     }
 

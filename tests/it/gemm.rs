@@ -5,12 +5,20 @@
 //! equal; outputs start as NaN, and the gap between rows of C must stay NaN.
 
 use backprop::kernels::gemm::{
-    gemm, gemm_layer, AOperand, BOperand, Dest, GemmPath, GemmScratch, MatMut, MatRef, PackedA, PackedB, Strides,
+    gemm, gemm_layer, AOperand, BOperand, Dest, GemmPath, GemmScratch, MatMut, MatRef, Mode, PackedA, PackedB,
+    Precision, Strides,
 };
 use backprop::rng::Rng;
 
 fn paths() -> Vec<GemmPath> {
     GemmPath::ALL.into_iter().filter(|p| p.is_supported()).collect()
+}
+
+/// Every path this CPU runs, in both precisions where it has them (small
+/// integers are exact in bf16 too).
+fn modes() -> Vec<Mode> {
+    let all = GemmPath::ALL.into_iter().flat_map(|path| Precision::ALL.map(|precision| Mode { path, precision }));
+    all.filter(|m| m.is_supported()).collect()
 }
 
 fn ints(rng: &mut Rng, n: usize) -> Vec<f32> {
@@ -41,7 +49,7 @@ fn view(data: &[f32], rows: usize, cols: usize, trans: bool) -> MatRef<'_> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, rng: &mut Rng) {
+fn check(path: Mode, m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, rng: &mut Rng) {
     let a = ints(rng, m * k);
     let b = ints(rng, k * n);
     let c0 = ints(rng, m * n);
@@ -93,7 +101,7 @@ fn check(path: GemmPath, m: usize, k: usize, n: usize, ta: bool, tb: bool, accum
 #[test]
 fn small_sizes_all_layouts_exact() {
     let mut rng = Rng::new(21);
-    for path in paths() {
+    for path in modes() {
         for m in 0..=40 {
             for &(k, n) in &[(1, 1), (7, 33), (16, 16), (33, 10), (40, 40), (0, 5)] {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -111,7 +119,7 @@ fn small_sizes_all_layouts_exact() {
 #[test]
 fn large_sizes_cross_every_block_boundary() {
     let mut rng = Rng::new(22);
-    for path in paths() {
+    for path in modes() {
         // k > KC (256), m > MC (264), n > NC (1024), none a tile multiple.
         check(path, 101, 300, 1050, false, false, false, &mut rng);
         check(path, 270, 290, 1040, true, true, true, &mut rng);

@@ -6,6 +6,7 @@
 mod common;
 
 mod bad_input;
+mod bf16;
 #[cfg(feature = "capi")]
 mod c_abi;
 mod cli;

@@ -87,12 +87,38 @@ impl Microkernel {
     }
 }
 
-/// The tile over lanes `V`: `MR × 2·V::N`, `2·MR` accumulators.
+/// One k step of a tile: `c + a·b` for the broadcast value `a` of Ã and
+/// a vector `b` of B̃.
+pub(crate) trait Step<V>: Copy {
+    /// `c + a·b`.
+    fn madd(self, a: V, b: V, c: V) -> V;
+}
+
+/// The f32 step: a fused multiply-add where the lane has one.
+#[derive(Clone, Copy)]
+pub(crate) struct Fma;
+
+impl<V: Lane> Step<V> for Fma {
+    #[inline(always)]
+    fn madd(self, a: V, b: V, c: V) -> V {
+        a.mul_add(b, c)
+    }
+}
+
+/// The tile over lanes `V`: `MR × 2·V::N`, `2·MR` accumulators, each k
+/// step by `step` ([`Fma`] for f32 panels).
 ///
 /// # Safety
 /// As [`KernelFn`] with `NR = 2·V::N`.
 #[inline(always)]
-pub(crate) unsafe fn tile<V: Lane, const MR: usize>(t: V::Token, a: &[f32], b: &[f32], c: CTile, acc: Acc) {
+pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
+    t: V::Token,
+    step: impl Step<V>,
+    a: &[f32],
+    b: &[f32],
+    c: CTile,
+    acc: Acc,
+) {
     let (w, CTile { ptr, ldc, m, n }) = (V::N, c);
     // Ask for C's rows now: a tile's rows lie `ldc` apart (4 KiB for 1024
     // columns), and fetched only when the k loop has run and the tile is
@@ -115,8 +141,8 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(t: V::Token, a: &[f32], b: &
         let (b0, b1) = (V::load(t, &bk[..w]), V::load(t, &bk[w..]));
         for i in 0..MR {
             let ai = V::splat(t, ak[i]);
-            c0[i] = ai.mul_add(b0, c0[i]);
-            c1[i] = ai.mul_add(b1, c1[i]);
+            c0[i] = step.madd(ai, b0, c0[i]);
+            c1[i] = step.madd(ai, b1, c1[i]);
         }
     }
     if acc == Acc::Add {
@@ -414,7 +440,7 @@ mod tests {
                     for acc in [Acc::Overwrite, Acc::Continue, Acc::Add] {
                         let ct = CTile { ptr: c.as_mut_ptr(), ldc, m, n };
                         // SAFETY: c holds m rows of n values at stride ldc.
-                        unsafe { tile::<L, MR>(Checked, &a, &b, ct, acc) };
+                        unsafe { tile::<L, MR>(Checked, Fma, &a, &b, ct, acc) };
                     }
                     for i in 0..m {
                         for j in 0..n {

@@ -19,6 +19,7 @@
 //! one; by default the path follows [`simd_path`](super::simd_path), so
 //! `BACKPROP_SIMD=scalar` also runs the portable kernel and scalar packing.
 
+pub mod bf16;
 pub(crate) mod micro;
 mod pack;
 mod packed;
@@ -30,6 +31,8 @@ pub use view::{MatMut, MatRef, Strides};
 
 use super::SimdPath;
 use crate::error::{Error, Result};
+use bf16::Packing;
+pub use bf16::Precision;
 use micro::{Acc, CTile, Microkernel};
 use pack::{Block, Panels, Transposer};
 use std::sync::OnceLock;
@@ -48,7 +51,7 @@ pub(crate) fn copy_rows(dst: &mut [f32], a: &MatRef<'_>) -> Result<()> {
     }
     if n > 0 {
         let lines = pack::Lines { src: a.data, sj: a.cs, sk: a.rs, valid: a.cols, len: a.rows };
-        pack::gather_panel(&mut dst[..n], a.cols, lines, gemm_path().transposer());
+        pack::gather_panel(&mut dst[..n], a.cols, lines, Mode::from(gemm_path()).transposer());
     }
     Ok(())
 }
@@ -99,7 +102,7 @@ pub enum GemmPath {
 /// [`GemmPath::engine`] makes one, from the path's token.
 #[derive(Clone, Copy)]
 enum Engine {
-    Blocked(Microkernel, Transposer),
+    Blocked(Microkernel, Transposer, Packing),
     MatrixMultiply,
 }
 
@@ -138,35 +141,128 @@ impl GemmPath {
         }
     }
 
-    /// The path's engine, made from its token: `None` when the CPU lacks
-    /// the instruction set.
+    /// The path's f32 engine, made from its token: `None` when the CPU
+    /// lacks the instruction set.
     fn engine(self) -> Option<Engine> {
+        let f32 = Packing::F32;
         match self {
             #[cfg(target_arch = "x86_64")]
             GemmPath::Avx512 => {
                 use super::arch::x86_64::avx512;
-                avx512::Avx512::detect().map(|t| Engine::Blocked(avx512::microkernel(t), Transposer::avx512(t)))
+                avx512::Avx512::detect().map(|t| Engine::Blocked(avx512::microkernel(t), Transposer::avx512(t), f32))
             }
             #[cfg(target_arch = "x86_64")]
             GemmPath::Avx2 => {
                 use super::arch::x86_64::avx2;
-                avx2::Avx2::detect().map(|t| Engine::Blocked(avx2::microkernel(t), Transposer::avx2(t)))
+                avx2::Avx2::detect().map(|t| Engine::Blocked(avx2::microkernel(t), Transposer::avx2(t), f32))
             }
             #[cfg(not(target_arch = "x86_64"))]
             GemmPath::Avx512 | GemmPath::Avx2 => None,
-            GemmPath::Portable => Some(Engine::Blocked(Microkernel::portable(), Transposer::none())),
+            GemmPath::Portable => Some(Engine::Blocked(Microkernel::portable(), Transposer::none(), f32)),
             GemmPath::MatrixMultiply => Some(Engine::MatrixMultiply),
         }
     }
+}
 
-    /// The register transpose a packing for this path may use (none when
+/// How a product runs: the GEMM path and the precision of its operands.
+/// Operands packed for one mode run only with operands of the same.
+///
+/// In bf16, the AVX-512 path runs VDPBF16PS where the CPU has AVX512-BF16
+/// ([`Mode::native_bf16`]); every other path runs its f32 microkernel on
+/// operands rounded to bf16 and packed in VDPBF16PS's order, which makes
+/// the same sums (see [`bf16`]), at f32 speed. The matrixmultiply path has
+/// no bf16 form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Mode {
+    /// The instruction path.
+    pub path: GemmPath,
+    /// The operands' precision.
+    pub precision: Precision,
+}
+
+impl From<GemmPath> for Mode {
+    fn from(path: GemmPath) -> Mode {
+        Mode { path, precision: Precision::Fp32 }
+    }
+}
+
+impl Mode {
+    /// The process's path ([`gemm_path`]) in `precision`.
+    pub fn of(precision: Precision) -> Mode {
+        Mode { path: gemm_path(), precision }
+    }
+
+    /// Whether this CPU can run the mode.
+    pub fn is_supported(self) -> bool {
+        self.engine().is_some()
+    }
+
+    /// The tile `(MR, NR)` of the mode's microkernel (the path's, in either
+    /// precision).
+    pub fn tile(self) -> (usize, usize) {
+        self.path.tile()
+    }
+
+    /// Whether the mode runs bf16 products on the CPU's bf16 instructions
+    /// (rather than rounding operands for the f32 kernels).
+    pub fn native_bf16(self) -> bool {
+        matches!(self.engine(), Some(Engine::Blocked(_, _, p)) if p.is_pairs())
+    }
+
+    /// The mode's engine: `None` when the CPU cannot run it.
+    fn engine(self) -> Option<Engine> {
+        let base = self.path.engine()?;
+        match (self.precision, base) {
+            (Precision::Fp32, e) => Some(e),
+            (Precision::Bf16, Engine::MatrixMultiply) => None,
+            (Precision::Bf16, Engine::Blocked(kernel, tr, _)) => {
+                #[cfg(target_arch = "x86_64")]
+                if self.path == GemmPath::Avx512 {
+                    use super::arch::x86_64::avx512;
+                    if let Some(t) = avx512::Avx512Bf16::detect().filter(|_| !bf16_emulated()) {
+                        return Some(Engine::Blocked(avx512::bf16_microkernel(t), tr, Packing::Pairs(t)));
+                    }
+                }
+                Some(Engine::Blocked(kernel, tr, Packing::Rounded))
+            }
+        }
+    }
+
+    /// The register transpose a packing for this mode may use (none when
     /// the path or the CPU has none).
     fn transposer(self) -> Transposer {
         match self.engine() {
-            Some(Engine::Blocked(_, t)) => t,
+            Some(Engine::Blocked(_, t, _)) => t,
             _ => Transposer::none(),
         }
     }
+
+    /// How the mode's panels hold k (f32 on matrixmultiply, which packs
+    /// for itself).
+    fn packing(self) -> Packing {
+        match self.engine() {
+            Some(Engine::Blocked(_, _, p)) => p,
+            _ => Packing::F32,
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.precision {
+            Precision::Fp32 => write!(f, "{}", self.path),
+            Precision::Bf16 if self.native_bf16() => write!(f, "{} bf16 (avx512bf16)", self.path),
+            Precision::Bf16 => write!(f, "{} bf16 (emulated)", self.path),
+        }
+    }
+}
+
+/// Whether `BACKPROP_BF16=emulate` asks bf16 products to round their
+/// operands for the f32 kernels even where the CPU has bf16 instructions
+/// (the same sums; to test one against the other).
+fn bf16_emulated() -> bool {
+    static EMULATED: OnceLock<bool> = OnceLock::new();
+    *EMULATED.get_or_init(|| std::env::var("BACKPROP_BF16").is_ok_and(|v| v.trim().eq_ignore_ascii_case("emulate")))
 }
 
 impl std::fmt::Display for GemmPath {
@@ -247,29 +343,29 @@ pub fn gemm_layer<'a, 'b>(
     product(Operands::of(a.into(), b.into())?, c, Sums { first: Acc::Overwrite, rest: Acc::Add }, scratch)
 }
 
-/// A product's operands, checked to be packed for one path, and that path.
+/// A product's operands, checked to be packed for one mode, and that mode.
 struct Operands<'a, 'b> {
     a: ASource<'a>,
     b: BSource<'b>,
-    path: GemmPath,
+    mode: Mode,
 }
 
 impl<'a, 'b> Operands<'a, 'b> {
     /// The operands; an error when either was never packed, or they were
-    /// packed for different paths.
+    /// packed for different modes.
     fn of(a: AOperand<'a>, b: BOperand<'b>) -> Result<Self> {
-        let Some((b, path)) = b.0 else {
+        let Some((b, mode)) = b.0 else {
             return Err(Error::config("gemm", "B was never packed"));
         };
         let Some(a) = a.0 else {
             return Err(Error::config("gemm", "A was never packed"));
         };
         if let ASource::Packed(p) = a {
-            if p.path != path {
-                return Err(Error::config("gemm", format!("A is packed for {}, B runs on {path}", p.path)));
+            if p.mode != mode {
+                return Err(Error::config("gemm", format!("A is packed for {}, B runs on {mode}", p.mode)));
             }
         }
-        Ok(Operands { a, b, path })
+        Ok(Operands { a, b, mode })
     }
 }
 
@@ -291,8 +387,8 @@ fn product(ops: Operands<'_, '_>, c: MatMut<'_>, sums: Sums, scratch: &mut GemmS
             format!("B {bk}×{bn}, C {}×{}", c.rows, c.cols),
         ));
     }
-    let Some(engine) = ops.path.engine() else {
-        return Err(Error::config("gemm", format!("the {} GEMM path cannot run on this CPU", ops.path)));
+    let Some(engine) = ops.mode.engine() else {
+        return Err(Error::config("gemm", format!("the {} GEMM cannot run on this CPU", ops.mode)));
     };
     if am == 0 || bn == 0 {
         return Ok(());
@@ -311,7 +407,7 @@ fn product(ops: Operands<'_, '_>, c: MatMut<'_>, sums: Sums, scratch: &mut GemmS
             by_matrixmultiply(&ops, c, sums.first != Acc::Overwrite);
             Ok(())
         }
-        Engine::Blocked(kernel, tr) => blocked(&ops, c, Plan { sums, kernel, tr }, scratch),
+        Engine::Blocked(kernel, tr, packing) => blocked(&ops, c, Plan { sums, kernel, tr, packing }, scratch),
     }
 }
 
@@ -338,28 +434,30 @@ fn by_matrixmultiply(ops: &Operands<'_, '_>, c: MatMut<'_>, accumulate: bool) {
 }
 
 /// How the blocked loop runs: what each depth block does with C, the
-/// microkernel and the register transpose packing may use.
+/// microkernel, the register transpose packing may use and how the panels
+/// hold k.
 #[derive(Clone, Copy)]
 struct Plan {
     sums: Sums,
     kernel: Microkernel,
     tr: Transposer,
+    packing: Packing,
 }
 
 /// The cache-blocked loop nest: columns in blocks of NC, k in blocks of KC
 /// (B's `KC × NC` block, packed if it came strided, stays in L2 and one
 /// panel of it in L1), rows in blocks of MC (packed A), then MR × NR tiles.
 fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut GemmScratch) -> Result<()> {
-    let Plan { sums, kernel, tr } = plan;
-    let (mr, nr) = (kernel.mr, kernel.nr);
+    let Plan { sums, kernel, tr, packing } = plan;
+    let (mr, nr, depth) = (kernel.mr, kernel.nr, |k| packing.depth(k));
     let ((m, k), n) = (ops.a.dims(), c.cols);
     let (ldc, cptr) = (c.rs, c.ptr);
     let GemmScratch { a: abuf, b: bbuf } = scratch;
     if let ASource::Strided(_) = ops.a {
-        abuf.resize(MC.min(m.div_ceil(mr) * mr) * KC.min(k))?;
+        abuf.resize(MC.min(m.div_ceil(mr) * mr) * depth(KC.min(k)))?;
     }
     if let BSource::Strided(_) = ops.b {
-        bbuf.resize(KC.min(k) * NC.min(n.div_ceil(nr) * nr))?;
+        bbuf.resize(depth(KC.min(k)) * NC.min(n.div_ceil(nr) * nr))?;
     }
     for jc in (0..n).step_by(NC) {
         let ncb = NC.min(n - jc);
@@ -368,12 +466,12 @@ fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut Gemm
             let acc = if pc == 0 { sums.first } else { sums.rest };
             // Panel p of this block starts at p·stride + off.
             let (bp, stride, off): (&[f32], usize, usize) = match ops.b {
-                BSource::Packed(p) => (&p.data[(jc / nr) * k * nr..], k * nr, pc * nr),
+                BSource::Packed(p) => (&p.data[(jc / nr) * depth(k) * nr..], depth(k) * nr, depth(pc) * nr),
                 BSource::Strided(v) => {
                     let bp = bbuf.as_mut_slice();
                     let block = Block { first: jc, count: ncb, k0: pc, kc };
-                    pack::pack_b_block(bp, &v, block, Panels { width: nr, tr });
-                    (bp, kc * nr, 0)
+                    pack::pack_b_block(bp, &v, block, Panels { width: nr, tr, packing });
+                    (bp, depth(kc) * nr, 0)
                 }
             };
             for ic in (0..m).step_by(MC) {
@@ -381,22 +479,24 @@ fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut Gemm
                 let ap: &[f32] = match ops.a {
                     ASource::Strided(v) => {
                         let ap = abuf.as_mut_slice();
-                        pack::pack_a(ap, &v, Block { first: ic, count: mc, k0: pc, kc }, Panels { width: mr, tr });
+                        let block = Block { first: ic, count: mc, k0: pc, kc };
+                        pack::pack_a(ap, &v, block, Panels { width: mr, tr, packing });
                         ap
                     }
                     ASource::Packed(p) => p.block(ic, pc, mr),
                 };
+                let kd = depth(kc);
                 for jr in (0..ncb).step_by(nr) {
                     let nv = nr.min(ncb - jr);
-                    let bpanel = &bp[(jr / nr) * stride + off..][..kc * nr];
+                    let bpanel = &bp[(jr / nr) * stride + off..][..kd * nr];
                     for ir in (0..mc).step_by(mr) {
                         let mv = mr.min(mc - ir);
-                        let apanel = &ap[(ir / mr) * kc * mr..][..kc * mr];
+                        let apanel = &ap[(ir / mr) * kd * mr..][..kd * mr];
                         // SAFETY: the tile's mv ≤ MR rows of nv ≤ NR values
                         // start at row ic+ir < m, column jc+jr < n of C, inside
                         // the m×n view whose rows are ldc ≥ n apart in the
                         // exclusively borrowed data; the panels are slices of
-                        // kc·MR and kc·NR values.
+                        // depth(kc)·MR and depth(kc)·NR values.
                         unsafe {
                             let ptr = cptr.add((ic + ir) * ldc + jc + jr);
                             kernel.run(apanel, bpanel, CTile { ptr, ldc, m: mv, n: nv }, acc);

@@ -3,6 +3,7 @@
 //! k-major (`mr` values per k); B into panels of `nr` columns stored k-major
 //! (`nr` values per k). Rows or columns past the matrix edge are zero.
 
+use super::bf16::Packing;
 use super::MatRef;
 use crate::error::Result;
 use crate::kernels::arch::Square;
@@ -126,37 +127,36 @@ pub(crate) struct Block {
 }
 
 /// How a packing cuts its block: panels of `width` lines (the tile's MR or
-/// NR), transposed through `tr` where the lines run across the source.
+/// NR), transposed through `tr` where the lines run across the source,
+/// held as `packing` says.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Panels {
     pub width: usize,
     pub tr: Transposer,
+    pub packing: Packing,
 }
 
 /// Packs `block` of `a` (its rows, and the columns of its depth) into
-/// `dst` as `ceil(count/width)` panels of `kc × width` (k-major),
+/// `dst` as `ceil(count/width)` panels of `depth(kc) × width` (k-major),
 /// zero-padding the last panel.
 pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, block: Block, p: Panels) {
     let (rs, cs, src) = (a.rs, a.cs, a.data);
     let (Block { first: i0, count: m, k0, kc }, mr) = (block, p.width);
-    for (q, panel) in dst.chunks_exact_mut(kc * mr).take(m.div_ceil(mr)).enumerate() {
+    for (q, panel) in dst.chunks_exact_mut(p.packing.depth(kc) * mr).take(m.div_ceil(mr)).enumerate() {
         let r0 = i0 + q * mr;
         let rows = mr.min(i0 + m - r0);
-        if rs == 1 {
+        let lines = if rs == 1 {
             // Transposed storage: the mr values of one k are contiguous.
-            for (kk, d) in panel.chunks_exact_mut(mr).enumerate() {
-                let s = r0 + (k0 + kk) * cs;
-                copy_padded(d, &src[s..s + rows]);
-            }
+            PanelSrc::Runs { src: &src[r0 + k0 * cs..], stride: cs, valid: rows }
         } else {
-            let lines = Lines { src: &src[r0 * rs + k0 * cs..], sj: rs, sk: cs, valid: rows, len: kc };
-            gather_panel(panel, mr, lines, p.tr);
-        }
+            PanelSrc::Lines(Lines { src: &src[r0 * rs + k0 * cs..], sj: rs, sk: cs, valid: rows, len: kc })
+        };
+        pack_panel(panel, lines, kc, p);
     }
 }
 
 /// Packs `block` of `b` (its columns, and the rows of its depth) into
-/// `dst` as `ceil(count/width)` panels of `kc × width` (k-major),
+/// `dst` as `ceil(count/width)` panels of `depth(kc) × width` (k-major),
 /// zero-padding the last panel's missing columns.
 pub(crate) fn pack_b_block(dst: &mut [f32], b: &MatRef<'_>, block: Block, p: Panels) {
     let (rs, cs, src) = (b.rs, b.cs, b.data);
@@ -164,19 +164,59 @@ pub(crate) fn pack_b_block(dst: &mut [f32], b: &MatRef<'_>, block: Block, p: Pan
     if kc == 0 {
         return;
     }
-    for (q, panel) in dst.chunks_exact_mut(kc * nr).take(n.div_ceil(nr)).enumerate() {
+    for (q, panel) in dst.chunks_exact_mut(p.packing.depth(kc) * nr).take(n.div_ceil(nr)).enumerate() {
         let jp = j0 + q * nr;
         let cols = nr.min(j0 + n - jp);
-        if cs == 1 {
+        let lines = if cs == 1 {
             // Row-major: each k contributes a contiguous run of columns.
-            for (kk, d) in panel.chunks_exact_mut(nr).enumerate() {
-                let s = (k0 + kk) * rs + jp;
-                copy_padded(d, &src[s..s + cols]);
-            }
+            PanelSrc::Runs { src: &src[k0 * rs + jp..], stride: rs, valid: cols }
         } else {
-            let lines = Lines { src: &src[jp * cs + k0 * rs..], sj: cs, sk: rs, valid: cols, len: kc };
-            gather_panel(panel, nr, lines, p.tr);
+            PanelSrc::Lines(Lines { src: &src[jp * cs + k0 * rs..], sj: cs, sk: rs, valid: cols, len: kc })
+        };
+        pack_panel(panel, lines, kc, p);
+    }
+}
+
+/// Where one panel's `width` lines lie in the source: as runs, the valid
+/// lines of one k contiguous (`valid` values at `k·stride`), or as lines
+/// running across it.
+#[derive(Clone, Copy)]
+enum PanelSrc<'a> {
+    Runs { src: &'a [f32], stride: usize, valid: usize },
+    Lines(Lines<'a>),
+}
+
+/// Values `k0..k0 + kb` of depth of a panel's lines, as f32: `kb` rows of
+/// `w` (k-major) into `d`.
+fn fill(d: &mut [f32], w: usize, s: PanelSrc<'_>, (k0, kb): (usize, usize), tr: Transposer) {
+    match s {
+        PanelSrc::Runs { src, stride, valid } => {
+            for (kk, d) in d.chunks_exact_mut(w).take(kb).enumerate() {
+                let at = (k0 + kk) * stride;
+                copy_padded(d, &src[at..at + valid]);
+            }
         }
+        PanelSrc::Lines(l) => gather_panel(d, w, Lines { src: &l.src[k0 * l.sk..], len: kb, ..l }, tr),
+    }
+}
+
+/// One panel of `kc` values of depth in `p.packing`'s form: f32 straight
+/// in; bf16 forms 16 values of k at a time through a block of f32 on the
+/// stack, converted (an odd last k paired with a zero).
+fn pack_panel(panel: &mut [f32], s: PanelSrc<'_>, kc: usize, p: Panels) {
+    const KB: usize = 16;
+    let w = p.width;
+    if !p.packing.converts() {
+        return fill(panel, w, s, (0, kc), p.tr);
+    }
+    assert!(w <= 32, "a panel is at most 32 lines wide");
+    let mut tmp = [0.0f32; KB * 32];
+    for k0 in (0..kc).step_by(KB) {
+        let kb = KB.min(kc - k0);
+        let even = kb.div_ceil(2) * 2;
+        fill(&mut tmp[..kb * w], w, s, (k0, kb), p.tr);
+        tmp[kb * w..even * w].fill(0.0);
+        p.packing.convert(&mut panel[p.packing.depth(k0) * w..], &tmp[..even * w], w);
     }
 }
 
@@ -279,7 +319,7 @@ mod tests {
                 GemmPath::Avx2 if path.is_supported() => 8,
                 _ => 0,
             };
-            assert_eq!(path.transposer().size(), want, "{path}");
+            assert_eq!(crate::kernels::gemm::Mode::from(path).transposer().size(), want, "{path}");
         }
     }
 
@@ -298,7 +338,12 @@ mod tests {
                         gather_scalar(&mut want, w, Lines { src: &src, sj, sk, valid, len });
                         for path in GemmPath::ALL.into_iter().filter(|p| p.is_supported()) {
                             got.fill(f32::NAN);
-                            gather_panel(&mut got, w, Lines { src: &src, sj, sk, valid, len }, path.transposer());
+                            gather_panel(
+                                &mut got,
+                                w,
+                                Lines { src: &src, sj, sk, valid, len },
+                                crate::kernels::gemm::Mode::from(path).transposer(),
+                            );
                             assert_eq!(got, want, "{path}: w {w} valid {valid} len {len} strides ({sj}, {sk})");
                         }
                         gather_panel(&mut got, w, Lines { src: &src, sj, sk, valid, len }, Transposer::none());

@@ -8,7 +8,7 @@
 
 use super::pack::{self, AlignedBuf, Block, Panels};
 use super::view::MatRef;
-use super::{gemm_path, GemmPath, KC, MC, NC};
+use super::{gemm_path, GemmPath, Mode, KC, MC, NC};
 use crate::error::{Error, Result};
 use crate::exec::{ChunksMut, Team};
 
@@ -18,32 +18,35 @@ pub struct PackedRef<'a> {
     pub(super) data: &'a [f32],
     pub(super) k: usize,
     pub(super) n: usize,
-    pub(super) path: GemmPath,
+    pub(super) mode: Mode,
 }
 
 impl<'a> PackedRef<'a> {
     /// Columns `j0..j0 + c` alone: `j0` on a panel boundary (a multiple of
     /// the path's NR), the columns inside the matrix. An error otherwise.
     pub fn cols(&self, j0: usize, c: usize) -> Result<PackedRef<'a>> {
-        let nr = self.path.tile().1;
+        let nr = self.mode.tile().1;
         let inside = j0.checked_add(c).is_some_and(|end| end <= self.n);
-        if !inside || !j0.is_multiple_of(nr) || (self.path == GemmPath::MatrixMultiply && c != self.n) {
+        if !inside || !j0.is_multiple_of(nr) || (self.mode.path == GemmPath::MatrixMultiply && c != self.n) {
             let want = format!("whole panels of {nr} inside {} columns", self.n);
             return Err(Error::shape("packed B columns", want, format!("{j0}..{}", j0.saturating_add(c))));
         }
-        Ok(PackedRef { data: &self.data[j0 / nr * self.k * nr..], n: c, ..*self })
+        let depth = self.mode.packing().depth(self.k);
+        Ok(PackedRef { data: &self.data[j0 / nr * depth * nr..], n: c, ..*self })
     }
 }
 
-/// A `k × n` right-hand operand packed for one [`GemmPath`]: panels of `NR`
-/// columns, each `k × NR` k-major, the last zero-padded. Packing again at the
-/// same or a smaller size reuses the buffer.
+/// A `k × n` right-hand operand packed for one [`Mode`]: panels of `NR`
+/// columns, each `k × NR` k-major (in bf16, `⌈k/2⌉` rows of pairs or `k`
+/// rounded up to even rows: see [`bf16`](super::bf16)), the last
+/// zero-padded. Packing again at the same or a smaller size reuses the
+/// buffer.
 #[derive(Default)]
 pub struct PackedB {
     buf: AlignedBuf,
     k: usize,
     n: usize,
-    path: Option<GemmPath>,
+    mode: Option<Mode>,
 }
 
 /// Groups of `per` units of `unit` values each, at least one group per
@@ -61,41 +64,53 @@ impl PackedB {
         Self::default()
     }
 
-    /// Packs `b` for `path`. Errors (leaving it unpacked) when the buffer
-    /// cannot be allocated.
-    pub fn pack(&mut self, b: MatRef<'_>, path: GemmPath) -> Result<()> {
-        self.pack_on(b, path, Team::alone())
+    /// Packs `b` for `mode` (a [`GemmPath`] packs for f32). Errors
+    /// (leaving it unpacked) when the buffer cannot be allocated or the
+    /// mode cannot run here.
+    pub fn pack(&mut self, b: MatRef<'_>, mode: impl Into<Mode>) -> Result<()> {
+        self.pack_on(b, mode.into(), Team::alone())
     }
 
     /// [`pack`](Self::pack), its panels split across `team`.
-    pub(crate) fn pack_on(&mut self, b: MatRef<'_>, path: GemmPath, team: Team<'_>) -> Result<()> {
-        let (_, nr) = path.tile();
-        let tr = path.transposer();
-        let panels = if path == GemmPath::MatrixMultiply { b.cols } else { b.cols.div_ceil(nr) * nr };
-        let len = b.rows.checked_mul(panels).ok_or_else(|| Error::shape("packed B", "k·n to fit", "overflow"))?;
-        self.path = None;
+    pub(crate) fn pack_on(&mut self, b: MatRef<'_>, mode: Mode, team: Team<'_>) -> Result<()> {
+        let (_, nr) = mode.tile();
+        let (tr, packing) = (mode.transposer(), mode.packing());
+        let plain = mode.path == GemmPath::MatrixMultiply;
+        let panels = if plain { b.cols } else { b.cols.div_ceil(nr) * nr };
+        let depth = packing.depth(b.rows);
+        let len = depth.checked_mul(panels).ok_or_else(|| Error::shape("packed B", "k·n to fit", "overflow"))?;
+        self.mode = None;
+        if !mode.is_supported() {
+            return Err(Error::config("gemm", format!("the {mode} GEMM cannot run on this CPU")));
+        }
         self.buf.resize(len)?;
-        if path == GemmPath::MatrixMultiply {
+        let p = Panels { width: nr, tr, packing };
+        if plain {
             pack::copy_row_major(self.buf.as_mut_slice(), &b);
         } else if team.threads() > 1 && b.rows > 0 {
-            let per = per_task(b.cols.div_ceil(nr), b.rows * nr, team);
-            let groups = ChunksMut::new(self.buf.as_mut_slice(), per * b.rows * nr);
+            let per = per_task(b.cols.div_ceil(nr), depth * nr, team);
+            let groups = ChunksMut::new(self.buf.as_mut_slice(), per * depth * nr);
             team.for_each((0..groups.len(), groups), |(i, dst)| {
                 let j0 = i * per * nr;
                 let block = Block { first: j0, count: (b.cols - j0).min(per * nr), k0: 0, kc: b.rows };
-                pack::pack_b_block(dst, &b, block, Panels { width: nr, tr });
+                pack::pack_b_block(dst, &b, block, p);
             });
         } else {
             let block = Block { first: 0, count: b.cols, k0: 0, kc: b.rows };
-            pack::pack_b_block(self.buf.as_mut_slice(), &b, block, Panels { width: nr, tr });
+            pack::pack_b_block(self.buf.as_mut_slice(), &b, block, p);
         }
-        (self.k, self.n, self.path) = (b.rows, b.cols, Some(path));
+        (self.k, self.n, self.mode) = (b.rows, b.cols, Some(mode));
         Ok(())
     }
 
     /// A view of the whole packed matrix, or `None` before the first pack.
     pub fn view(&self) -> Option<PackedRef<'_>> {
-        self.path.map(|path| PackedRef { data: self.buf.as_slice(), k: self.k, n: self.n, path })
+        self.mode.map(|mode| PackedRef { data: self.buf.as_slice(), k: self.k, n: self.n, mode })
+    }
+
+    /// The mode it was last packed for (`None` before the first pack).
+    pub fn mode(&self) -> Option<Mode> {
+        self.mode
     }
 
     /// Rows (k) of the packed matrix.
@@ -115,28 +130,28 @@ pub struct PackedARef<'a> {
     pub(super) data: &'a [f32],
     pub(super) m: usize,
     pub(super) k: usize,
-    pub(super) path: GemmPath,
+    pub(super) mode: Mode,
 }
 
 impl<'a> PackedARef<'a> {
     /// The packed rows `i0..` (a multiple of MR) of depth block `pc` (a
     /// multiple of KC): the panels the blocked loop reads for that block.
     pub(super) fn block(&self, i0: usize, pc: usize, mr: usize) -> &'a [f32] {
-        let (m_pad, kc) = (self.m.div_ceil(mr) * mr, KC.min(self.k - pc));
-        &self.data[pc * m_pad + (i0 / mr) * kc * mr..]
+        let (m_pad, kc, p) = (self.m.div_ceil(mr) * mr, KC.min(self.k - pc), self.mode.packing());
+        &self.data[p.depth(pc) * m_pad + (i0 / mr) * p.depth(kc) * mr..]
     }
 }
 
-/// An `m × k` left-hand operand packed for one [`GemmPath`] as the blocked
+/// An `m × k` left-hand operand packed for one [`Mode`] as the blocked
 /// loop reads A: for each depth block of `KC` (the last shorter), panels of
-/// `MR` rows, each `kc × MR` k-major, the last zero-padded. Packing it once
-/// lets every thread of a layer share it.
+/// `MR` rows, each `kc × MR` k-major (bf16 as in [`PackedB`]), the last
+/// zero-padded. Packing it once lets every thread of a layer share it.
 #[derive(Default)]
 pub struct PackedA {
     buf: AlignedBuf,
     m: usize,
     k: usize,
-    path: Option<GemmPath>,
+    mode: Option<Mode>,
 }
 
 impl PackedA {
@@ -145,44 +160,50 @@ impl PackedA {
         Self::default()
     }
 
-    /// Packs `a` for `path`. Errors (leaving it unpacked) when the buffer
-    /// cannot be allocated.
-    pub fn pack(&mut self, a: MatRef<'_>, path: GemmPath) -> Result<()> {
-        self.pack_on(a, path, Team::alone())
+    /// Packs `a` for `mode` (a [`GemmPath`] packs for f32). Errors
+    /// (leaving it unpacked) when the buffer cannot be allocated or the
+    /// mode cannot run here.
+    pub fn pack(&mut self, a: MatRef<'_>, mode: impl Into<Mode>) -> Result<()> {
+        self.pack_on(a, mode.into(), Team::alone())
     }
 
     /// [`pack`](Self::pack), each depth block's panels split across `team`.
-    pub(crate) fn pack_on(&mut self, a: MatRef<'_>, path: GemmPath, team: Team<'_>) -> Result<()> {
-        let (mr, _) = path.tile();
-        let tr = path.transposer();
-        let m_pad = if path == GemmPath::MatrixMultiply { a.rows } else { a.rows.div_ceil(mr) * mr };
-        let len = m_pad.checked_mul(a.cols).ok_or_else(|| Error::shape("packed A", "m·k to fit", "overflow"))?;
-        self.path = None;
+    pub(crate) fn pack_on(&mut self, a: MatRef<'_>, mode: Mode, team: Team<'_>) -> Result<()> {
+        let (mr, _) = mode.tile();
+        let (tr, packing) = (mode.transposer(), mode.packing());
+        let plain = mode.path == GemmPath::MatrixMultiply;
+        let m_pad = if plain { a.rows } else { a.rows.div_ceil(mr) * mr };
+        let len = m_pad.checked_mul(packing.depth(a.cols));
+        let len = len.ok_or_else(|| Error::shape("packed A", "m·k to fit", "overflow"))?;
+        self.mode = None;
+        if !mode.is_supported() {
+            return Err(Error::config("gemm", format!("the {mode} GEMM cannot run on this CPU")));
+        }
         self.buf.resize(len)?;
-        if path == GemmPath::MatrixMultiply {
+        if plain {
             pack::copy_row_major(self.buf.as_mut_slice(), &a);
         } else {
             let mut rest = self.buf.as_mut_slice();
             for pc in (0..a.cols).step_by(KC) {
-                let kc = KC.min(a.cols - pc);
-                let (block, tail) = rest.split_at_mut(kc * m_pad);
+                let (kc, p) = (KC.min(a.cols - pc), Panels { width: mr, tr, packing });
+                let (block, tail) = rest.split_at_mut(packing.depth(kc) * m_pad);
                 rest = tail;
-                let per = per_task(m_pad / mr, kc * mr, team);
-                let groups = ChunksMut::new(block, per * kc * mr);
+                let per = per_task(m_pad / mr, packing.depth(kc) * mr, team);
+                let groups = ChunksMut::new(block, per * packing.depth(kc) * mr);
                 team.for_each((0..groups.len(), groups), |(g, dst)| {
                     let i0 = g * per * mr;
                     let block = Block { first: i0, count: (a.rows - i0).min(per * mr), k0: pc, kc };
-                    pack::pack_a(dst, &a, block, Panels { width: mr, tr });
+                    pack::pack_a(dst, &a, block, p);
                 });
             }
         }
-        (self.m, self.k, self.path) = (a.rows, a.cols, Some(path));
+        (self.m, self.k, self.mode) = (a.rows, a.cols, Some(mode));
         Ok(())
     }
 
     /// A view of the packed matrix, or `None` before the first pack.
     pub fn view(&self) -> Option<PackedARef<'_>> {
-        self.path.map(|path| PackedARef { data: self.buf.as_slice(), m: self.m, k: self.k, path })
+        self.mode.map(|mode| PackedARef { data: self.buf.as_slice(), m: self.m, k: self.k, mode })
     }
 }
 
@@ -281,28 +302,28 @@ impl BSource<'_> {
     }
 }
 
-/// The right-hand operand of [`gemm`](super::gemm) and the path it runs on:
+/// The right-hand operand of [`gemm`](super::gemm) and the mode it runs in:
 /// packed ahead (from a [`PackedB`], `None` when it was never packed, or a
 /// [`PackedRef`]), or a strided view packed as the loop goes.
-pub struct BOperand<'b>(pub(super) Option<(BSource<'b>, GemmPath)>);
+pub struct BOperand<'b>(pub(super) Option<(BSource<'b>, Mode)>);
 
 impl<'b> BOperand<'b> {
-    /// A strided view, run on `path` (the `From<MatRef>` conversion uses the
-    /// process's [`gemm_path`]).
-    pub fn strided(b: MatRef<'b>, path: GemmPath) -> Self {
-        BOperand(Some((BSource::Strided(b), path)))
+    /// A strided view, run in `mode` (a [`GemmPath`] runs f32; the
+    /// `From<MatRef>` conversion uses the process's [`gemm_path`] in f32).
+    pub fn strided(b: MatRef<'b>, mode: impl Into<Mode>) -> Self {
+        BOperand(Some((BSource::Strided(b), mode.into())))
     }
 }
 
 impl<'b> From<&'b PackedB> for BOperand<'b> {
     fn from(b: &'b PackedB) -> Self {
-        BOperand(b.view().map(|p| (BSource::Packed(p), p.path)))
+        BOperand(b.view().map(|p| (BSource::Packed(p), p.mode)))
     }
 }
 
 impl<'b> From<PackedRef<'b>> for BOperand<'b> {
     fn from(b: PackedRef<'b>) -> Self {
-        BOperand(Some((BSource::Packed(b), b.path)))
+        BOperand(Some((BSource::Packed(b), b.mode)))
     }
 }
 

@@ -6,7 +6,7 @@ use super::{OptimizerArg, ScheduleArg, TrainArgs};
 use crate::common;
 use crate::Failure;
 use backprop::optim::{Adam, AdamW, Optimizer, Schedule, ScheduleKind, Sgd};
-use backprop::{Activation, Head, Mlp, TrainConfig};
+use backprop::{Activation, Head, Mlp, Precision, TrainConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -46,6 +46,9 @@ pub struct RunConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub shard_rows: usize,
+    /// The products' precision (fp32 in a checkpoint from before the flag).
+    #[serde(default)]
+    pub precision: Precision,
     pub seed: u64,
     pub no_shuffle: bool,
     pub optimizer: OptimizerArg,
@@ -240,6 +243,7 @@ impl RunConfig {
             epochs: a.epochs,
             batch_size: a.batch_size,
             shard_rows: a.shard_rows.unwrap_or(0),
+            precision: a.precision,
             seed: a.seed,
             no_shuffle: a.no_shuffle,
             optimizer: a.optimizer,
@@ -309,6 +313,7 @@ impl RunConfig {
             schedule: Schedule { kind, warmup_steps: self.warmup_steps },
             clip_norm: self.clip_norm,
             min_parallel_flops: min_parallel_flops(),
+            precision: self.precision,
         }
     }
 }

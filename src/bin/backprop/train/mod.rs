@@ -13,7 +13,7 @@ mod world;
 
 use crate::common::{self, Sizes};
 use crate::Failure;
-use backprop::{Activation, Head};
+use backprop::{Activation, Head, Precision};
 use std::path::PathBuf;
 
 pub use config::min_parallel_flops;
@@ -104,6 +104,11 @@ pub struct TrainArgs {
     /// Rows per shard [default: chosen from the batch size and the hidden widths]
     #[arg(long, value_name = "R", value_parser = common::batch_size)]
     pub shard_rows: Option<usize>,
+    /// Precision of the products' operands: bf16 rounds both operands of every layer's three products to bf16 and
+    /// sums in fp32 (weights, optimizer, activations and the model file stay fp32); VDPBF16PS where the CPU has
+    /// AVX512-BF16, else emulated at fp32 speed
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub precision: Precision,
     /// Keep the file's row order (the last batch may be smaller) instead of shuffling every epoch
     #[arg(long)]
     pub no_shuffle: bool,

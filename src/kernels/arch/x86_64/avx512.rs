@@ -230,3 +230,99 @@ unsafe fn transpose16_raw(src: *const f32, dst: *mut f32, sq: Square) {
         }
     }
 }
+
+/// Proof that this CPU runs AVX512-BF16 besides everything [`Avx512`]
+/// proves.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx512Bf16(());
+
+impl Avx512Bf16 {
+    /// The token, if this CPU has AVX512-BF16 and the AVX-512 path.
+    pub(crate) fn detect() -> Option<Avx512Bf16> {
+        let yes = Avx512::detect().is_some() && is_x86_feature_detected!("avx512bf16");
+        yes.then_some(Avx512Bf16(()))
+    }
+
+    /// The AVX-512 token this one includes.
+    pub(crate) fn avx512(self) -> Avx512 {
+        Avx512(())
+    }
+}
+
+// SAFETY: the only safe constructor, `detect`, checks every feature the
+// bf16 kernels are compiled with.
+unsafe impl Token for Avx512Bf16 {
+    unsafe fn new_unchecked() -> Self {
+        Avx512Bf16(())
+    }
+}
+
+/// The bf16 k step: VDPBF16PS, `c + a_hi·b_hi + a_lo·b_lo` per 32-bit lane
+/// of bf16 pairs (see `gemm::bf16`).
+#[derive(Clone, Copy)]
+struct DotBf16(Avx512Bf16);
+
+impl micro::Step<F32x16> for DotBf16 {
+    #[inline(always)]
+    fn madd(self, a: F32x16, b: F32x16, c: F32x16) -> F32x16 {
+        // SAFETY: `self` holds the token that proves AVX512-BF16; the
+        // casts only rename 64 bytes of lanes (bf16 pairs in f32 slots).
+        unsafe {
+            let (a, b) = (std::mem::transmute::<__m512, __m512bh>(a.0), std::mem::transmute::<__m512, __m512bh>(b.0));
+            F32x16(_mm512_dpbf16_ps(c.0, a, b))
+        }
+    }
+}
+
+/// The 12 × 32 bf16 tile: [`micro::tile`] with VDPBF16PS over panels of
+/// bf16 pairs ([`Packing::Pairs`](crate::kernels::gemm::bf16)).
+///
+/// # Safety
+/// As [`micro::KernelFn`]; the CPU runs the features.
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,avx512bf16")]
+unsafe fn tile_bf16(a: &[f32], b: &[f32], c: micro::CTile, acc: micro::Acc) {
+    // SAFETY: this function's own contract is that the CPU runs the features.
+    let t = unsafe { Avx512Bf16::new_unchecked() };
+    // SAFETY: the caller's guarantees about C are the tile's.
+    unsafe { micro::tile::<F32x16, 12>(t.avx512(), DotBf16(t), a, b, c, acc) }
+}
+
+/// The bf16 GEMM microkernel (the f32 kernel's tile, [`TILE`]).
+pub(crate) fn bf16_microkernel(_: Avx512Bf16) -> Microkernel {
+    // SAFETY: the token proves that this CPU runs the features.
+    unsafe { Microkernel::new(tile_bf16, TILE.0, TILE.1) }
+}
+
+/// `dst` row p ← rows 2p (low halves) and 2p+1 (high halves) of `src`
+/// rounded to bf16 pairs, `w` values a row: `gemm::bf16::pair_rows_scalar`
+/// through VCVTNEPS2BF16.
+pub(crate) fn pair_rows(t: Avx512Bf16, dst: &mut [f32], src: &[f32], w: usize) {
+    let rows = src.len() / (2 * w);
+    assert!(dst.len() >= rows * w, "pair_rows: destination too short");
+    // SAFETY: the token proves the features; every access below is inside
+    // `src` (rows·2w values) or `dst` (rows·w, checked), lanes past a
+    // row's `w` masked off.
+    unsafe { pair_rows_raw(t, dst.as_mut_ptr(), src.as_ptr(), rows, w) }
+}
+
+/// # Safety
+/// AVX512-BF16 present; `src` readable for `rows·2w` values, `dst`
+/// writable for `rows·w`.
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,avx512bf16")]
+unsafe fn pair_rows_raw(_: Avx512Bf16, dst: *mut f32, src: *const f32, rows: usize, w: usize) {
+    for p in 0..rows {
+        for j in (0..w).step_by(16) {
+            let m = mask(w - j);
+            // SAFETY: lanes j.. of rows 2p and 2p+1 of src and of row p of
+            // dst, masked to the row's w values (the caller's bounds).
+            unsafe {
+                let lo = _mm512_maskz_loadu_ps(m, src.add(2 * p * w + j));
+                let hi = _mm512_maskz_loadu_ps(m, src.add((2 * p + 1) * w + j));
+                let lo = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(lo)));
+                let hi = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(hi)));
+                let pair = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
+                _mm512_mask_storeu_ps(dst.add(p * w + j), m, _mm512_castsi512_ps(pair));
+            }
+        }
+    }
+}
