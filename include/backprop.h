@@ -126,6 +126,11 @@ typedef enum {
 } bp_optimizer;
 
 /**
+ * The precision of a product's operands.
+ */
+typedef struct Precision Precision;
+
+/**
  * A network: layer sizes, activation, head and weights (opaque).
  */
 typedef struct bp_model bp_model;
@@ -134,6 +139,11 @@ typedef struct bp_model bp_model;
  * A trainer bound to a model (opaque).
  */
 typedef struct bp_trainer bp_trainer;
+
+/**
+ * A `bp_precision` as it crosses the boundary: any `int`, checked before use.
+ */
+typedef int32_t bp_precision_int;
 
 /**
  * Training settings. Fill with `bp_train_config_default`, then change
@@ -169,6 +179,10 @@ typedef struct {
    * Weight decay ≥ 0 (default 0; for AdamW PyTorch's default is 0.01).
    */
   float weight_decay;
+  /**
+   * Precision of the products' operands (default `BP_PRECISION_FP32`).
+   */
+  bp_precision_int precision;
 } bp_train_config;
 
 #ifdef __cplusplus
@@ -281,6 +295,17 @@ bp_status bp_model_predict(const bp_model *model, const float *x, size_t rows, f
  * NULL is an error.
  */
 bp_status bp_model_set_threads(bp_model *model, size_t threads);
+
+/**
+ * Sets the precision of `bp_model_predict`'s products for this model
+ * (`BP_PRECISION_FP32`, the default, or `BP_PRECISION_BF16`: operands
+ * rounded to bf16, sums in f32, the weights kept packed in bf16).
+ *
+ * # Safety
+ * `model` is a live model not used by another thread during the call.
+ * NULL is an error.
+ */
+bp_status bp_model_set_precision(bp_model *model, bp_precision_int precision);
 
 /**
  * Frees a model; NULL is a no-op. A model with a live trainer is freed

@@ -3,7 +3,7 @@
 //! sees every allocation of every thread, the pool's included.
 
 use backprop::optim::{Adam, Optimizer, Schedule, ScheduleKind, Sgd};
-use backprop::{Head, LabeledRows, Mlp, TrainConfig, Trainer};
+use backprop::{Head, LabeledRows, Mlp, Precision, TrainConfig, Trainer};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -60,7 +60,11 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
     // Narrow layers (shards side by side, the weights packed ahead) and a
     // wide one (one shard, its columns split across the threads).
     let cases = [1, 2, 4].into_iter().flat_map(|t| optimizers().into_iter().map(move |o| (t, o, 130)));
-    for (threads, opt, width) in cases.chain([(2, Box::new(Adam::default()) as Box<dyn Optimizer>, 300)]) {
+    // Every case in fp32; bf16 (operands converted as they are packed) on
+    // 2 threads with both widths.
+    let bf16 = [130, 300].map(|w| (2, Box::new(Adam::default()) as Box<dyn Optimizer>, w, Precision::Bf16));
+    let fp32 = cases.chain([(2, Box::new(Adam::default()) as Box<dyn Optimizer>, 300)]);
+    for (threads, opt, width, precision) in fp32.map(|(t, o, w)| (t, o, w, Precision::Fp32)).chain(bf16) {
         let mlp = Mlp::builder().input(300).hidden(width).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
         let schedule = Schedule { kind: ScheduleKind::Cosine { total_steps: 1000 }, warmup_steps: 10 };
         let config = TrainConfig {
@@ -70,9 +74,10 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
             schedule,
             clip_norm: Some(0.5),
             min_parallel_flops: 0.0,
+            precision,
             ..TrainConfig::default()
         };
-        let name = opt.name();
+        let name = format!("{} {precision}", opt.name());
         let mut tr = Trainer::with_optimizer(mlp, config, opt).unwrap();
         for rows in [96, 41] {
             // The pool really runs these steps (a step this small would run
@@ -100,9 +105,9 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
     }
     // Inference: a predictor's calls allocate nothing either, on the
     // calling thread or on its pool (rows split across the threads).
-    for threads in [1, 2, 4] {
+    for (threads, precision) in [1, 2, 4].map(|t| (t, Precision::Fp32)).into_iter().chain([(2, Precision::Bf16)]) {
         let mlp = Mlp::builder().input(300).hidden(130).hidden(64).head(Head::Softmax, 10).seed(1).build().unwrap();
-        let mut p = backprop::Predictor::with_threads(&mlp, threads).unwrap();
+        let mut p = backprop::Predictor::with_precision(&mlp, threads, precision).unwrap();
         for rows in [300, 41, 1] {
             assert_eq!(p.parallel_for(rows), threads > 1 && rows == 300, "{threads} threads, {rows} rows");
             let (x, t) = data(rows, 300, 10);
@@ -116,7 +121,7 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
             }
             p.load(&mlp).unwrap();
             let n = ALLOCS.load(Ordering::SeqCst) - before;
-            assert_eq!(n, 0, "predictor, {threads} threads, {rows} rows: {n} allocations in 200 calls");
+            assert_eq!(n, 0, "predictor {precision}, {threads} threads, {rows} rows: {n} allocations in 200 calls");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! a step holds: a prediction (or a save) on one thread while a step runs
 //! on another waits for the step and sees its weights, never a mixture.
 
-use crate::{Mlp, Predictor, Trainer};
+use crate::{Mlp, Precision, Predictor, Trainer};
 use std::sync::Mutex;
 
 /// A network: layer sizes, activation, head and weights (opaque).
@@ -18,6 +18,8 @@ pub struct bp_model {
     cache: Mutex<Option<Cached>>,
     /// Threads of that predictor (0: every core).
     pub(super) threads: usize,
+    /// Precision of its products.
+    pub(super) precision: Precision,
 }
 
 struct Cached {
@@ -33,7 +35,7 @@ pub(super) enum ModelState {
 
 impl bp_model {
     pub(super) fn new(mlp: Mlp) -> bp_model {
-        bp_model { state: ModelState::Own(mlp), cache: Mutex::new(None), threads: 0 }
+        bp_model { state: ModelState::Own(mlp), cache: Mutex::new(None), threads: 0, precision: Precision::Fp32 }
     }
 
     /// `f` on the network and, while it is lent, the trainer's step count
@@ -65,7 +67,10 @@ impl bp_model {
     pub(super) fn predict(&self, x: &[f32], rows: usize, y: &mut [f32]) -> crate::Result<()> {
         self.with_mlp(|mlp, steps| {
             let Ok(mut cache) = self.cache.try_lock() else {
-                return mlp.predict(x, rows, y);
+                return match self.precision {
+                    Precision::Fp32 => mlp.predict(x, rows, y),
+                    p => Predictor::with_precision(mlp, 1, p)?.predict(x, rows, y),
+                };
             };
             match &mut *cache {
                 Some(c) if c.steps == steps => {}
@@ -73,7 +78,10 @@ impl bp_model {
                     c.predictor.load(mlp)?;
                     c.steps = steps;
                 }
-                None => *cache = Some(Cached { steps, predictor: Predictor::with_threads(mlp, self.threads)? }),
+                None => {
+                    let predictor = Predictor::with_precision(mlp, self.threads, self.precision)?;
+                    *cache = Some(Cached { steps, predictor });
+                }
             }
             cache.as_mut().expect("filled above").predictor.predict(x, rows, y)
         })

@@ -87,12 +87,25 @@ pub enum bp_optimizer {
     BP_OPTIMIZER_ADAMW = 2,
 }
 
+/// Precision of the products' operands (`TrainConfig::precision`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum bp_precision {
+    /// f32 operands (the default).
+    BP_PRECISION_FP32 = 0,
+    /// Operands rounded to bf16, sums in f32 (VDPBF16PS where the CPU has
+    /// AVX512-BF16, emulated at f32 speed elsewhere).
+    BP_PRECISION_BF16 = 1,
+}
+
 /// A `bp_activation` as it crosses the boundary: any `int`, checked before use.
 pub type bp_activation_int = i32;
 /// A `bp_head` as it crosses the boundary: any `int`, checked before use.
 pub type bp_head_int = i32;
 /// A `bp_optimizer` as it crosses the boundary: any `int`, checked before use.
 pub type bp_optimizer_int = i32;
+/// A `bp_precision` as it crosses the boundary: any `int`, checked before use.
+pub type bp_precision_int = i32;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -203,6 +216,12 @@ fn parse_activation(v: bp_activation_int) -> Option<Activation> {
 /// The head a C value names: an index into [`Head::ALL`].
 fn parse_head(v: bp_head_int) -> Option<Head> {
     Head::ALL.get(usize::try_from(v).ok()?).copied()
+}
+
+/// The precision a `bp_precision_int` names, or an invalid-argument error.
+fn parse_precision(v: bp_precision_int) -> Result<crate::Precision, bp_status> {
+    let p = usize::try_from(v).ok().and_then(|i| crate::Precision::ALL.get(i).copied());
+    p.ok_or_else(|| invalid(format!("unknown precision {v} (BP_PRECISION_FP32 or BP_PRECISION_BF16)")))
 }
 
 /// The library's version, a static NUL-terminated string.

@@ -183,6 +183,27 @@ pub unsafe extern "C" fn bp_model_set_threads(model: *mut bp_model, threads: usi
     })
 }
 
+/// Sets the precision of `bp_model_predict`'s products for this model
+/// (`BP_PRECISION_FP32`, the default, or `BP_PRECISION_BF16`: operands
+/// rounded to bf16, sums in f32, the weights kept packed in bf16).
+///
+/// # Safety
+/// `model` is a live model not used by another thread during the call.
+/// NULL is an error.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_set_precision(model: *mut bp_model, precision: super::bp_precision_int) -> bp_status {
+    guard(|| {
+        nonnull(model, "model")?;
+        let precision = super::parse_precision(precision)?;
+        // SAFETY: non-null, live and not shared during the call (the
+        // caller's contract).
+        let m = unsafe { &mut *model };
+        m.precision = precision;
+        m.clear_cache();
+        Ok(bp_status::BP_OK)
+    })
+}
+
 /// Frees a model; NULL is a no-op. A model with a live trainer is freed
 /// with the trainer instead (and must not be used after this call).
 ///

@@ -1,7 +1,10 @@
 //! Trainers across the C ABI: the config, create, step, free.
 
 use super::handles::{bp_model, bp_trainer, ModelState};
-use super::{bp_optimizer, bp_optimizer_int, bp_status, disjoint, from_error, guard, invalid, len, nonnull, Floats};
+use super::{
+    bp_optimizer, bp_optimizer_int, bp_precision_int, bp_status, disjoint, from_error, guard, invalid, len, nonnull,
+    parse_precision, Floats,
+};
 use crate::optim::{Adam, AdamW, Optimizer, Sgd};
 use crate::{TrainConfig, Trainer};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,6 +30,8 @@ pub struct bp_train_config {
     pub momentum: f32,
     /// Weight decay ≥ 0 (default 0; for AdamW PyTorch's default is 0.01).
     pub weight_decay: f32,
+    /// Precision of the products' operands (default `BP_PRECISION_FP32`).
+    pub precision: bp_precision_int,
 }
 
 /// Fills `*config` with the defaults and sets `struct_size`; NULL is a
@@ -48,6 +53,7 @@ pub unsafe extern "C" fn bp_train_config_default(config: *mut bp_train_config) {
         optimizer: bp_optimizer::BP_OPTIMIZER_SGD as bp_optimizer_int,
         momentum: 0.0,
         weight_decay: 0.0,
+        precision: super::bp_precision::BP_PRECISION_FP32 as bp_precision_int,
     };
     // SAFETY: non-null, and the caller passes storage for one config.
     unsafe { config.write(c) };
@@ -116,8 +122,14 @@ pub unsafe extern "C" fn bp_trainer_new(
             )));
         }
         let opt = optimizer(&c)?;
-        let tc =
-            TrainConfig { batch_size: c.batch_size, threads: c.threads, lr: c.lr as f64, ..TrainConfig::default() };
+        let precision = parse_precision(c.precision)?;
+        let tc = TrainConfig {
+            batch_size: c.batch_size,
+            threads: c.threads,
+            lr: c.lr as f64,
+            precision,
+            ..TrainConfig::default()
+        };
         let trainer = Trainer::with_optimizer(mlp.clone(), tc, opt).map_err(from_error)?;
         let t = Box::into_raw(Box::new(bp_trainer { trainer: Mutex::new(trainer), model, model_freed: false }));
         m.state = ModelState::Lent(t);

@@ -243,6 +243,63 @@ fn bad_arguments_are_codes_and_messages() {
     }
 }
 
+/// bf16 across the C ABI: a trainer config and a model's predictions take
+/// `BP_PRECISION_BF16` (the library's bf16 bits: the same as a `Predictor`
+/// and a `Trainer` in bf16), and an unknown precision is an error.
+#[test]
+fn precision_crosses_the_c_abi() {
+    use backprop::{Head, Mlp, Precision, Predictor, TrainConfig, Trainer};
+    use bp_status::*;
+    let mlp = Mlp::builder().input(30).hidden(40).head(Head::Softmax, 3).seed(4).build().unwrap();
+    let x: Vec<f32> = (0..4 * 30).map(|i| ((i * 37) % 19) as f32 / 7.0 - 1.3).collect();
+    let t: Vec<f32> = (0..4 * 3).map(|i| if i % 3 == i / 3 % 3 { 1.0 } else { 0.0 }).collect();
+    let mut want = vec![0f32; 12];
+    Predictor::with_precision(&mlp, 1, Precision::Bf16).unwrap().predict(&x, 4, &mut want).unwrap();
+    let mut fp32 = vec![0f32; 12];
+    mlp.predict(&x, 4, &mut fp32).unwrap();
+    assert_ne!(want, fp32, "bf16 changes the outputs");
+    let config =
+        TrainConfig { batch_size: 4, threads: 1, lr: 0.5, precision: Precision::Bf16, ..TrainConfig::default() };
+    let mut tr = Trainer::new(mlp.clone(), config).unwrap();
+    tr.step(&x, &t, 4).unwrap();
+    let trained = tr.into_mlp();
+    let dir = std::env::temp_dir().join(format!("backprop-ffi-bf16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("m.safetensors");
+    mlp.save(&file).unwrap();
+    let path = CString::new(file.to_str().unwrap()).unwrap();
+    // SAFETY: every pointer is live storage of the documented size; the
+    // handles are freed once.
+    unsafe {
+        let mut m = null_mut();
+        assert_eq!(bp_model_load(path.as_ptr(), &mut m), BP_OK);
+        assert_eq!(bp_model_set_precision(m, 7), BP_ERR_INVALID_ARGUMENT);
+        assert!(last_error().contains("precision 7"), "{}", last_error());
+        assert_eq!(bp_model_set_precision(null_mut(), 1), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_set_precision(m, bp_precision::BP_PRECISION_BF16 as i32), BP_OK);
+        let mut y = [0f32; 12];
+        assert_eq!(bp_model_predict(m, x.as_ptr(), 4, y.as_mut_ptr()), BP_OK);
+        assert_eq!(y.to_vec(), want, "bp_model_predict in bf16");
+        let mut c = std::mem::zeroed::<bp_train_config>();
+        bp_train_config_default(&mut c);
+        assert_eq!(c.precision, bp_precision::BP_PRECISION_FP32 as i32);
+        (c.batch_size, c.threads, c.lr) = (4, 1, 0.5);
+        let mut tr = null_mut();
+        c.precision = -1;
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_ERR_INVALID_ARGUMENT);
+        c.precision = bp_precision::BP_PRECISION_BF16 as i32;
+        assert_eq!(bp_trainer_new(m, &c, &mut tr), BP_OK);
+        let mut loss = 0f32;
+        assert_eq!(bp_trainer_step(tr, x.as_ptr(), t.as_ptr(), 4, &mut loss), BP_OK);
+        bp_trainer_free(tr);
+        let out = CString::new(dir.join("after.safetensors").to_str().unwrap()).unwrap();
+        assert_eq!(bp_model_save(m, out.as_ptr()), BP_OK);
+        bp_model_free(m);
+        let back = Mlp::load(&dir.join("after.safetensors")).unwrap();
+        assert!(back.params() == trained.params(), "the C trainer's bf16 step is the library's");
+    }
+}
+
 #[test]
 fn the_last_error_is_per_thread() {
     // SAFETY: `sizes` is NULL, which bp_model_new must refuse; `m` is

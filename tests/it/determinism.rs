@@ -6,19 +6,21 @@
 use crate::common;
 
 use backprop::optim::{Adam, AdamW, Optimizer, Sgd};
-use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
+use backprop::{Activation, Head, Mlp, Precision, TrainConfig, Trainer};
 
 /// Where a run's steps go: `threads` threads, inside the pool
-/// (`Trainer::within`) or handed to it step by step.
+/// (`Trainer::within`) or handed to it step by step, and the products'
+/// precision.
 #[derive(Clone, Copy)]
 struct Threads {
     threads: usize,
     within: bool,
+    precision: Precision,
 }
 
 /// 20 steps on shards of `shard_rows` (0: the trainer's choice).
 fn train(on: Threads, shard_rows: usize, act: Activation, head: Head, opt: Box<dyn Optimizer>) -> Vec<f32> {
-    let Threads { threads, within } = on;
+    let Threads { threads, within, precision } = on;
     let sizes = [23usize, 40, 17, 6];
     let mlp = Mlp::builder()
         .input(sizes[0])
@@ -38,6 +40,7 @@ fn train(on: Threads, shard_rows: usize, act: Activation, head: Head, opt: Box<d
         lr: 0.02,
         clip_norm,
         min_parallel_flops: 0.0,
+        precision,
         ..TrainConfig::default()
     };
     let mut tr = Trainer::with_optimizer(mlp, config, opt).unwrap();
@@ -68,6 +71,8 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+/// In both precisions (bf16 cuts shards at even rows: 7 and 13 become 8
+/// and 14).
 #[test]
 fn weights_are_bit_identical_on_1_2_3_and_8_threads_and_any_cut() {
     // Each case with its own optimizer (SGD with momentum, Adam, AdamW; the
@@ -81,22 +86,42 @@ fn weights_are_bit_identical_on_1_2_3_and_8_threads_and_any_cut() {
     };
     let cases =
         [(Activation::Sigmoid, Head::Softmax), (Activation::Relu, Head::Linear), (Activation::Tanh, Head::Logistic)];
-    for (i, (act, head)) in cases.into_iter().enumerate() {
-        // One shard of the whole batch on one thread: the reference.
-        let one = bits(&train(Threads { threads: 1, within: false }, 50, act, head, opt(i)));
-        for shard_rows in [0, 7, 13] {
-            for threads in [1, 2, 3, 8] {
-                for within in [false, true] {
-                    let other = bits(&train(Threads { threads, within }, shard_rows, act, head, opt(i)));
-                    let how = if within { "inside the pool" } else { "handed to the pool" };
-                    assert!(
-                        one == other,
-                        "{act} {head} shard_rows={shard_rows}, {threads} threads ({how}): not one shard's bits"
-                    );
+    for precision in Precision::ALL {
+        for (i, (act, head)) in cases.into_iter().enumerate() {
+            // One shard of the whole batch on one thread: the reference.
+            let one = bits(&train(Threads { threads: 1, within: false, precision }, 50, act, head, opt(i)));
+            for shard_rows in [0, 7, 13] {
+                for threads in [1, 2, 3, 8] {
+                    for within in [false, true] {
+                        let on = Threads { threads, within, precision };
+                        let other = bits(&train(on, shard_rows, act, head, opt(i)));
+                        let how = if within { "inside the pool" } else { "handed to the pool" };
+                        assert!(
+                            one == other,
+                            "{precision} {act} {head} shard_rows={shard_rows}, {threads} threads ({how}): not one shard's bits"
+                        );
+                    }
                 }
             }
         }
     }
+}
+
+/// bf16 changes the products, so the weights (and it is applied to every
+/// layer's three products, not one): after 20 steps they differ from
+/// fp32's, by about bf16's precision.
+#[test]
+fn bf16_training_differs_from_fp32_by_about_bf16s_precision() {
+    let run = |precision| {
+        let on = Threads { threads: 2, within: false, precision };
+        train(on, 0, Activation::Sigmoid, Head::Softmax, Box::new(Sgd::default()))
+    };
+    let (f, b) = (run(Precision::Fp32), run(Precision::Bf16));
+    let differ = f.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert!(differ > f.len() / 2, "only {differ} of {} weights changed", f.len());
+    let worst = f.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let scale = f.iter().map(|x| x.abs()).fold(0.0f32, f32::max);
+    assert!(worst < 0.02 * scale, "bf16 moved a weight by {worst} (largest weight {scale})");
 }
 
 /// `within` runs its closure on a thread of the trainer's pool; a panic
@@ -173,28 +198,37 @@ fn a_different_seed_gives_different_weights() {
 
 /// Inference splits rows across threads and packs the weights ahead; a row's
 /// outputs do not depend on either: every thread count gives the bits of
-/// the one-off `Mlp::predict`, and of the trainer's own forward pass.
+/// the one-off `Mlp::predict` (fp32) or of one thread (bf16), and of the
+/// trainer's own forward pass in the same precision.
 #[test]
 fn predictions_are_bit_identical_on_any_thread_count() {
     use backprop::Predictor;
     let mlp = Mlp::builder().input(37).hidden(300).hidden(45).head(Head::Softmax, 7).seed(9).build().unwrap();
     let rows = 613; // more than two 256-row chunks per thread on 1 thread
     let x: Vec<f32> = (0..rows * 37).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
-    let mut want = vec![0.0; rows * 7];
-    mlp.predict(&x, rows, &mut want).unwrap();
-    for threads in [1, 2, 3, 8] {
-        let mut p = Predictor::with_threads(&mlp, threads).unwrap();
-        assert!(threads == 1 || p.parallel_for(rows));
-        let mut y = vec![f32::NAN; rows * 7];
-        p.predict(&x, rows, &mut y).unwrap();
-        assert!(bits(&y) == bits(&want), "{threads} threads");
+    for precision in Precision::ALL {
+        let mut want = vec![0.0; rows * 7];
+        match precision {
+            Precision::Fp32 => mlp.predict(&x, rows, &mut want).unwrap(),
+            Precision::Bf16 => {
+                Predictor::with_precision(&mlp, 1, precision).unwrap().predict(&x, rows, &mut want).unwrap()
+            }
+        }
+        for threads in [1, 2, 3, 8] {
+            let mut p = Predictor::with_precision(&mlp, threads, precision).unwrap();
+            assert!(threads == 1 || p.parallel_for(rows));
+            let mut y = vec![f32::NAN; rows * 7];
+            p.predict(&x, rows, &mut y).unwrap();
+            assert!(bits(&y) == bits(&want), "{precision}: {threads} threads");
+        }
+        // The trainer's forward on the same rows gives the same outputs.
+        let mut t = vec![0.0; 64 * 7];
+        (0..64).for_each(|r| t[r * 7 + r % 7] = 1.0);
+        let config =
+            TrainConfig { batch_size: 64, threads: 2, min_parallel_flops: 0.0, precision, ..TrainConfig::default() };
+        let mut tr = Trainer::new(mlp.clone(), config).unwrap();
+        tr.compute_gradients(&x[..64 * 37], &t, 64).unwrap();
+        let trained: Vec<f32> = tr.last_outputs().flatten().copied().collect();
+        assert!(bits(&trained) == bits(&want[..64 * 7]), "{precision}: the trainer's forward differs");
     }
-    // The trainer's forward on the same rows gives the same outputs.
-    let mut t = vec![0.0; 64 * 7];
-    (0..64).for_each(|r| t[r * 7 + r % 7] = 1.0);
-    let config = TrainConfig { batch_size: 64, threads: 2, min_parallel_flops: 0.0, ..TrainConfig::default() };
-    let mut tr = Trainer::new(mlp, config).unwrap();
-    tr.compute_gradients(&x[..64 * 37], &t, 64).unwrap();
-    let trained: Vec<f32> = tr.last_outputs().flatten().copied().collect();
-    assert!(bits(&trained) == bits(&want[..64 * 7]), "the trainer's forward differs");
 }

@@ -9,7 +9,7 @@ use crate::common;
 
 use backprop::dist::{Collective, Local};
 use backprop::optim::{Adam, Optimizer, Sgd};
-use backprop::{Activation, Head, Mlp, TrainConfig, Trainer};
+use backprop::{Activation, Head, Mlp, Precision, TrainConfig, Trainer};
 
 /// Layer 0 (200 → 1400) is wider than a chain segment holds: three
 /// segments, the last of partial tiles.
@@ -44,6 +44,24 @@ fn clipped(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>) -> T
 
 /// [`clipped`] with shards of `shard_rows` (0: the trainer's choice).
 fn cut(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>, shard_rows: usize) -> Trainer {
+    in_precision(cut_config(threads, clip_norm, shard_rows), opt)
+}
+
+/// The settings of [`cut`].
+fn cut_config(threads: usize, clip_norm: Option<f64>, shard_rows: usize) -> TrainConfig {
+    TrainConfig {
+        batch_size: BATCH,
+        shard_rows,
+        threads,
+        lr: 0.01,
+        clip_norm,
+        min_parallel_flops: 0.0,
+        ..TrainConfig::default()
+    }
+}
+
+/// The network of every run, trained with `config`.
+fn in_precision(config: TrainConfig, opt: Box<dyn Optimizer>) -> Trainer {
     let mlp = Mlp::builder()
         .input(SIZES[0])
         .hidden(SIZES[1])
@@ -53,15 +71,6 @@ fn cut(threads: usize, opt: Box<dyn Optimizer>, clip_norm: Option<f64>, shard_ro
         .seed(11)
         .build()
         .unwrap();
-    let config = TrainConfig {
-        batch_size: BATCH,
-        shard_rows,
-        threads,
-        lr: 0.01,
-        clip_norm,
-        min_parallel_flops: 0.0,
-        ..TrainConfig::default()
-    };
     Trainer::with_optimizer(mlp, config, opt).unwrap()
 }
 
@@ -105,12 +114,19 @@ fn distributed_clipped(
     opt: fn() -> Box<dyn Optimizer>,
     clip_norm: Option<f64>,
 ) -> Vec<Run> {
+    on_ranks(ranks, |r| clipped(threads(r), opt(), clip_norm))
+}
+
+/// Every rank's run on `ranks` threads-as-ranks, rank `r` with the trainer
+/// `make(r)`.
+fn on_ranks(ranks: usize, make: impl Fn(usize) -> Trainer + Sync) -> Vec<Run> {
+    let make = &make;
     std::thread::scope(|s| {
         let runs: Vec<_> = Local::group(ranks)
             .into_iter()
             .map(|comm| {
                 s.spawn(move || {
-                    let mut tr = clipped(threads(comm.rank()), opt(), clip_norm);
+                    let mut tr = make(comm.rank());
                     tr.distribute(Box::new(comm)).unwrap();
                     train(tr)
                 })
@@ -148,6 +164,24 @@ fn threads_per_rank_do_not_change_the_bits() {
     let b = distributed(2, |_| 3, adam);
     assert_eq!(a[0], b[0]);
     assert_eq!(a[1], b[1]);
+}
+
+/// In bf16 the ranks' rows start at even rows (a chain's pairs stay whole),
+/// so 1 to 5 ranks, odd shard sizes and short batches give the single
+/// process's bits too.
+#[test]
+fn bf16_ranks_and_cuts_end_with_the_single_process_bits() {
+    let bf16 = |threads, shard_rows| {
+        let config = TrainConfig { precision: Precision::Bf16, ..cut_config(threads, Some(0.5), shard_rows) };
+        in_precision(config, adam())
+    };
+    let one = train(bf16(1, BATCH));
+    assert!(one != train(clipped(1, adam(), Some(0.5))), "bf16 gives fp32's bits");
+    for ranks in 1..=5 {
+        for (r, run) in on_ranks(ranks, |r| bf16(1 + r % 2, [5, 12, 0][r % 3])).iter().enumerate() {
+            assert!(run == &one, "bf16, {ranks} ranks, rank {r}: not the single process's bits");
+        }
+    }
 }
 
 /// The cut is a speed setting: shards of 5, 12 or 48 rows, or the

@@ -5,10 +5,10 @@
 
 use crate::common::{self, Sizes};
 use crate::Failure;
-use backprop::kernels::gemm::gemm_path;
+use backprop::kernels::gemm::Mode;
 use backprop::rng::Rng;
 use backprop::train::flops_per_step;
-use backprop::{simd_path, Activation, Head, Mlp, Predictor, TrainConfig, Trainer};
+use backprop::{simd_path, Activation, Head, Mlp, Precision, Predictor, TrainConfig, Trainer};
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -44,8 +44,11 @@ pub struct BenchArgs {
     inference: bool,
     /// Measure this core's arithmetic peaks instead, GFLOP/s: FP32 FMA on the widest vector path, and bf16
     /// dot products (VDPBF16PS) where the CPU has AVX512-BF16; --seconds each
-    #[arg(long, conflicts_with_all = ["inference", "threads", "shard_rows"])]
+    #[arg(long, conflicts_with_all = ["inference", "threads", "shard_rows", "precision"])]
     peak: bool,
+    /// Precision of the products' operands (see `train --precision`)
+    #[arg(long, value_enum, default_value = "fp32")]
+    precision: Precision,
 }
 
 fn seconds(s: &str) -> Result<f64, String> {
@@ -96,7 +99,7 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
     let mut rng = Rng::new(1);
     let x: Vec<f32> = (0..b * inputs).map(|_| rng.next_f32()).collect();
     if a.inference {
-        let mut p = Predictor::with_threads(&mlp, threads)?;
+        let mut p = Predictor::with_precision(&mlp, threads, a.precision)?;
         let mut y = vec![0.0; b * outputs];
         let (steps, median, best) = time(a.seconds, || p.predict(&x, b, &mut y))?;
         let shard_rows = b.div_ceil(p.threads()).min(b);
@@ -108,6 +111,7 @@ fn measure(a: &BenchArgs, threads: usize) -> backprop::Result<Run> {
         threads,
         lr: 0.01,
         min_parallel_flops: crate::train::min_parallel_flops(),
+        precision: a.precision,
         ..TrainConfig::default()
     };
     let mut tr = Trainer::new(mlp, config)?;
@@ -178,7 +182,9 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
                 "steps": r.steps,
                 "shard_rows": r.shard_rows,
                 "simd_path": simd_path().name(),
-                "gemm_path": gemm_path().name(),
+                "gemm_path": Mode::of(a.precision).path.name(),
+                "precision": a.precision.name(),
+                "gemm": Mode::of(a.precision).to_string(),
                 "peak_rss_mib": rss,
             }));
         } else {
@@ -186,7 +192,7 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             common::say(format!(
                 "{} batch {} threads {}: {:.0} samples/s, {:.1} GFLOP/s (median of {} steps, {:.3} ms/step; best {:.3} ms) simd {} gemm {} shard_rows {}{peak}",
                 sizes.join("-"), a.batch_size, r.threads, rate, gflops, r.steps, r.median * 1e3, r.best * 1e3,
-                simd_path(), gemm_path(), r.shard_rows
+                simd_path(), Mode::of(a.precision), r.shard_rows
             ))?;
         }
     }

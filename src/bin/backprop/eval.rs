@@ -28,6 +28,9 @@ pub struct EvalArgs {
     /// Threads [default: all cores]
     #[arg(long, value_name = "T", value_parser = common::threads)]
     threads: Option<usize>,
+    /// Precision of the products' operands (see `train --precision`)
+    #[arg(long, value_enum, default_value = "fp32")]
+    precision: backprop::Precision,
 }
 
 pub fn run(a: EvalArgs) -> Result<(), Failure> {
@@ -44,7 +47,7 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
             format!("{outputs} target columns, but the model {} has {} outputs", a.model.display(), mlp.outputs());
         return Err(backprop::Error::format(&a.data, None, msg).into());
     }
-    let mut p = Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?;
+    let mut p = Predictor::with_precision(&mlp, a.threads.unwrap_or(0), a.precision)?;
     let data = common::Labeled { x: &ds.x, t: &t, w: ds.weights.as_deref(), rows: ds.rows };
     let (s, y) = common::score_outputs(&mut p, mlp.head(), mlp.outputs(), data)?;
     let shown = if mlp.head() == Head::Softmax { names.classes.as_deref() } else { Some(&names.targets[..]) };

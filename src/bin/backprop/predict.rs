@@ -36,6 +36,9 @@ pub struct PredictArgs {
     /// Threads [default: all cores]
     #[arg(long, value_name = "T", value_parser = common::threads)]
     threads: Option<usize>,
+    /// Precision of the products' operands (see `train --precision`)
+    #[arg(long, value_enum, default_value = "fp32")]
+    precision: backprop::Precision,
 }
 
 /// Columns around the predictions: an id column first (its name and
@@ -148,7 +151,7 @@ pub fn run(mut a: PredictArgs) -> Result<(), Failure> {
     common::check_features(&ds, &mlp, &a.model)?;
     let around = around(&a, &ds, mlp.head())?;
     let mut y = backprop::mem::zeros(backprop::mem::product(ds.rows, mlp.outputs(), "outputs")?, "outputs")?;
-    Predictor::with_threads(&mlp, a.threads.unwrap_or(0))?.predict(&ds.x, ds.rows, &mut y)?;
+    Predictor::with_precision(&mlp, a.threads.unwrap_or(0), a.precision)?.predict(&ds.x, ds.rows, &mut y)?;
     let csv = render(&mlp, &names, &y, &around).map_err(|e| backprop::Error::config("predictions", e.to_string()))?;
     match &a.out {
         Some(p) => write_atomic(p, &csv)?,

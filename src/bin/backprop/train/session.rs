@@ -189,7 +189,7 @@ impl Session {
             _ => None,
         };
         let predictor = match &held {
-            Some(_) => Some(Predictor::with_threads(trainer.mlp(), trainer.threads())?),
+            Some(_) => Some(Predictor::with_precision(trainer.mlp(), trainer.threads(), cfg.precision)?),
             None => None,
         };
         let (quiet, root) = (a.quiet || !world.is_root(), world.is_root());
@@ -322,6 +322,7 @@ impl Session {
                 "parameters": mlp.params().len(),
                 "threads": self.trainer.threads(),
                 "simd": backprop::simd_path().name(),
+                "gemm": backprop::kernels::gemm::Mode::of(self.cfg.precision).to_string(),
             });
             Start::Fresh { cfg: &self.cfg, facts: facts.as_object().cloned().unwrap_or_default() }
         };

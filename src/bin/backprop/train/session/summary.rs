@@ -36,7 +36,7 @@ impl Session {
         let mlp = self.trainer.mlp();
         let layers: Vec<String> = mlp.sizes().iter().map(|s| s.to_string()).collect();
         lines.push(format!(
-            "network: {}, {} hidden, {} head, {} parameters; {} lr {}, batch {}, {} epochs; {} thread{}, SIMD {}",
+            "network: {}, {} hidden, {} head, {} parameters; {} lr {}, batch {}, {} epochs; {} thread{}, SIMD {}{}",
             layers.join("-"),
             mlp.activation(),
             mlp.head(),
@@ -47,7 +47,8 @@ impl Session {
             self.cfg.epochs,
             self.trainer.threads(),
             if self.trainer.threads() == 1 { "" } else { "s" },
-            backprop::simd_path().name()
+            backprop::simd_path().name(),
+            precision_note(self.cfg.precision)
         ));
         lines.push(scaling_line(mlp.scaling(), mlp.head(), &self.train.t));
         if self.written.1 {
@@ -136,4 +137,17 @@ fn divergence_hint(train: &Split, head: Head, lr: f64, scaling: &Scaling) -> Str
         _ => String::new(),
     };
     format!("{scale}try a smaller --lr than {lr}")
+}
+
+/// What the summary says of the products' precision (nothing in fp32).
+fn precision_note(precision: backprop::Precision) -> String {
+    let mode = backprop::kernels::gemm::Mode::of(precision);
+    match precision {
+        backprop::Precision::Fp32 => String::new(),
+        _ if mode.native_bf16() => format!(", products in {precision} (AVX512-BF16)"),
+        _ => format!(
+            ", products in {precision} emulated on the {} path (no AVX512-BF16 here: bf16's results, at fp32's speed or below)",
+            mode.path
+        ),
+    }
 }
