@@ -5,9 +5,14 @@
 //! given as a view (packed inside the call, as the step does for W and Wᵀ)
 //! and packed ahead (as the step does for δ).
 //!
+//! The same in bf16 (operands rounded to bf16 as they are packed: VDPBF16PS
+//! where the CPU has it).
+//!
 //! FLOPs per call: 2·M·K·N. Criterion's "elements/s" below are FLOP/s.
 
-use backprop::kernels::gemm::{gemm, gemm_path, BOperand, GemmPath, GemmScratch, MatMut, MatRef, PackedB};
+use backprop::kernels::gemm::{
+    gemm, gemm_path, BOperand, GemmPath, GemmScratch, MatMut, MatRef, Mode, PackedB, Precision,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// (name, M, K, N, A transposed, B transposed): each config's forward
@@ -61,6 +66,20 @@ fn bench(c: &mut Criterion) {
         let mut scratch = GemmScratch::new();
         g.bench_with_input(BenchmarkId::new(format!("{}-prepacked", gemm_path().name()), name), &(), |bch, _| {
             bch.iter(|| gemm(am, &packed, MatMut::new(&mut out, m, n).unwrap(), &mut scratch).unwrap())
+        });
+        // bf16 (operands rounded as they are packed), B as a view and packed
+        // ahead.
+        let bf16 = Mode::of(Precision::Bf16);
+        let mut scratch = GemmScratch::new();
+        g.bench_with_input(BenchmarkId::new(format!("{bf16}"), name), &(), |bch, _| {
+            bch.iter(|| {
+                gemm(am, BOperand::strided(bm, bf16), MatMut::new(&mut out, m, n).unwrap(), &mut scratch).unwrap()
+            })
+        });
+        let mut packed16 = PackedB::new();
+        packed16.pack(bm, bf16).unwrap();
+        g.bench_with_input(BenchmarkId::new(format!("{bf16}-prepacked"), name), &(), |bch, _| {
+            bch.iter(|| gemm(am, &packed16, MatMut::new(&mut out, m, n).unwrap(), &mut scratch).unwrap())
         });
         // Packing B once (what a step pays per layer for δ).
         g.throughput(Throughput::Elements((k * n) as u64));

@@ -131,6 +131,17 @@ impl Packing {
         }
     }
 
+    /// Values of k in a depth block ([`gemm_layer`](super::gemm_layer)
+    /// sums each block from 0): 256 in f32, 512 in bf16, whose panels hold
+    /// twice the k in the same bytes (in pairs) and whose microkernel runs
+    /// half as many steps per k.
+    pub(crate) fn kc(self) -> usize {
+        match self {
+            Packing::F32 => super::KC,
+            _ => 2 * super::KC,
+        }
+    }
+
     /// Whether the panels hold bf16 pairs (for VDPBF16PS).
     pub(crate) fn is_pairs(self) -> bool {
         #[cfg(target_arch = "x86_64")]

@@ -454,15 +454,15 @@ fn blocked(ops: &Operands<'_, '_>, c: MatMut<'_>, plan: Plan, scratch: &mut Gemm
     let (ldc, cptr) = (c.rs, c.ptr);
     let GemmScratch { a: abuf, b: bbuf } = scratch;
     if let ASource::Strided(_) = ops.a {
-        abuf.resize(MC.min(m.div_ceil(mr) * mr) * depth(KC.min(k)))?;
+        abuf.resize(MC.min(m.div_ceil(mr) * mr) * depth(packing.kc().min(k)))?;
     }
     if let BSource::Strided(_) = ops.b {
-        bbuf.resize(depth(KC.min(k)) * NC.min(n.div_ceil(nr) * nr))?;
+        bbuf.resize(depth(packing.kc().min(k)) * NC.min(n.div_ceil(nr) * nr))?;
     }
     for jc in (0..n).step_by(NC) {
         let ncb = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
+        for pc in (0..k).step_by(packing.kc()) {
+            let kc = packing.kc().min(k - pc);
             let acc = if pc == 0 { sums.first } else { sums.rest };
             // Panel p of this block starts at p·stride + off.
             let (bp, stride, off): (&[f32], usize, usize) = match ops.b {

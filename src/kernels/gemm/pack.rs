@@ -200,6 +200,28 @@ fn fill(d: &mut [f32], w: usize, s: PanelSrc<'_>, (k0, kb): (usize, usize), tr: 
     }
 }
 
+/// bf16 pairs straight from the source where the lines or the runs of k
+/// are contiguous (`avx512::pairs_from_runs`, `pairs_from_lines`: the
+/// same values as the block route below, in one pass); `false` when
+/// nothing was done.
+#[allow(unused_variables)]
+fn pairs_direct(panel: &mut [f32], s: PanelSrc<'_>, kc: usize, p: Panels) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Packing::Pairs(t) = p.packing {
+        use crate::kernels::arch::x86_64::avx512::{pairs_from_lines, pairs_from_runs, PairPanel};
+        return match s {
+            PanelSrc::Runs { src, stride, valid } => {
+                pairs_from_runs(t, panel, src, PairPanel { stride, valid, w: p.width, kc })
+            }
+            PanelSrc::Lines(l) if l.sk == 1 => {
+                pairs_from_lines(t, panel, l.src, PairPanel { stride: l.sj, valid: l.valid, w: p.width, kc })
+            }
+            PanelSrc::Lines(_) => false,
+        };
+    }
+    false
+}
+
 /// One panel of `kc` values of depth in `p.packing`'s form: f32 straight
 /// in; bf16 forms 16 values of k at a time through a block of f32 on the
 /// stack, converted (an odd last k paired with a zero).
@@ -208,6 +230,9 @@ fn pack_panel(panel: &mut [f32], s: PanelSrc<'_>, kc: usize, p: Panels) {
     let w = p.width;
     if !p.packing.converts() {
         return fill(panel, w, s, (0, kc), p.tr);
+    }
+    if pairs_direct(panel, s, kc, p) {
+        return;
     }
     assert!(w <= 32, "a panel is at most 32 lines wide");
     let mut tmp = [0.0f32; KB * 32];

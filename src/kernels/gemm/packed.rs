@@ -137,7 +137,7 @@ impl<'a> PackedARef<'a> {
     /// The packed rows `i0..` (a multiple of MR) of depth block `pc` (a
     /// multiple of KC): the panels the blocked loop reads for that block.
     pub(super) fn block(&self, i0: usize, pc: usize, mr: usize) -> &'a [f32] {
-        let (m_pad, kc, p) = (self.m.div_ceil(mr) * mr, KC.min(self.k - pc), self.mode.packing());
+        let (m_pad, kc, p) = (self.m.div_ceil(mr) * mr, self.mode.packing().kc().min(self.k - pc), self.mode.packing());
         &self.data[p.depth(pc) * m_pad + (i0 / mr) * p.depth(kc) * mr..]
     }
 }
@@ -184,8 +184,8 @@ impl PackedA {
             pack::copy_row_major(self.buf.as_mut_slice(), &a);
         } else {
             let mut rest = self.buf.as_mut_slice();
-            for pc in (0..a.cols).step_by(KC) {
-                let (kc, p) = (KC.min(a.cols - pc), Panels { width: mr, tr, packing });
+            for pc in (0..a.cols).step_by(packing.kc()) {
+                let (kc, p) = (packing.kc().min(a.cols - pc), Panels { width: mr, tr, packing });
                 let (block, tail) = rest.split_at_mut(packing.depth(kc) * m_pad);
                 rest = tail;
                 let per = per_task(m_pad / mr, packing.depth(kc) * mr, team);
@@ -217,8 +217,9 @@ pub struct GemmScratch {
 }
 
 impl GemmScratch {
-    /// An empty scratch; it grows to what a call needs (at most `MC × KC`
-    /// values for A and `KC × NC` for B) on first use.
+    /// An empty scratch; it grows to what a call needs (at most `MC × 2KC`
+    /// values for A and `2KC × NC` for B: bf16 blocks of `2KC` values of k,
+    /// rounded, take as many as f32) on first use.
     pub fn new() -> Self {
         Self::default()
     }
@@ -227,7 +228,7 @@ impl GemmScratch {
     /// allocates again; an error when the memory cannot be had.
     pub fn full() -> Result<Self> {
         let mut s = Self::for_packed_b()?;
-        s.b.resize(KC * NC)?;
+        s.b.resize(2 * KC * NC)?;
         Ok(s)
     }
 
@@ -235,7 +236,7 @@ impl GemmScratch {
     /// packs blocks of A only).
     pub fn for_packed_b() -> Result<Self> {
         let mut s = Self::default();
-        s.a.resize(MC * KC)?;
+        s.a.resize(MC * 2 * KC)?;
         Ok(s)
     }
 }

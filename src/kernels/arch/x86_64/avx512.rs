@@ -326,3 +326,128 @@ unsafe fn pair_rows_raw(_: Avx512Bf16, dst: *mut f32, src: *const f32, rows: usi
         }
     }
 }
+
+/// Where a panel's lines lie for the direct bf16 packings: `valid ≤ w`
+/// lines of `kc` values of depth, `stride` apart (between values of k for
+/// [`pairs_from_runs`], between lines for [`pairs_from_lines`]), packed
+/// into `⌈kc/2⌉` rows of `w ≤ 32` pairs, lines past `valid` zero.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PairPanel {
+    pub stride: usize,
+    pub valid: usize,
+    pub w: usize,
+    pub kc: usize,
+}
+
+impl PairPanel {
+    fn fits(&self, src_len: usize, dst_len: usize, src_need: usize) -> bool {
+        self.valid <= self.w
+            && self.w <= 32
+            && self.kc > 0
+            && src_need <= src_len
+            && self.kc.div_ceil(2) * self.w <= dst_len
+    }
+}
+
+/// The pairs panel from runs: the `valid` lines of value k lie together at
+/// `src[k·stride..]` (a row-major B, a transposed A). Row p of `dst` holds
+/// k = 2p and 2p+1 (the latter 0 past `kc`), as `gemm::bf16::Packing::
+/// Pairs` packs them; `false` (nothing done) when a slice is short.
+pub(crate) fn pairs_from_runs(t: Avx512Bf16, dst: &mut [f32], src: &[f32], p: PairPanel) -> bool {
+    if !p.fits(src.len(), dst.len(), (p.kc - 1) * p.stride + p.valid) {
+        return false;
+    }
+    // SAFETY: the token proves the features; src holds rows k < kc of
+    // `valid` values `stride` apart and dst ⌈kc/2⌉ rows of w (checked).
+    unsafe { runs_raw(t, dst.as_mut_ptr(), src.as_ptr(), p) };
+    true
+}
+
+/// # Safety
+/// AVX512-BF16 present; `src` readable for `valid` values at each
+/// `k·stride`, `k < kc`; `dst` writable for `⌈kc/2⌉·w` values.
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,avx512bf16")]
+unsafe fn runs_raw(_: Avx512Bf16, dst: *mut f32, src: *const f32, p: PairPanel) {
+    let PairPanel { stride, valid, w, kc } = p;
+    for q in 0..kc.div_ceil(2) {
+        for j in (0..w).step_by(16) {
+            let m = mask(valid.saturating_sub(j));
+            // SAFETY: lanes j.. below `valid` of rows 2q and 2q+1 < kc of
+            // src, and lanes j.. below w of row q of dst (the caller's
+            // bounds; masked-off lanes are not accessed).
+            unsafe {
+                // (Lanes j.. may all lie past `valid`, and their address past
+                // src's end: formed by wrapping_add, never read.)
+                let lo = _mm512_maskz_loadu_ps(m, src.wrapping_add(2 * q * stride + j));
+                let hi = if 2 * q + 1 < kc {
+                    _mm512_maskz_loadu_ps(m, src.wrapping_add((2 * q + 1) * stride + j))
+                } else {
+                    _mm512_setzero_ps()
+                };
+                let lo = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(lo)));
+                let hi = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(hi)));
+                let pair = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
+                _mm512_mask_storeu_ps(dst.add(q * w + j), mask(w - j), _mm512_castsi512_ps(pair));
+            }
+        }
+    }
+}
+
+/// The pairs panel from lines: line j's `kc` values lie together at
+/// `src[j·stride..]` (a row-major A, a transposed B). Each line's values
+/// are converted 32 at a time into 16 pairs (VCVTNE2PS2BF16 keeps k's
+/// order, so a 32-bit slot holds k = 2p low, 2p+1 high), then 16 lines ×
+/// 16 pairs turn through the 16 × 16 register transpose into the panel's
+/// rows. `false` (nothing done) when a slice is short.
+pub(crate) fn pairs_from_lines(t: Avx512Bf16, dst: &mut [f32], src: &[f32], p: PairPanel) -> bool {
+    if !p.fits(src.len(), dst.len(), p.valid.saturating_sub(1) * p.stride + p.kc) {
+        return false;
+    }
+    // SAFETY: the token proves the features; src holds lines j < valid of
+    // kc values `stride` apart and dst ⌈kc/2⌉ rows of w (checked).
+    unsafe { lines_raw(t, dst.as_mut_ptr(), src.as_ptr(), p) };
+    true
+}
+
+/// # Safety
+/// AVX512-BF16 present; `src` readable for `kc` values at each
+/// `j·stride`, `j < valid`; `dst` writable for `⌈kc/2⌉·w` values.
+#[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,avx512bf16")]
+unsafe fn lines_raw(t: Avx512Bf16, dst: *mut f32, src: *const f32, p: PairPanel) {
+    let PairPanel { stride, valid, w, kc } = p;
+    let pairs = kc.div_ceil(2);
+    let mut sq = [0.0f32; 256];
+    let mut out = [0.0f32; 256];
+    for p0 in (0..pairs).step_by(16) {
+        let (np, k0) = (16.min(pairs - p0), 2 * p0);
+        let (m0, m1) = (mask(kc - k0), mask((kc - k0).saturating_sub(16)));
+        for jb in (0..w).step_by(16) {
+            let (lines, vl) = (16.min(w - jb), valid.saturating_sub(jb).min(16));
+            for (j, row) in sq.chunks_exact_mut(16).enumerate() {
+                // SAFETY: values k0.. below kc of line jb + j < valid of src
+                // (masked), and row j of the 16 × 16 square on the stack.
+                unsafe {
+                    let v = if j < vl {
+                        let line = src.add((jb + j) * stride + k0);
+                        let lo = _mm512_maskz_loadu_ps(m0, line);
+                        let hi =
+                            if kc - k0 > 16 { _mm512_maskz_loadu_ps(m1, line.add(16)) } else { _mm512_setzero_ps() };
+                        _mm512_castsi512_ps(std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo)))
+                    } else {
+                        _mm512_setzero_ps()
+                    };
+                    _mm512_storeu_ps(row.as_mut_ptr(), v);
+                }
+            }
+            // Square: 16 lines of 16 pairs → 16 pair rows of `lines` lanes.
+            let square = Square { ld: 16, rows: 16, ldd: 16, cols: lines };
+            let done = transpose16(t.avx512(), &sq, &mut out, square);
+            debug_assert!(done);
+            for q in 0..np {
+                // SAFETY: row p0 + q < ⌈kc/2⌉ of dst, lanes jb.. below w
+                // (the caller's bounds), from row q of the stack square.
+                unsafe { std::ptr::copy_nonoverlapping(out.as_ptr().add(q * 16), dst.add((p0 + q) * w + jb), lines) };
+            }
+        }
+    }
+}
