@@ -142,6 +142,9 @@ pub(crate) struct Panels {
 pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, block: Block, p: Panels) {
     let (rs, cs, src) = (a.rs, a.cs, a.data);
     let (Block { first: i0, count: m, k0, kc }, mr) = (block, p.width);
+    if rs == 1 && pairs_block(dst, &src[i0 + k0 * cs..], RunBlock { stride: cs, count: m, kc }, p) {
+        return;
+    }
     for (q, panel) in dst.chunks_exact_mut(p.packing.depth(kc) * mr).take(m.div_ceil(mr)).enumerate() {
         let r0 = i0 + q * mr;
         let rows = mr.min(i0 + m - r0);
@@ -161,7 +164,7 @@ pub(crate) fn pack_a(dst: &mut [f32], a: &MatRef<'_>, block: Block, p: Panels) {
 pub(crate) fn pack_b_block(dst: &mut [f32], b: &MatRef<'_>, block: Block, p: Panels) {
     let (rs, cs, src) = (b.rs, b.cs, b.data);
     let (Block { first: j0, count: n, k0, kc }, nr) = (block, p.width);
-    if kc == 0 {
+    if kc == 0 || (cs == 1 && pairs_block(dst, &src[k0 * rs + j0..], RunBlock { stride: rs, count: n, kc }, p)) {
         return;
     }
     for (q, panel) in dst.chunks_exact_mut(p.packing.depth(kc) * nr).take(n.div_ceil(nr)).enumerate() {
@@ -200,24 +203,43 @@ fn fill(d: &mut [f32], w: usize, s: PanelSrc<'_>, (k0, kb): (usize, usize), tr: 
     }
 }
 
-/// bf16 pairs straight from the source where the lines or the runs of k
-/// are contiguous (`avx512::pairs_from_runs`, `pairs_from_lines`: the
-/// same values as the block route below, in one pass); `false` when
-/// nothing was done.
+/// bf16 pairs straight from the source where its lines are contiguous
+/// (`avx512::pairs_from_lines`: the same values as the block route below,
+/// in one pass); `false` when nothing was done. (Runs of k go block by
+/// block: [`pairs_block`].)
 #[allow(unused_variables)]
 fn pairs_direct(panel: &mut [f32], s: PanelSrc<'_>, kc: usize, p: Panels) -> bool {
     #[cfg(target_arch = "x86_64")]
     if let Packing::Pairs(t) = p.packing {
-        use crate::kernels::arch::x86_64::avx512::{pairs_from_lines, pairs_from_runs, PairPanel};
+        use crate::kernels::arch::x86_64::avx512::{pairs_from_lines, PairPanel};
         return match s {
-            PanelSrc::Runs { src, stride, valid } => {
-                pairs_from_runs(t, panel, src, PairPanel { stride, valid, w: p.width, kc })
-            }
             PanelSrc::Lines(l) if l.sk == 1 => {
                 pairs_from_lines(t, panel, l.src, PairPanel { stride: l.sj, valid: l.valid, w: p.width, kc })
             }
-            PanelSrc::Lines(_) => false,
+            _ => false,
         };
+    }
+    false
+}
+
+/// A block whose `count` lines of each value k lie together at
+/// `src[k·stride..]`.
+#[derive(Clone, Copy)]
+struct RunBlock {
+    stride: usize,
+    count: usize,
+    kc: usize,
+}
+
+/// A whole block's bf16 pairs panels from runs (`avx512::pairs_from_runs`),
+/// when the packing is pairs; `false` when nothing was done.
+#[allow(unused_variables)]
+fn pairs_block(dst: &mut [f32], src: &[f32], r: RunBlock, p: Panels) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Packing::Pairs(t) = p.packing {
+        use crate::kernels::arch::x86_64::avx512::{pairs_from_runs, PairPanel};
+        let RunBlock { stride, count, kc } = r;
+        return pairs_from_runs(t, dst, src, PairPanel { stride, valid: count, w: p.width, kc });
     }
     false
 }

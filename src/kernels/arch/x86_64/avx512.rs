@@ -349,45 +349,54 @@ impl PairPanel {
     }
 }
 
-/// The pairs panel from runs: the `valid` lines of value k lie together at
-/// `src[k·stride..]` (a row-major B, a transposed A). Row p of `dst` holds
-/// k = 2p and 2p+1 (the latter 0 past `kc`), as `gemm::bf16::Packing::
-/// Pairs` packs them; `false` (nothing done) when a slice is short.
+/// The pairs panels of a whole block from runs: the `count` lines of value
+/// k lie together at `src[k·stride..]` (a row-major B, a transposed A).
+/// Panel `n` (lines `n·w..`, the last zero-padded) fills
+/// `dst[n·⌈kc/2⌉·w..]`, its row p holding k = 2p and 2p+1 (the latter 0
+/// past `kc`), as `gemm::bf16::Packing::Pairs` packs them. Each pair of
+/// rows is read along its whole length, panel after panel: the source is
+/// streamed in order, not one panel's width at a time. `false` (nothing
+/// done) when a slice is short.
 pub(crate) fn pairs_from_runs(t: Avx512Bf16, dst: &mut [f32], src: &[f32], p: PairPanel) -> bool {
-    if !p.fits(src.len(), dst.len(), (p.kc - 1) * p.stride + p.valid) {
+    let PairPanel { stride, valid: count, w, kc } = p;
+    let need = (kc.max(1) - 1) * stride + count;
+    if w == 0 || w > 32 || kc == 0 || need > src.len() || count.div_ceil(w) * kc.div_ceil(2) * w > dst.len() {
         return false;
     }
     // SAFETY: the token proves the features; src holds rows k < kc of
-    // `valid` values `stride` apart and dst ⌈kc/2⌉ rows of w (checked).
+    // `count` values `stride` apart and dst the block's panels (checked).
     unsafe { runs_raw(t, dst.as_mut_ptr(), src.as_ptr(), p) };
     true
 }
 
 /// # Safety
-/// AVX512-BF16 present; `src` readable for `valid` values at each
-/// `k·stride`, `k < kc`; `dst` writable for `⌈kc/2⌉·w` values.
+/// AVX512-BF16 present; `src` readable for `count` values at each
+/// `k·stride`, `k < kc`; `dst` writable for `⌈count/w⌉·⌈kc/2⌉·w` values.
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,avx512bf16")]
 unsafe fn runs_raw(_: Avx512Bf16, dst: *mut f32, src: *const f32, p: PairPanel) {
-    let PairPanel { stride, valid, w, kc } = p;
+    let PairPanel { stride, valid: count, w, kc } = p;
+    let panel = kc.div_ceil(2) * w;
     for q in 0..kc.div_ceil(2) {
-        for j in (0..w).step_by(16) {
-            let m = mask(valid.saturating_sub(j));
-            // SAFETY: lanes j.. below `valid` of rows 2q and 2q+1 < kc of
-            // src, and lanes j.. below w of row q of dst (the caller's
-            // bounds; masked-off lanes are not accessed).
-            unsafe {
-                // (Lanes j.. may all lie past `valid`, and their address past
-                // src's end: formed by wrapping_add, never read.)
-                let lo = _mm512_maskz_loadu_ps(m, src.wrapping_add(2 * q * stride + j));
-                let hi = if 2 * q + 1 < kc {
-                    _mm512_maskz_loadu_ps(m, src.wrapping_add((2 * q + 1) * stride + j))
-                } else {
-                    _mm512_setzero_ps()
-                };
-                let lo = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(lo)));
-                let hi = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(hi)));
-                let pair = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
-                _mm512_mask_storeu_ps(dst.add(q * w + j), mask(w - j), _mm512_castsi512_ps(pair));
+        let (lo_row, hi_row) = (src.wrapping_add(2 * q * stride), src.wrapping_add((2 * q + 1) * stride));
+        for n in 0..count.div_ceil(w) {
+            for j in (0..w).step_by(16) {
+                let (c, m) = (n * w + j, mask(count.saturating_sub(n * w + j).min(w - j)));
+                // SAFETY: columns c.. below `count` of rows 2q and 2q+1 < kc
+                // of src (masked; an address past src's end is formed by
+                // wrapping_add and never read), and lanes j.. below w of
+                // row q of panel n of dst (the caller's bounds).
+                unsafe {
+                    let lo = _mm512_maskz_loadu_ps(m, lo_row.wrapping_add(c));
+                    let hi = if 2 * q + 1 < kc {
+                        _mm512_maskz_loadu_ps(m, hi_row.wrapping_add(c))
+                    } else {
+                        _mm512_setzero_ps()
+                    };
+                    let lo = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(lo)));
+                    let hi = _mm512_cvtepu16_epi32(std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(hi)));
+                    let pair = _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi));
+                    _mm512_mask_storeu_ps(dst.add(n * panel + q * w + j), mask(w - j), _mm512_castsi512_ps(pair));
+                }
             }
         }
     }
