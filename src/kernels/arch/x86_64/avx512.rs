@@ -197,38 +197,63 @@ unsafe fn transpose16_raw(src: *const f32, dst: *mut f32, sq: Square) {
         // SAFETY: row i < rows of src, per the caller.
         *v = unsafe { _mm512_loadu_ps(src.add(i * ld)) };
     }
+    let m = mask(cols);
+    // SAFETY: AVX-512F, per the caller.
+    let turned = unsafe { turn16(r) };
+    for (i, v) in turned.into_iter().enumerate() {
+        // SAFETY: line i < 16 of dst, lanes below cols, per the caller;
+        // masked-off lanes are not accessed.
+        unsafe { _mm512_mask_storeu_ps(dst.add(i * ldd), m, v) };
+    }
+}
+
+/// The 16 × 16 transpose in registers: vector i of the result holds lane
+/// i of every vector of `r` (lane j from `r[j]`).
+///
+/// # Safety
+/// AVX-512F present (the caller is compiled with it).
+#[inline(always)]
+unsafe fn turn16(r: [__m512; 16]) -> [__m512; 16] {
+    // SAFETY (every block below): AVX-512F, per the caller.
     // Pairs of rows interleaved, then pairs of pairs, then 128-bit lanes
     // twice: after four stages vector i holds column i.
-    let mut t = [_mm512_setzero_ps(); 16];
+    let mut t = [unsafe { _mm512_setzero_ps() }; 16];
     for i in 0..8 {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        // SAFETY: as above.
+        unsafe {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
     }
-    let mut u = [_mm512_setzero_ps(); 16];
+    let mut u = t;
     for b in (0..16).step_by(4) {
-        u[b] = _mm512_shuffle_ps::<0x44>(t[b], t[b + 2]);
-        u[b + 1] = _mm512_shuffle_ps::<0xEE>(t[b], t[b + 2]);
-        u[b + 2] = _mm512_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
-        u[b + 3] = _mm512_shuffle_ps::<0xEE>(t[b + 1], t[b + 3]);
+        // SAFETY: as above.
+        unsafe {
+            u[b] = _mm512_shuffle_ps::<0x44>(t[b], t[b + 2]);
+            u[b + 1] = _mm512_shuffle_ps::<0xEE>(t[b], t[b + 2]);
+            u[b + 2] = _mm512_shuffle_ps::<0x44>(t[b + 1], t[b + 3]);
+            u[b + 3] = _mm512_shuffle_ps::<0xEE>(t[b + 1], t[b + 3]);
+        }
     }
-    let mut v = [_mm512_setzero_ps(); 16];
+    let mut v = u;
     for b in [0, 8] {
         for i in 0..4 {
-            v[b + i] = _mm512_shuffle_f32x4::<0x88>(u[b + i], u[b + 4 + i]);
-            v[b + 4 + i] = _mm512_shuffle_f32x4::<0xDD>(u[b + i], u[b + 4 + i]);
+            // SAFETY: as above.
+            unsafe {
+                v[b + i] = _mm512_shuffle_f32x4::<0x88>(u[b + i], u[b + 4 + i]);
+                v[b + 4 + i] = _mm512_shuffle_f32x4::<0xDD>(u[b + i], u[b + 4 + i]);
+            }
         }
     }
-    let m = mask(cols);
+    let mut out = v;
     for i in 0..8 {
-        let lo = _mm512_shuffle_f32x4::<0x88>(v[i], v[8 + i]);
-        let hi = _mm512_shuffle_f32x4::<0xDD>(v[i], v[8 + i]);
-        // SAFETY: lines i and 8 + i < 16 of dst, lanes below cols, per the
-        // caller; masked-off lanes are not accessed.
+        // SAFETY: as above.
         unsafe {
-            _mm512_mask_storeu_ps(dst.add(i * ldd), m, lo);
-            _mm512_mask_storeu_ps(dst.add((8 + i) * ldd), m, hi);
+            out[i] = _mm512_shuffle_f32x4::<0x88>(v[i], v[8 + i]);
+            out[8 + i] = _mm512_shuffle_f32x4::<0xDD>(v[i], v[8 + i]);
         }
     }
+    out
 }
 
 /// Proof that this CPU runs AVX512-BF16 besides everything [`Avx512`]
@@ -422,40 +447,33 @@ pub(crate) fn pairs_from_lines(t: Avx512Bf16, dst: &mut [f32], src: &[f32], p: P
 /// AVX512-BF16 present; `src` readable for `kc` values at each
 /// `j·stride`, `j < valid`; `dst` writable for `⌈kc/2⌉·w` values.
 #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma,avx512bf16")]
-unsafe fn lines_raw(t: Avx512Bf16, dst: *mut f32, src: *const f32, p: PairPanel) {
+unsafe fn lines_raw(_: Avx512Bf16, dst: *mut f32, src: *const f32, p: PairPanel) {
     let PairPanel { stride, valid, w, kc } = p;
     let pairs = kc.div_ceil(2);
-    let mut sq = [0.0f32; 256];
-    let mut out = [0.0f32; 256];
     for p0 in (0..pairs).step_by(16) {
         let (np, k0) = (16.min(pairs - p0), 2 * p0);
         let (m0, m1) = (mask(kc - k0), mask((kc - k0).saturating_sub(16)));
         for jb in (0..w).step_by(16) {
             let (lines, vl) = (16.min(w - jb), valid.saturating_sub(jb).min(16));
-            for (j, row) in sq.chunks_exact_mut(16).enumerate() {
+            let mut sq = [_mm512_setzero_ps(); 16];
+            for (j, v) in sq.iter_mut().enumerate().take(vl) {
                 // SAFETY: values k0.. below kc of line jb + j < valid of src
-                // (masked), and row j of the 16 × 16 square on the stack.
+                // (masked; the second half only when it has values).
                 unsafe {
-                    let v = if j < vl {
-                        let line = src.add((jb + j) * stride + k0);
-                        let lo = _mm512_maskz_loadu_ps(m0, line);
-                        let hi =
-                            if kc - k0 > 16 { _mm512_maskz_loadu_ps(m1, line.add(16)) } else { _mm512_setzero_ps() };
-                        _mm512_castsi512_ps(std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo)))
-                    } else {
-                        _mm512_setzero_ps()
-                    };
-                    _mm512_storeu_ps(row.as_mut_ptr(), v);
+                    let line = src.add((jb + j) * stride + k0);
+                    let lo = _mm512_maskz_loadu_ps(m0, line);
+                    let hi = if kc - k0 > 16 { _mm512_maskz_loadu_ps(m1, line.add(16)) } else { _mm512_setzero_ps() };
+                    *v = _mm512_castsi512_ps(std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
                 }
             }
-            // Square: 16 lines of 16 pairs → 16 pair rows of `lines` lanes.
-            let square = Square { ld: 16, rows: 16, ldd: 16, cols: lines };
-            let done = transpose16(t.avx512(), &sq, &mut out, square);
-            debug_assert!(done);
-            for q in 0..np {
+            // 16 lines of 16 pairs → 16 pair rows of `lines` lanes.
+            let m = mask(lines);
+            // SAFETY: this function is compiled with AVX-512F.
+            let turned = unsafe { turn16(sq) };
+            for (q, v) in turned.into_iter().enumerate().take(np) {
                 // SAFETY: row p0 + q < ⌈kc/2⌉ of dst, lanes jb.. below w
-                // (the caller's bounds), from row q of the stack square.
-                unsafe { std::ptr::copy_nonoverlapping(out.as_ptr().add(q * 16), dst.add((p0 + q) * w + jb), lines) };
+                // (the caller's bounds); masked-off lanes are not accessed.
+                unsafe { _mm512_mask_storeu_ps(dst.add((p0 + q) * w + jb), m, v) };
             }
         }
     }
