@@ -65,7 +65,7 @@ class _BaseMLP(BaseEstimator):
                  shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None, clip_norm=None,
-                 lr_schedule="constant"):
+                 lr_schedule="constant", precision="fp32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -92,6 +92,7 @@ class _BaseMLP(BaseEstimator):
         self.n_threads = n_threads
         self.clip_norm = clip_norm
         self.lr_schedule = lr_schedule
+        self.precision = precision
 
     # -- settings ---------------------------------------------------------
 
@@ -120,6 +121,8 @@ class _BaseMLP(BaseEstimator):
             )
         if self.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         checks = [
             ("max_iter", self.max_iter, isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1),
             ("alpha", self.alpha, isinstance(self.alpha, numbers.Real) and self.alpha >= 0),
@@ -184,7 +187,7 @@ class _BaseMLP(BaseEstimator):
             weight_decay=float(self.alpha) / batch, decay_per_weight=float(self.alpha), beta1=float(self.beta_1),
             beta2=float(self.beta_2),
             eps=float(self.epsilon), schedule=self.lr_schedule, clip_norm=self.clip_norm,
-            threads=self._threads(),
+            threads=self._threads(), precision=self.precision,
         )
 
     # -- fitting ----------------------------------------------------------
@@ -317,7 +320,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False)
-        return self._net.predict(X, self._threads())
+        return self._net.predict(X, self._threads(), getattr(self, "precision", "fp32"))
 
     # -- files, pickling --------------------------------------------------
 
@@ -518,7 +521,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None, clip_norm=None,
-                 lr_schedule="constant"):
+                 lr_schedule="constant", precision="fp32"):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
@@ -526,7 +529,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
             n_iter_no_change=n_iter_no_change, max_fun=max_fun, n_threads=n_threads, clip_norm=clip_norm,
-            lr_schedule=lr_schedule)
+            lr_schedule=lr_schedule, precision=precision)
         self.loss = loss
 
     @property

@@ -17,7 +17,7 @@
 use backprop::data::{epoch_rng, validation_split as split_rows};
 use backprop::optim::{Adam, AdamW, Optimizer, Schedule, ScheduleKind, Sgd};
 use backprop::rng::Rng;
-use backprop::{Activation, Head, Mlp, Predictor, TrainConfig, Trainer};
+use backprop::{Activation, Head, Mlp, Precision, Predictor, TrainConfig, Trainer};
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
@@ -58,8 +58,9 @@ fn matrix<'a>(a: &'a PyReadonlyArray2<'_, f32>, what: &str) -> PyResult<(&'a [f3
 /// A model and its cached predictor.
 struct NetState {
     mlp: Mlp,
-    /// The predictor and its thread count, made at the first prediction.
-    predictor: Option<(Predictor, usize)>,
+    /// The predictor, its thread count and precision, made at the first
+    /// prediction.
+    predictor: Option<(Predictor, usize, Precision)>,
 }
 
 /// A multilayer perceptron: `Network(sizes, activation, head, seed)`.
@@ -159,13 +160,17 @@ impl Network {
 
     /// The outputs for rows `x` (rows × inputs): probabilities for the
     /// softmax and logistic heads, values for the linear head; on `threads`
-    /// threads (0: every core), without the GIL.
+    /// threads (0: every core), products in `precision` ("fp32" or
+    /// "bf16"), without the GIL.
+    #[pyo3(signature = (x, threads, precision = "fp32"))]
     fn predict<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArray2<'py, f32>,
         threads: usize,
+        precision: &str,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let precision = Precision::parse(precision).map_err(value_error)?;
         let (xs, rows, cols) = matrix(&x, "X")?;
         let (y, outputs) = with(py, &self.inner, |s| {
             let (i, o) = (s.mlp.inputs(), s.mlp.outputs());
@@ -175,10 +180,11 @@ impl Network {
             }
             let threads = if threads == 0 { TrainConfig::default().effective_threads() } else { threads };
             let NetState { mlp, predictor } = s;
-            if predictor.as_ref().is_none_or(|(_, t)| *t != threads) {
-                *predictor = Some((Predictor::with_threads(mlp, threads).map_err(value_error)?, threads));
+            if predictor.as_ref().is_none_or(|(_, t, p)| (*t, *p) != (threads, precision)) {
+                let p = Predictor::with_precision(mlp, threads, precision).map_err(value_error)?;
+                *predictor = Some((p, threads, precision));
             }
-            let (p, _) = predictor.as_mut().expect("made above");
+            let (p, _, _) = predictor.as_mut().expect("made above");
             let mut y = vec![0.0; rows * o];
             p.predict(xs, rows, &mut y).map_err(value_error)?;
             Ok((y, o))
@@ -306,7 +312,8 @@ impl Fit {
     /// its batch instead.
     #[new]
     #[pyo3(signature = (network, batch_size, *, total_steps, shuffle, seed, solver, lr, momentum, nesterov,
-                        weight_decay, decay_per_weight, beta1, beta2, eps, schedule, clip_norm, threads))]
+                        weight_decay, decay_per_weight, beta1, beta2, eps, schedule, clip_norm, threads,
+                        precision = "fp32"))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -327,7 +334,9 @@ impl Fit {
         schedule: &str,
         clip_norm: Option<f64>,
         threads: usize,
+        precision: &str,
     ) -> PyResult<Fit> {
+        let precision = Precision::parse(precision).map_err(value_error)?;
         if batch_size == 0 {
             return Err(PyValueError::new_err("batch_size must be at least 1"));
         }
@@ -355,6 +364,7 @@ impl Fit {
             lr,
             schedule: Schedule { kind, warmup_steps: 0 },
             clip_norm,
+            precision,
             ..TrainConfig::default()
         };
         let sgd = Sgd { momentum, nesterov, weight_decay };

@@ -7,6 +7,7 @@ mod common;
 
 mod bad_input;
 mod bf16;
+mod bf16_torch;
 #[cfg(feature = "capi")]
 mod c_abi;
 mod cli;
