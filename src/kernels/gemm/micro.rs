@@ -88,17 +88,23 @@ impl Microkernel {
 }
 
 /// One k step of a tile: `c + a·b` for the broadcast value `a` of Ã and
-/// a vector `b` of B̃.
-pub(crate) trait Step<V>: Copy {
+/// a vector `b` of B̃; it holds the token of the lanes it runs on.
+pub(crate) trait Step<V: Lane>: Copy {
+    /// The lanes' token.
+    fn token(self) -> V::Token;
     /// `c + a·b`.
     fn madd(self, a: V, b: V, c: V) -> V;
 }
 
 /// The f32 step: a fused multiply-add where the lane has one.
 #[derive(Clone, Copy)]
-pub(crate) struct Fma;
+pub(crate) struct Fma<T>(pub T);
 
-impl<V: Lane> Step<V> for Fma {
+impl<V: Lane> Step<V> for Fma<V::Token> {
+    #[inline(always)]
+    fn token(self) -> V::Token {
+        self.0
+    }
     #[inline(always)]
     fn madd(self, a: V, b: V, c: V) -> V {
         a.mul_add(b, c)
@@ -111,15 +117,8 @@ impl<V: Lane> Step<V> for Fma {
 /// # Safety
 /// As [`KernelFn`] with `NR = 2·V::N`.
 #[inline(always)]
-pub(crate) unsafe fn tile<V: Lane, const MR: usize>(
-    t: V::Token,
-    step: impl Step<V>,
-    a: &[f32],
-    b: &[f32],
-    c: CTile,
-    acc: Acc,
-) {
-    let (w, CTile { ptr, ldc, m, n }) = (V::N, c);
+pub(crate) unsafe fn tile<V: Lane, const MR: usize>(step: impl Step<V>, a: &[f32], b: &[f32], c: CTile, acc: Acc) {
+    let (t, w, CTile { ptr, ldc, m, n }) = (step.token(), V::N, c);
     // Ask for C's rows now: a tile's rows lie `ldc` apart (4 KiB for 1024
     // columns), and fetched only when the k loop has run and the tile is
     // written, they cost the layer products 40 % of their speed on Zen 3.
@@ -440,7 +439,7 @@ mod tests {
                     for acc in [Acc::Overwrite, Acc::Continue, Acc::Add] {
                         let ct = CTile { ptr: c.as_mut_ptr(), ldc, m, n };
                         // SAFETY: c holds m rows of n values at stride ldc.
-                        unsafe { tile::<L, MR>(Checked, Fma, &a, &b, ct, acc) };
+                        unsafe { tile::<L, MR>(Fma(Checked), &a, &b, ct, acc) };
                     }
                     for i in 0..m {
                         for j in 0..n {
