@@ -101,7 +101,7 @@ fn every_bf16_mode_matches_the_twin_bit_for_bit() {
     assert!(!modes().is_empty(), "the portable path runs bf16 everywhere");
     for mode in modes() {
         for m in 0..=40 {
-            for &(k, n) in &[(1, 1), (2, 17), (7, 33), (16, 16), (33, 10), (40, 40), (0, 5)] {
+            for &(k, n) in &[(1, 1), (2, 17), (7, 33), (16, 16), (33, 10), (40, 40), (19, 60), (0, 5)] {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                     check(mode, Case { m, k, n, ta, tb, accumulate: m % 2 == 1 }, &mut rng);
                 }

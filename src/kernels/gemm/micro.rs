@@ -111,13 +111,21 @@ impl<V: Lane> Step<V> for Fma<V::Token> {
     }
 }
 
-/// The tile over lanes `V`: `MR × 2·V::N`, `2·MR` accumulators, each k
-/// step by `step` ([`Fma`] for f32 panels).
+/// The tile over lanes `V`: `MR × NV·V::N`, `NV·MR` accumulators, each k
+/// step by `step` ([`Fma`] for f32 panels), on B̃ panels `S ≥ NV` vectors
+/// wide (`S > NV`: the panel's first NV vectors, for an edge tile whose
+/// columns end before the panel's).
 ///
 /// # Safety
-/// As [`KernelFn`] with `NR = 2·V::N`.
+/// As [`KernelFn`] with `NR = S·V::N`, `c.n ≤ NV·V::N`.
 #[inline(always)]
-pub(crate) unsafe fn tile<V: Lane, const MR: usize>(step: impl Step<V>, a: &[f32], b: &[f32], c: CTile, acc: Acc) {
+pub(crate) unsafe fn tile<V: Lane, const MR: usize, const NV: usize, const S: usize>(
+    step: impl Step<V>,
+    a: &[f32],
+    b: &[f32],
+    c: CTile,
+    acc: Acc,
+) {
     let (t, w, CTile { ptr, ldc, m, n }) = (step.token(), V::N, c);
     // Ask for C's rows now: a tile's rows lie `ldc` apart (4 KiB for 1024
     // columns), and fetched only when the k loop has run and the tile is
@@ -131,86 +139,75 @@ pub(crate) unsafe fn tile<V: Lane, const MR: usize>(step: impl Step<V>, a: &[f32
             prefetch(p.add(n.saturating_sub(1)));
         }
     }
-    let (mut c0, mut c1) = match acc {
+    let mut r = match acc {
         // SAFETY: the caller's m rows of n values at stride ldc.
-        Acc::Continue => unsafe { read_tile::<V, MR>(t, c) },
-        Acc::Overwrite | Acc::Add => ([V::splat(t, 0.0); MR], [V::splat(t, 0.0); MR]),
+        Acc::Continue => unsafe { read_tile::<V, MR, NV>(t, c) },
+        Acc::Overwrite | Acc::Add => [[V::splat(t, 0.0); NV]; MR],
     };
-    for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(2 * w)) {
-        let (b0, b1) = (V::load(t, &bk[..w]), V::load(t, &bk[w..]));
+    for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(S * w)) {
+        let bv: [V; NV] = std::array::from_fn(|v| V::load(t, &bk[v * w..]));
         for i in 0..MR {
             let ai = V::splat(t, ak[i]);
-            c0[i] = step.madd(ai, b0, c0[i]);
-            c1[i] = step.madd(ai, b1, c1[i]);
+            for v in 0..NV {
+                r[i][v] = step.madd(ai, bv[v], r[i][v]);
+            }
         }
     }
     if acc == Acc::Add {
         // SAFETY: as above.
-        let (d0, d1) = unsafe { read_tile::<V, MR>(t, c) };
+        let d = unsafe { read_tile::<V, MR, NV>(t, c) };
         for i in 0..MR {
-            (c0[i], c1[i]) = (d0[i] + c0[i], d1[i] + c1[i]);
+            for v in 0..NV {
+                r[i][v] = d[i][v] + r[i][v];
+            }
         }
     }
     // SAFETY: as above; the tile is the caller's alone during the call.
-    unsafe { write_tile::<V, MR>(c, &c0, &c1) }
+    unsafe { write_tile::<V, MR, NV>(c, &r) }
 }
 
-/// Stores the accumulators `c0`, `c1` (the tile's two columns of vectors)
-/// into the `m ≤ MR` rows of `n ≤ 2·V::N` values of C. The loop runs over
-/// all MR rows (a constant trip count keeps the accumulators in registers)
-/// and skips those past m.
+/// Stores the accumulators `r` (row i's NV vectors of columns) into the
+/// `m ≤ MR` rows of `n ≤ NV·V::N` values of C.
 ///
 /// # Safety
 /// `c.ptr` is valid for writes of `c.m` rows of `c.n` values at stride
 /// `c.ldc`, which nothing else accesses during the call.
 #[inline(always)]
-unsafe fn write_tile<V: Lane, const MR: usize>(c: CTile, c0: &[V; MR], c1: &[V; MR]) {
+unsafe fn write_tile<V: Lane, const MR: usize, const NV: usize>(c: CTile, r: &[[V; NV]; MR]) {
     let (w, CTile { ptr, ldc, m, n }) = (V::N, c);
-    let (n0, n1) = (n.min(w), n.saturating_sub(w));
-    for i in 0..MR {
-        if i >= m {
-            break;
-        }
-        // SAFETY: row i < m of C starts i·ldc past `ptr` and holds n
-        // values: n0 from its start, n1 from column w when n1 > 0.
-        unsafe {
-            let p = ptr.add(i * ldc);
-            write_row::<V>(p, n0, c0[i]);
-            if n1 > 0 {
-                write_row::<V>(p.add(w), n1, c1[i]);
+    for (i, row) in r.iter().enumerate().take(m) {
+        for (v, &x) in row.iter().enumerate() {
+            let nv = n.saturating_sub(v * w).min(w);
+            if nv > 0 {
+                // SAFETY: row i < m of C starts i·ldc past `ptr` and holds
+                // n values, of which nv from column v·w.
+                unsafe { write_row::<V>(ptr.add(i * ldc + v * w), nv, x) };
             }
         }
     }
 }
 
-/// The `m ≤ MR` rows of `n ≤ 2·V::N` values of C as the tile's two
-/// columns of vectors (rows past `m` and lanes past `n` zero). The loop
-/// runs over all MR rows (a constant trip count keeps the accumulators in
-/// registers) and skips those past m.
+/// The `m ≤ MR` rows of `n ≤ NV·V::N` values of C as the tile's rows of NV
+/// vectors (rows past `m` and lanes past `n` zero).
 ///
 /// # Safety
 /// `c.ptr` is valid for reads of `c.m` rows of `c.n` values at stride
 /// `c.ldc`.
 #[inline(always)]
-unsafe fn read_tile<V: Lane, const MR: usize>(t: V::Token, c: CTile) -> ([V; MR], [V; MR]) {
-    let (w, CTile { ptr: c, ldc, m, n }) = (V::N, c);
-    let (n0, n1) = (n.min(w), n.saturating_sub(w));
-    let (mut c0, mut c1) = ([V::splat(t, 0.0); MR], [V::splat(t, 0.0); MR]);
-    for i in 0..MR {
-        if i >= m {
-            break;
-        }
-        // SAFETY: row i < m of C starts i·ldc past `c` and holds n values:
-        // n0 from its start, n1 from column w when n1 > 0.
-        unsafe {
-            let p = c.add(i * ldc);
-            c0[i] = read_row::<V>(t, p, n0);
-            if n1 > 0 {
-                c1[i] = read_row::<V>(t, p.add(w), n1);
+unsafe fn read_tile<V: Lane, const MR: usize, const NV: usize>(t: V::Token, c: CTile) -> [[V; NV]; MR] {
+    let (w, CTile { ptr, ldc, m, n }) = (V::N, c);
+    let mut r = [[V::splat(t, 0.0); NV]; MR];
+    for (i, row) in r.iter_mut().enumerate().take(m) {
+        for (v, x) in row.iter_mut().enumerate() {
+            let nv = n.saturating_sub(v * w).min(w);
+            if nv > 0 {
+                // SAFETY: row i < m of C starts i·ldc past `ptr` and holds
+                // n values, of which nv from column v·w.
+                *x = unsafe { read_row::<V>(t, ptr.add(i * ldc + v * w), nv) };
             }
         }
     }
-    (c0, c1)
+    r
 }
 
 /// `p[..n]` as a vector (lanes past `n` zero), `n ≤ V::N`: a plain load
@@ -439,7 +436,7 @@ mod tests {
                     for acc in [Acc::Overwrite, Acc::Continue, Acc::Add] {
                         let ct = CTile { ptr: c.as_mut_ptr(), ldc, m, n };
                         // SAFETY: c holds m rows of n values at stride ldc.
-                        unsafe { tile::<L, MR>(Fma(Checked), &a, &b, ct, acc) };
+                        unsafe { tile::<L, MR, 2, 2>(Fma(Checked), &a, &b, ct, acc) };
                     }
                     for i in 0..m {
                         for j in 0..n {

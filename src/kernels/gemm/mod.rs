@@ -75,6 +75,8 @@ const _: () = {
         super::arch::x86_64::avx512::TILE,
         #[cfg(target_arch = "x86_64")]
         super::arch::x86_64::avx2::TILE,
+        #[cfg(target_arch = "x86_64")]
+        super::arch::x86_64::avx512::BF16_TILE,
     ];
     let mut i = 0;
     while i < tiles.len() {
@@ -197,10 +199,13 @@ impl Mode {
         self.engine().is_some()
     }
 
-    /// The tile `(MR, NR)` of the mode's microkernel (the path's, in either
-    /// precision).
+    /// The tile `(MR, NR)` of the mode's microkernel: the path's, but for
+    /// VDPBF16PS's own.
     pub fn tile(self) -> (usize, usize) {
-        self.path.tile()
+        match self.engine() {
+            Some(Engine::Blocked(k, _, _)) => (k.mr, k.nr),
+            _ => self.path.tile(),
+        }
     }
 
     /// Whether the mode runs bf16 products on the CPU's bf16 instructions

@@ -256,8 +256,8 @@ fn pack_panel(panel: &mut [f32], s: PanelSrc<'_>, kc: usize, p: Panels) {
     if pairs_direct(panel, s, kc, p) {
         return;
     }
-    assert!(w <= 32, "a panel is at most 32 lines wide");
-    let mut tmp = [0.0f32; KB * 32];
+    assert!(w <= 64, "a panel is at most 64 lines wide");
+    let mut tmp = [0.0f32; KB * 64];
     for k0 in (0..kc).step_by(KB) {
         let kb = KB.min(kc - k0);
         let even = kb.div_ceil(2) * 2;

@@ -150,7 +150,7 @@ macro_rules! entry_points {
             // SAFETY: this function's own contract is that the CPU runs the features.
             let t = unsafe { <$tok as $crate::kernels::arch::Token>::new_unchecked() };
             // SAFETY: the caller's guarantees about C are the tile's.
-            unsafe { micro::tile::<$lane, $mr>(micro::Fma(t), a, b, c, acc) }
+            unsafe { micro::tile::<$lane, $mr, 2, 2>(micro::Fma(t), a, b, c, acc) }
         }
 
         /// The GEMM microkernel.

@@ -5,7 +5,9 @@
 
 mod bf16;
 
-pub(crate) use bf16::{bf16_microkernel, pair_rows, pairs_from_lines, pairs_from_runs, Avx512Bf16, PairPanel};
+pub(crate) use bf16::{
+    bf16_microkernel, pair_rows, pairs_from_lines, pairs_from_runs, Avx512Bf16, PairPanel, BF16_TILE,
+};
 
 use super::{entry_points, exponent_bits, lane_type, prefetch_lines};
 use crate::kernels::arch::{Lane, Square, Token};
