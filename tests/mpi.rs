@@ -112,6 +112,30 @@ fn one_to_four_ranks_train_the_single_process_model_byte_for_byte() {
     }
 }
 
+/// `--precision bf16` too: its ranks' rows start at even rows (4 ranks cut
+/// a batch of 150 at 36, 74 and 112), and 1, 3 and 4 ranks give the model
+/// one process trains in bf16, byte for byte, which is not fp32's.
+#[test]
+fn bf16_ranks_train_the_single_process_bf16_model_byte_for_byte() {
+    let bf16 = |dir: &Path| {
+        let mut a = train_args(dir, 2);
+        a.extend(["--precision".to_string(), "bf16".to_string()]);
+        a
+    };
+    let single = common::scratch("mpi-bf16-single");
+    ok(Command::new(bin()).args(bf16(&single)), "single process, bf16");
+    let want = model(&single);
+    let fp32 = common::scratch("mpi-fp32-single");
+    ok(Command::new(bin()).args(train_args(&fp32, 2)), "single process, fp32");
+    assert!(model(&fp32) != want, "bf16 trained fp32's model");
+    for ranks in [1, 3, 4] {
+        let dir = common::scratch("mpi-bf16-ranks");
+        let what = format!("{ranks} ranks in bf16");
+        ok(mpirun(ranks).arg(bin()).args(bf16(&dir)), &what);
+        assert!(model(&dir) == want, "{what}: the model differs from the single process's");
+    }
+}
+
 /// The pids of `mpirun`'s rank processes (its children running `bin()`).
 fn ranks_of(mpirun: u32) -> Vec<u32> {
     let mut pids = Vec::new();

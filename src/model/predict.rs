@@ -6,7 +6,7 @@ use super::{Mlp, Scaling};
 use crate::error::{Error, Result};
 use crate::exec::{default_min_parallel_flops, Chunks, ChunksMut, Pool, Team};
 use crate::head::Head;
-use crate::kernels::gemm::{GemmScratch, Mode, Precision};
+use crate::kernels::gemm::{GemmScratch, Mode, PackedA, Precision};
 use crate::kernels::{HeadRows, Kernels};
 use crate::layers::Activation;
 use crate::mem::{product, vec_of, zeros};
@@ -25,6 +25,9 @@ struct Worker {
     xs: Vec<f32>,
     ts: Vec<f32>,
     scratch: [GemmScratch; 1],
+    /// A layer's input packed once, for a layer wider than one block of
+    /// the GEMM's columns.
+    packed_input: PackedA,
 }
 
 /// A network ready for repeated forward passes: its weights packed for the
@@ -246,7 +249,7 @@ impl Worker {
             }
         };
         let (xs, ts) = (buf(scaling.inputs.is_some(), sizes[0])?, buf(scaling.targets.is_some(), o)?);
-        Ok(Worker { h, delta, xs, ts, scratch: [GemmScratch::for_packed_b()?] })
+        Ok(Worker { h, delta, xs, ts, scratch: [GemmScratch::for_packed_b()?], packed_input: PackedA::new() })
     }
 
     /// The forward pass and head for the rows of `call`, `CHUNK` at a time:
@@ -267,7 +270,8 @@ impl Worker {
                 }
                 None => xc,
             };
-            let mut work = Work { scratch: &mut self.scratch, shared: None, team: Team::alone() };
+            let mut work =
+                Work { scratch: &mut self.scratch, shared: Some(&mut self.packed_input), team: Team::alone() };
             forward(&mut self.h, Input { x: xc, rows: r, sparse }, net, &mut work)?;
             yc.copy_from_slice(&self.h[last][..r * o]);
             match (call.t, call.loss.as_deref_mut()) {

@@ -28,6 +28,7 @@ mod optimizers;
 mod outputs;
 mod plot;
 mod poisson_torch;
+mod precision_cli;
 mod predict_columns;
 mod readme;
 mod reference;

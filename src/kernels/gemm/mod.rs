@@ -293,6 +293,13 @@ pub fn gemm_path() -> GemmPath {
     })
 }
 
+/// Whether a product of `n` columns whose A comes as a view packs each of
+/// A's blocks more than once: once for every `NC` columns. Packing A ahead
+/// ([`PackedA`]) then saves the repeats.
+pub fn packs_a_per_block(n: usize) -> bool {
+    n > NC
+}
+
 /// Where [`gemm`] writes. A bare [`MatMut`] converts with `accumulate`
 /// false.
 pub struct Dest<'c> {
