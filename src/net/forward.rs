@@ -10,7 +10,7 @@ use super::Net;
 use crate::error::{Error, Result};
 use crate::exec::{Chunks, ChunksMut, Split, Team};
 use crate::kernels::gemm::{
-    gemm_path, packs_a_per_block, AOperand, GemmPath, GemmScratch, MatMut, MatRef, Mode, PackedA, Precision,
+    packs_a_per_block, AOperand, GemmPath, GemmScratch, MatMut, MatRef, Mode, PackedA, Precision,
 };
 use crate::kernels::Kernels;
 use crate::layers::{dense_forward, sparse_forward, Engine, ForwardParams};
@@ -85,11 +85,12 @@ pub(crate) fn mostly_zeros(nonzeros: usize, values: usize) -> bool {
     values > 0 && nonzeros as f64 <= MAX_DENSITY * values as f64
 }
 
-/// Columns per block when `threads` split a layer of `n` outputs: one
-/// block per thread, whole panels of the GEMM, never fewer than two
-/// panels; one block on one thread or on the matrixmultiply path.
-pub(crate) fn block_width(n: usize, threads: usize) -> usize {
-    let (path, (_, nr)) = (gemm_path(), gemm_path().tile());
+/// Columns per block when `threads` split a layer of `n` outputs run in
+/// `mode`: one block per thread, whole panels of the mode's GEMM (weights
+/// packed ahead are cut on them), never fewer than two panels; one block on
+/// one thread or on the matrixmultiply path.
+pub(crate) fn block_width(n: usize, threads: usize, mode: Mode) -> usize {
+    let (path, (_, nr)) = (mode.path, mode.tile());
     if threads <= 1 || path == GemmPath::MatrixMultiply {
         return n.max(1);
     }
@@ -163,7 +164,10 @@ pub(crate) fn forward(h: &mut [Vec<f32>], inp: Input<'_>, net: &Net<'_>, work: &
             continue;
         }
         let (bias, act, w) = (net.bias(l), hidden.then_some(net.activation), net.w(l)?);
-        let blocks = ColBlocks::new(MatMut::new(out, n, sizes[l + 1])?, block_width(sizes[l + 1], work.team.threads()));
+        let blocks = ColBlocks::new(
+            MatMut::new(out, n, sizes[l + 1])?,
+            block_width(sizes[l + 1], work.team.threads(), net.mode),
+        );
         let (src, scratch, team) = work.left(MatRef::new(src, n, sizes[l])?, &blocks, net.mode)?;
         team.try_for_each(with_scratch(blocks, scratch)?, |((blk, j0), s)| {
             let c = blk.cols();

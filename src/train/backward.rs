@@ -35,8 +35,10 @@ pub(crate) fn backward(d: Deltas<'_>, h: &[Vec<f32>], net: &Net<'_>, work: &mut 
             let dl = MatRef::new(&above[0][..n * w], n, w)?;
             let hv = MatRef::new(&h[l][..n * inn], n, inn)?;
             let (wt, act) = (net.wt(l + 1)?, net.activation);
-            let blocks =
-                ColBlocks::new(MatMut::new(&mut below[l][..n * inn], n, inn)?, block_width(inn, team.threads()));
+            let blocks = ColBlocks::new(
+                MatMut::new(&mut below[l][..n * inn], n, inn)?,
+                block_width(inn, team.threads(), net.mode),
+            );
             team.try_for_each(with_scratch(blocks, work.scratch)?, |((blk, j0), s)| {
                 let c = blk.cols();
                 let p = BackwardParams { wt: wt.cols(j0, c)?, h: hv.cols_range(j0, c), act };

@@ -158,6 +158,15 @@ fn within_runs_on_the_pool_and_a_panic_there_leaves_the_trainer_whole() {
 /// than the GEMM's row block (264).
 #[test]
 fn column_blocks_do_not_change_the_bits() {
+    for precision in Precision::ALL {
+        column_blocks_in(precision);
+    }
+}
+
+/// [`column_blocks_do_not_change_the_bits`] in `precision` (bf16's blocks
+/// start on its own tile's panels: the weights are packed ahead for the
+/// two shards and cut on them).
+fn column_blocks_in(precision: Precision) {
     let run = |threads: usize| {
         let mlp = Mlp::builder()
             .input(70)
@@ -172,6 +181,7 @@ fn column_blocks_do_not_change_the_bits() {
             threads,
             lr: 0.05,
             min_parallel_flops: 0.0,
+            precision,
             ..TrainConfig::default()
         };
         let mut tr = Trainer::with_optimizer(mlp.build().unwrap(), config, Box::new(Adam::default())).unwrap();
@@ -183,7 +193,7 @@ fn column_blocks_do_not_change_the_bits() {
     };
     let one = run(1);
     for threads in [2, 3, 8] {
-        assert!(one == run(threads), "1 and {threads} threads differ");
+        assert!(one == run(threads), "{precision}: 1 and {threads} threads differ");
     }
 }
 
