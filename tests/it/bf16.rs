@@ -6,6 +6,7 @@
 //! blocking constant, B and A packed ahead or as views, C prefilled with
 //! NaN.
 
+use crate::common::mat::{layout, view};
 use backprop::kernels::gemm::bf16::{self, round_bf16};
 use backprop::kernels::gemm::{
     gemm, gemm_layer, AOperand, BOperand, Dest, GemmPath, GemmScratch, MatMut, MatRef, Mode, PackedA, PackedB,
@@ -21,28 +22,6 @@ fn modes() -> Vec<Mode> {
 
 fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect()
-}
-
-/// `rows × cols` row-major, stored column-major when `trans`.
-fn layout(m: &[f32], rows: usize, cols: usize, trans: bool) -> Vec<f32> {
-    if !trans {
-        return m.to_vec();
-    }
-    let mut t = vec![0.0; m.len()];
-    for i in 0..rows {
-        for j in 0..cols {
-            t[j * rows + i] = m[i * cols + j];
-        }
-    }
-    t
-}
-
-fn view(data: &[f32], rows: usize, cols: usize, trans: bool) -> MatRef<'_> {
-    if trans {
-        MatRef::new(data, cols, rows).unwrap().t()
-    } else {
-        MatRef::new(data, rows, cols).unwrap()
-    }
 }
 
 /// A product's shape and layout.

@@ -4,6 +4,7 @@
 //! Inputs are small integers, so every sum is exact and results must be
 //! equal; outputs start as NaN, and the gap between rows of C must stay NaN.
 
+use crate::common::mat::{layout, view};
 use backprop::kernels::gemm::{
     gemm, gemm_layer, AOperand, BOperand, Dest, GemmPath, GemmScratch, MatMut, MatRef, Mode, PackedA, PackedB,
     Precision, Strides,
@@ -23,29 +24,6 @@ fn modes() -> Vec<Mode> {
 
 fn ints(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| rng.below(9) as f32 - 4.0).collect()
-}
-
-/// Stores a `rows × cols` matrix row-major, or column-major when `trans`,
-/// and returns the view of it.
-fn layout(m: &[f32], rows: usize, cols: usize, trans: bool) -> Vec<f32> {
-    if !trans {
-        return m.to_vec();
-    }
-    let mut t = vec![0.0; m.len()];
-    for i in 0..rows {
-        for j in 0..cols {
-            t[j * rows + i] = m[i * cols + j];
-        }
-    }
-    t
-}
-
-fn view(data: &[f32], rows: usize, cols: usize, trans: bool) -> MatRef<'_> {
-    if trans {
-        MatRef::new(data, cols, rows).unwrap().t()
-    } else {
-        MatRef::new(data, rows, cols).unwrap()
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -233,6 +233,24 @@ impl Mode {
         }
     }
 
+    /// The mode's engine, or the error that names a mode this CPU cannot
+    /// run.
+    fn require(self) -> Result<Engine> {
+        self.engine().ok_or_else(|| Error::config("gemm", format!("the {self} GEMM cannot run on this CPU")))
+    }
+
+    /// How operands are packed for the mode, or the error of
+    /// [`require`](Self::require).
+    pub(crate) fn layout(self) -> Result<Layout> {
+        Ok(match self.require()? {
+            Engine::Blocked(k, tr, packing) => Layout { mr: k.mr, nr: k.nr, tr, packing, plain: false },
+            Engine::MatrixMultiply => {
+                let (mr, nr) = self.path.tile();
+                Layout { mr, nr, tr: Transposer::none(), packing: Packing::F32, plain: true }
+            }
+        })
+    }
+
     /// The register transpose a packing for this mode may use (none when
     /// the path or the CPU has none).
     fn transposer(self) -> Transposer {
@@ -250,6 +268,18 @@ impl Mode {
             _ => Packing::F32,
         }
     }
+}
+
+/// How a mode's operands are packed: panels of `mr` rows of A and `nr`
+/// columns of B, transposed through `tr`, holding k as `packing` says; or,
+/// when `plain`, row-major (matrixmultiply packs for itself).
+#[derive(Clone, Copy)]
+pub(crate) struct Layout {
+    pub mr: usize,
+    pub nr: usize,
+    pub tr: Transposer,
+    pub packing: Packing,
+    pub plain: bool,
 }
 
 impl std::fmt::Display for Mode {
@@ -399,9 +429,7 @@ fn product(ops: Operands<'_, '_>, c: MatMut<'_>, sums: Sums, scratch: &mut GemmS
             format!("B {bk}×{bn}, C {}×{}", c.rows, c.cols),
         ));
     }
-    let Some(engine) = ops.mode.engine() else {
-        return Err(Error::config("gemm", format!("the {} GEMM cannot run on this CPU", ops.mode)));
-    };
+    let engine = ops.mode.require()?;
     if am == 0 || bn == 0 {
         return Ok(());
     }

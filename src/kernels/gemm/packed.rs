@@ -8,7 +8,7 @@
 
 use super::pack::{self, AlignedBuf, Block, Panels};
 use super::view::MatRef;
-use super::{gemm_path, GemmPath, Mode, KC, MC, NC};
+use super::{gemm_path, GemmPath, Layout, Mode, KC, MC, NC};
 use crate::error::{Error, Result};
 use crate::exec::{ChunksMut, Team};
 
@@ -73,16 +73,11 @@ impl PackedB {
 
     /// [`pack`](Self::pack), its panels split across `team`.
     pub(crate) fn pack_on(&mut self, b: MatRef<'_>, mode: Mode, team: Team<'_>) -> Result<()> {
-        let (_, nr) = mode.tile();
-        let (tr, packing) = (mode.transposer(), mode.packing());
-        let plain = mode.path == GemmPath::MatrixMultiply;
+        let Layout { nr, tr, packing, plain, .. } = mode.layout().inspect_err(|_| self.mode = None)?;
         let panels = if plain { b.cols } else { b.cols.div_ceil(nr) * nr };
         let depth = packing.depth(b.rows);
         let len = depth.checked_mul(panels).ok_or_else(|| Error::shape("packed B", "k·n to fit", "overflow"))?;
         self.mode = None;
-        if !mode.is_supported() {
-            return Err(Error::config("gemm", format!("the {mode} GEMM cannot run on this CPU")));
-        }
         self.buf.resize(len)?;
         let p = Panels { width: nr, tr, packing };
         if plain {
@@ -169,16 +164,11 @@ impl PackedA {
 
     /// [`pack`](Self::pack), each depth block's panels split across `team`.
     pub(crate) fn pack_on(&mut self, a: MatRef<'_>, mode: Mode, team: Team<'_>) -> Result<()> {
-        let (mr, _) = mode.tile();
-        let (tr, packing) = (mode.transposer(), mode.packing());
-        let plain = mode.path == GemmPath::MatrixMultiply;
+        let Layout { mr, tr, packing, plain, .. } = mode.layout().inspect_err(|_| self.mode = None)?;
         let m_pad = if plain { a.rows } else { a.rows.div_ceil(mr) * mr };
         let len = m_pad.checked_mul(packing.depth(a.cols));
         let len = len.ok_or_else(|| Error::shape("packed A", "m·k to fit", "overflow"))?;
         self.mode = None;
-        if !mode.is_supported() {
-            return Err(Error::config("gemm", format!("the {mode} GEMM cannot run on this CPU")));
-        }
         self.buf.resize(len)?;
         if plain {
             pack::copy_row_major(self.buf.as_mut_slice(), &a);

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod kernels;
+pub mod mat;
 
 use backprop::{Activation, Head, Mlp};
 
