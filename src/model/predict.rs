@@ -108,7 +108,7 @@ impl Predictor {
             params: zeros(mlp.params().len(), "parameters")?,
             packed: PackedWeights::new(mlp.num_layers(), false, mode)?,
             mode,
-            workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes, mlp.scaling()))?,
+            workers: vec_of(threads, "predictor buffers", || Worker::new(&sizes, mlp.scaling(), mode))?,
             pool: Pool::new(threads, default_min_parallel_flops())?,
             kernels: Kernels::active(),
             activation: mlp.activation(),
@@ -233,7 +233,7 @@ struct Pass<'a> {
 }
 
 impl Worker {
-    fn new(sizes: &[usize], scaling: &Scaling) -> Result<Worker> {
+    fn new(sizes: &[usize], scaling: &Scaling, mode: Mode) -> Result<Worker> {
         let mut l = 0;
         let h = vec_of(sizes.len() - 1, "activations", || {
             l += 1;
@@ -249,7 +249,7 @@ impl Worker {
             }
         };
         let (xs, ts) = (buf(scaling.inputs.is_some(), sizes[0])?, buf(scaling.targets.is_some(), o)?);
-        Ok(Worker { h, delta, xs, ts, scratch: [GemmScratch::for_packed_b()?], packed_input: PackedA::new() })
+        Ok(Worker { h, delta, xs, ts, scratch: [GemmScratch::for_packed_b(mode)?], packed_input: PackedA::new() })
     }
 
     /// The forward pass and head for the rows of `call`, `CHUNK` at a time:

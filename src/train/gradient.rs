@@ -15,7 +15,7 @@
 use super::shard::{Batch, Shard};
 use crate::error::Result;
 use crate::exec::{ChunksMut, Team};
-use crate::kernels::gemm::{copy_rows, GemmScratch, MatRef, Strides};
+use crate::kernels::gemm::{copy_rows, GemmScratch, MatRef, Mode, Strides};
 use crate::kernels::Kernels;
 use crate::layers::{dense_grad, sparse_grad, GradBlock};
 use crate::layout::layer_ranges;
@@ -37,21 +37,21 @@ pub(crate) struct TileWork {
 impl TileWork {
     /// A workspace for sparse inputs of shards of up to `shard_rows` rows
     /// (0: for tiles past the first layer's, which never read them).
-    fn new(shard_rows: usize) -> Result<TileWork> {
+    fn new(shard_rows: usize, mode: Mode) -> Result<TileWork> {
         let rows = zeros(product(TILE_ROWS, shard_rows, "gradient tile inputs")?, "gradient tile inputs")?;
-        Ok(TileWork { scratch: GemmScratch::for_packed_b()?, rows, sq: 0.0 })
+        Ok(TileWork { scratch: GemmScratch::for_packed_b(mode)?, rows, sq: 0.0 })
     }
 }
 
 /// The tile workspaces of a network of `sizes`: as many as its widest
 /// layer input has tiles; only the first layer's tiles may read sparse
 /// inputs, so only they get room for a tile's inputs as rows.
-pub(crate) fn tile_work(sizes: &[usize], shard_rows: usize) -> Result<Vec<TileWork>> {
+pub(crate) fn tile_work(sizes: &[usize], shard_rows: usize, mode: Mode) -> Result<Vec<TileWork>> {
     let needed = sizes[..sizes.len() - 1].iter().map(|s| s.div_ceil(TILE_ROWS)).max().unwrap_or(1);
     let (first, mut t) = (sizes[0].div_ceil(TILE_ROWS), 0);
     vec_of(needed, "gradient tiles", || {
         t += 1;
-        TileWork::new(if t <= first { shard_rows } else { 0 })
+        TileWork::new(if t <= first { shard_rows } else { 0 }, mode)
     })
 }
 

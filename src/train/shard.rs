@@ -9,7 +9,7 @@ use super::backward::{backward, Deltas};
 use crate::error::{Error, Result};
 use crate::exec::{Chunks, ChunksMut, Team};
 use crate::head::Head;
-use crate::kernels::gemm::{GemmScratch, PackedA, PackedB};
+use crate::kernels::gemm::{GemmScratch, Mode, PackedA, PackedB};
 use crate::kernels::{HeadRows, Kernels};
 use crate::mem::{product, vec_of, zeros};
 use crate::net::{forward, Input, Net, Work};
@@ -109,7 +109,7 @@ impl Shard {
     /// by up to `threads` threads; with `alone`, room for the GEMMs to pack
     /// blocks of the weights themselves (a shard that may run alone: see
     /// [`net`](crate::net)).
-    pub(crate) fn new(sizes: &[usize], cap: usize, threads: usize, alone: bool) -> Result<Shard> {
+    pub(crate) fn new(sizes: &[usize], cap: usize, threads: usize, alone: bool, mode: Mode) -> Result<Shard> {
         let layers = sizes.len() - 1;
         let buffers = |what: &str| {
             let mut l = 0;
@@ -128,11 +128,13 @@ impl Shard {
             delta: buffers("deltas")?,
             packed_delta: vec_of(layers, "packed deltas", || Ok(PackedB::new()))?,
             loss: zeros(cap, "losses")?,
-            scratch: vec_of(
-                threads.max(1),
-                "GEMM scratch",
-                if alone { GemmScratch::full } else { GemmScratch::for_packed_b },
-            )?,
+            scratch: vec_of(threads.max(1), "GEMM scratch", || {
+                if alone {
+                    GemmScratch::full(mode)
+                } else {
+                    GemmScratch::for_packed_b(mode)
+                }
+            })?,
             packed_input: PackedA::new(),
         })
     }

@@ -118,14 +118,14 @@ impl Trainer {
         let (c, threads) = (&mut self.core, self.pool.threads());
         let sizes = c.mlp.sizes();
         let shard_rows = c.config.effective_shard_rows(rows, sizes);
-        let mut s = 0;
+        let (mut s, mode) = (0, Mode::of(c.config.precision));
         // Shard s runs beside at least s others: a team of at most
         // threads/(s+1).
         c.shards = vec_of(rows.div_ceil(shard_rows), "shards", || {
             s += 1;
-            Shard::new(sizes, shard_rows, threads.div_ceil(s), s == 1)
+            Shard::new(sizes, shard_rows, threads.div_ceil(s), s == 1, mode)
         })?;
-        c.tiles = tile_work(sizes, shard_rows)?;
+        c.tiles = tile_work(sizes, shard_rows, mode)?;
         c.shard_rows = shard_rows;
         Ok(())
     }

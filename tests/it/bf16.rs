@@ -97,12 +97,12 @@ fn every_bf16_mode_matches_the_twin_bit_for_bit() {
 fn bf16_products_past_every_block_boundary_match_the_twin() {
     let mut rng = Rng::new(32);
     for mode in modes() {
-        // k > KC (512 in bf16) and odd, m > MC (264), n > NC (1024).
+        // k > KC (1024 in bf16, and twice over) and odd, m > MC (264), n > NC (1024).
         let case = |m, k, n, ta, tb, accumulate| Case { m, k, n, ta, tb, accumulate };
-        check(mode, case(101, 601, 1050, false, false, false), &mut rng);
-        check(mode, case(270, 590, 40, true, true, true), &mut rng);
-        check(mode, case(37, 1029, 45, true, false, true), &mut rng);
-        check(mode, case(30, 513, 70, false, true, false), &mut rng);
+        check(mode, case(101, 1101, 1050, false, false, false), &mut rng);
+        check(mode, case(270, 1090, 40, true, true, true), &mut rng);
+        check(mode, case(37, 2085, 45, true, false, true), &mut rng);
+        check(mode, case(30, 1025, 70, false, true, false), &mut rng);
     }
 }
 
@@ -111,7 +111,7 @@ fn bf16_products_past_every_block_boundary_match_the_twin() {
 /// and ranks cut the weight gradient's rows so).
 #[test]
 fn a_bf16_product_cut_at_even_k_continues_one_chain() {
-    let (m, k, n) = (13, 701, 37);
+    let (m, k, n) = (13, 1301, 37);
     let mut rng = Rng::new(33);
     let (a, b) = (values(&mut rng, m * k), values(&mut rng, k * n));
     let mut want = vec![0.0f32; m * n];
@@ -119,7 +119,7 @@ fn a_bf16_product_cut_at_even_k_continues_one_chain() {
     for mode in modes() {
         let mut pieces = vec![f32::NAN; m * n];
         let mut scratch = GemmScratch::new();
-        for w in [0, 6, 300, 302, 556, 701].windows(2) {
+        for w in [0, 6, 300, 302, 1156, 1301].windows(2) {
             let (p0, p1) = (w[0], w[1]);
             let ap = MatRef::with_strides(&a[p0..], m, p1 - p0, Strides { row: k, col: 1 }).unwrap();
             let mut packed = PackedB::new();
@@ -131,11 +131,11 @@ fn a_bf16_product_cut_at_even_k_continues_one_chain() {
     }
 }
 
-/// `gemm_layer` in bf16: each depth block of 512 values of k is the twin's
-/// chain from 0, added to C in block order.
+/// `gemm_layer` in bf16: each depth block of 1024 values of k is the
+/// twin's chain from 0, added to C in block order.
 #[test]
 fn bf16_gemm_layer_adds_each_depth_block_in_order() {
-    const KC: usize = 512;
+    const KC: usize = 1024;
     let (m, k, n) = (20, 2 * KC + 37, 50);
     let mut rng = Rng::new(34);
     let (a, b) = (values(&mut rng, m * k), values(&mut rng, k * n));

@@ -132,13 +132,13 @@ impl Packing {
     }
 
     /// Values of k in a depth block ([`gemm_layer`](super::gemm_layer)
-    /// sums each block from 0): 256 in f32, 512 in bf16, whose panels hold
+    /// sums each block from 0): 256 in f32, 1024 in bf16, whose panels hold
     /// twice the k in the same bytes (in pairs) and whose microkernel runs
     /// half as many steps per k.
     pub(crate) fn kc(self) -> usize {
         match self {
             Packing::F32 => super::KC,
-            _ => 2 * super::KC,
+            _ => super::BF16_KC,
         }
     }
 

@@ -8,7 +8,7 @@
 
 use super::pack::{self, AlignedBuf, Block, Panels};
 use super::view::MatRef;
-use super::{gemm_path, GemmPath, Layout, Mode, KC, MC, NC};
+use super::{gemm_path, GemmPath, Layout, Mode, MC, NC};
 use crate::error::{Error, Result};
 use crate::exec::{ChunksMut, Team};
 
@@ -207,28 +207,34 @@ pub struct GemmScratch {
 }
 
 impl GemmScratch {
-    /// An empty scratch; it grows to what a call needs (at most `MC × 2KC`
-    /// values for A and `2KC × NC` for B: bf16 blocks of `2KC` values of k,
-    /// rounded, take as many as f32) on first use.
+    /// An empty scratch; it grows to what a call needs (at most `MC` rows
+    /// of A and `NC` columns of B, each a depth block of the call's mode
+    /// deep) on first use.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A scratch already as large as any call needs, so that it never
-    /// allocates again; an error when the memory cannot be had.
-    pub fn full() -> Result<Self> {
-        let mut s = Self::for_packed_b()?;
-        s.b.resize(2 * KC * NC)?;
+    /// A scratch already as large as any call in `mode` needs, so that it
+    /// never allocates again; an error when the memory cannot be had.
+    pub fn full(mode: Mode) -> Result<Self> {
+        let mut s = Self::for_packed_b(mode)?;
+        s.b.resize(block_depth(mode) * NC)?;
         Ok(s)
     }
 
-    /// A scratch as large as any call whose B comes packed ahead needs (it
-    /// packs blocks of A only).
-    pub fn for_packed_b() -> Result<Self> {
+    /// A scratch as large as any call in `mode` whose B comes packed ahead
+    /// needs (it packs blocks of A only).
+    pub fn for_packed_b(mode: Mode) -> Result<Self> {
         let mut s = Self::default();
-        s.a.resize(MC * 2 * KC)?;
+        s.a.resize(MC * block_depth(mode))?;
         Ok(s)
     }
+}
+
+/// Panel rows of a whole depth block in `mode`.
+fn block_depth(mode: Mode) -> usize {
+    let p = mode.packing();
+    p.depth(p.kc())
 }
 
 /// The left-hand operand as the blocked loop reads it.
