@@ -126,6 +126,11 @@ typedef enum {
 } bp_optimizer;
 
 /**
+ * What fills a missing cell of a feature column.
+ */
+typedef struct Missing Missing;
+
+/**
  * The precision of a product's operands.
  */
 typedef struct Precision Precision;
@@ -285,6 +290,36 @@ size_t bp_model_layer_sizes(const bp_model *model, size_t *sizes, size_t cap);
  * `y` to rows × outputs writable ones. NULL for any is an error.
  */
 bp_status bp_model_predict(const bp_model *model, const float *x, size_t rows, float *y);
+
+/**
+ * Cells a row of `bp_model_predict_cells` holds: the columns of the table
+ * the model was trained from (its categorical columns count once each),
+ * or `bp_model_inputs` for a model of plain numeric inputs; 0 for NULL.
+ *
+ * # Safety
+ * `model` is NULL or a live model.
+ */
+size_t bp_model_columns(const bp_model *model);
+
+/**
+ * The head's outputs for `rows` rows of raw table cells, as `backprop
+ * predict` reads a CSV: `cells` holds rows × `bp_model_columns` pointers
+ * to NUL-terminated UTF-8 strings, row-major, each read as the model's
+ * training read its column (a number; a category, one-hot; a missing cell,
+ * such as `""` or `"NA"`, filled as the model says). `y` receives rows ×
+ * outputs floats. A cell the model cannot read (text in a numeric column,
+ * an unseen category, a missing cell the model has no fill for) is
+ * `BP_ERR_INVALID_ARGUMENT`, and `bp_last_error` names its row and column.
+ *
+ * # Safety
+ * `model` is a live model; `cells` points to rows × columns readable
+ * pointers, each to a NUL-terminated string; `y` to rows × outputs
+ * writable floats. NULL for any is an error.
+ */
+bp_status bp_model_predict_cells(const bp_model *model,
+                                 const char *const *cells,
+                                 size_t rows,
+                                 float *y);
 
 /**
  * Sets the threads `bp_model_predict` uses for this model (0, the default:

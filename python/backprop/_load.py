@@ -9,6 +9,9 @@ import numpy as np
 from . import _native
 from ._mlp import _ACTIVATIONS, CLI_CLASSES_KEY, CLI_FEATURES_KEY, META_KEY, MLPClassifier, MLPRegressor
 
+#: The model file's entry of a table's column encoding (see docs/formats.md).
+INPUTS_KEY = "inputs"
+
 
 def load(path):
     """The estimator in a model file: one saved by ``save`` comes back as it
@@ -34,6 +37,10 @@ def load(path):
     est.loss_ = est.loss_curve_[-1] if est.loss_curve_ else None
     if "feature_names_in" in state:
         est.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+    if INPUTS_KEY in meta:
+        # A CLI model of a table with text columns or filled missing cells:
+        # it predicts from a DataFrame of those raw columns.
+        est._table_columns = [c["name"] for c in json.loads(meta[INPUTS_KEY])["columns"]]
     if cls is MLPClassifier:
         est.classes_, est._multilabel = np.asarray(state["classes"]), bool(state["multilabel"])
     est._set_fitted_attributes()

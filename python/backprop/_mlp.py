@@ -319,8 +319,12 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         check_is_fitted(self, "coefs_")
+        table = getattr(self, "_table_columns", None)
+        precision = getattr(self, "precision", "fp32")
+        if table is not None and hasattr(X, "columns") and any(c in X.columns for c in table):
+            return self._net.predict_cells(_table_cells(X, table), len(X), self._threads(), precision)
         X = validate_data(self, X, reset=False)
-        return self._net.predict(X, self._threads(), getattr(self, "precision", "fp32"))
+        return self._net.predict(X, self._threads(), precision)
 
     # -- files, pickling --------------------------------------------------
 
@@ -583,3 +587,25 @@ def _native_info():
 
 
 __all__ = ["MLPClassifier", "MLPRegressor", "NotFittedError"]
+
+
+def _table_cells(X, columns):
+    """The cells of DataFrame ``X``'s ``columns`` (a CLI model's table
+    columns), row-major as text: numbers as Python writes them, missing
+    values (NaN, None, pandas.NA) as empty cells. A missing column is a
+    ValueError naming it."""
+    import pandas as pd
+    lacking = [c for c in columns if c not in X.columns]
+    if lacking:
+        raise ValueError(f"X lacks the model's column(s) {', '.join(map(str, lacking))}; "
+                         f"it reads {', '.join(map(str, columns))}")
+
+    def cell(v):
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return repr(float(v))
+        return str(v)
+
+    return [cell(v) for row in X[list(columns)].itertuples(index=False, name=None) for v in row]
+

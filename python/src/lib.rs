@@ -178,19 +178,50 @@ impl Network {
                 let msg = format!("X has {cols} features, but the network takes {i} inputs");
                 return Err(PyValueError::new_err(msg));
             }
-            let threads = if threads == 0 { TrainConfig::default().effective_threads() } else { threads };
-            let NetState { mlp, predictor } = s;
-            if predictor.as_ref().is_none_or(|(_, t, p)| (*t, *p) != (threads, precision)) {
-                let p = Predictor::with_precision(mlp, threads, precision).map_err(value_error)?;
-                *predictor = Some((p, threads, precision));
-            }
-            let (p, _, _) = predictor.as_mut().expect("made above");
             let mut y = vec![0.0; rows * o];
-            p.predict(xs, rows, &mut y).map_err(value_error)?;
+            s.predictor(threads, precision)?.predict(xs, rows, &mut y).map_err(value_error)?;
             Ok((y, o))
         })?;
         let y = y.into_pyarray(py);
         y.reshape([rows, outputs])
+    }
+
+    /// The outputs for `rows` rows of raw table cells (`cells`, row-major,
+    /// rows × the model's columns), each read as the model's training read
+    /// its column (`Predictor::predict_cells`: text categories one-hot,
+    /// missing cells, `""`, filled); on `threads` threads in `precision`.
+    #[pyo3(signature = (cells, rows, threads, precision = "fp32"))]
+    fn predict_cells<'py>(
+        &self,
+        py: Python<'py>,
+        cells: Vec<String>,
+        rows: usize,
+        threads: usize,
+        precision: &str,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let precision = Precision::parse(precision).map_err(value_error)?;
+        let (y, outputs) = with(py, &self.inner, |s| {
+            let o = s.mlp.outputs();
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            let mut y = vec![0.0; rows * o];
+            s.predictor(threads, precision)?.predict_cells(&cells, rows, &mut y).map_err(value_error)?;
+            Ok((y, o))
+        })?;
+        y.into_pyarray(py).reshape([rows, outputs])
+    }
+}
+
+impl NetState {
+    /// The predictor on `threads` threads (0: every core) in `precision`,
+    /// made anew when either changed.
+    fn predictor(&mut self, threads: usize, precision: Precision) -> PyResult<&mut Predictor> {
+        let threads = if threads == 0 { TrainConfig::default().effective_threads() } else { threads };
+        let NetState { mlp, predictor } = self;
+        if predictor.as_ref().is_none_or(|(_, t, p)| (*t, *p) != (threads, precision)) {
+            let p = Predictor::with_precision(mlp, threads, precision).map_err(value_error)?;
+            *predictor = Some((p, threads, precision));
+        }
+        Ok(&mut predictor.as_mut().expect("made above").0)
     }
 }
 

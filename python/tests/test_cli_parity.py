@@ -138,3 +138,30 @@ def test_a_python_model_of_text_classes_is_scored_by_backprop_eval(tmp_path, cli
     pred = subprocess.run([cli, "predict", "--model", str(tmp_path / "py.safetensors"), "--data", str(iris),
                            "--target", "species"], check=True, capture_output=True, text=True).stdout
     assert [line.split(",")[0] for line in pred.strip().splitlines()[1:]] == list(clf.predict(X))
+
+
+def test_a_cli_model_of_a_raw_table_predicts_from_a_dataframe(tmp_path, cli):
+    """A CLI model trained on the penguins table as shipped (text columns,
+    missing cells) predicts from a pandas DataFrame of the raw columns as
+    `backprop predict` does from the file, and says clearly what is wrong."""
+    pd = pytest.importorskip("pandas")
+    data = pathlib.Path(__file__).resolve().parents[2] / "data" / "penguins" / "penguins.csv"
+    out = tmp_path / "p.safetensors"
+    subprocess.run([cli, "train", "--data", str(data), "--target", "species", "--missing", "auto", "--hidden", "8",
+                    "--epochs", "3", "--out", str(out)], check=True, capture_output=True)
+    est = backprop.load(out)
+    frame = pd.read_csv(data)
+    got = est.predict(frame.drop(columns=["species"]))
+    pred = subprocess.run([cli, "predict", "--model", str(out), "--data", str(data), "--target", "species"],
+                          check=True, capture_output=True, text=True).stdout.splitlines()
+    want = [line.split(",")[0] for line in pred[1:]]
+    assert list(got) == want
+    proba = est.predict_proba(frame)
+    cli_p = np.array([[float(v) for v in line.split(",")[1:]] for line in pred[1:]], dtype=np.float32)
+    np.testing.assert_allclose(proba, cli_p, rtol=1e-6, atol=1e-7)
+    bad = frame.head(2).copy()
+    bad.loc[0, "island"] = "Atlantis"
+    with pytest.raises(ValueError, match=r'row 1, column 1 \("island"\).*"Atlantis" was not seen in training'):
+        est.predict(bad)
+    with pytest.raises(ValueError, match=r"lacks the model's column\(s\) sex"):
+        est.predict(frame.drop(columns=["sex"]))

@@ -7,12 +7,14 @@
 //!
 //! A first line none of whose cells is a number or a missing value (`NA`,
 //! an empty cell, …) is a header, whose names the dataset keeps; any other
-//! first line is data. Every feature cell must be a finite number, and
-//! every row as long as the first; a missing value is an error at its line
-//! and column, never a reason to call a line a header. A single target
-//! column may hold text (class names, as `setosa`): its cells are kept as
-//! written ([`Dataset::labels`]).
+//! first line is data. Every row is as long as the first; feature cells
+//! are read as [`CsvOptions::cells`] says (by default each a finite number,
+//! a missing value an error at its line and column, never a reason to call
+//! a line a header). A single target column may hold text (class names, as
+//! `setosa`): its cells are kept as written ([`Dataset::labels`]).
 
+use super::cells::{number, CellError, Cells, ColumnSummary, FeatureReader};
+use super::encoding::{is_missing, ExpandError};
 use super::{open, read_error, Dataset, Source};
 use crate::error::{Error, Result};
 use crate::mem;
@@ -47,7 +49,7 @@ impl Column {
 }
 
 /// How to read a CSV file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CsvOptions {
     /// The cell separator; sniffed from the first line when `None` (the most
     /// frequent of `,` `;` and tab outside quotes, `,` when none occurs).
@@ -65,6 +67,9 @@ pub struct CsvOptions {
     /// A column of row weights (`--weight-column`), neither feature nor
     /// target: each cell a finite number ≥ 0, into [`Dataset::weights`].
     pub weight: Option<Column>,
+    /// How feature cells become inputs: numbers (the default), columns
+    /// learned from these rows, or a model's columns.
+    pub cells: Cells,
 }
 
 /// The 1-based line on which the record reported at byte `pos` of the
@@ -136,33 +141,12 @@ enum Cell {
 }
 
 fn classify(cell: &str) -> Cell {
-    const MISSING: [&str; 7] = ["", "na", "n/a", "nan", "null", "none", "?"];
     match cell.parse::<f32>() {
         Ok(v) if v.is_finite() => Cell::Number(v),
         Ok(v) if v.is_nan() => Cell::Missing,
         Ok(_) => Cell::Infinite,
-        Err(_) if MISSING.iter().any(|m| cell.eq_ignore_ascii_case(m)) => Cell::Missing,
+        Err(_) if is_missing(cell) => Cell::Missing,
         Err(_) => Cell::Text,
-    }
-}
-
-/// A cell as a finite number, or what is wrong with it.
-fn number(cell: &str) -> std::result::Result<f32, String> {
-    match classify(cell) {
-        Cell::Number(v) => Ok(v),
-        Cell::Infinite => Err(format!("expected a finite number, got {cell:?}")),
-        Cell::Missing if cell.is_empty() => Err("expected a number, got an empty cell (a missing value)".into()),
-        Cell::Missing => Err(format!("expected a number, got {cell:?} (a missing value)")),
-        Cell::Text => Err(format!("expected a number, got {cell:?}")),
-    }
-}
-
-/// What to do about a feature cell that is not a number.
-fn feature_hint(cell: &str) -> &'static str {
-    match classify(cell) {
-        Cell::Text => "; features must be numbers: encode a text column first (one-hot, as pandas.get_dummies does) or leave it out",
-        Cell::Missing => "; drop the rows with missing values, or fill them in (as pandas' fillna does)",
-        Cell::Number(_) | Cell::Infinite => "",
     }
 }
 
@@ -317,6 +301,7 @@ struct Table {
     /// Whether each column is a target, and the target columns in order.
     is_target: Vec<bool>,
     targets: Vec<usize>,
+    /// Feature cells' codes, a row at a time in the reader's column order.
     x: Vec<f32>,
     y: Vec<f32>,
     /// The single target column's cells as written; whether one is text.
@@ -329,18 +314,26 @@ struct Table {
     /// The weight column, and its values.
     weight: Option<usize>,
     weights: Vec<f32>,
+    reader: FeatureReader,
+}
+
+/// Why a row could not be added.
+enum AddError {
+    /// What is wrong, at a column (from 1) when one is to blame.
+    At(Option<usize>, String),
+    /// A feature column (from 0) holds text after numbers.
+    Restart(usize),
 }
 
 impl Table {
     /// A table of rows `width` wide; `is_target` is also set for the id
     /// and weight columns, which are no features either.
-    fn new(names: Vec<String>, columns: &Columns<'_>, targets: Vec<usize>) -> Table {
+    fn new(names: Vec<String>, columns: &Columns<'_>, targets: Vec<usize>, reader: FeatureReader) -> Table {
         let (width, id, weight) = (columns.width, columns.id, columns.weight);
-        let mut is_target = vec![false; width];
-        targets.iter().chain(&id).chain(&weight).for_each(|&c| is_target[c] = true);
+        let is_target = feature_mask(width, &targets, columns);
         let (x, y, labels, ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let weights = Vec::new();
-        Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0, id, ids, weight, weights }
+        Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0, id, ids, weight, weights, reader }
     }
 
     fn features(&self) -> usize {
@@ -348,17 +341,35 @@ impl Table {
     }
 
     /// Adds a data row; the error names the 1-based column.
-    fn add(&mut self, cells: &csv::StringRecord) -> std::result::Result<(), (Option<usize>, String)> {
+    fn add(&mut self, cells: &csv::StringRecord) -> std::result::Result<(), AddError> {
         if cells.len() != self.width {
             let like = if self.names.is_empty() { "the first row" } else { "the header" };
-            return Err((None, format!("expected {} columns like {like}, got {}", self.width, cells.len())));
+            return Err(AddError::At(
+                None,
+                format!("expected {} columns like {like}, got {}", self.width, cells.len()),
+            ));
         }
         let features = self.features();
-        mem::reserve(&mut self.x, features, "CSV features").map_err(|e| (None, e.to_string()))?;
-        mem::reserve(&mut self.y, self.targets.len(), "CSV targets").map_err(|e| (None, e.to_string()))?;
-        for (c, cell) in cells.iter().enumerate().filter(|&(c, _)| !self.is_target[c]) {
-            self.x.push(number(cell).map_err(|m| (Some(c + 1), m + feature_hint(cell)))?);
+        let oom = |e: Error| AddError::At(None, e.to_string());
+        mem::reserve(&mut self.x, features, "CSV features").map_err(oom)?;
+        mem::reserve(&mut self.y, self.targets.len(), "CSV targets").map_err(oom)?;
+        let base = self.x.len();
+        self.x.resize(base + features, 0.0);
+        for (f, (c, cell)) in cells.iter().enumerate().filter(|&(c, _)| !self.is_target[c]).enumerate() {
+            let v = self.reader.read(f, cell).map_err(|e| match e {
+                CellError::Bad(m) => AddError::At(Some(c + 1), m),
+                CellError::Restart(f) => AddError::Restart(f),
+            })?;
+            self.x[base + self.reader.slot(f)] = v;
         }
+        self.add_targets(cells).map_err(|(c, m)| AddError::At(Some(c), m))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The target, id and weight cells of a row; the error names the
+    /// 1-based column.
+    fn add_targets(&mut self, cells: &csv::StringRecord) -> std::result::Result<(), (usize, String)> {
         let single = self.targets.len() == 1;
         for &c in &self.targets {
             let cell = &cells[c];
@@ -367,7 +378,14 @@ impl Table {
                     self.text = true;
                     self.y.push(f32::NAN);
                 }
-                _ => self.y.push(number(cell).map_err(|m| (Some(c + 1), m))?),
+                Cell::Missing => {
+                    let what = if cell.is_empty() { "an empty cell".to_string() } else { format!("{cell:?}") };
+                    let msg = format!(
+                        "the target is missing ({what}); every row needs its target: drop the rows without one"
+                    );
+                    return Err((c + 1, msg));
+                }
+                _ => self.y.push(number(cell).map_err(|m| (c + 1, m))?),
             }
             if single {
                 self.labels.push(cell.to_string());
@@ -377,34 +395,89 @@ impl Table {
             self.ids.push(cells[c].to_string());
         }
         if let Some(c) = self.weight {
-            self.weights.push(weight(&cells[c]).map_err(|m| (Some(c + 1), m))?);
+            self.weights.push(weight(&cells[c]).map_err(|m| (c + 1, m))?);
         }
-        self.rows += 1;
         Ok(())
     }
 
-    fn into_dataset(self, path: &Path, delimiter: u8) -> Dataset {
-        let (features, targets) = (self.features(), self.targets.len());
+    /// The dataset: the codes turned into inputs by the encoding learned
+    /// (or given), or as read when the cells were plain numbers.
+    fn into_dataset(mut self, path: &Path, delimiter: u8) -> Result<Dataset> {
+        let reader = std::mem::replace(&mut self.reader, FeatureReader::plain());
+        let ordered = reader.names().to_vec();
+        let encoding = reader.finish(&mut self.x).map_err(|m| Error::format(path, None, m))?;
+        let columns = encoding.as_ref().map_or_else(Vec::new, |e| ColumnSummary::of(&self.x, e));
+        let encoding = encoding.filter(|e| !e.is_plain());
         let name = |c: usize| self.names.get(c).cloned();
-        let feature_names = (0..self.width).filter(|&c| !self.is_target[c]).filter_map(name).collect();
+        // The header's feature names in the order of the codes.
+        let mut feature_names = if self.names.is_empty() { Vec::new() } else { ordered };
+        let (mut x, mut features) = (std::mem::take(&mut self.x), self.features());
+        if let Some(enc) = &encoding {
+            x = enc.expand_rows(x, self.rows).map_err(|e| match e {
+                ExpandError::Memory(e) => e,
+                ExpandError::Missing { row, column } => Error::format(
+                    path,
+                    Some(format!("data row {}, feature {}", row + 1, column + 1)),
+                    "a missing value",
+                ),
+            })?;
+            features = enc.width();
+            if !feature_names.is_empty() {
+                feature_names = enc.input_names();
+            }
+        }
         let target_names = self.targets.iter().filter_map(|&c| name(c)).collect();
-        let labels = self.text.then_some(self.labels);
         let (header, target_columns) = (!self.names.is_empty(), self.targets.iter().map(|c| c + 1).collect());
-        Dataset {
+        Ok(Dataset {
             path: path.to_path_buf(),
             rows: self.rows,
             features,
-            targets,
-            x: self.x,
+            targets: self.targets.len(),
+            x,
             y: self.y,
             feature_names,
             target_names,
-            labels,
+            labels: self.text.then_some(self.labels),
             ids: self.id.map(|_| self.ids),
             weights: self.weight.map(|_| self.weights),
             csv: Some(CsvSource { delimiter, header, target_columns }),
-        }
+            encoding,
+            columns,
+        })
     }
+}
+
+/// Which of `width` columns are no features: the targets, the id and the
+/// weight column.
+fn feature_mask(width: usize, targets: &[usize], columns: &Columns<'_>) -> Vec<bool> {
+    let mut is_target = vec![false; width];
+    targets.iter().chain(&columns.id).chain(&columns.weight).for_each(|&c| is_target[c] = true);
+    is_target
+}
+
+/// The feature columns (from 0, among the features) that `opts` makes
+/// categorical, in rows of `columns` whose non-features `is_target` marks.
+fn forced_features(
+    opts: &CsvOptions,
+    columns: &Columns<'_>,
+    names: &[String],
+    is_target: &[bool],
+) -> std::result::Result<Vec<usize>, String> {
+    let Cells::Learn { categorical, .. } = &opts.cells else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for c in categorical {
+        let col = one_column(c, names, columns.width, "--categorical")?;
+        if is_target[col] {
+            return Err(format!(
+                "--categorical: column {} is a target, the id or the weight column, not a feature",
+                col + 1
+            ));
+        }
+        out.push(is_target[..col].iter().filter(|t| !**t).count());
+    }
+    Ok(out)
 }
 
 /// A `csv` reader over `src`, its delimiter given or sniffed; and the
@@ -427,13 +500,47 @@ fn records(path: &Path, src: Source, delimiter: Option<u8>) -> Result<(csv::Read
 
 /// Loads the CSV `src` reads from `path`; without chosen target columns
 /// the last `last(columns)` are targets (but for an id column, which
-/// `columns` does not count), the count chosen from the first row's width,
-/// so that the file is read once.
+/// `columns` does not count), the count chosen from the first row's width.
+/// The file is read once, or again from the start for each feature column
+/// that turns out to hold text after numbers while learning its columns
+/// (which then reads as categorical from the first row).
 pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnce(usize) -> usize) -> Result<Dataset> {
+    let (mut last, mut k) = (Some(last), None);
+    let mut count = |w: usize| *k.get_or_insert_with(|| last.take().map_or(0, |f| f(w)));
+    let (mut src, mut forced) = (Some(src), Vec::new());
+    loop {
+        let s = match src.take() {
+            Some(s) => s,
+            None => open(path)?,
+        };
+        match read_table(Pass { path, opts, forced: &forced }, s, &mut count)? {
+            Ok(ds) => return Ok(ds),
+            Err(f) => forced.push(f),
+        }
+    }
+}
+
+/// One pass of [`load`] over a file: its path, how to read it, and the
+/// feature columns (from 0) read as categorical from the first row.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    path: &'a Path,
+    opts: &'a CsvOptions,
+    forced: &'a [usize],
+}
+
+/// One pass of [`load`]: the dataset, or the feature column to read again
+/// as categorical.
+fn read_table(
+    pass: Pass<'_>,
+    src: Source,
+    last: &mut dyn FnMut(usize) -> usize,
+) -> Result<std::result::Result<Dataset, usize>> {
+    let (path, opts) = (pass.path, pass.opts);
     let gz = src.gz;
     let (mut reader, delimiter) = records(path, src, opts.delimiter)?;
     let mut rec = csv::StringRecord::new();
-    let (mut table, mut names, mut last) = (None::<Table>, None::<Vec<String>>, Some(last));
+    let (mut table, mut names) = (None::<Table>, None::<Vec<String>>);
     while reader.read_record(&mut rec).map_err(|e| csv_error(path, gz, e))? {
         if rec.iter().all(str::is_empty) {
             continue; // a blank line (or only spaces)
@@ -451,37 +558,60 @@ pub(super) fn load(path: &Path, src: Source, opts: &CsvOptions, last: impl FnOnc
         }
         let t = match &mut table {
             Some(t) => t,
-            None => {
-                let names = names.take().unwrap_or_default();
-                let width = if names.is_empty() { rec.len() } else { names.len() };
-                // A column chosen that the file has not: a usage error.
-                let bad = |m: String| Error::bad_choice(path, m);
-                let columns = aside_columns(opts, &names, width).map_err(bad)?;
-                // The caller counts the columns without the id and weight columns.
-                let k = last.take().map_or(0, |f| f(columns.data_width()));
-                let cols = target_columns(opts, &columns, k).map_err(bad)?;
-                if let Some(i) = cols.iter().find(|&&c| columns.aside(c)) {
-                    return Err(bad(format!("column {} cannot be both a target and the id or weight column", i + 1)));
-                }
-                if cols.len() >= columns.data_width() {
-                    let msg = format!("{width} columns leave no features beside {} target column(s)", cols.len());
-                    return Err(Error::format(path, at(path, pos, None), msg));
-                }
-                let columns = Columns { names: &[], ..columns };
-                table.insert(Table::new(names, &columns, cols))
-            }
+            None => table.insert(first_row(pass, names.take().unwrap_or_default(), &rec, last)?),
         };
         let first = t.rows == 0 && t.names.is_empty();
-        t.add(&rec).map_err(|(col, msg)| {
-            let hint = if first { " (a header line holds no numbers and no missing values)" } else { "" };
-            // The column by its header name too, where there is one.
-            let name = col.and_then(|c| t.names.get(c - 1)).map_or(String::new(), |n| format!(" ({n:?})"));
-            let location = at(path, pos, col).map(|l| l + &name);
-            Error::format(path, location, format!("{msg}{hint}"))
-        })?;
+        match t.add(&rec) {
+            Ok(()) => {}
+            Err(AddError::Restart(f)) => return Ok(Err(f)),
+            Err(AddError::At(col, msg)) => {
+                let hint = if first { " (a header line holds no numbers and no missing values)" } else { "" };
+                // The column by its header name too, where there is one.
+                let name = col.and_then(|c| t.names.get(c - 1)).map_or(String::new(), |n| format!(" ({n:?})"));
+                let location = at(path, pos, col).map(|l| l + &name);
+                return Err(Error::format(path, location, format!("{msg}{hint}")));
+            }
+        }
     }
     match table {
-        Some(t) => Ok(t.into_dataset(path, delimiter)),
+        Some(t) => t.into_dataset(path, delimiter).map(Ok),
         None => Err(Error::format(path, None, "no data rows (the file is empty or holds only a header)")),
     }
+}
+
+/// The table that the first data row `rec` (at byte `pos`) starts, under
+/// the header `names` (empty without one): its target columns, its id and
+/// weight columns, and its feature reader.
+fn first_row(
+    pass: Pass<'_>,
+    names: Vec<String>,
+    rec: &csv::StringRecord,
+    last: &mut dyn FnMut(usize) -> usize,
+) -> Result<Table> {
+    let Pass { path, opts, forced } = pass;
+    let pos = rec.position().map_or(0, |p| p.byte());
+    let width = if names.is_empty() { rec.len() } else { names.len() };
+    // A column chosen that the file has not: a usage error.
+    let bad = |m: String| Error::bad_choice(path, m);
+    let columns = aside_columns(opts, &names, width).map_err(bad)?;
+    // The caller counts the columns without the id and weight columns.
+    let k = last(columns.data_width());
+    let cols = target_columns(opts, &columns, k).map_err(bad)?;
+    if let Some(i) = cols.iter().find(|&&c| columns.aside(c)) {
+        return Err(bad(format!("column {} cannot be both a target and the id or weight column", i + 1)));
+    }
+    if cols.len() >= columns.data_width() {
+        let msg = format!("{width} columns leave no features beside {} target column(s)", cols.len());
+        return Err(Error::format(path, at(path, pos, None), msg));
+    }
+    let is_target = feature_mask(width, &cols, &columns);
+    let mut forced = forced.to_vec();
+    forced.extend(forced_features(opts, &columns, &names, &is_target).map_err(bad)?);
+    let feature_names: Vec<String> =
+        names.iter().enumerate().filter(|(c, _)| !is_target[*c]).map(|(_, n)| n.clone()).collect();
+    let n = is_target.iter().filter(|t| !**t).count();
+    let reader =
+        FeatureReader::new(&opts.cells, n, &feature_names, &forced).map_err(|m| Error::format(path, None, m))?;
+    let columns = Columns { names: &[], ..columns };
+    Ok(Table::new(names, &columns, cols, reader))
 }

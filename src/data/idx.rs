@@ -125,6 +125,8 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
             ids: None,
             weights: None,
             csv: None,
+            encoding: None,
+            columns: Vec::new(),
         });
     }
     let lpath = labels_path(path)?;
@@ -150,5 +152,7 @@ pub(super) fn load(path: &Path, src: Source, targets: impl FnOnce(usize) -> usiz
         ids: None,
         weights: None,
         csv: None,
+        encoding: None,
+        columns: Vec::new(),
     })
 }

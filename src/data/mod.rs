@@ -3,12 +3,16 @@
 //! head trains on, and gathering rows into minibatches.
 
 mod batch;
+mod cells;
 mod csv;
+pub mod encoding;
 mod idx;
 mod order;
 
 pub use self::csv::{Column, CsvOptions, CsvSource};
 pub use batch::Batcher;
+pub use cells::{Cells, ColumnSummary};
+pub use encoding::Encoding;
 pub use order::{epoch_rng, validation_split};
 
 use crate::error::{Error, Result};
@@ -50,6 +54,13 @@ pub struct Dataset {
     /// How a CSV was read, so that errors about a row name its line (IDX
     /// data has none: its rows are named by number).
     pub csv: Option<CsvSource>,
+    /// How the file's feature columns became the inputs, when not as plain
+    /// numbers ([`Cells`]): categorical columns one-hot, missing cells
+    /// filled.
+    pub encoding: Option<Encoding>,
+    /// What each feature column of a CSV held (read with [`Cells::Learn`]
+    /// or [`Cells::Model`]; empty otherwise).
+    pub columns: Vec<ColumnSummary>,
 }
 
 /// The file formats [`load`] reads.

@@ -61,16 +61,13 @@ impl bp_model {
         *self.cache.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// The outputs for `rows` rows of `x`, through the cached predictor
-    /// (re-packed when the trainer has stepped since), or a one-off on this
-    /// thread while another thread holds the cache.
-    pub(super) fn predict(&self, x: &[f32], rows: usize, y: &mut [f32]) -> crate::Result<()> {
+    /// `f` (a prediction) on the cached predictor (re-packed when the
+    /// trainer has stepped since), or on a one-off on this thread while
+    /// another thread holds the cache.
+    pub(super) fn predict(&self, f: impl FnOnce(&mut Predictor) -> crate::Result<()>) -> crate::Result<()> {
         self.with_mlp(|mlp, steps| {
             let Ok(mut cache) = self.cache.try_lock() else {
-                return match self.precision {
-                    Precision::Fp32 => mlp.predict(x, rows, y),
-                    p => Predictor::with_precision(mlp, 1, p)?.predict(x, rows, y),
-                };
+                return f(&mut Predictor::with_precision(mlp, 1, self.precision)?);
             };
             match &mut *cache {
                 Some(c) if c.steps == steps => {}
@@ -83,7 +80,7 @@ impl bp_model {
                     *cache = Some(Cached { steps, predictor });
                 }
             }
-            cache.as_mut().expect("filled above").predictor.predict(x, rows, y)
+            f(&mut cache.as_mut().expect("filled above").predictor)
         })
     }
 }

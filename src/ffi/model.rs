@@ -21,6 +21,11 @@ unsafe fn model_ref<'a>(model: *const bp_model) -> Result<&'a bp_model, bp_statu
     Ok(unsafe { &*model })
 }
 
+/// The columns of a table row the model reads.
+fn columns(m: &Mlp) -> usize {
+    m.encoding().map_or(m.inputs(), |e| e.columns.len())
+}
+
 /// Writes a new boxed model to `*out` (checked non-null by the caller).
 fn boxed(out: *mut *mut bp_model, mlp: Mlp) -> bp_status {
     // SAFETY: out is non-null (checked by every caller) and points to
@@ -157,7 +162,70 @@ pub unsafe extern "C" fn bp_model_predict(
         // and the two ranges are disjoint (checked above), so the shared and
         // the exclusive slice do not alias.
         let (x, y) = unsafe { (std::slice::from_raw_parts(x, nx), std::slice::from_raw_parts_mut(y, ny)) };
-        Ok(status(model.predict(x, rows, y)))
+        Ok(status(model.predict(|p| p.predict(x, rows, y))))
+    })
+}
+
+/// Cells a row of `bp_model_predict_cells` holds: the columns of the table
+/// the model was trained from (its categorical columns count once each),
+/// or `bp_model_inputs` for a model of plain numeric inputs; 0 for NULL.
+///
+/// # Safety
+/// `model` is NULL or a live model.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_columns(model: *const bp_model) -> usize {
+    // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
+    guard_value(0, || unsafe { model_ref(model) }.map_or(0, |m| m.with_mlp(|m, _| columns(m))))
+}
+
+/// The head's outputs for `rows` rows of raw table cells, as `backprop
+/// predict` reads a CSV: `cells` holds rows × `bp_model_columns` pointers
+/// to NUL-terminated UTF-8 strings, row-major, each read as the model's
+/// training read its column (a number; a category, one-hot; a missing cell,
+/// such as `""` or `"NA"`, filled as the model says). `y` receives rows ×
+/// outputs floats. A cell the model cannot read (text in a numeric column,
+/// an unseen category, a missing cell the model has no fill for) is
+/// `BP_ERR_INVALID_ARGUMENT`, and `bp_last_error` names its row and column.
+///
+/// # Safety
+/// `model` is a live model; `cells` points to rows × columns readable
+/// pointers, each to a NUL-terminated string; `y` to rows × outputs
+/// writable floats. NULL for any is an error.
+#[no_mangle]
+pub unsafe extern "C" fn bp_model_predict_cells(
+    model: *const bp_model,
+    cells: *const *const c_char,
+    rows: usize,
+    y: *mut f32,
+) -> bp_status {
+    guard(|| {
+        // SAFETY: `model` is NULL or a live model (this function's contract), as model_ref requires.
+        let model = unsafe { model_ref(model) }?;
+        nonnull(cells, "cells")?;
+        nonnull(y, "y")?;
+        let (columns, outputs) = model.with_mlp(|m, _| (columns(m), m.outputs()));
+        let (nc, ny) = (len(rows, columns, "cells")?, len(rows, outputs, "outputs")?);
+        // SAFETY: the caller passes rows × columns readable pointers.
+        let ptrs = unsafe { std::slice::from_raw_parts(cells, nc) };
+        let mut text = Vec::new();
+        crate::mem::reserve(&mut text, nc, "cells").map_err(from_error)?;
+        for (i, &p) in ptrs.iter().enumerate() {
+            nonnull(p, "a cell")?;
+            // SAFETY: each pointer is a NUL-terminated string (the caller's contract).
+            let s = unsafe { std::ffi::CStr::from_ptr(p) }.to_str().map_err(|_| {
+                invalid(format!(
+                    "row {}, column {}: the cell is not UTF-8",
+                    i / columns.max(1) + 1,
+                    i % columns.max(1) + 1
+                ))
+            })?;
+            text.push(s);
+        }
+        // SAFETY: rows × outputs writable floats (the caller's contract); the
+        // cells are strings, never floats, so they cannot overlap y as a
+        // float slice is read.
+        let y = unsafe { std::slice::from_raw_parts_mut(y, ny) };
+        Ok(status(model.predict(|p| p.predict_cells(&text, rows, y))))
     })
 }
 

@@ -10,13 +10,17 @@
 //! `scaling.inputs.std` (f32, `[in]`) and/or `scaling.targets.mean`,
 //! `scaling.targets.std` (`[out]`), named by the metadata entry `scaling`
 //! (`inputs`, `targets` or `inputs,targets`); pop them from the state dict
-//! before `load_state_dict` and apply them around the network. Loading checks
-//! all of it and names what is wrong.
+//! before `load_state_dict` and apply them around the network. A model whose
+//! inputs come from a table's columns by an [`Encoding`] (categorical
+//! columns one-hot, missing cells filled) holds it as JSON in the metadata
+//! entry `inputs` (see `docs/formats.md`). Loading checks all of it and
+//! names what is wrong.
 //! The header is written here (with serde_json) rather than by the
 //! `safetensors` crate, whose metadata comes out in hash-map order: a model
 //! must always give the same bytes.
 
 use super::{Mlp, Scaling, Standardizer};
+use crate::data::Encoding;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
@@ -238,7 +242,11 @@ impl Mlp {
         if let Some(name) = self.scaling().name() {
             meta.insert("scaling".to_string(), name.to_string());
         }
-        if let Some(k) = extra.keys().find(|k| meta.contains_key(*k) || *k == "scaling") {
+        if let Some(enc) = self.encoding() {
+            let json = serde_json::to_string(enc).map_err(|e| Error::config("input encoding", e.to_string()))?;
+            meta.insert(INPUTS_KEY.to_string(), json);
+        }
+        if let Some(k) = extra.keys().find(|k| meta.contains_key(*k) || *k == "scaling" || *k == INPUTS_KEY) {
             return Err(Error::config("model metadata", format!("{k:?} is the model's own entry")));
         }
         meta.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -331,11 +339,21 @@ impl Mlp {
             inputs: scaled.0.then(|| standardizer("inputs", i)).transpose()?,
             targets: scaled.1.then(|| standardizer("targets", o)).transpose()?,
         };
+        let encoding = meta
+            .get(INPUTS_KEY)
+            .map(|v| serde_json::from_str::<Encoding>(v))
+            .transpose()
+            .map_err(|e| bad(format!("metadata {INPUTS_KEY}: {e}")))?;
         Mlp::from_parts(sizes, activation, head, params)?
             .with_scaling(scaling)
-            .map_err(|e| bad(format!("scaling tensors: {e}")))
+            .map_err(|e| bad(format!("scaling tensors: {e}")))?
+            .with_encoding(encoding)
+            .map_err(|e| bad(format!("metadata {INPUTS_KEY}: {e}")))
     }
 }
+
+/// The metadata entry of the inputs' [`Encoding`].
+const INPUTS_KEY: &str = "inputs";
 
 /// `"784,128,10"` as sizes: at least two, each ≥ 1.
 fn parse_sizes(layers: &str) -> Option<Vec<usize>> {

@@ -3,6 +3,7 @@
 
 use super::init;
 use super::scaling::Scaling;
+use crate::data::Encoding;
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::layers::Activation;
@@ -19,6 +20,7 @@ pub struct Mlp {
     head: Head,
     params: Vec<f32>,
     scaling: Scaling,
+    encoding: Option<Encoding>,
 }
 
 /// One layer's parameters: `weight` is `inputs × outputs` row-major (row i
@@ -66,7 +68,24 @@ impl Mlp {
         if let Some(i) = params.iter().position(|v| !v.is_finite()) {
             return Err(Error::non_finite(format!("parameter {i}")));
         }
-        Ok(Mlp { sizes, activation, head, params, scaling: Scaling::default() })
+        Ok(Mlp { sizes, activation, head, params, scaling: Scaling::default(), encoding: None })
+    }
+
+    /// The network reading a table's columns by `encoding` (none: its
+    /// inputs are given as they are), which must give as many inputs as it
+    /// has.
+    pub fn with_encoding(mut self, encoding: Option<Encoding>) -> Result<Mlp> {
+        if let Some(e) = &encoding {
+            e.check(self.inputs())?;
+        }
+        self.encoding = encoding;
+        Ok(self)
+    }
+
+    /// How a table's columns become the inputs, when the model was trained
+    /// from one with categorical columns or missing cells filled.
+    pub fn encoding(&self) -> Option<&Encoding> {
+        self.encoding.as_ref()
     }
 
     /// The network with `scaling`: the inputs' standardiser must have one
@@ -241,6 +260,6 @@ impl MlpBuilder {
         let n = count_params(&sizes).ok_or_else(|| Error::config("layers", "too many parameters"))?;
         let mut params = crate::mem::zeros(n, "parameters")?;
         init::init_params(&sizes, self.activation, self.seed, &mut params);
-        Ok(Mlp { sizes, activation: self.activation, head, params, scaling: Scaling::default() })
+        Ok(Mlp { sizes, activation: self.activation, head, params, scaling: Scaling::default(), encoding: None })
     }
 }

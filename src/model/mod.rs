@@ -1,7 +1,9 @@
 //! The model: layer sizes, activation, head and parameters ([`Mlp`]), its
 //! initial weights, its files (safetensors), the standardisation it
-//! carries ([`Scaling`]), and inference ([`Predictor`]).
+//! carries ([`Scaling`]) and the encoding of its input columns, and
+//! inference ([`Predictor`]), from numbers or from raw table cells.
 
+mod cells;
 mod init;
 mod io;
 mod mlp;

@@ -2,6 +2,7 @@
 //! weights packed once, the rows split across the predictor's own pool,
 //! and no allocation per call once the first call at a batch size is done.
 
+use super::cells::CellReader;
 use super::{Mlp, Scaling};
 use crate::error::{Error, Result};
 use crate::exec::{default_min_parallel_flops, Chunks, ChunksMut, Pool, Team};
@@ -52,6 +53,8 @@ pub struct Predictor {
     pool: Pool,
     kernels: Kernels,
     mode: Mode,
+    /// Rows of raw cells → inputs ([`predict_cells`](Self::predict_cells)).
+    cells: CellReader,
 }
 
 impl std::fmt::Debug for Predictor {
@@ -114,6 +117,7 @@ impl Predictor {
             activation: mlp.activation(),
             head: mlp.head(),
             scaling: mlp.scaling().clone(),
+            cells: CellReader::new(mlp.encoding(), mlp.inputs()),
             sizes,
         };
         p.load(mlp)?;
@@ -126,6 +130,9 @@ impl Predictor {
     pub fn load(&mut self, mlp: &Mlp) -> Result<()> {
         if mlp.scaling() != &self.scaling {
             return Err(Error::config("predictor network", "the model's scaling differs from the predictor's"));
+        }
+        if self.cells.encoding() != mlp.encoding() {
+            return Err(Error::config("predictor network", "the model's input encoding differs from the predictor's"));
         }
         if mlp.sizes() != self.sizes || mlp.activation() != self.activation || mlp.head() != self.head {
             let want = format!("{:?} {} {}", self.sizes, self.activation, self.head);
@@ -165,6 +172,27 @@ impl Predictor {
         self.run(Call { x, y: out, t: None, loss: None })
     }
 
+    /// Writes the outputs of `rows` rows of raw table cells (row-major,
+    /// rows × [`columns`](Self::columns)) into `out` (rows × outputs): each
+    /// cell read as the model's training read its column (a number; a
+    /// category, one-hot; a missing cell filled, see
+    /// [`Encoding`](crate::data::Encoding)), as `backprop predict` reads a
+    /// CSV. Leading and trailing spaces are ignored. An error names the row
+    /// and column (from 1) of a cell the model cannot read. Allocates
+    /// nothing once a call of as many rows has been made.
+    pub fn predict_cells(&mut self, cells: &[&str], rows: usize, out: &mut [f32]) -> Result<()> {
+        let x = self.cells.inputs(cells, rows)?;
+        let done = self.predict(&x, rows, out);
+        self.cells.give_back(x);
+        done
+    }
+
+    /// Cells a row of [`predict_cells`](Self::predict_cells) holds: the
+    /// columns of the model's encoding, or one a input.
+    pub fn columns(&self) -> usize {
+        self.cells.columns()
+    }
+
     /// Like [`predict`](Self::predict) on `r.x`, and also writes each row's
     /// error against the targets `r.t` (rows × outputs) into `loss` (rows
     /// values). The error is the training objective's: with scaled
@@ -199,7 +227,7 @@ impl Predictor {
         let flops = self.flops(rows);
         // Decided for the whole call, so that no thread count changes it.
         let sparse = self.scaling.inputs.is_none() && sparse_inputs(&self.kernels, call.x);
-        let Predictor { sizes, activation, head, params, packed, workers, pool, kernels, scaling, mode } = self;
+        let Predictor { sizes, activation, head, params, packed, workers, pool, kernels, scaling, mode, .. } = self;
         let net = Net { sizes, activation: *activation, params, packed: Some(packed), kernels: *kernels, mode: *mode };
         let (net, head, scaling) = (&net, *head, &*scaling);
         let (i, o) = (sizes[0], *sizes.last().expect("two sizes"));

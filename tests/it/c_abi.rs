@@ -312,3 +312,55 @@ fn the_last_error_is_per_thread() {
         assert!(!last_error().is_empty());
     }
 }
+
+#[test]
+fn raw_cells_cross_the_c_abi() {
+    use backprop::data::encoding::{InputColumn, Kind, Unknown};
+    use backprop::data::Encoding;
+    use backprop::{Head, Mlp, Predictor};
+    use bp_status::*;
+    let enc = Encoding {
+        columns: vec![
+            InputColumn {
+                name: "colour".into(),
+                kind: Kind::Categorical { categories: vec!["blue".into(), "red".into()], fill: None },
+            },
+            InputColumn { name: "size".into(), kind: Kind::Numeric { fill: Some(2.5) } },
+        ],
+        unknown: Unknown::Error,
+    };
+    let mlp = Mlp::builder().input(3).hidden(5).head(Head::Softmax, 2).seed(9).build().unwrap();
+    let mlp = mlp.with_encoding(Some(enc)).unwrap();
+    let dir = std::env::temp_dir().join(format!("backprop-ffi-cells-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    mlp.save(&dir.join("m.safetensors")).unwrap();
+    // The same rows as inputs: red 1.5, blue with the size missing (2.5).
+    let mut want = [0f32; 4];
+    mlp.predict(&[0.0, 1.0, 1.5, 1.0, 0.0, 2.5], 2, &mut want).unwrap();
+    let mut p = Predictor::with_threads(&Mlp::load(&dir.join("m.safetensors")).unwrap(), 1).unwrap();
+    let mut lib = [0f32; 4];
+    p.predict_cells(&["red", "1.5", "blue", "NA"], 2, &mut lib).unwrap();
+    assert_eq!(lib, want, "predict_cells encodes as the model says");
+    let cells: Vec<CString> = ["red", "1.5", "blue", ""].iter().map(|s| CString::new(*s).unwrap()).collect();
+    let ptrs: Vec<*const std::ffi::c_char> = cells.iter().map(|c| c.as_ptr()).collect();
+    let path = CString::new(dir.join("m.safetensors").to_str().unwrap()).unwrap();
+    // SAFETY: every pointer is live storage of the documented size; the
+    // handle is freed once.
+    unsafe {
+        let mut m = null_mut();
+        assert_eq!(bp_model_load(path.as_ptr(), &mut m), BP_OK);
+        assert_eq!(bp_model_columns(m), 2);
+        assert_eq!(bp_model_inputs(m), 3);
+        let mut y = [0f32; 4];
+        assert_eq!(bp_model_predict_cells(m, ptrs.as_ptr(), 2, y.as_mut_ptr()), BP_OK);
+        assert_eq!(y, want, "bp_model_predict_cells");
+        let bad: Vec<CString> = ["green", "1"].iter().map(|s| CString::new(*s).unwrap()).collect();
+        let bad: Vec<*const std::ffi::c_char> = bad.iter().map(|c| c.as_ptr()).collect();
+        assert_eq!(bp_model_predict_cells(m, bad.as_ptr(), 1, y.as_mut_ptr()), BP_ERR_INVALID_ARGUMENT);
+        let e = last_error();
+        assert!(e.contains("row 1, column 1 (\"colour\")") && e.contains("\"green\" was not seen in training"), "{e}");
+        assert_eq!(bp_model_predict_cells(m, null(), 1, y.as_mut_ptr()), BP_ERR_INVALID_ARGUMENT);
+        assert_eq!(bp_model_columns(null()), 0);
+        bp_model_free(m);
+    }
+}

@@ -420,7 +420,7 @@ fn text_labels_anywhere_in_the_row_by_name_or_position() {
     let train = |data: &Path, target: &str, out: &str| {
         let args = ["train", "--hidden", "8", "--epochs", "3", "--batch-size", "16", "--quiet", "--target", target];
         run(bin().args(args).arg("--data").arg(data).arg("--out").arg(dir.join(out)));
-        std::fs::read(dir.join(out)).unwrap()
+        crate::common::model_content(&dir.join(out))
     };
     let by_name = train(&iris, "species", "a.safetensors");
     assert!(by_name == train(&iris, "1", "b.safetensors"), "--target 1 and --target species differ");

@@ -119,8 +119,53 @@ fn check_dataset(ds: &backprop::data::Dataset) {
     }
 }
 
+/// Learns a file's columns (text categorical, missing cells filled) and,
+/// when it loads, checks the encoding: as wide as the inputs, each
+/// categorical column's inputs one 1 and the rest 0 in every row (no
+/// unknown category in its own rows), and the file read again under the
+/// learned encoding giving the same inputs.
+fn learn_and_reread(p: &Path, targets: usize) {
+    use backprop::data::encoding::{Missing, Unknown};
+    use backprop::data::{load_csv_with, Cells, CsvOptions};
+    let learn = Cells::Learn { categorical: Vec::new(), missing: Missing::Auto, unknown: Unknown::Error };
+    let Ok(ds) = load_csv_with(p, &CsvOptions { cells: learn, ..CsvOptions::default() }, |_| targets) else {
+        return;
+    };
+    check_dataset(&ds);
+    let Some(enc) = &ds.encoding else {
+        return;
+    };
+    assert_eq!(enc.width(), ds.features);
+    for row in ds.x.chunks_exact(ds.features) {
+        let mut at = 0;
+        for c in &enc.columns {
+            let w = c.width();
+            if c.is_categorical() {
+                let ones = row[at..at + w].iter().filter(|&&v| v == 1.0).count();
+                assert!(ones == 1 && row[at..at + w].iter().all(|&v| v == 0.0 || v == 1.0), "{:?}", &row[at..at + w]);
+            }
+            at += w;
+        }
+    }
+    let again =
+        load_csv_with(p, &CsvOptions { cells: Cells::Model(enc.clone()), ..CsvOptions::default() }, |_| targets)
+            .expect("a file loads under the encoding learned from it");
+    assert!(again.x == ds.x, "the learned encoding reads its own file the same");
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn csv_columns_learned_encode_their_own_rows(
+        bytes in prop_oneof![bytes_like(csv_bytes()), csv_generated()],
+        targets in 0usize..3,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("d.csv");
+        std::fs::write(&p, &bytes).unwrap();
+        learn_and_reread(&p, targets);
+    }
 
     #[test]
     fn csv_loader_errors_or_loads(

@@ -96,7 +96,7 @@ fn a_batch_larger_than_the_data_is_the_whole_data() {
         let args = ["train", "--data", "d.csv", "--epochs", "3", "--quiet", "--batch-size", batch, "--out", out];
         let o = limited(&d, &args, false).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read(d.join(out)).unwrap()
+        crate::common::model_content(&d.join(out))
     };
     assert_eq!(run("1000000", "a.safetensors"), run("3", "b.safetensors"));
 }

@@ -5,7 +5,8 @@
 //! labels and name columns as training did.
 
 use crate::Failure;
-use backprop::data::{self, Column, CsvOptions, Dataset};
+use backprop::data::encoding::{InputColumn, Kind, Unknown};
+use backprop::data::{self, Cells, Column, CsvOptions, Dataset, Encoding};
 use backprop::{Head, Mlp};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +33,10 @@ pub struct CsvArgs {
     /// not a feature. Training minimises the weighted mean error and every score is weighted
     #[arg(long, value_name = "NAME|INDEX")]
     pub weight_column: Option<String>,
+    /// CSV: what a category not seen in training becomes: an error naming its line and column, or
+    /// `ignore` (all of its column's one-hot inputs 0) [default: as the model was trained: error]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub unknown_category: Option<Unknown>,
 }
 
 /// `,` `;` `tab` (or a tab character), or another single ASCII character.
@@ -54,14 +59,28 @@ pub fn csv_options(args: &CsvArgs) -> CsvOptions {
         targets_if_named: Vec::new(),
         id: None,
         weight: args.weight_column.as_deref().map(Column::parse),
+        cells: Cells::Numbers,
     }
 }
 
 /// How to read a file scored against a model: the target columns the
 /// flags name, else the model's target names when the file's header has
-/// them all, else the last K.
-pub fn scored_options(args: &CsvArgs, names: &Names) -> CsvOptions {
-    CsvOptions { targets_if_named: names.targets.clone(), ..csv_options(args) }
+/// them all, else the last K; the feature columns as the model reads them
+/// (`encoding`, else numbers named as `names` says).
+pub fn scored_options(args: &CsvArgs, names: &Names, encoding: Option<&Encoding>, inputs: usize) -> CsvOptions {
+    let mut enc = encoding.cloned().unwrap_or_else(|| plain_encoding(&names.features, inputs));
+    if let Some(u) = args.unknown_category {
+        enc.unknown = u;
+    }
+    CsvOptions { targets_if_named: names.targets.clone(), cells: Cells::Model(enc), ..csv_options(args) }
+}
+
+/// The encoding of a model whose `inputs` inputs are numeric columns
+/// named `features` (unnamed when there are no names).
+pub fn plain_encoding(features: &[String], inputs: usize) -> Encoding {
+    let name = |i: usize| features.get(i).cloned().unwrap_or_default();
+    let columns = (0..inputs).map(|i| InputColumn { name: name(i), kind: Kind::Numeric { fill: None } }).collect();
+    Encoding { columns, unknown: Unknown::Error }
 }
 
 /// The names a model keeps from its training data.

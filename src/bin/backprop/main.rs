@@ -13,6 +13,7 @@ mod bench;
 mod common;
 mod eval;
 mod files;
+mod inspect;
 mod labels;
 mod plot;
 mod predict;
@@ -43,6 +44,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Draw a run's loss and accuracy (or R²) against epochs from its --log, as SVG or PNG.
     Plot(plot::PlotArgs),
+    /// Describe a data file as `train` would read it, or what a model file holds.
+    Inspect(inspect::InspectArgs),
 }
 
 /// An error and the exit code it earns.
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => predict::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Plot(a) => plot::run(a),
+        Command::Inspect(a) => inspect::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -138,8 +138,11 @@ pub fn run(mut a: PredictArgs) -> Result<(), Failure> {
         check_writable("--out", out)?;
     }
     let (mlp, names) = read_model(&a.model)?;
-    let (inputs, default) = (mlp.inputs(), common::default_targets(mlp.head(), mlp.outputs()));
-    let opts = CsvOptions { id: a.id_column.as_deref().map(Column::parse), ..scored_options(&a.csv, &names) };
+    // Without --targets, a file of as many columns as the model reads holds no targets.
+    let columns_read = mlp.encoding().map_or(mlp.inputs(), |e| e.columns.len());
+    let (inputs, default) = (columns_read, common::default_targets(mlp.head(), mlp.outputs()));
+    let scored = scored_options(&a.csv, &names, mlp.encoding(), mlp.inputs());
+    let opts = CsvOptions { id: a.id_column.as_deref().map(Column::parse), ..scored };
     // IDX labels are read only when asked for: --with-targets asks.
     let idx = a.with_targets && data::detect(&a.data).is_ok_and(|f| f == data::Format::Idx);
     let mut ds = data::load_csv_with(&a.data, &opts, |columns| match a.targets.or(idx.then_some(1)) {

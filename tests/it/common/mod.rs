@@ -246,3 +246,17 @@ pub fn mlp(sizes: &[usize], act: Activation, head: Head, seed: u64) -> Mlp {
         .build()
         .unwrap()
 }
+
+/// A model file's contents but the record of the flags that made it
+/// (`backprop.training`): the file written again without that entry. Runs
+/// with different flags that must train the same model (`--target 1` and
+/// `--target species`) compare these; runs with the same flags compare
+/// their files whole.
+pub fn model_content(path: &std::path::Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let mlp = Mlp::from_safetensors(&bytes, path).unwrap();
+    let mut meta = backprop::model::safetensors_metadata(&bytes, path).unwrap();
+    assert!(meta.contains_key("backprop.training"), "{} has no training settings", path.display());
+    meta.retain(|k, _| k.starts_with("backprop.") && k != "backprop.training");
+    mlp.to_safetensors_with(&meta).unwrap()
+}

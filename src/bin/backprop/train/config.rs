@@ -5,6 +5,7 @@
 use super::{OptimizerArg, ScheduleArg, TrainArgs};
 use crate::common;
 use crate::Failure;
+use backprop::data::encoding::{Missing, Unknown};
 use backprop::optim::{Adam, AdamW, Optimizer, Schedule, ScheduleKind, Sgd};
 use backprop::{Activation, Head, Mlp, Precision, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,15 @@ pub struct RunConfig {
     pub delimiter: Option<char>,
     #[serde(default)]
     pub weight_column: Option<String>,
+    /// Feature columns read as categories although they hold numbers.
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    /// What fills a missing feature cell.
+    #[serde(default)]
+    pub missing: Missing,
+    /// What a category unseen in training becomes (stored in the model).
+    #[serde(default)]
+    pub unknown_category: Unknown,
     pub classes: Option<usize>,
     #[serde(default)]
     pub standardize: bool,
@@ -233,6 +243,9 @@ impl RunConfig {
             target: a.csv.target.clone(),
             delimiter: a.csv.delimiter,
             weight_column: a.csv.weight_column.clone(),
+            categorical: a.categorical.clone(),
+            missing: a.missing,
+            unknown_category: a.csv.unknown_category.unwrap_or_default(),
             classes: a.classes,
             standardize,
             standardize_targets,
@@ -271,6 +284,28 @@ impl RunConfig {
             checkpoint_seconds: a.checkpoint_seconds,
             save_every: a.save_every,
         })
+    }
+
+    /// The settings that decide the model, as JSON for its file: every
+    /// field but the files' paths and what changes only speed or when
+    /// files are written (so that the same flags give the same bytes
+    /// wherever the files lie).
+    pub fn settings(&self) -> String {
+        const LEFT_OUT: [&str; 10] = [
+            "data",
+            "test",
+            "init",
+            "out",
+            "log",
+            "checkpoint",
+            "checkpoint_every",
+            "checkpoint_seconds",
+            "save_every",
+            "shard_rows",
+        ];
+        let mut fields = self.fields();
+        fields.retain(|k, _| !LEFT_OUT.contains(&k.as_str()));
+        serde_json::to_string(&fields).expect("settings serialize")
     }
 
     /// Where held-out scores come from.

@@ -4,7 +4,7 @@
 use super::config::{Held, RunConfig};
 use crate::labels::{self, CsvArgs, Names};
 use crate::Failure;
-use backprop::data;
+use backprop::data::{self, Cells, Encoding};
 use backprop::Head;
 use std::path::Path;
 
@@ -24,13 +24,25 @@ pub struct RunData {
     pub features: usize,
     pub outputs: usize,
     pub names: Names,
+    /// How the feature columns became inputs, when not as plain numbers.
+    pub encoding: Option<Encoding>,
 }
 
 /// The data of a run. `outputs` is the model's when it is known (from
-/// --init or a checkpoint), which fixes the softmax class count, and
-/// `classes` its class names, which fix how text labels map to classes.
-pub fn load(c: &RunConfig, outputs: Option<usize>, classes: Option<Vec<String>>) -> Result<RunData, Failure> {
-    let mut ds = read(&c.data, c)?;
+/// --init or a checkpoint), which fixes the softmax class count, `classes`
+/// its class names, which fix how text labels map to classes, and
+/// `encoding` how its inputs come from the columns (else they are learned
+/// from the training rows).
+pub fn load(
+    c: &RunConfig,
+    outputs: Option<usize>,
+    classes: Option<Vec<String>>,
+    encoding: Option<Encoding>,
+) -> Result<RunData, Failure> {
+    let categorical = c.categorical.iter().map(|s| data::Column::parse(s)).collect();
+    let learn = Cells::Learn { categorical, missing: c.missing, unknown: c.unknown_category };
+    let mut ds = read(&c.data, c, encoding.map_or(learn, Cells::Model))?;
+    let encoding = ds.encoding.clone();
     let names = Names::of_training(&mut ds, c.head, classes)?;
     let count = names.classes.as_ref().map(Vec::len).or(c.classes).or(outputs.filter(|_| c.head == Head::Softmax));
     let (t, outputs) = data::encode_targets(&ds, c.head, count)?;
@@ -41,26 +53,39 @@ pub fn load(c: &RunConfig, outputs: Option<usize>, classes: Option<Vec<String>>)
     }
     let mut train = Split { x: ds.x, t, w: ds.weights, rows: ds.rows };
     let held = match c.held() {
-        Held::Test(p) => Some(held_out(&p, c, &names, &train)?),
+        Held::Test(p) => Some(held_out(&p, c, &names, &train, encoding.as_ref())?),
         Held::Val(f) => Some(split_off(&mut train, f, c.seed)?),
         Held::None => None,
     };
-    Ok(RunData { train, held, features, outputs, names })
+    Ok(RunData { train, held, features, outputs, names, encoding })
 }
 
-/// A data file of the run, its target columns as the flags say.
-fn read(path: &Path, c: &RunConfig) -> Result<data::Dataset, Failure> {
-    let args = CsvArgs { target: c.target.clone(), delimiter: c.delimiter, weight_column: c.weight_column.clone() };
-    let opts = labels::csv_options(&args);
+/// A data file of the run, its target columns as the flags say, its
+/// feature cells as `cells` says.
+fn read(path: &Path, c: &RunConfig, cells: Cells) -> Result<data::Dataset, Failure> {
+    let args = CsvArgs {
+        target: c.target.clone(),
+        delimiter: c.delimiter,
+        weight_column: c.weight_column.clone(),
+        unknown_category: None,
+    };
+    let opts = data::CsvOptions { cells, ..labels::csv_options(&args) };
     Ok(data::load_csv_with(path, &opts, |_| c.targets)?)
 }
 
 /// The held-out rows of the file at `path`, which must have as many
 /// features and outputs a row as the training rows `train`.
-fn held_out(path: &Path, c: &RunConfig, names: &Names, train: &Split) -> Result<Split, Failure> {
+fn held_out(
+    path: &Path,
+    c: &RunConfig,
+    names: &Names,
+    train: &Split,
+    encoding: Option<&Encoding>,
+) -> Result<Split, Failure> {
     let rows = train.rows.max(1);
     let (features, outputs) = (train.x.len() / rows, train.t.len() / rows);
-    let mut ds = read(path, c)?;
+    let enc = encoding.cloned().unwrap_or_else(|| labels::plain_encoding(&names.features, features));
+    let mut ds = read(path, c, Cells::Model(enc))?;
     names.match_features(&mut ds)?;
     if ds.features != features {
         let msg = format!("{} features per row, but the training data has {features}", ds.features);

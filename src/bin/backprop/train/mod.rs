@@ -13,6 +13,7 @@ mod world;
 
 use crate::common::{self, Sizes};
 use crate::Failure;
+use backprop::data::encoding::Missing;
 use backprop::{Activation, Head, Precision};
 use std::path::PathBuf;
 
@@ -35,6 +36,15 @@ pub struct TrainArgs {
     pub targets: Option<usize>,
     #[command(flatten)]
     pub csv: crate::labels::CsvArgs,
+    /// CSV: read this feature column as categories (one-hot) although it holds numbers, as a zip code;
+    /// by header name or position from 1; repeat for more. Columns holding text are categorical anyway
+    #[arg(long, value_name = "NAME|INDEX")]
+    pub categorical: Vec<String>,
+    /// CSV: what fills a missing feature cell (empty, NA, NaN, null, ?): an error, or a value learned
+    /// from the training rows (auto: the mean of a numeric column, the most frequent category of a text
+    /// one), kept in the model for eval and predict
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = Missing::Error)]
+    pub missing: Missing,
     /// Softmax: number of classes [default: the largest label + 1]
     #[arg(long, value_name = "C", value_parser = common::classes)]
     pub classes: Option<usize>,

@@ -16,6 +16,7 @@ use super::TrainArgs;
 use crate::common::{self, say};
 use crate::labels::Names;
 use crate::Failure;
+use backprop::data::Encoding;
 use backprop::metrics::Metrics;
 use backprop::model::Scaling;
 use backprop::rng::Rng;
@@ -87,6 +88,9 @@ pub struct Saved {
     /// What the network standardises.
     #[serde(default)]
     pub scaling: Scaling,
+    /// How the network's inputs come from the data's columns.
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
     /// `flag → size:crc` of each data file.
     pub fingerprints: BTreeMap<String, String>,
     /// `--keep-checkpoint`: the checkpoint stays when the run ends well.
@@ -491,7 +495,9 @@ impl Session {
         let model = if self.cfg.patience.is_some() { improved } else { checkpoint || every };
         if model {
             if self.root {
-                let bytes = self.trainer.mlp().to_safetensors_with(&self.names.metadata())?;
+                let mut meta = self.names.metadata();
+                meta.insert(crate::inspect::TRAINING_KEY.to_string(), self.cfg.settings());
+                let bytes = self.trainer.mlp().to_safetensors_with(&meta)?;
                 backprop::model::write_atomic(&self.cfg.out, &bytes)?;
             }
             self.written.0 = Some(self.st.epoch);
@@ -514,6 +520,7 @@ impl Session {
             names: self.names.clone(),
             layers: self.trainer.mlp().sizes().to_vec(),
             scaling: self.trainer.mlp().scaling().clone(),
+            encoding: self.trainer.mlp().encoding().cloned(),
             fingerprints: self.fingerprints.clone(),
             keep_checkpoint: self.keep_checkpoint,
         };

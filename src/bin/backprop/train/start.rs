@@ -41,14 +41,18 @@ fn init_model(a: &TrainArgs) -> Result<Option<(Mlp, Names)>, Failure> {
 
 /// A fresh run's standardisation, from its training rows alone (the
 /// held-out rows are already split off), weighted by their row weights.
+/// A category's one-hot inputs stay 0 and 1 (mean 0, deviation 1).
 fn fit_scaling(cfg: &RunConfig, data: &RunData) -> backprop::Result<Scaling> {
     let (train, features, outputs) = (&data.train, data.features, data.outputs);
     let w = train.w.as_deref();
     let fit = |on: bool, v: &[f32], cols: usize| on.then(|| Standardizer::fit_weighted(v, cols, w)).transpose();
-    Ok(Scaling {
-        inputs: fit(cfg.standardize, &train.x, features)?,
-        targets: fit(cfg.standardize_targets, &train.t, outputs)?,
-    })
+    let mut inputs = fit(cfg.standardize, &train.x, features)?;
+    if let (Some(s), Some(enc)) = (inputs.as_mut(), &data.encoding) {
+        for (i, _) in enc.one_hot_inputs().into_iter().enumerate().filter(|(_, one_hot)| *one_hot) {
+            (s.mean[i], s.std[i]) = (0.0, 1.0);
+        }
+    }
+    Ok(Scaling { inputs, targets: fit(cfg.standardize_targets, &train.t, outputs)? })
 }
 
 /// The run's data files, by flag.
@@ -110,8 +114,13 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
     let (init, init_names) = world.agree(init_model(a))?.unzip();
     let cfg = world.agree(RunConfig::from_args(a, init.as_ref()))?;
     prepare(world, &cfg)?;
+    // A model to continue reads the columns as it was trained to.
+    let encoding = init
+        .as_ref()
+        .zip(init_names.as_ref())
+        .map(|(m, n)| m.encoding().cloned().unwrap_or_else(|| crate::labels::plain_encoding(&n.features, m.inputs())));
     let classes = init_names.and_then(|n| n.classes);
-    let data = world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs()), classes))?;
+    let data = world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs()), classes, encoding))?;
     let (features, outputs) = (data.features, data.outputs);
     let fingerprints = world.agree(fingerprints(&cfg))?;
     same_run(world, &cfg, &fingerprints)?;
@@ -134,6 +143,7 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
             .seed(cfg.seed)
             .build()
             .and_then(|m| m.with_scaling(fit_scaling(&cfg, &data)?))
+            .and_then(|m| m.with_encoding(data.encoding.clone()))
             .map_err(Failure::from),
     })?;
     let log_len = world.agree(match &cfg.log {
@@ -182,10 +192,12 @@ pub fn resume(a: &TrainArgs, path: &Path, matches: &clap::ArgMatches, world: &Wo
     let bad =
         |what: &str| backprop::Error::format(path, None, format!("checkpoint state: {what} does not fit the run"));
     let outputs = *saved.layers.last().ok_or_else(|| bad("layers"))?;
-    let data = world.agree(data::load(&cfg, Some(outputs), saved.names.classes.clone()))?;
+    let data = world.agree(data::load(&cfg, Some(outputs), saved.names.classes.clone(), saved.encoding.clone()))?;
     let mlp = Mlp::from_parts(saved.layers.clone(), cfg.activation, cfg.head, ck.params.clone())?
         .with_scaling(saved.scaling.clone())
-        .map_err(|e| bad(&format!("the scaling ({e})")))?;
+        .map_err(|e| bad(&format!("the scaling ({e})")))?
+        .with_encoding(saved.encoding.clone())
+        .map_err(|e| bad(&format!("the input encoding ({e})")))?;
     let order: Vec<usize> = ck.order.iter().map(|&r| r as usize).collect();
     if order.len() != data.train.rows || order.iter().any(|&r| r >= data.train.rows) {
         return Err(bad("the row order").into());
