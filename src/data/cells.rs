@@ -49,26 +49,28 @@ impl ColumnSummary {
     /// The summaries of `coded` (rows × columns, codes as read) under
     /// `enc`'s columns.
     pub(crate) fn of(coded: &[f32], enc: &Encoding) -> Vec<ColumnSummary> {
-        let width = enc.columns.len().max(1);
-        enc.columns
-            .iter()
-            .enumerate()
-            .map(|(c, col)| {
-                let column = || coded.iter().skip(c).step_by(width).copied();
-                let missing = column().filter(|v| v.is_nan()).count();
-                let (categories, range) = match &col.kind {
-                    super::encoding::Kind::Categorical { categories, .. } => (categories.clone(), None),
-                    super::encoding::Kind::Numeric { .. } => {
-                        let range = column().filter(|v| !v.is_nan()).fold(None, |r, v| match r {
-                            None => Some((v, v)),
-                            Some((lo, hi)) => Some((f32::min(lo, v), f32::max(hi, v))),
-                        });
-                        (Vec::new(), range)
-                    }
-                };
-                ColumnSummary { name: col.name.clone(), categorical: col.is_categorical(), missing, categories, range }
-            })
-            .collect()
+        let width = enc.columns.len();
+        // One pass over the rows, in memory order.
+        let (mut missing, mut lo, mut hi) =
+            (vec![0; width], vec![f32::INFINITY; width], vec![f32::NEG_INFINITY; width]);
+        for row in coded.chunks_exact(width.max(1)) {
+            for (c, &v) in row.iter().enumerate() {
+                if v.is_nan() {
+                    missing[c] += 1;
+                } else {
+                    (lo[c], hi[c]) = (lo[c].min(v), hi[c].max(v));
+                }
+            }
+        }
+        let summary = |(c, col): (usize, &super::encoding::InputColumn)| {
+            let (categories, range) = match &col.kind {
+                super::encoding::Kind::Categorical { categories, .. } => (categories.clone(), None),
+                super::encoding::Kind::Numeric { .. } => (Vec::new(), (lo[c] <= hi[c]).then_some((lo[c], hi[c]))),
+            };
+            let categorical = col.is_categorical();
+            ColumnSummary { name: col.name.clone(), categorical, missing: missing[c], categories, range }
+        };
+        enc.columns.iter().enumerate().map(summary).collect()
     }
 }
 

@@ -437,13 +437,17 @@ fn numeric_fill(coded: &[f32], width: usize, c: usize, missing: Missing) -> std:
     if missing == Missing::Error {
         return Ok(None);
     }
+    let empty = || format!("every cell is missing, so there is no value to fill them with (--missing {missing})");
+    if let Missing::Mean | Missing::Auto = missing {
+        let (sum, n) = present(coded, width, c).fold((0.0f64, 0usize), |(s, n), x| (s + f64::from(x), n + 1));
+        return if n == 0 { Err(empty()) } else { Ok(Some((sum / n as f64) as f32)) };
+    }
     let mut v: Vec<f32> = present(coded, width, c).collect();
     if v.is_empty() {
-        return Err(format!("every cell is missing, so there is no value to fill them with (--missing {missing})"));
+        return Err(empty());
     }
     v.sort_unstable_by(f32::total_cmp);
     let fill = match missing {
-        Missing::Mean | Missing::Auto => (v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64) as f32,
         Missing::Median => {
             let h = v.len() / 2;
             if v.len() % 2 == 1 {

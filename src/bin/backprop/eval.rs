@@ -37,7 +37,6 @@ pub fn run(a: EvalArgs) -> Result<(), Failure> {
     let (mlp, names) = read_model(&a.model)?;
     let k = a.targets.unwrap_or_else(|| common::default_targets(mlp.head(), mlp.outputs()));
     let mut ds = data::load_csv_with(&a.data, &scored_options(&a.csv, &names, mlp.encoding(), mlp.inputs()), |_| k)?;
-    names.match_features(&mut ds)?;
     common::check_features(&ds, &mlp, &a.model)?;
     names.index(&mut ds)?;
     let classes = (mlp.head() == Head::Softmax).then_some(mlp.outputs());

@@ -157,32 +157,6 @@ impl Names {
         Ok(Names { classes, targets: ds.target_names.clone(), features: ds.feature_names.clone() })
     }
 
-    /// Puts the feature columns of `ds` (data scored against the model) in
-    /// the model's input order by their header names, when both the model
-    /// and the file have names; else they stay by position. An error names
-    /// the model's features the file lacks and the file's it does not know.
-    pub fn match_features(&self, ds: &mut Dataset) -> Result<(), backprop::Error> {
-        if self.features.is_empty() || ds.feature_names.is_empty() {
-            return Ok(());
-        }
-        let order = feature_order(&self.features, &ds.feature_names).map_err(|msg| {
-            let known = self.features.join(", ");
-            backprop::Error::format(&ds.path, None, format!("{msg}; the model's features are {known}"))
-        })?;
-        if order.iter().enumerate().all(|(i, &c)| i == c) {
-            return Ok(());
-        }
-        let f = ds.features;
-        let mut x = Vec::new();
-        backprop::mem::reserve(&mut x, ds.x.len(), "features")?;
-        for row in ds.x.chunks_exact(f.max(1)) {
-            x.extend(order.iter().map(|&c| row[c]));
-        }
-        ds.x = x;
-        ds.feature_names = self.features.clone();
-        Ok(())
-    }
-
     /// Maps the labels of `ds` (held-out or evaluation data) to the
     /// classes, when there are names.
     pub fn index(&self, ds: &mut Dataset) -> Result<(), backprop::Error> {
@@ -190,29 +164,6 @@ impl Names {
             Some(c) => data::index_labels(ds, c),
             None => Ok(()),
         }
-    }
-}
-
-/// For each of the model's feature names, its column among the file's
-/// `have`; an error naming what is missing, extra or there twice.
-fn feature_order(want: &[String], have: &[String]) -> Result<Vec<usize>, String> {
-    if let Some(d) = have.iter().enumerate().find(|(i, n)| have[..*i].contains(n)).map(|(_, n)| n) {
-        return Err(format!("the header names the feature column {d:?} twice, so it cannot be matched by name"));
-    }
-    let order: Vec<Option<usize>> = want.iter().map(|n| have.iter().position(|h| h == n)).collect();
-    let missing: Vec<&str> = want.iter().zip(&order).filter(|(_, c)| c.is_none()).map(|(n, _)| n.as_str()).collect();
-    let extra: Vec<&str> = have.iter().filter(|h| !want.contains(h)).map(String::as_str).collect();
-    let mut why = Vec::new();
-    if !missing.is_empty() {
-        why.push(format!("it lacks the feature column(s) {}", missing.join(", ")));
-    }
-    if !extra.is_empty() {
-        why.push(format!("the model does not know its column(s) {}", extra.join(", ")));
-    }
-    if why.is_empty() {
-        Ok(order.into_iter().flatten().collect())
-    } else {
-        Err(format!("the header does not match the model's features: {}", why.join("; ")))
     }
 }
 

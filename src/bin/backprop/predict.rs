@@ -145,12 +145,11 @@ pub fn run(mut a: PredictArgs) -> Result<(), Failure> {
     let opts = CsvOptions { id: a.id_column.as_deref().map(Column::parse), ..scored };
     // IDX labels are read only when asked for: --with-targets asks.
     let idx = a.with_targets && data::detect(&a.data).is_ok_and(|f| f == data::Format::Idx);
-    let mut ds = data::load_csv_with(&a.data, &opts, |columns| match a.targets.or(idx.then_some(1)) {
+    let ds = data::load_csv_with(&a.data, &opts, |columns| match a.targets.or(idx.then_some(1)) {
         Some(k) => k,
         None if columns == inputs => 0,
         None => default,
     })?;
-    names.match_features(&mut ds)?;
     common::check_features(&ds, &mlp, &a.model)?;
     let around = around(&a, &ds, mlp.head())?;
     let mut y = backprop::mem::zeros(backprop::mem::product(ds.rows, mlp.outputs(), "outputs")?, "outputs")?;

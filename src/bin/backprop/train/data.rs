@@ -86,7 +86,6 @@ fn held_out(
     let (features, outputs) = (train.x.len() / rows, train.t.len() / rows);
     let enc = encoding.cloned().unwrap_or_else(|| labels::plain_encoding(&names.features, features));
     let mut ds = read(path, c, Cells::Model(enc))?;
-    names.match_features(&mut ds)?;
     if ds.features != features {
         let msg = format!("{} features per row, but the training data has {features}", ds.features);
         return Err(backprop::Error::format(path, None, msg).into());
