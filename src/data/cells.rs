@@ -2,8 +2,8 @@
 //! by column, as a reader meets them: plain numbers (the library's default),
 //! columns learned from training rows, or a model's columns.
 
+use super::columns::Column;
 use super::encoding::{is_missing, CategoryIndex, Dictionary, Encoding, Missing, ReadColumn, Unknown};
-use super::Column;
 
 /// How a reader turns feature cells into inputs.
 #[derive(Clone, Debug, Default, PartialEq)]

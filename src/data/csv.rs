@@ -14,39 +14,13 @@
 //! `setosa`): its cells are kept as written ([`Dataset::labels`]).
 
 use super::cells::{number, CellError, Cells, ColumnSummary, FeatureReader};
+use super::columns::{aside_columns, feature_mask, forced_features, target_columns, Column, Columns};
 use super::encoding::{is_missing, ExpandError};
 use super::{open, read_error, Dataset, Source};
 use crate::error::{Error, Result};
 use crate::mem;
 use std::io::Read;
-use std::ops::RangeInclusive;
 use std::path::Path;
-
-/// A target column chosen by name (from the header) or by its 1-based
-/// position (or a range of positions).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Column {
-    /// The header's name.
-    Name(String),
-    /// Columns `a..=b`, counted from 1.
-    Positions(RangeInclusive<usize>),
-}
-
-impl Column {
-    /// `NAME`, `INDEX` or `FIRST-LAST` (positions from 1): digits are a
-    /// position, two runs of digits around `-` a range, anything else a
-    /// name.
-    pub fn parse(s: &str) -> Column {
-        let pos = |t: &str| t.parse::<usize>().ok().filter(|&p| p >= 1 && t.bytes().all(|b| b.is_ascii_digit()));
-        if let Some(p) = pos(s) {
-            return Column::Positions(p..=p);
-        }
-        match s.split_once('-').map(|(a, b)| (pos(a), pos(b))) {
-            Some((Some(a), Some(b))) if a <= b => Column::Positions(a..=b),
-            _ => Column::Name(s.to_string()),
-        }
-    }
-}
 
 /// How to read a CSV file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -180,97 +154,6 @@ fn sniff_delimiter(head: &[u8]) -> u8 {
     [b',', b';', b'\t'][best]
 }
 
-/// The columns of a file: the header's names (none without a header), how
-/// many there are, and the id and weight columns, when there are.
-struct Columns<'a> {
-    names: &'a [String],
-    width: usize,
-    id: Option<usize>,
-    weight: Option<usize>,
-}
-
-impl Columns<'_> {
-    /// Whether column `c` is the id or the weight column.
-    fn aside(&self, c: usize) -> bool {
-        Some(c) == self.id || Some(c) == self.weight
-    }
-
-    /// Columns that are neither id nor weight.
-    fn data_width(&self) -> usize {
-        self.width - usize::from(self.id.is_some()) - usize::from(self.weight.is_some())
-    }
-}
-
-/// The 0-based target columns: `opts.targets` resolved against the
-/// header's names (in the order given), else the columns named
-/// `opts.targets_if_named` when the header has them all, else the last
-/// `last` but for the id and weight columns.
-fn target_columns(opts: &CsvOptions, columns: &Columns<'_>, last: usize) -> std::result::Result<Vec<usize>, String> {
-    let Columns { names, width, .. } = *columns;
-    let chosen = &opts.targets;
-    if chosen.is_empty() {
-        let named: Option<Vec<usize>> =
-            opts.targets_if_named.iter().map(|t| names.iter().position(|n| n == t)).collect();
-        return Ok(match named {
-            Some(cols) if !cols.is_empty() => cols,
-            _ => {
-                let mut cols: Vec<usize> = (0..width).rev().filter(|&c| !columns.aside(c)).take(last).collect();
-                cols.reverse();
-                cols
-            }
-        });
-    }
-    let mut cols = Vec::new();
-    for c in chosen {
-        match c {
-            Column::Name(n) if names.is_empty() => {
-                return Err(format!("--target {n:?}: the file has no header line to find it in"));
-            }
-            Column::Name(n) => match find_column(names, n, "--target")? {
-                Some(i) => cols.push(i),
-                None => return Err(format!("--target {n:?}: no such column; the header has {}", names.join(", "))),
-            },
-            Column::Positions(r) if *r.end() > width => {
-                return Err(format!("--target {}: the rows have {width} columns", r.end()));
-            }
-            Column::Positions(r) => cols.extend(r.clone().map(|p| p - 1)),
-        }
-    }
-    if let Some(d) = cols.iter().enumerate().find(|(i, c)| cols[..*i].contains(c)).map(|(_, c)| c) {
-        return Err(format!("column {} is chosen as a target twice", d + 1));
-    }
-    Ok(cols)
-}
-
-/// The 0-based column named `n` in the header `names`, if any; an error
-/// naming both positions (from 1) when two columns have that name, since
-/// either could be meant. `flag` is the option that asked.
-fn find_column(names: &[String], n: &str, flag: &str) -> std::result::Result<Option<usize>, String> {
-    let mut at = names.iter().enumerate().filter(|(_, h)| *h == n).map(|(i, _)| i);
-    match (at.next(), at.next()) {
-        (Some(a), Some(b)) => Err(format!(
-            "{flag} {n:?}: the header names two columns {n:?}, {} and {}; rename one, or choose by position ({flag} {})",
-            a + 1,
-            b + 1,
-            a + 1
-        )),
-        (first, _) => Ok(first),
-    }
-}
-
-/// The 0-based column `c` names in rows `width` wide under the header
-/// `names`: one column, by name or position, for the option `flag`
-/// (`--id-column`, `--weight-column`).
-fn one_column(c: &Column, names: &[String], width: usize, flag: &str) -> std::result::Result<usize, String> {
-    match c {
-        Column::Name(n) if names.is_empty() => Err(format!("{flag} {n:?}: the file has no header line to find it in")),
-        Column::Name(n) => find_column(names, n, flag)?
-            .ok_or_else(|| format!("{flag} {n:?}: no such column in the header ({})", names.join(", "))),
-        Column::Positions(r) if r.start() == r.end() && *r.end() <= width => Ok(r.end() - 1),
-        Column::Positions(r) => Err(format!("{flag} {}: expected one column of the {width}", r.end())),
-    }
-}
-
 /// A row weight: a finite number ≥ 0.
 fn weight(cell: &str) -> std::result::Result<f32, String> {
     match number(cell) {
@@ -278,19 +161,6 @@ fn weight(cell: &str) -> std::result::Result<f32, String> {
         Ok(v) => Err(format!("a row weight must be ≥ 0, got {v}")),
         Err(m) => Err(format!("{m} (a row weight)")),
     }
-}
-
-/// The id and weight columns `opts` names in rows `width` wide under the
-/// header `names`; an error when they are one column.
-fn aside_columns<'a>(opts: &CsvOptions, names: &'a [String], width: usize) -> std::result::Result<Columns<'a>, String> {
-    let id = opts.id.as_ref().map(|c| one_column(c, names, width, "--id-column")).transpose()?;
-    let weight = opts.weight.as_ref().map(|c| one_column(c, names, width, "--weight-column")).transpose()?;
-    if let (Some(i), Some(w)) = (id, weight) {
-        if i == w {
-            return Err(format!("column {} cannot be both the id column and the weight column", i + 1));
-        }
-    }
-    Ok(Columns { names, width, id, weight })
 }
 
 /// What a CSV's rows turn into, gathered as they are read.
@@ -305,16 +175,43 @@ struct Table {
     x: Vec<f32>,
     y: Vec<f32>,
     /// The single target column's cells as written; whether one is text.
-    labels: Vec<String>,
+    labels: Texts,
     text: bool,
     rows: usize,
     /// The id column, and its cells.
     id: Option<usize>,
-    ids: Vec<String>,
+    ids: Texts,
     /// The weight column, and its values.
     weight: Option<usize>,
     weights: Vec<f32>,
     reader: FeatureReader,
+}
+
+/// Cells kept as written (a row's label or id), in one buffer: a `String`
+/// a cell would cost an allocation and 24 bytes more each, for every row
+/// of a file whose labels turn out to be numbers.
+#[derive(Default)]
+struct Texts {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Texts {
+    fn push(&mut self, cell: &str) {
+        self.text.push_str(cell);
+        self.ends.push(self.text.len());
+    }
+
+    /// The cells, one `String` each.
+    fn into_strings(self) -> Vec<String> {
+        let mut start = 0;
+        let cell = |end: &usize| {
+            let s = self.text[start..*end].to_string();
+            start = *end;
+            s
+        };
+        self.ends.iter().map(cell).collect()
+    }
 }
 
 /// Why a row could not be added.
@@ -331,7 +228,7 @@ impl Table {
     fn new(names: Vec<String>, columns: &Columns<'_>, targets: Vec<usize>, reader: FeatureReader) -> Table {
         let (width, id, weight) = (columns.width, columns.id, columns.weight);
         let is_target = feature_mask(width, &targets, columns);
-        let (x, y, labels, ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (x, y, labels, ids) = (Vec::new(), Vec::new(), Texts::default(), Texts::default());
         let weights = Vec::new();
         Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0, id, ids, weight, weights, reader }
     }
@@ -388,11 +285,11 @@ impl Table {
                 _ => self.y.push(number(cell).map_err(|m| (c + 1, m))?),
             }
             if single {
-                self.labels.push(cell.to_string());
+                self.labels.push(cell);
             }
         }
         if let Some(c) = self.id {
-            self.ids.push(cells[c].to_string());
+            self.ids.push(&cells[c]);
         }
         if let Some(c) = self.weight {
             self.weights.push(weight(&cells[c]).map_err(|m| (c + 1, m))?);
@@ -437,47 +334,14 @@ impl Table {
             y: self.y,
             feature_names,
             target_names,
-            labels: self.text.then_some(self.labels),
-            ids: self.id.map(|_| self.ids),
+            labels: self.text.then(|| self.labels.into_strings()),
+            ids: self.id.map(|_| self.ids.into_strings()),
             weights: self.weight.map(|_| self.weights),
             csv: Some(CsvSource { delimiter, header, target_columns }),
             encoding,
             columns,
         })
     }
-}
-
-/// Which of `width` columns are no features: the targets, the id and the
-/// weight column.
-fn feature_mask(width: usize, targets: &[usize], columns: &Columns<'_>) -> Vec<bool> {
-    let mut is_target = vec![false; width];
-    targets.iter().chain(&columns.id).chain(&columns.weight).for_each(|&c| is_target[c] = true);
-    is_target
-}
-
-/// The feature columns (from 0, among the features) that `opts` makes
-/// categorical, in rows of `columns` whose non-features `is_target` marks.
-fn forced_features(
-    opts: &CsvOptions,
-    columns: &Columns<'_>,
-    names: &[String],
-    is_target: &[bool],
-) -> std::result::Result<Vec<usize>, String> {
-    let Cells::Learn { categorical, .. } = &opts.cells else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for c in categorical {
-        let col = one_column(c, names, columns.width, "--categorical")?;
-        if is_target[col] {
-            return Err(format!(
-                "--categorical: column {} is a target, the id or the weight column, not a feature",
-                col + 1
-            ));
-        }
-        out.push(is_target[..col].iter().filter(|t| !**t).count());
-    }
-    Ok(out)
 }
 
 /// A `csv` reader over `src`, its delimiter given or sniffed; and the
@@ -593,10 +457,10 @@ fn first_row(
     let width = if names.is_empty() { rec.len() } else { names.len() };
     // A column chosen that the file has not: a usage error.
     let bad = |m: String| Error::bad_choice(path, m);
-    let columns = aside_columns(opts, &names, width).map_err(bad)?;
+    let columns = aside_columns(opts.id.as_ref(), opts.weight.as_ref(), &names, width).map_err(bad)?;
     // The caller counts the columns without the id and weight columns.
     let k = last(columns.data_width());
-    let cols = target_columns(opts, &columns, k).map_err(bad)?;
+    let cols = target_columns(&opts.targets, &opts.targets_if_named, &columns, k).map_err(bad)?;
     if let Some(i) = cols.iter().find(|&&c| columns.aside(c)) {
         return Err(bad(format!("column {} cannot be both a target and the id or weight column", i + 1)));
     }
@@ -606,7 +470,11 @@ fn first_row(
     }
     let is_target = feature_mask(width, &cols, &columns);
     let mut forced = forced.to_vec();
-    forced.extend(forced_features(opts, &columns, &names, &is_target).map_err(bad)?);
+    let categorical = match &opts.cells {
+        Cells::Learn { categorical, .. } => &categorical[..],
+        _ => &[],
+    };
+    forced.extend(forced_features(categorical, &columns, &names, &is_target).map_err(bad)?);
     let feature_names: Vec<String> =
         names.iter().enumerate().filter(|(c, _)| !is_target[*c]).map(|(_, n)| n.clone()).collect();
     let n = is_target.iter().filter(|t| !**t).count();

@@ -4,14 +4,16 @@
 
 mod batch;
 mod cells;
+mod columns;
 mod csv;
 pub mod encoding;
 mod idx;
 mod order;
 
-pub use self::csv::{Column, CsvOptions, CsvSource};
+pub use self::csv::{CsvOptions, CsvSource};
 pub use batch::Batcher;
 pub use cells::{Cells, ColumnSummary};
+pub use columns::Column;
 pub use encoding::Encoding;
 pub use order::{epoch_rng, validation_split};
 
