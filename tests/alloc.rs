@@ -41,8 +41,10 @@ fn data(rows: usize, inputs: usize, outputs: usize) -> (Vec<f32>, Vec<f32>) {
     (x, t)
 }
 
-/// One test function, so that no other test allocates while this one counts.
-#[test]
+/// The whole test, run by `main` without libtest: the only threads are
+/// this program's and the pool's, so every allocation counted is theirs
+/// (libtest's own threads, which report and time the tests, may allocate
+/// whenever they run).
 fn steps_and_predictions_after_the_first_allocate_nothing() {
     if backprop::kernels::gemm::gemm_path() == backprop::kernels::gemm::GemmPath::MatrixMultiply {
         // BACKPROP_GEMM=matrixmultiply: that crate allocates on every call,
@@ -124,4 +126,9 @@ fn steps_and_predictions_after_the_first_allocate_nothing() {
             assert_eq!(n, 0, "predictor {precision}, {threads} threads, {rows} rows: {n} allocations in 200 calls");
         }
     }
+}
+
+fn main() {
+    steps_and_predictions_after_the_first_allocate_nothing();
+    println!("alloc: steps and predictions after the first allocate nothing");
 }
