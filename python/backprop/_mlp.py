@@ -322,7 +322,7 @@ class _BaseMLP(BaseEstimator):
         table = getattr(self, "_table_columns", None)
         precision = getattr(self, "precision", "fp32")
         if table is not None and hasattr(X, "columns") and any(c in X.columns for c in table):
-            return self._net.predict_cells(_table_cells(X, table), len(X), self._threads(), precision)
+            return self._net.predict_cells(_table_cells(X, table), self._threads(), precision)
         X = validate_data(self, X, reset=False)
         return self._net.predict(X, self._threads(), precision)
 

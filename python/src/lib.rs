@@ -186,26 +186,32 @@ impl Network {
         y.reshape([rows, outputs])
     }
 
-    /// The outputs for `rows` rows of raw table cells (`cells`, row-major,
-    /// rows × the model's columns), each read as the model's training read
-    /// its column (`Predictor::predict_cells`: text categories one-hot,
-    /// missing cells, `""`, filled); on `threads` threads in `precision`.
-    #[pyo3(signature = (cells, rows, threads, precision = "fp32"))]
+    /// The outputs for rows of raw table cells (`cells`, row-major, each
+    /// row the model's columns), each read as the model's training read its
+    /// column (`Predictor::predict_cells`: text categories one-hot, missing
+    /// cells, `""`, filled); on `threads` threads in `precision`.
+    #[pyo3(signature = (cells, threads, precision = "fp32"))]
     fn predict_cells<'py>(
         &self,
         py: Python<'py>,
         cells: Vec<String>,
-        rows: usize,
         threads: usize,
         precision: &str,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let precision = Precision::parse(precision).map_err(value_error)?;
-        let (y, outputs) = with(py, &self.inner, |s| {
+        let (y, rows, outputs) = with(py, &self.inner, |s| {
             let o = s.mlp.outputs();
+            let p = s.predictor(threads, precision)?;
+            let columns = p.columns();
+            if columns == 0 || !cells.len().is_multiple_of(columns) {
+                let msg = format!("{} cells do not make rows of the model's {columns} columns", cells.len());
+                return Err(PyValueError::new_err(msg));
+            }
+            let rows = cells.len() / columns;
             let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
             let mut y = vec![0.0; rows * o];
-            s.predictor(threads, precision)?.predict_cells(&cells, rows, &mut y).map_err(value_error)?;
-            Ok((y, o))
+            p.predict_cells(&cells, rows, &mut y).map_err(value_error)?;
+            Ok((y, rows, o))
         })?;
         y.into_pyarray(py).reshape([rows, outputs])
     }

@@ -185,7 +185,11 @@ fn data_text(r: &Value, out: &mut Vec<String>) {
         r["rows"],
         r["format"].as_str().unwrap_or("")
     ));
-    out.push(format!("  {:<24} {:<12} {:>8}  values", "column", "type", "missing"));
+    if r["columns"].as_array().is_none_or(Vec::is_empty) {
+        out.push(format!("  no named columns: {} inputs a row", r["inputs"]));
+    } else {
+        out.push(format!("  {:<24} {:<12} {:>8}  values", "column", "type", "missing"));
+    }
     for c in r["columns"].as_array().into_iter().flatten() {
         let kind = if c["role"] == "target" { "target" } else { c["type"].as_str().unwrap_or("") };
         let values = match (c.get("categories"), c.get("range")) {
@@ -210,7 +214,11 @@ fn data_text(r: &Value, out: &mut Vec<String>) {
                 )
             }
         };
-        out.push(format!("target: {} → {} head, {what}", list(&t["columns"], 4), t["head"].as_str().unwrap_or("")));
+        let names = match list(&t["columns"], 4) {
+            n if n.is_empty() => "(unnamed)".to_string(),
+            n => n,
+        };
+        out.push(format!("target: {names} → {} head, {what}", t["head"].as_str().unwrap_or("")));
     }
     out.push(format!("inputs after encoding: {}", r["inputs"]));
     if let Some(note) = r["missing_note"].as_str() {
