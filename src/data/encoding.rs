@@ -185,6 +185,15 @@ pub struct ReadColumn {
 }
 
 impl Encoding {
+    /// The encoding of `inputs` numeric columns named `names` (unnamed past
+    /// the names given), nothing filled: the inputs are the cells as they
+    /// are.
+    pub fn plain(names: &[String], inputs: usize) -> Encoding {
+        let name = |i: usize| names.get(i).cloned().unwrap_or_default();
+        let columns = (0..inputs).map(|i| InputColumn { name: name(i), kind: Kind::Numeric { fill: None } }).collect();
+        Encoding { columns, unknown: Unknown::Error }
+    }
+
     /// Inputs a row takes.
     pub fn width(&self) -> usize {
         self.columns.iter().map(InputColumn::width).sum()

@@ -2,7 +2,7 @@
 //! each cell read as the model's training read its column
 //! ([`Encoding`]), or as a number for a model of plain numeric inputs.
 
-use crate::data::encoding::{CategoryIndex, InputColumn, Kind, Unknown};
+use crate::data::encoding::CategoryIndex;
 use crate::data::Encoding;
 use crate::error::{Error, Result};
 use crate::mem;
@@ -23,12 +23,7 @@ impl CellReader {
     /// each input a numeric column).
     pub(super) fn new(enc: Option<&Encoding>, inputs: usize) -> CellReader {
         let own = enc.cloned();
-        let enc = own.clone().unwrap_or_else(|| Encoding {
-            columns: (0..inputs)
-                .map(|_| InputColumn { name: String::new(), kind: Kind::Numeric { fill: None } })
-                .collect(),
-            unknown: Unknown::Error,
-        });
+        let enc = own.clone().unwrap_or_else(|| Encoding::plain(&[], inputs));
         CellReader { index: CategoryIndex::new(&enc), own, enc, codes: Vec::new(), x: Vec::new() }
     }
 

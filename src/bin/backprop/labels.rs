@@ -5,7 +5,7 @@
 //! labels and name columns as training did.
 
 use crate::Failure;
-use backprop::data::encoding::{InputColumn, Kind, Unknown};
+use backprop::data::encoding::Unknown;
 use backprop::data::{self, Cells, Column, CsvOptions, Dataset, Encoding};
 use backprop::{Head, Mlp};
 use std::collections::BTreeMap;
@@ -68,19 +68,11 @@ pub fn csv_options(args: &CsvArgs) -> CsvOptions {
 /// them all, else the last K; the feature columns as the model reads them
 /// (`encoding`, else numbers named as `names` says).
 pub fn scored_options(args: &CsvArgs, names: &Names, encoding: Option<&Encoding>, inputs: usize) -> CsvOptions {
-    let mut enc = encoding.cloned().unwrap_or_else(|| plain_encoding(&names.features, inputs));
+    let mut enc = encoding.cloned().unwrap_or_else(|| Encoding::plain(&names.features, inputs));
     if let Some(u) = args.unknown_category {
         enc.unknown = u;
     }
     CsvOptions { targets_if_named: names.targets.clone(), cells: Cells::Model(enc), ..csv_options(args) }
-}
-
-/// The encoding of a model whose `inputs` inputs are numeric columns
-/// named `features` (unnamed when there are no names).
-pub fn plain_encoding(features: &[String], inputs: usize) -> Encoding {
-    let name = |i: usize| features.get(i).cloned().unwrap_or_default();
-    let columns = (0..inputs).map(|i| InputColumn { name: name(i), kind: Kind::Numeric { fill: None } }).collect();
-    Encoding { columns, unknown: Unknown::Error }
 }
 
 /// The names a model keeps from its training data.

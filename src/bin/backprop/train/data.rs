@@ -84,7 +84,7 @@ fn held_out(
 ) -> Result<Split, Failure> {
     let rows = train.rows.max(1);
     let (features, outputs) = (train.x.len() / rows, train.t.len() / rows);
-    let enc = encoding.cloned().unwrap_or_else(|| labels::plain_encoding(&names.features, features));
+    let enc = encoding.cloned().unwrap_or_else(|| Encoding::plain(&names.features, features));
     let mut ds = read(path, c, Cells::Model(enc))?;
     if ds.features != features {
         let msg = format!("{} features per row, but the training data has {features}", ds.features);
