@@ -3,7 +3,7 @@
 //! columns learned from training rows, or a model's columns.
 
 use super::columns::Column;
-use super::encoding::{is_missing, CategoryIndex, Dictionary, Encoding, Missing, ReadColumn, Unknown};
+use super::encoding::{classify, CategoryIndex, Cell, Dictionary, Encoding, Missing, ReadColumn, Unknown};
 
 /// How a reader turns feature cells into inputs.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -198,7 +198,8 @@ impl FeatureReader {
 
 /// A cell of column `f` being learned.
 fn learn(col: &mut Learning, f: usize, cell: &str, missing: Missing) -> Result<f32, CellError> {
-    if is_missing(cell) {
+    let kind = classify(cell);
+    if kind == Cell::Missing {
         if missing == Missing::Error {
             let hint = "; fill missing cells with --missing auto (or mean, median, most-frequent), or drop those rows";
             return Err(CellError::Bad(number(cell).unwrap_err() + hint));
@@ -206,14 +207,14 @@ fn learn(col: &mut Learning, f: usize, cell: &str, missing: Missing) -> Result<f
         return Ok(f32::NAN);
     }
     match col {
-        Learning::Numeric { seen } => match cell.parse::<f32>() {
-            Ok(v) if v.is_finite() => {
+        Learning::Numeric { seen } => match kind {
+            Cell::Number(v) => {
                 *seen = true;
                 Ok(v)
             }
-            Ok(_) => Err(CellError::Bad(format!("expected a finite number, got {cell:?}"))),
-            Err(_) if *seen => Err(CellError::Restart(f)),
-            Err(_) => {
+            Cell::Infinite => Err(CellError::Bad(format!("expected a finite number, got {cell:?}"))),
+            Cell::Missing | Cell::Text if *seen => Err(CellError::Restart(f)),
+            Cell::Missing | Cell::Text => {
                 *col = Learning::Text(Dictionary::default());
                 learn(col, f, cell, missing)
             }
@@ -261,26 +262,21 @@ fn model_slots(enc: &Encoding, n: usize, names: &[String]) -> Result<Vec<usize>,
 
 /// A cell as a finite number, or what is wrong with it.
 pub(crate) fn number(cell: &str) -> Result<f32, String> {
-    match cell.parse::<f32>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        Ok(v) if v.is_nan() => Err(format!("expected a number, got {cell:?} (a missing value)")),
-        Ok(_) => Err(format!("expected a finite number, got {cell:?}")),
-        Err(_) if cell.is_empty() => Err("expected a number, got an empty cell (a missing value)".into()),
-        Err(_) if is_missing(cell) => Err(format!("expected a number, got {cell:?} (a missing value)")),
-        Err(_) => Err(format!("expected a number, got {cell:?}")),
+    match classify(cell) {
+        Cell::Number(v) => Ok(v),
+        Cell::Infinite => Err(format!("expected a finite number, got {cell:?}")),
+        Cell::Missing if cell.is_empty() => Err("expected a number, got an empty cell (a missing value)".into()),
+        Cell::Missing => Err(format!("expected a number, got {cell:?} (a missing value)")),
+        Cell::Text => Err(format!("expected a number, got {cell:?}")),
     }
 }
 
 /// What to do about a feature cell that is not a number, when reading
 /// plain numbers.
 fn feature_hint(cell: &str) -> &'static str {
-    if cell.parse::<f32>().is_ok_and(f32::is_finite) {
-        ""
-    } else if is_missing(cell) || cell.parse::<f32>().is_ok_and(f32::is_nan) {
-        "; drop the rows with missing values, or fill them in (as pandas' fillna does)"
-    } else if cell.parse::<f32>().is_ok() {
-        ""
-    } else {
-        "; features must be numbers: encode a text column first (one-hot, as pandas.get_dummies does) or leave it out"
+    match classify(cell) {
+        Cell::Text => "; features must be numbers: encode a text column first (one-hot, as pandas.get_dummies does) or leave it out",
+        Cell::Missing => "; drop the rows with missing values, or fill them in (as pandas' fillna does)",
+        Cell::Number(_) | Cell::Infinite => "",
     }
 }

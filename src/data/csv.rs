@@ -15,7 +15,7 @@
 
 use super::cells::{number, CellError, Cells, ColumnSummary, FeatureReader};
 use super::columns::{aside_columns, feature_mask, forced_features, target_columns, Column, Columns};
-use super::encoding::{is_missing, ExpandError};
+use super::encoding::{classify, Cell, ExpandError};
 use super::{open, read_error, Dataset, Source};
 use crate::error::{Error, Result};
 use crate::mem;
@@ -101,27 +101,6 @@ pub(super) fn row_line(path: &Path, src: &CsvSource, row: usize) -> Option<usize
         seen += 1;
     }
     None
-}
-
-/// What a cell holds.
-#[derive(Clone, Debug, PartialEq)]
-enum Cell {
-    Number(f32),
-    /// Empty, or a marker tools write for a missing value.
-    Missing,
-    /// A number too large for f32, or infinite.
-    Infinite,
-    Text,
-}
-
-fn classify(cell: &str) -> Cell {
-    match cell.parse::<f32>() {
-        Ok(v) if v.is_finite() => Cell::Number(v),
-        Ok(v) if v.is_nan() => Cell::Missing,
-        Ok(_) => Cell::Infinite,
-        Err(_) if is_missing(cell) => Cell::Missing,
-        Err(_) => Cell::Text,
-    }
 }
 
 /// The error of a `csv` reader, located.
@@ -223,11 +202,16 @@ enum AddError {
 }
 
 impl Table {
-    /// A table of rows `width` wide; `is_target` is also set for the id
-    /// and weight columns, which are no features either.
-    fn new(names: Vec<String>, columns: &Columns<'_>, targets: Vec<usize>, reader: FeatureReader) -> Table {
+    /// A table of rows `width` wide; `is_target` ([`feature_mask`]) is
+    /// also set for the id and weight columns, which are no features either.
+    fn new(
+        names: Vec<String>,
+        columns: &Columns<'_>,
+        targets: Vec<usize>,
+        is_target: Vec<bool>,
+        reader: FeatureReader,
+    ) -> Table {
         let (width, id, weight) = (columns.width, columns.id, columns.weight);
-        let is_target = feature_mask(width, &targets, columns);
         let (x, y, labels, ids) = (Vec::new(), Vec::new(), Texts::default(), Texts::default());
         let weights = Vec::new();
         Table { names, width, is_target, targets, x, y, labels, text: false, rows: 0, id, ids, weight, weights, reader }
@@ -481,5 +465,5 @@ fn first_row(
     let reader =
         FeatureReader::new(&opts.cells, n, &feature_names, &forced).map_err(|m| Error::format(path, None, m))?;
     let columns = Columns { names: &[], ..columns };
-    Ok(Table::new(names, &columns, cols, reader))
+    Ok(Table::new(names, &columns, cols, is_target, reader))
 }

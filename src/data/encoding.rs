@@ -264,7 +264,8 @@ impl Encoding {
     /// category is unseen (with [`Unknown::Error`]) or a cell is missing in
     /// a column without a fill. A missing cell is NaN.
     pub fn code(&self, c: usize, cell: &str, lookup: &CategoryIndex) -> std::result::Result<f32, String> {
-        if is_missing(cell) {
+        let kind = classify(cell);
+        if kind == Cell::Missing {
             if !self.columns[c].has_fill() {
                 let what = if cell.is_empty() { "an empty cell".to_string() } else { format!("{cell:?}") };
                 return Err(format!(
@@ -274,10 +275,10 @@ impl Encoding {
             return Ok(f32::NAN);
         }
         match &self.columns[c].kind {
-            Kind::Numeric { .. } => match cell.parse::<f32>() {
-                Ok(v) if v.is_finite() => Ok(v),
-                Ok(_) => Err(format!("expected a finite number, got {cell:?}")),
-                Err(_) => Err(format!(
+            Kind::Numeric { .. } => match kind {
+                Cell::Number(v) => Ok(v),
+                Cell::Infinite => Err(format!("expected a finite number, got {cell:?}")),
+                Cell::Missing | Cell::Text => Err(format!(
                     "expected a number, got {cell:?}: the column was numeric in training (a column is categorical when the training rows hold text in it, or --categorical names it)"
                 )),
             },
@@ -415,6 +416,29 @@ impl CategoryIndex {
 pub fn is_missing(cell: &str) -> bool {
     const MISSING: [&str; 7] = ["", "na", "n/a", "nan", "null", "none", "?"];
     MISSING.iter().any(|m| cell.eq_ignore_ascii_case(m))
+}
+
+/// What a cell holds, as every reader of cells tells it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Cell {
+    Number(f32),
+    /// Empty, a marker tools write for a missing value ([`is_missing`]),
+    /// or anything that reads as NaN.
+    Missing,
+    /// A number too large for f32, or infinite.
+    Infinite,
+    Text,
+}
+
+/// What `cell` holds.
+pub(crate) fn classify(cell: &str) -> Cell {
+    match cell.parse::<f32>() {
+        Ok(v) if v.is_finite() => Cell::Number(v),
+        Ok(v) if v.is_nan() => Cell::Missing,
+        Ok(_) => Cell::Infinite,
+        Err(_) if is_missing(cell) => Cell::Missing,
+        Err(_) => Cell::Text,
+    }
 }
 
 /// `column N ("name")` for a fit's message.

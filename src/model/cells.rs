@@ -10,9 +10,10 @@ use crate::mem;
 /// A model's columns, indexed, with room for one call's codes and inputs.
 #[derive(Debug)]
 pub(super) struct CellReader {
-    /// The model's encoding, when it has one.
-    own: Option<Encoding>,
+    /// The model's encoding, or the plain one of its inputs.
     enc: Encoding,
+    /// Whether `enc` is the model's own.
+    own: bool,
     index: CategoryIndex,
     codes: Vec<f32>,
     x: Vec<f32>,
@@ -22,14 +23,14 @@ impl CellReader {
     /// The reader of a model with `inputs` inputs read by `enc` (none:
     /// each input a numeric column).
     pub(super) fn new(enc: Option<&Encoding>, inputs: usize) -> CellReader {
-        let own = enc.cloned();
-        let enc = own.clone().unwrap_or_else(|| Encoding::plain(&[], inputs));
-        CellReader { index: CategoryIndex::new(&enc), own, enc, codes: Vec::new(), x: Vec::new() }
+        let own = enc.is_some();
+        let enc = enc.cloned().unwrap_or_else(|| Encoding::plain(&[], inputs));
+        CellReader { index: CategoryIndex::new(&enc), enc, own, codes: Vec::new(), x: Vec::new() }
     }
 
     /// The model's encoding, when it has one.
     pub(super) fn encoding(&self) -> Option<&Encoding> {
-        self.own.as_ref()
+        self.own.then_some(&self.enc)
     }
 
     /// Cells a row holds.

@@ -4,7 +4,7 @@
 //! (its network, inputs, classes, scaling and training settings); as text,
 //! or one JSON object with `--json`.
 
-use crate::labels::{csv_options, read_model, CsvArgs, Names};
+use crate::labels::{csv_options, read_model_metadata, CsvArgs, Names};
 use crate::{common, Failure};
 use backprop::data::encoding::{Kind, Missing};
 use backprop::data::{self, Cells, Column, ColumnSummary, CsvOptions, Dataset};
@@ -124,9 +124,7 @@ fn num(v: &Value) -> String {
 
 /// What the model file at `path` holds.
 fn model_report(path: &Path) -> Result<Value, Failure> {
-    let (mlp, names) = read_model(path)?;
-    let bytes = std::fs::read(path).map_err(|e| backprop::Error::io(path, e))?;
-    let meta = backprop::model::safetensors_metadata(&bytes, path)?;
+    let (mlp, names, meta) = read_model_metadata(path)?;
     let training = meta.get(TRAINING_KEY).and_then(|t| serde_json::from_str::<Value>(t).ok());
     Ok(json!({
         "file": path.display().to_string(),

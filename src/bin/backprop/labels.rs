@@ -68,7 +68,7 @@ pub fn csv_options(args: &CsvArgs) -> CsvOptions {
 /// them all, else the last K; the feature columns as the model reads them
 /// (`encoding`, else numbers named as `names` says).
 pub fn scored_options(args: &CsvArgs, names: &Names, encoding: Option<&Encoding>, inputs: usize) -> CsvOptions {
-    let mut enc = encoding.cloned().unwrap_or_else(|| Encoding::plain(&names.features, inputs));
+    let mut enc = names.columns(encoding, inputs);
     if let Some(u) = args.unknown_category {
         enc.unknown = u;
     }
@@ -149,6 +149,13 @@ impl Names {
         Ok(Names { classes, targets: ds.target_names.clone(), features: ds.feature_names.clone() })
     }
 
+    /// How a model of `inputs` inputs reads a table's columns: its
+    /// `encoding`, else each input a numeric column under these feature
+    /// names (by position without names).
+    pub fn columns(&self, encoding: Option<&Encoding>, inputs: usize) -> Encoding {
+        encoding.cloned().unwrap_or_else(|| Encoding::plain(&self.features, inputs))
+    }
+
     /// Maps the labels of `ds` (held-out or evaluation data) to the
     /// classes, when there are names.
     pub fn index(&self, ds: &mut Dataset) -> Result<(), backprop::Error> {
@@ -161,9 +168,14 @@ impl Names {
 
 /// A model file and its names.
 pub fn read_model(path: &Path) -> Result<(Mlp, Names), Failure> {
+    read_model_metadata(path).map(|(mlp, names, _)| (mlp, names))
+}
+
+/// A model file, its names and every entry of its metadata, from one read.
+pub fn read_model_metadata(path: &Path) -> Result<(Mlp, Names, BTreeMap<String, String>), Failure> {
     let bytes = std::fs::read(path).map_err(|e| backprop::Error::io(path, e))?;
     let mlp = Mlp::from_safetensors(&bytes, path)?;
     let meta = backprop::model::safetensors_metadata(&bytes, path)?;
     let names = Names::from_metadata(&meta, &mlp, path)?;
-    Ok((mlp, names))
+    Ok((mlp, names, meta))
 }

@@ -84,8 +84,7 @@ fn held_out(
 ) -> Result<Split, Failure> {
     let rows = train.rows.max(1);
     let (features, outputs) = (train.x.len() / rows, train.t.len() / rows);
-    let enc = encoding.cloned().unwrap_or_else(|| Encoding::plain(&names.features, features));
-    let mut ds = read(path, c, Cells::Model(enc))?;
+    let mut ds = read(path, c, Cells::Model(names.columns(encoding, features)))?;
     if ds.features != features {
         let msg = format!("{} features per row, but the training data has {features}", ds.features);
         return Err(backprop::Error::format(path, None, msg).into());

@@ -115,9 +115,7 @@ pub fn start(a: &TrainArgs, world: &World) -> Result<(), Failure> {
     let cfg = world.agree(RunConfig::from_args(a, init.as_ref()))?;
     prepare(world, &cfg)?;
     // A model to continue reads the columns as it was trained to.
-    let encoding = init.as_ref().zip(init_names.as_ref()).map(|(m, n)| {
-        m.encoding().cloned().unwrap_or_else(|| backprop::data::Encoding::plain(&n.features, m.inputs()))
-    });
+    let encoding = init.as_ref().zip(init_names.as_ref()).map(|(m, n)| n.columns(m.encoding(), m.inputs()));
     let classes = init_names.and_then(|n| n.classes);
     let data = world.agree(data::load(&cfg, init.as_ref().map(|m| m.outputs()), classes, encoding))?;
     let (features, outputs) = (data.features, data.outputs);
